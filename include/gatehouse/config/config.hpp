@@ -1,0 +1,110 @@
+#pragma once
+// Plain, validated configuration structs. Built once by the loader; immutable afterwards.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gatehouse::config {
+
+using duration = std::chrono::milliseconds;
+
+struct host_port {
+    std::string host;  // name or IP literal (IPv6 without brackets)
+    std::uint16_t port = 0;
+};
+
+struct limits_config {
+    std::uint64_t max_request_line = 8 * 1024;
+    std::uint64_t max_header_bytes = 32 * 1024;  // request line + all fields
+    std::uint64_t max_header_count = 100;
+    std::uint64_t max_body = 10 * 1024 * 1024;  // default per route
+    std::uint64_t max_response_header_bytes = 64 * 1024;
+};
+
+struct timeouts_config {
+    duration header{10'000};   // whole request header, from its first byte (slowloris)
+    duration idle{60'000};     // keep-alive wait for the next request
+    duration read{60'000};     // between body bytes from the client
+    duration send{60'000};     // a write to the client making no progress
+    duration request{30'000};  // default per-route upstream exchange timeout
+};
+
+struct server_config {
+    std::vector<host_port> listen{{"0.0.0.0", 8080}};
+    unsigned workers = 0;  // 0: one per core
+    std::uint64_t max_connections = 20'000;
+    limits_config limits;
+    timeouts_config timeouts;
+};
+
+struct logging_config {
+    std::string level = "info";
+};
+
+enum class lb_policy { round_robin, least_request, random, ip_hash };
+
+struct pool_config {
+    std::uint64_t max_connections = 1024;  // per endpoint and worker, active + idle
+    std::uint64_t max_idle = 128;          // per endpoint and worker
+    duration idle_timeout{60'000};
+    duration max_wait{1'000};              // wait for a free connection at max_connections
+    std::uint64_t max_waiters = 1024;
+};
+
+struct upstream_config {
+    std::string name;
+    std::vector<host_port> endpoints;
+    lb_policy load_balancing = lb_policy::round_robin;
+    duration connect_timeout{2'000};
+    duration dns_refresh{30'000};
+    std::uint64_t retries = 1;  // extra endpoints to try after a connect failure
+    pool_config pool;
+};
+
+enum class path_match_kind { prefix, exact, templated };
+
+struct header_match {
+    std::string name;
+    std::optional<std::string> value;  // absent: header must be present
+};
+
+struct match_config {
+    std::vector<std::string> hosts;  // empty: any host
+    path_match_kind path_kind = path_match_kind::prefix;
+    std::string path = "/";
+    std::vector<std::string> methods;  // empty: any method
+    std::vector<header_match> headers;
+};
+
+struct header_edits {
+    std::vector<std::pair<std::string, std::string>> set;  // replace or add
+    std::vector<std::pair<std::string, std::string>> add;  // append
+    std::vector<std::string> remove;
+};
+
+struct route_config {
+    std::string name;
+    match_config match;
+    std::string upstream;
+    std::optional<std::string> strip_prefix;
+    std::optional<std::string> replace_prefix;  // with strip_prefix: what replaces it
+    std::optional<std::string> host_rewrite;
+    header_edits request_headers;
+    header_edits response_headers;
+    std::optional<duration> timeout;
+    std::optional<std::uint64_t> max_body;
+};
+
+struct gateway_config {
+    std::string source;  // file the config came from, for messages
+    server_config server;
+    logging_config logging;
+    std::vector<upstream_config> upstreams;
+    std::vector<route_config> routes;
+};
+
+}  // namespace gatehouse::config

@@ -1,0 +1,88 @@
+#pragma once
+// RFC 9110/9112 rules for header fields that a proxy must enforce: message framing
+// (Content-Length / Transfer-Encoding), hop-by-hop fields, field value and Host syntax.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gatehouse::http {
+
+// Case-insensitive ASCII comparison.
+bool iequals(std::string_view a, std::string_view b);
+
+// True for fields that describe one connection and are never forwarded.
+bool is_hop_by_hop(std::string_view name);
+
+// True if the value has no control characters other than HTAB (no NUL, CR, LF, DEL).
+bool valid_field_value(std::string_view value);
+
+// True if name is an RFC 9110 token.
+bool valid_token(std::string_view name);
+
+// Host header / authority syntax: reg-name, IPv4 or [IPv6], optional :port.
+bool valid_host(std::string_view host);
+
+// Lower-cased host without the port, for routing.
+std::string normalize_host(std::string_view host);
+
+// Calls f(token) for each comma-separated element of a list field, with whitespace trimmed.
+template <typename F>
+void for_each_list_token(std::string_view value, F&& f) {
+    while (!value.empty()) {
+        auto comma = value.find(',');
+        auto token = value.substr(0, comma);
+        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+        if (!token.empty()) f(token);
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+    }
+}
+
+enum class body_framing {
+    none,       // no body
+    length,     // Content-Length bytes
+    chunked,    // chunked transfer coding
+    until_close // response only: body ends when the upstream closes
+};
+
+enum class framing_error {
+    ok,
+    duplicate_content_length,   // several Content-Length fields or a list value
+    invalid_content_length,     // not 1*DIGIT or too large
+    content_length_with_chunked,// both Content-Length and Transfer-Encoding
+    chunked_not_last,           // Transfer-Encoding whose final coding is not chunked
+    chunked_twice,              // chunked applied more than once
+    unsupported_coding,         // a transfer coding other than chunked
+    transfer_encoding_in_http10,// Transfer-Encoding in an HTTP/1.0 message
+};
+
+// Human-readable reason for logs and local replies.
+std::string_view describe(framing_error e);
+
+// Collects the framing fields of one message, then decides its body framing.
+class framing_analyzer {
+public:
+    // Feeds one header field; only Content-Length and Transfer-Encoding matter.
+    void add(std::string_view name, std::string_view value);
+
+    // Decides the framing. is_request selects the rules for a message with neither field.
+    framing_error finish(bool is_request, unsigned version);
+
+    body_framing framing() const { return framing_; }
+    std::uint64_t content_length() const { return content_length_; }
+
+private:
+    int content_length_fields_ = 0;
+    bool content_length_valid_ = true;
+    bool list_value_ = false;
+    std::uint64_t content_length_ = 0;
+    bool has_transfer_encoding_ = false;
+    int chunked_count_ = 0;
+    bool chunked_last_ = false;
+    bool other_coding_ = false;
+    body_framing framing_ = body_framing::none;
+};
+
+}  // namespace gatehouse::http

@@ -1,0 +1,26 @@
+#pragma once
+// X-Request-Id: a client's id is kept when it is safe to log and forward; otherwise a random
+// UUIDv4 is made from a per-worker generator (no locks, no syscalls).
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace gatehouse::http {
+
+// 1 to 128 characters from [A-Za-z0-9._:+/=-].
+bool valid_request_id(std::string_view id);
+
+// xoshiro256** seeded once per worker; not for cryptography.
+class fast_random {
+public:
+    explicit fast_random(std::uint64_t seed);
+    std::uint64_t next();
+
+private:
+    std::uint64_t s_[4];
+};
+
+// A random UUIDv4 in its 36-character text form.
+void make_request_id(fast_random& rng, std::string& out);
+
+}  // namespace gatehouse::http

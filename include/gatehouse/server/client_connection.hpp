@@ -1,0 +1,68 @@
+#pragma once
+// One downstream HTTP/1.1 connection, served by one coroutine that owns its socket. Requests
+// are handled one at a time in arrival order, so pipelined requests are answered in order and
+// the pipeline depth is bounded by the read buffer.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include <memory>
+#include <string>
+
+#include "gatehouse/http/field_rules.hpp"
+#include "gatehouse/http/local_reply.hpp"
+#include "gatehouse/server/deadline.hpp"
+
+namespace gatehouse::server {
+
+class worker;
+struct request_state;
+struct exchange_result;
+
+// Starts serving socket on the worker's event loop.
+void spawn_client_connection(worker& w, boost::asio::ip::tcp::socket socket);
+
+class client_connection {
+public:
+    client_connection(worker& w, boost::asio::ip::tcp::socket socket);
+    ~client_connection();
+    client_connection(const client_connection&) = delete;
+    client_connection& operator=(const client_connection&) = delete;
+
+    // Serves requests until the client leaves, an error closes the connection, or a timeout.
+    boost::asio::awaitable<void> run();
+
+private:
+    enum class next_step {
+        keep_alive,  // the exchange ended cleanly: wait for the next request
+        close        // close the connection
+    };
+
+    using buffer = boost::beast::flat_buffer;
+
+    boost::asio::awaitable<next_step> serve_one();
+    boost::asio::awaitable<next_step> proxy(request_state& rs);
+    boost::asio::awaitable<exchange_result> exchange(request_state& rs, struct upstream_attempt& attempt);
+    boost::asio::awaitable<next_step> reply(request_state& rs, const http::local_reply& reply, bool close);
+    boost::asio::awaitable<boost::system::error_code> write_to_client(std::string_view data);
+
+    // Validates the parsed head and fills rs; returns a reply to send when the request is refused.
+    std::optional<http::local_reply> inspect_request(request_state& rs);
+    void build_upstream_head(request_state& rs, std::string& out);
+
+    // Maps a socket error after a watched operation: a swept deadline becomes timed_out.
+    boost::system::error_code settle(boost::system::error_code ec);
+
+    buffer& client_buffer();
+    void release_client_buffer_if_empty();
+
+    worker& worker_;
+    boost::asio::ip::tcp::socket socket_;
+    deadline_watch watch_;
+    std::unique_ptr<buffer> buffer_;  // held only while unparsed bytes remain
+    std::string client_ip_;
+    std::uint64_t client_hash_ = 0;
+    bool linger_ = false;  // we close on the client: drain what it still sends
+};
+
+}  // namespace gatehouse::server

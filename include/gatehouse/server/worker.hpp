@@ -1,0 +1,78 @@
+#pragma once
+// One event-loop thread. It owns its io_context, acceptors (SO_REUSEPORT), client
+// connections, upstream pools and buffers; nothing here is shared with other workers. Other
+// threads reach a worker only through post().
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gatehouse/http/request_id.hpp"
+#include "gatehouse/server/buffer_pool.hpp"
+#include "gatehouse/server/deadline.hpp"
+#include "gatehouse/server/snapshot.hpp"
+#include "gatehouse/upstream/cluster.hpp"
+
+namespace gatehouse::server {
+
+class worker {
+public:
+    worker(unsigned id, std::shared_ptr<const snapshot> snap, std::uint64_t max_connections);
+    ~worker();
+    worker(const worker&) = delete;
+    worker& operator=(const worker&) = delete;
+
+    // Binds an acceptor for address on this worker (SO_REUSEPORT); returns the bound address.
+    // Throws boost::system::system_error if the address cannot be bound.
+    boost::asio::ip::tcp::endpoint listen(const boost::asio::ip::tcp::endpoint& address);
+
+    // Starts the worker thread.
+    void start();
+    // Stops the event loop (any thread); join() waits for the thread.
+    void stop();
+    void join();
+
+    // Replaces the addresses of one endpoint (any thread; applied on the worker).
+    void post_addresses(std::size_t cluster, std::size_t endpoint, upstream::address_list addresses);
+
+    // The following are for code running on this worker's thread only.
+    unsigned id() const { return id_; }
+    boost::asio::io_context& context() { return *context_; }
+    const snapshot& current() const { return *snapshot_; }
+    upstream::cluster_state& cluster(std::size_t index) { return *clusters_[index]; }
+    deadline_list& deadlines() { return deadlines_; }
+    buffer_pool& buffers() { return buffers_; }
+    http::fast_random& random() { return random_; }
+    // The current HTTP date ("Thu, 26 Nov 2026 11:41:42 GMT"), refreshed by the sweeper.
+    std::string_view date() const { return date_; }
+
+    void connection_opened() { ++connections_; }
+    void connection_closed() { --connections_; }
+
+private:
+    void accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+    void schedule_sweep();
+    void refresh_date();
+
+    unsigned id_;
+    std::uint64_t max_connections_;
+    std::uint64_t connections_ = 0;
+    std::unique_ptr<boost::asio::io_context> context_;
+    std::shared_ptr<const snapshot> snapshot_;
+    std::vector<std::unique_ptr<upstream::cluster_state>> clusters_;
+    std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+    std::unique_ptr<boost::asio::steady_timer> sweep_timer_;
+    unsigned sweep_ticks_ = 0;
+    deadline_list deadlines_;
+    buffer_pool buffers_;
+    http::fast_random random_;
+    std::string date_;
+    std::time_t date_second_ = 0;
+    std::thread thread_;
+};
+
+}  // namespace gatehouse::server

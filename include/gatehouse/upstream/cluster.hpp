@@ -1,0 +1,49 @@
+#pragma once
+// One worker's view of the upstream clusters: endpoints with their resolved addresses, load
+// counters and connection pools. Built from a config snapshot; touched only by that worker.
+#include <boost/asio/ip/tcp.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gatehouse/config/config.hpp"
+#include "gatehouse/upstream/load_balancer.hpp"
+#include "gatehouse/upstream/pool.hpp"
+
+namespace gatehouse::upstream {
+
+using address_list = std::vector<boost::asio::ip::tcp::endpoint>;
+// [cluster][endpoint] -> addresses, as resolved on the control thread.
+using resolved_addresses = std::vector<std::vector<address_list>>;
+
+struct endpoint_state {
+    endpoint_state(std::string label, const config::pool_config& pool_config) : label(std::move(label)), pool(pool_config) {}
+    std::string label;  // "host:port" as configured, for logs
+    address_list addresses;
+    std::size_t next_address = 0;
+    std::uint64_t active = 0;  // requests in flight from this worker
+    connection_pool pool;
+};
+
+class cluster_state {
+public:
+    cluster_state(const config::upstream_config& config, const std::vector<address_list>& addresses,
+                  std::uint64_t seed);
+
+    // Chooses an endpoint that has addresses and is not in excluded (bit i: endpoint i).
+    // Returns load_balancer::none when no endpoint is usable.
+    std::size_t pick(std::uint64_t client_hash, std::uint64_t excluded);
+
+    const config::upstream_config& config() const { return *config_; }
+    endpoint_state& endpoint(std::size_t i) { return *endpoints_[i]; }
+    std::size_t size() const { return endpoints_.size(); }
+
+private:
+    const config::upstream_config* config_;
+    std::vector<std::unique_ptr<endpoint_state>> endpoints_;
+    load_balancer balancer_;
+    std::vector<endpoint_load> scratch_;
+};
+
+}  // namespace gatehouse::upstream

@@ -1,0 +1,23 @@
+#pragma once
+// Name resolution for upstream endpoints. Runs on the control thread only: workers never
+// block on DNS; they receive new address lists by message.
+#include <boost/asio/ip/tcp.hpp>
+
+#include <string>
+#include <vector>
+
+#include "gatehouse/config/config.hpp"
+#include "gatehouse/upstream/cluster.hpp"
+
+namespace gatehouse::upstream {
+
+// True if host is an IPv4 or IPv6 literal (no lookup needed).
+bool is_ip_literal(const std::string& host);
+
+// Resolves one endpoint now (blocking). On failure returns an empty list and sets error.
+address_list resolve_blocking(const config::host_port& endpoint, std::string& error);
+
+// Resolves every endpoint of every upstream, logging failures (they are retried on refresh).
+resolved_addresses resolve_all(const config::gateway_config& config);
+
+}  // namespace gatehouse::upstream

@@ -1,0 +1,39 @@
+#pragma once
+// Endpoint choice for one cluster on one worker. Pure logic over a snapshot of endpoint load,
+// so it is unit-tested without sockets.
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <span>
+
+#include "gatehouse/config/config.hpp"
+#include "gatehouse/http/request_id.hpp"
+
+namespace gatehouse::upstream {
+
+struct endpoint_load {
+    std::uint64_t active = 0;  // requests in flight from this worker
+    bool usable = true;        // has addresses and was not excluded for this request
+};
+
+class load_balancer {
+public:
+    static constexpr std::size_t none = std::numeric_limits<std::size_t>::max();
+
+    load_balancer(config::lb_policy policy, std::uint64_t seed);
+
+    // Index of a usable endpoint, or none. client_hash feeds ip_hash.
+    std::size_t pick(std::span<const endpoint_load> endpoints, std::uint64_t client_hash);
+
+private:
+    std::size_t next_usable(std::span<const endpoint_load> endpoints, std::size_t start) const;
+
+    config::lb_policy policy_;
+    std::uint64_t counter_ = 0;
+    http::fast_random rng_;
+};
+
+// FNV-1a over the client address bytes, for ip_hash.
+std::uint64_t hash_bytes(const void* data, std::size_t size);
+
+}  // namespace gatehouse::upstream

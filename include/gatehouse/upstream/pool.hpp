@@ -1,0 +1,75 @@
+#pragma once
+// Keep-alive connections to one endpoint, owned by one worker (no locks). LIFO reuse; idle
+// connections that show a byte or EOF are evicted; a bounded wait when at max_connections.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <deque>
+#include <memory>
+
+#include "gatehouse/config/config.hpp"
+
+namespace gatehouse::upstream {
+
+using clock = std::chrono::steady_clock;
+
+struct upstream_connection {
+    explicit upstream_connection(const boost::asio::any_io_executor& ex) : socket(ex) {}
+    boost::asio::ip::tcp::socket socket;
+    clock::time_point idle_since{};
+    std::uint64_t exchanges = 0;  // completed request/response pairs
+};
+using connection_ptr = std::unique_ptr<upstream_connection>;
+
+// True if an idle connection has neither unread bytes nor EOF (one non-blocking peek).
+bool idle_connection_alive(upstream_connection& c);
+
+class connection_pool {
+public:
+    enum class acquire_status {
+        reused,    // conn is an idle keep-alive connection
+        connect,   // a slot is reserved: the caller opens a connection, then release or connect_failed
+        exhausted  // max_connections reached and no connection freed up in time
+    };
+    struct acquired {
+        acquire_status status;
+        connection_ptr conn;
+    };
+
+    explicit connection_pool(const config::pool_config& config);
+    ~connection_pool();
+    connection_pool(const connection_pool&) = delete;
+    connection_pool& operator=(const connection_pool&) = delete;
+
+    // A connection or a reserved slot; waits at most max_wait (and never past deadline).
+    // fresh: never hand out an idle connection (a retry after a reused one died).
+    boost::asio::awaitable<acquired> acquire(clock::time_point deadline, bool fresh = false);
+
+    // Gives a connection back after an exchange; reusable only after a complete, clean one.
+    void release(connection_ptr conn, bool reusable);
+
+    // Returns the slot reserved by acquire() when the connect failed.
+    void connect_failed();
+
+    // Evicts idle connections past idle_timeout or that the upstream closed.
+    void sweep(clock::time_point now);
+
+    // Closes every idle connection (shutdown).
+    void close_idle();
+
+    std::size_t idle() const { return idle_.size(); }
+    std::size_t total() const { return total_; }
+
+private:
+    struct waiter;
+    void wake_one_with_slot();
+
+    config::pool_config config_;
+    std::deque<connection_ptr> idle_;  // oldest at the front
+    std::deque<waiter*> waiters_;
+    std::size_t total_ = 0;            // idle + in use + connecting
+};
+
+}  // namespace gatehouse::upstream

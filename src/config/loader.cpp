@@ -1,0 +1,698 @@
+#include "gatehouse/config/loader.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "gatehouse/config/units.hpp"
+
+namespace gatehouse::config {
+
+std::string config_error::to_string() const {
+    std::ostringstream out;
+    out << file;
+    if (line > 0) {
+        out << ':' << line << ':' << column;
+    }
+    out << ": ";
+    if (!path.empty()) {
+        out << path << ": ";
+    }
+    out << message;
+    return out.str();
+}
+
+namespace {
+
+// Walks the YAML tree, converting values and collecting errors with positions.
+class reader {
+public:
+    reader(std::string source, const env_lookup& env) : source_(std::move(source)), env_(env) {}
+
+    std::vector<config_error> errors;
+
+    void error(const YAML::Node& node, const std::string& path, std::string message) {
+        config_error e;
+        e.file = source_;
+        if (node.IsDefined()) {
+            auto mark = node.Mark();
+            if (mark.line >= 0) {
+                e.line = mark.line + 1;
+                e.column = mark.column + 1;
+            }
+        }
+        e.path = path;
+        e.message = std::move(message);
+        errors.push_back(std::move(e));
+    }
+
+    // Reports keys of a mapping that are not in allowed. Returns false if node is not a mapping.
+    bool expect_map(const YAML::Node& node, const std::string& path, std::initializer_list<std::string_view> allowed) {
+        if (!node.IsMap()) {
+            error(node, path, "expected a mapping");
+            return false;
+        }
+        for (const auto& item : node) {
+            auto key = item.first.Scalar();
+            if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+                std::string list;
+                for (auto a : allowed) {
+                    list += list.empty() ? "" : ", ";
+                    list += a;
+                }
+                error(item.first, join(path, key), "unknown key \"" + key + "\" (expected one of: " + list + ")");
+            }
+        }
+        return true;
+    }
+
+    static std::string join(const std::string& path, std::string_view key) {
+        return path.empty() ? std::string(key) : path + "." + std::string(key);
+    }
+    static std::string index(const std::string& path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+    std::optional<std::string> string(const YAML::Node& node, const std::string& path) {
+        if (!node.IsScalar()) {
+            error(node, path, "expected a string");
+            return std::nullopt;
+        }
+        std::string message;
+        auto value = expand_env(node.Scalar(), env_, message);
+        if (!value) {
+            error(node, path, message);
+        }
+        return value;
+    }
+
+    std::optional<std::uint64_t> unsigned_int(const YAML::Node& node, const std::string& path, std::uint64_t min,
+                                              std::uint64_t max) {
+        auto text = string(node, path);
+        if (!text) {
+            return std::nullopt;
+        }
+        std::uint64_t value = 0;
+        auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+        if (ec != std::errc{} || ptr != text->data() + text->size() || text->empty()) {
+            error(node, path, "expected a whole number, got \"" + *text + "\"");
+            return std::nullopt;
+        }
+        if (value < min || value > max) {
+            error(node, path, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+            return std::nullopt;
+        }
+        return value;
+    }
+
+    std::optional<std::uint64_t> size(const YAML::Node& node, const std::string& path) {
+        auto text = string(node, path);
+        if (!text) {
+            return std::nullopt;
+        }
+        auto value = parse_size(*text);
+        if (!value) {
+            error(node, path, "invalid size \"" + *text + "\" (examples: 512, 64KiB, 8MiB, 1GiB, 10MB)");
+        }
+        return value;
+    }
+
+    std::optional<duration> time(const YAML::Node& node, const std::string& path, bool allow_zero = false) {
+        auto text = string(node, path);
+        if (!text) {
+            return std::nullopt;
+        }
+        auto value = parse_duration(*text);
+        if (!value) {
+            error(node, path, "invalid duration \"" + *text + "\" (examples: 250ms, 10s, 1m30s, 2h)");
+            return std::nullopt;
+        }
+        if (!allow_zero && value->count() == 0) {
+            error(node, path, "duration must be greater than zero");
+            return std::nullopt;
+        }
+        return value;
+    }
+
+    std::optional<host_port> address(const YAML::Node& node, const std::string& path, bool listener) {
+        auto text = string(node, path);
+        if (!text) {
+            return std::nullopt;
+        }
+        auto value = parse_host_port(*text, listener);
+        if (!value) {
+            error(node, path, "invalid address \"" + *text + "\" (expected host:port or [ipv6]:port)");
+            return std::nullopt;
+        }
+        return host_port{value->host, value->port};
+    }
+
+    // A string or a list of strings.
+    std::vector<std::pair<YAML::Node, std::string>> string_list(const YAML::Node& node, const std::string& path) {
+        std::vector<std::pair<YAML::Node, std::string>> out;
+        if (node.IsScalar()) {
+            if (auto s = string(node, path)) {
+                out.emplace_back(node, *s);
+            }
+        } else if (node.IsSequence()) {
+            for (std::size_t i = 0; i < node.size(); ++i) {
+                if (auto s = string(node[i], index(path, i))) {
+                    out.emplace_back(node[i], *s);
+                }
+            }
+        } else {
+            error(node, path, "expected a string or a list of strings");
+        }
+        return out;
+    }
+
+    template <typename T, typename F>
+    void optional_field(const YAML::Node& parent, std::string_view key, const std::string& path, T& target, F convert) {
+        auto node = parent[std::string(key)];
+        if (!node.IsDefined() || node.IsNull()) {
+            return;
+        }
+        if (auto value = convert(node, join(path, key))) {
+            target = *value;
+        }
+    }
+
+private:
+    std::string source_;
+    const env_lookup& env_;
+};
+
+bool valid_token(std::string_view s) {
+    if (s.empty()) {
+        return false;
+    }
+    for (unsigned char c : s) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool valid_field_value(std::string_view s) {
+    for (unsigned char c : s) {
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool valid_host_pattern(std::string_view host) {
+    if (host == "*") {
+        return true;
+    }
+    if (host.starts_with("*.")) {
+        host.remove_prefix(2);
+    }
+    if (host.empty()) {
+        return false;
+    }
+    for (char c : host) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' ||
+                  c == ':' || c == '[' || c == ']';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Paths in config must be origin-form and free of characters that would need escaping.
+bool valid_path(std::string_view path) {
+    if (!path.starts_with("/")) {
+        return false;
+    }
+    for (unsigned char c : path) {
+        if (c <= 0x20 || c >= 0x7f || c == '?' || c == '#') {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Templates: literal segments and whole-segment {name} parameters.
+bool valid_template(std::string_view path, std::string& why) {
+    if (!valid_path(path)) {
+        why = "must start with \"/\" and contain no spaces, \"?\" or \"#\"";
+        return false;
+    }
+    std::set<std::string, std::less<>> names;
+    std::size_t pos = 1;
+    while (pos <= path.size()) {
+        auto end = path.find('/', pos);
+        if (end == std::string_view::npos) {
+            end = path.size();
+        }
+        auto segment = path.substr(pos, end - pos);
+        bool has_brace = segment.find_first_of("{}") != std::string_view::npos;
+        if (has_brace) {
+            if (segment.size() < 3 || segment.front() != '{' || segment.back() != '}' ||
+                segment.substr(1, segment.size() - 2).find_first_of("{}") != std::string_view::npos) {
+                why = "a parameter must be a whole segment like {id}, got \"" + std::string(segment) + "\"";
+                return false;
+            }
+            auto name = segment.substr(1, segment.size() - 2);
+            if (!names.insert(std::string(name)).second) {
+                why = "parameter {" + std::string(name) + "} appears twice";
+                return false;
+            }
+        }
+        pos = end + 1;
+    }
+    return true;
+}
+
+void read_header_edits(reader& r, const YAML::Node& node, const std::string& path, header_edits& out) {
+    if (!r.expect_map(node, path, {"set", "add", "remove"})) {
+        return;
+    }
+    auto read_pairs = [&](std::string_view key, std::vector<std::pair<std::string, std::string>>& target) {
+        auto map = node[std::string(key)];
+        if (!map.IsDefined() || map.IsNull()) {
+            return;
+        }
+        auto p = reader::join(path, key);
+        if (!map.IsMap()) {
+            r.error(map, p, "expected a mapping of header name to value");
+            return;
+        }
+        for (const auto& item : map) {
+            auto name = item.first.Scalar();
+            auto item_path = reader::join(p, name);
+            if (!valid_token(name)) {
+                r.error(item.first, item_path, "invalid header name \"" + name + "\"");
+                continue;
+            }
+            auto value = r.string(item.second, item_path);
+            if (value && !valid_field_value(*value)) {
+                r.error(item.second, item_path, "header value contains control characters");
+                continue;
+            }
+            if (value) {
+                target.emplace_back(name, *value);
+            }
+        }
+    };
+    read_pairs("set", out.set);
+    read_pairs("add", out.add);
+    if (auto remove = node["remove"]; remove.IsDefined() && !remove.IsNull()) {
+        for (auto& [n, name] : r.string_list(remove, reader::join(path, "remove"))) {
+            if (!valid_token(name)) {
+                r.error(n, reader::join(path, "remove"), "invalid header name \"" + name + "\"");
+            } else {
+                out.remove.push_back(name);
+            }
+        }
+    }
+}
+
+void read_server(reader& r, const YAML::Node& node, server_config& server) {
+    const std::string path = "server";
+    if (!r.expect_map(node, path, {"listen", "workers", "max_connections", "limits", "timeouts"})) {
+        return;
+    }
+    if (auto listen = node["listen"]; listen.IsDefined()) {
+        server.listen.clear();
+        for (auto& [n, text] : r.string_list(listen, "server.listen")) {
+            if (auto hp = parse_host_port(text, true)) {
+                server.listen.push_back({hp->host, hp->port});
+            } else {
+                r.error(n, "server.listen", "invalid address \"" + text + "\" (expected host:port or [ipv6]:port)");
+            }
+        }
+        if (server.listen.empty() && r.errors.empty()) {
+            r.error(listen, "server.listen", "at least one listen address is required");
+        }
+    }
+    r.optional_field(node, "workers", path, server.workers,
+                     [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 256); });
+    r.optional_field(node, "max_connections", path, server.max_connections,
+                     [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 10'000'000); });
+    if (auto limits = node["limits"]; limits.IsDefined()) {
+        auto lp = reader::join(path, "limits");
+        if (r.expect_map(limits, lp,
+                         {"max_request_line", "max_header_bytes", "max_header_count", "max_body",
+                          "max_response_header_bytes"})) {
+            auto size = [&](const YAML::Node& n, const std::string& p) { return r.size(n, p); };
+            auto& l = server.limits;
+            r.optional_field(limits, "max_request_line", lp, l.max_request_line, size);
+            r.optional_field(limits, "max_header_bytes", lp, l.max_header_bytes, size);
+            r.optional_field(limits, "max_header_count", lp, l.max_header_count,
+                             [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 10'000); });
+            r.optional_field(limits, "max_body", lp, l.max_body, size);
+            r.optional_field(limits, "max_response_header_bytes", lp, l.max_response_header_bytes, size);
+            if (l.max_request_line < 64 || l.max_header_bytes < 256 || l.max_response_header_bytes < 256) {
+                r.error(limits, lp, "header limits are too small (request line >= 64 bytes, headers >= 256 bytes)");
+            }
+            if (l.max_header_bytes > 16 * 1024 * 1024 || l.max_response_header_bytes > 16 * 1024 * 1024) {
+                r.error(limits, lp, "header limits must not exceed 16MiB");
+            }
+            if (l.max_request_line > l.max_header_bytes) {
+                r.error(limits, lp + ".max_request_line", "must not exceed max_header_bytes");
+            }
+        }
+    }
+    if (auto timeouts = node["timeouts"]; timeouts.IsDefined()) {
+        auto tp = reader::join(path, "timeouts");
+        if (r.expect_map(timeouts, tp, {"header", "idle", "read", "send", "request"})) {
+            auto time = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); };
+            auto& t = server.timeouts;
+            r.optional_field(timeouts, "header", tp, t.header, time);
+            r.optional_field(timeouts, "idle", tp, t.idle, time);
+            r.optional_field(timeouts, "read", tp, t.read, time);
+            r.optional_field(timeouts, "send", tp, t.send, time);
+            r.optional_field(timeouts, "request", tp, t.request, time);
+        }
+    }
+}
+
+void read_upstream(reader& r, const std::string& name, const YAML::Node& key, const YAML::Node& node,
+                   upstream_config& up) {
+    const std::string path = "upstreams." + name;
+    up.name = name;
+    if (!valid_token(name)) {
+        r.error(key, path, "invalid upstream name (use letters, digits, '-', '_' or '.')");
+    }
+    if (!r.expect_map(node, path,
+                      {"endpoints", "load_balancing", "connect_timeout", "dns_refresh", "retries", "pool"})) {
+        return;
+    }
+    auto endpoints = node["endpoints"];
+    if (!endpoints.IsDefined()) {
+        r.error(node, path + ".endpoints", "missing required key \"endpoints\"");
+    } else {
+        for (auto& [n, text] : r.string_list(endpoints, path + ".endpoints")) {
+            if (auto hp = parse_host_port(text, false)) {
+                if (hp->host == "0.0.0.0" && text.starts_with(":")) {
+                    r.error(n, path + ".endpoints", "endpoint needs a host: \"" + text + "\"");
+                    continue;
+                }
+                up.endpoints.push_back({hp->host, hp->port});
+            } else {
+                r.error(n, path + ".endpoints", "invalid endpoint \"" + text + "\" (expected host:port)");
+            }
+        }
+        if (up.endpoints.empty() && endpoints.IsSequence() && endpoints.size() == 0) {
+            r.error(endpoints, path + ".endpoints", "at least one endpoint is required");
+        }
+    }
+    r.optional_field(node, "load_balancing", path, up.load_balancing,
+                     [&](const YAML::Node& n, const std::string& p) -> std::optional<lb_policy> {
+                         auto s = r.string(n, p);
+                         if (!s) {
+                             return std::nullopt;
+                         }
+                         if (*s == "round_robin") return lb_policy::round_robin;
+                         if (*s == "least_request") return lb_policy::least_request;
+                         if (*s == "random") return lb_policy::random;
+                         if (*s == "ip_hash") return lb_policy::ip_hash;
+                         r.error(n, p,
+                                 "unknown load balancing policy \"" + *s +
+                                     "\" (expected round_robin, least_request, random or ip_hash)");
+                         return std::nullopt;
+                     });
+    auto time = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); };
+    r.optional_field(node, "connect_timeout", path, up.connect_timeout, time);
+    r.optional_field(node, "dns_refresh", path, up.dns_refresh, time);
+    r.optional_field(node, "retries", path, up.retries,
+                     [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 10); });
+    if (auto pool = node["pool"]; pool.IsDefined()) {
+        auto pp = path + ".pool";
+        if (r.expect_map(pool, pp, {"max_connections", "max_idle", "idle_timeout", "max_wait", "max_waiters"})) {
+            auto count = [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 1'000'000); };
+            r.optional_field(pool, "max_connections", pp, up.pool.max_connections, count);
+            r.optional_field(pool, "max_idle", pp, up.pool.max_idle,
+                             [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 1'000'000); });
+            r.optional_field(pool, "idle_timeout", pp, up.pool.idle_timeout, time);
+            r.optional_field(pool, "max_wait", pp, up.pool.max_wait,
+                             [&](const YAML::Node& n, const std::string& p) { return r.time(n, p, true); });
+            r.optional_field(pool, "max_waiters", pp, up.pool.max_waiters,
+                             [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 1'000'000); });
+        }
+    }
+}
+
+void read_match(reader& r, const YAML::Node& node, const std::string& path, match_config& match) {
+    if (!r.expect_map(node, path, {"host", "hosts", "path", "prefix", "exact", "template", "methods", "headers"})) {
+        return;
+    }
+    for (std::string_view key : {"host", "hosts"}) {
+        if (auto hosts = node[std::string(key)]; hosts.IsDefined()) {
+            for (auto& [n, h] : r.string_list(hosts, reader::join(path, key))) {
+                std::string lower = h;
+                std::transform(lower.begin(), lower.end(), lower.begin(),
+                               [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+                if (!valid_host_pattern(lower)) {
+                    r.error(n, reader::join(path, key),
+                            "invalid host pattern \"" + h + "\" (exact name, \"*.example.com\" or \"*\")");
+                } else {
+                    match.hosts.push_back(lower);
+                }
+            }
+        }
+    }
+    int kinds = 0;
+    auto read_path = [&](std::string_view key, path_match_kind kind) {
+        auto n = node[std::string(key)];
+        if (!n.IsDefined()) {
+            return;
+        }
+        ++kinds;
+        auto p = reader::join(path, key);
+        auto value = r.string(n, p);
+        if (!value) {
+            return;
+        }
+        std::string why;
+        if (kind == path_match_kind::templated) {
+            if (!valid_template(*value, why)) {
+                r.error(n, p, "invalid path template \"" + *value + "\": " + why);
+                return;
+            }
+        } else if (!valid_path(*value)) {
+            r.error(n, p, "invalid path \"" + *value + "\": must start with \"/\" and contain no spaces, \"?\" or \"#\"");
+            return;
+        }
+        match.path_kind = kind;
+        match.path = *value;
+    };
+    read_path("path", path_match_kind::prefix);  // "path" is a prefix, as in NGINX "location /x"
+    read_path("prefix", path_match_kind::prefix);
+    read_path("exact", path_match_kind::exact);
+    read_path("template", path_match_kind::templated);
+    if (kinds > 1) {
+        r.error(node, path, "use only one of path, prefix, exact and template");
+    }
+    if (auto methods = node["methods"]; methods.IsDefined()) {
+        for (auto& [n, m] : r.string_list(methods, reader::join(path, "methods"))) {
+            if (!valid_token(m)) {
+                r.error(n, reader::join(path, "methods"), "invalid method \"" + m + "\"");
+            } else {
+                match.methods.push_back(m);
+            }
+        }
+    }
+    if (auto headers = node["headers"]; headers.IsDefined()) {
+        auto hp = reader::join(path, "headers");
+        if (!headers.IsMap()) {
+            r.error(headers, hp, "expected a mapping of header name to value (or ~ for presence)");
+        } else {
+            for (const auto& item : headers) {
+                auto name = item.first.Scalar();
+                if (!valid_token(name)) {
+                    r.error(item.first, reader::join(hp, name), "invalid header name \"" + name + "\"");
+                    continue;
+                }
+                header_match hm{name, std::nullopt};
+                if (!item.second.IsNull()) {
+                    auto v = r.string(item.second, reader::join(hp, name));
+                    if (!v) {
+                        continue;
+                    }
+                    hm.value = *v;
+                }
+                match.headers.push_back(std::move(hm));
+            }
+        }
+    }
+}
+
+void read_route(reader& r, const YAML::Node& node, const std::string& path, route_config& route) {
+    if (!r.expect_map(node, path,
+                      {"name", "match", "upstream", "strip_prefix", "replace_prefix", "host_rewrite",
+                       "request_headers", "response_headers", "timeout", "max_body"})) {
+        return;
+    }
+    if (auto name = node["name"]; name.IsDefined()) {
+        if (auto s = r.string(name, path + ".name")) {
+            if (!valid_token(*s)) {
+                r.error(name, path + ".name", "invalid route name \"" + *s + "\"");
+            }
+            route.name = *s;
+        }
+    } else {
+        r.error(node, path + ".name", "missing required key \"name\"");
+    }
+    if (auto match = node["match"]; match.IsDefined()) {
+        read_match(r, match, path + ".match", route.match);
+    }
+    if (auto upstream = node["upstream"]; upstream.IsDefined()) {
+        if (auto s = r.string(upstream, path + ".upstream")) {
+            route.upstream = *s;
+        }
+    } else {
+        r.error(node, path + ".upstream", "missing required key \"upstream\"");
+    }
+    auto path_value = [&](std::string_view key, std::optional<std::string>& target) {
+        auto n = node[std::string(key)];
+        if (!n.IsDefined()) {
+            return;
+        }
+        auto p = reader::join(path, key);
+        if (auto s = r.string(n, p)) {
+            if (!valid_path(*s)) {
+                r.error(n, p, "invalid path \"" + *s + "\": must start with \"/\"");
+            } else {
+                target = *s;
+            }
+        }
+    };
+    path_value("strip_prefix", route.strip_prefix);
+    path_value("replace_prefix", route.replace_prefix);
+    if (route.replace_prefix && !route.strip_prefix) {
+        r.error(node["replace_prefix"], path + ".replace_prefix", "needs strip_prefix (the part it replaces)");
+    }
+    if (route.strip_prefix && route.match.path_kind == path_match_kind::prefix &&
+        !route.match.path.starts_with(*route.strip_prefix)) {
+        r.error(node["strip_prefix"], path + ".strip_prefix",
+                "\"" + *route.strip_prefix + "\" is not a prefix of the matched path \"" + route.match.path + "\"");
+    }
+    if (auto n = node["host_rewrite"]; n.IsDefined()) {
+        if (auto s = r.string(n, path + ".host_rewrite")) {
+            if (s->empty() || !valid_field_value(*s) || s->find_first_of(" /") != std::string::npos) {
+                r.error(n, path + ".host_rewrite", "invalid host \"" + *s + "\"");
+            } else {
+                route.host_rewrite = *s;
+            }
+        }
+    }
+    if (auto n = node["request_headers"]; n.IsDefined()) {
+        read_header_edits(r, n, path + ".request_headers", route.request_headers);
+    }
+    if (auto n = node["response_headers"]; n.IsDefined()) {
+        read_header_edits(r, n, path + ".response_headers", route.response_headers);
+    }
+    r.optional_field(node, "timeout", path, route.timeout,
+                     [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
+    r.optional_field(node, "max_body", path, route.max_body,
+                     [&](const YAML::Node& n, const std::string& p) { return r.size(n, p); });
+}
+
+}  // namespace
+
+load_result load_config_text(std::string_view text, const std::string& source, const env_lookup& env) {
+    load_result result;
+    reader r(source, env);
+    YAML::Node root;
+    try {
+        root = YAML::Load(std::string(text));
+    } catch (const YAML::Exception& e) {
+        config_error err;
+        err.file = source;
+        err.line = e.mark.line >= 0 ? e.mark.line + 1 : 0;
+        err.column = e.mark.column >= 0 ? e.mark.column + 1 : 0;
+        err.message = "YAML syntax error: " + e.msg;
+        result.errors.push_back(std::move(err));
+        return result;
+    }
+    gateway_config cfg;
+    cfg.source = source;
+    if (!root.IsDefined() || root.IsNull()) {
+        r.error(root, "", "the config is empty");
+    } else if (r.expect_map(root, "", {"server", "logging", "upstreams", "routes"})) {
+        if (auto server = root["server"]; server.IsDefined()) {
+            read_server(r, server, cfg.server);
+        }
+        if (auto logging = root["logging"]; logging.IsDefined()) {
+            if (r.expect_map(logging, "logging", {"level"})) {
+                r.optional_field(logging, "level", "logging", cfg.logging.level,
+                                 [&](const YAML::Node& n, const std::string& p) -> std::optional<std::string> {
+                                     auto s = r.string(n, p);
+                                     static const std::set<std::string> levels{"trace", "debug", "info", "warn",
+                                                                               "error", "critical", "off"};
+                                     if (s && !levels.contains(*s)) {
+                                         r.error(n, p, "unknown level \"" + *s +
+                                                           "\" (trace, debug, info, warn, error, critical, off)");
+                                         return std::nullopt;
+                                     }
+                                     return s;
+                                 });
+            }
+        }
+        auto upstreams = root["upstreams"];
+        if (!upstreams.IsDefined()) {
+            r.error(root, "upstreams", "missing required key \"upstreams\"");
+        } else if (!upstreams.IsMap()) {
+            r.error(upstreams, "upstreams", "expected a mapping of upstream name to its settings");
+        } else {
+            for (const auto& item : upstreams) {
+                upstream_config up;
+                read_upstream(r, item.first.Scalar(), item.first, item.second, up);
+                cfg.upstreams.push_back(std::move(up));
+            }
+        }
+        auto routes = root["routes"];
+        if (!routes.IsDefined()) {
+            r.error(root, "routes", "missing required key \"routes\"");
+        } else if (!routes.IsSequence()) {
+            r.error(routes, "routes", "expected a list of routes");
+        } else {
+            std::set<std::string> names;
+            for (std::size_t i = 0; i < routes.size(); ++i) {
+                auto path = reader::index("routes", i);
+                route_config route;
+                read_route(r, routes[i], path, route);
+                if (!route.name.empty() && !names.insert(route.name).second) {
+                    r.error(routes[i]["name"], path + ".name", "duplicate route name \"" + route.name + "\"");
+                }
+                if (!route.upstream.empty() &&
+                    std::none_of(cfg.upstreams.begin(), cfg.upstreams.end(),
+                                 [&](const upstream_config& u) { return u.name == route.upstream; })) {
+                    r.error(routes[i]["upstream"], path + ".upstream", "unknown upstream \"" + route.upstream + "\"");
+                }
+                cfg.routes.push_back(std::move(route));
+            }
+        }
+    }
+    if (r.errors.empty()) {
+        result.config = std::move(cfg);
+    }
+    result.errors = std::move(r.errors);
+    return result;
+}
+
+load_result load_config_file(const std::string& path, const env_lookup& env) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        load_result result;
+        result.errors.push_back({path, 0, 0, "", "cannot open file: " + std::string(std::strerror(errno))});
+        return result;
+    }
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    return load_config_text(buffer.str(), path, env);
+}
+
+}  // namespace gatehouse::config

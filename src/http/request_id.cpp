@@ -1,0 +1,72 @@
+#include "gatehouse/http/request_id.hpp"
+
+namespace gatehouse::http {
+
+bool valid_request_id(std::string_view id) {
+    if (id.empty() || id.size() > 128) {
+        return false;
+    }
+    for (char c : id) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                  c == '_' || c == ':' || c == '+' || c == '/' || c == '=' || c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+namespace {
+std::uint64_t splitmix(std::uint64_t& x) {
+    std::uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+}  // namespace
+
+fast_random::fast_random(std::uint64_t seed) {
+    for (auto& s : s_) {
+        s = splitmix(seed);
+    }
+}
+
+std::uint64_t fast_random::next() {
+    const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;
+    const std::uint64_t t = s_[1] << 17;
+    s_[2] ^= s_[0];
+    s_[3] ^= s_[1];
+    s_[1] ^= s_[2];
+    s_[0] ^= s_[3];
+    s_[2] ^= t;
+    s_[3] = rotl(s_[3], 45);
+    return result;
+}
+
+void make_request_id(fast_random& rng, std::string& out) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::uint64_t hi = rng.next();
+    std::uint64_t lo = rng.next();
+    hi = (hi & ~0xf000ull) | 0x4000ull;                 // version 4
+    lo = (lo & ~(0xcull << 60)) | (0x8ull << 60);        // variant 10xx
+    char text[36];
+    int pos = 0;
+    auto put = [&](std::uint64_t v, int nibbles) {
+        for (int i = nibbles - 1; i >= 0; --i) {
+            text[pos++] = hex[(v >> (i * 4)) & 0xf];
+        }
+    };
+    put(hi >> 32, 8);
+    text[pos++] = '-';
+    put((hi >> 16) & 0xffff, 4);
+    text[pos++] = '-';
+    put(hi & 0xffff, 4);
+    text[pos++] = '-';
+    put(lo >> 48, 4);
+    text[pos++] = '-';
+    put(lo & 0xffffffffffffull, 12);
+    out.assign(text, sizeof text);
+}
+
+}  // namespace gatehouse::http

@@ -1,0 +1,89 @@
+// gatehouse: flags, config loading, then the server until a signal.
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "gatehouse/config/loader.hpp"
+#include "gatehouse/observability/logging.hpp"
+#include "gatehouse/server/server.hpp"
+
+namespace {
+
+constexpr const char* usage = R"(gatehouse - an HTTP/1.1 API gateway
+
+Usage:
+  gatehouse --config FILE      run the gateway with FILE
+  gatehouse --validate FILE    check FILE, print every error, exit 0 if valid and 1 if not
+  gatehouse --help             show this help
+  gatehouse --version          show the version
+
+Config values may use ${NAME} and ${NAME:-default} to read environment variables.
+Signals: SIGINT and SIGTERM stop the gateway.
+See docs/configuration.md for every setting.
+)";
+
+int print_errors(const std::vector<gatehouse::config::config_error>& errors) {
+    for (const auto& e : errors) {
+        std::cerr << e.to_string() << '\n';
+    }
+    std::cerr << errors.size() << (errors.size() == 1 ? " error" : " errors") << '\n';
+    return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string config_path;
+    bool validate_only = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            std::cout << usage;
+            return 0;
+        }
+        if (arg == "--version") {
+            std::cout << "gatehouse " << GATEHOUSE_VERSION << '\n';
+            return 0;
+        }
+        if ((arg == "--config" || arg == "-c" || arg == "--validate") && i + 1 < argc) {
+            validate_only = validate_only || arg == "--validate";
+            config_path = argv[++i];
+            continue;
+        }
+        if (arg.starts_with("--config=")) {
+            config_path = arg.substr(9);
+            continue;
+        }
+        std::cerr << "gatehouse: unknown or incomplete argument \"" << arg << "\"\n\n" << usage;
+        return 2;
+    }
+    if (config_path.empty()) {
+        std::cerr << "gatehouse: --config FILE is required\n\n" << usage;
+        return 2;
+    }
+
+    auto loaded = gatehouse::config::load_config_file(config_path, gatehouse::config::process_env());
+    if (!loaded.errors.empty()) {
+        return print_errors(loaded.errors);
+    }
+    if (validate_only) {
+        std::cout << config_path << ": OK\n";
+        return 0;
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+    gatehouse::observability::setup_logging(loaded.config->logging.level);
+    try {
+        gatehouse::server::server server(std::move(*loaded.config));
+        server.start();
+        int code = server.run();
+        spdlog::info("stopped");
+        return code;
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,394 @@
+// The downstream half of a request: read and validate the head, route it, answer locally
+// when refused. The upstream half is in exchange.cpp.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/url/parse.hpp>
+
+#include "gatehouse/http/request_id.hpp"
+#include "gatehouse/server/client_connection.hpp"
+#include "gatehouse/server/worker.hpp"
+#include "request_state.hpp"
+
+namespace gatehouse::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t min_read = 4096;
+constexpr auto linger_time = std::chrono::seconds(2);
+constexpr std::size_t linger_bytes = 1024 * 1024;
+
+class fields_source final : public router::header_source {
+public:
+    explicit fields_source(const beast::http::fields& fields) : fields_(fields) {}
+    std::optional<std::string_view> find(std::string_view name) const override {
+        auto it = fields_.find(name);
+        if (it == fields_.end()) {
+            return std::nullopt;
+        }
+        return it->value();
+    }
+
+private:
+    const beast::http::fields& fields_;
+};
+
+asio::awaitable<void> serve(worker& w, tcp::socket socket) {
+    client_connection connection(w, std::move(socket));
+    co_await connection.run();
+}
+
+// True if the path has a "." or ".." segment, also percent-encoded: such paths can route
+// differently here than at the upstream, so they are refused rather than guessed at.
+bool has_dot_segment(std::string_view path) {
+    std::size_t pos = 0;
+    while (pos < path.size()) {
+        auto end = path.find('/', pos);
+        if (end == std::string_view::npos) {
+            end = path.size();
+        }
+        auto segment = path.substr(pos, end - pos);
+        int dots = 0;
+        bool only_dots = !segment.empty();
+        for (std::size_t i = 0; i < segment.size() && only_dots;) {
+            if (segment[i] == '.') {
+                ++dots;
+                ++i;
+            } else if (segment.size() - i >= 3 && segment[i] == '%' && segment[i + 1] == '2' &&
+                       (segment[i + 2] == 'e' || segment[i + 2] == 'E')) {
+                ++dots;
+                i += 3;
+            } else {
+                only_dots = false;
+            }
+        }
+        if (only_dots && (dots == 1 || dots == 2)) {
+            return true;
+        }
+        pos = end + 1;
+    }
+    return false;
+}
+
+}  // namespace
+
+void spawn_client_connection(worker& w, tcp::socket socket) {
+    asio::co_spawn(w.context(), serve(w, std::move(socket)), [](std::exception_ptr e) {
+        if (e) {
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                spdlog::error("connection ended by an exception: {}", ex.what());
+            }
+        }
+    });
+}
+
+client_connection::client_connection(worker& w, tcp::socket socket) : worker_(w), socket_(std::move(socket)) {
+    error_code ec;
+    auto remote = socket_.remote_endpoint(ec);
+    if (!ec) {
+        auto address = remote.address();
+        if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+            address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+        }
+        client_ip_ = address.to_string();
+        client_hash_ = upstream::hash_bytes(client_ip_.data(), client_ip_.size());
+    }
+    socket_.set_option(tcp::no_delay(true), ec);
+    worker_.deadlines().add(watch_);
+    worker_.connection_opened();
+}
+
+client_connection::~client_connection() {
+    worker_.connection_closed();
+    worker_.buffers().release(std::move(buffer_));
+}
+
+error_code client_connection::settle(error_code ec) {
+    watch_.disarm();
+    if (ec == asio::error::operation_aborted && watch_.expired()) {
+        return asio::error::timed_out;
+    }
+    return ec;
+}
+
+client_connection::buffer& client_connection::client_buffer() {
+    if (!buffer_) {
+        buffer_ = worker_.buffers().acquire();
+    }
+    return *buffer_;
+}
+
+void client_connection::release_client_buffer_if_empty() {
+    if (buffer_ && buffer_->size() == 0) {
+        worker_.buffers().release(std::move(buffer_));
+    }
+}
+
+asio::awaitable<void> client_connection::run() {
+    const auto& timeouts = worker_.current().config->server.timeouts;
+    for (;;) {
+        if (!buffer_ || buffer_->size() == 0) {
+            // Idle keep-alive: wait for bytes without holding a buffer.
+            release_client_buffer_if_empty();
+            watch_.arm(socket_, clock::now() + timeouts.idle);
+            auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_nothrow);
+            if (settle(ec)) {
+                break;
+            }
+        }
+        if (co_await serve_one() == next_step::close) {
+            break;
+        }
+    }
+    error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    if (linger_) {
+        // Lingering close: drain what the client is still sending so that the kernel does not
+        // answer it with a reset that could destroy our last response in flight.
+        auto& buf = client_buffer();
+        buf.clear();
+        std::size_t drained = 0;
+        auto until = clock::now() + linger_time;
+        while (drained < linger_bytes) {
+            watch_.arm(socket_, until);
+            auto [ec, n] = co_await socket_.async_read_some(buf.prepare(min_read), use_nothrow);
+            if (settle(ec)) {
+                break;
+            }
+            drained += n;
+        }
+        buf.clear();
+    }
+    socket_.close(ignored);
+}
+
+asio::awaitable<error_code> client_connection::write_to_client(std::string_view data) {
+    const auto& timeouts = worker_.current().config->server.timeouts;
+    watch_.arm(socket_, clock::now() + timeouts.send);
+    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()), use_nothrow);
+    co_return settle(ec);
+}
+
+asio::awaitable<client_connection::next_step> client_connection::reply(request_state& rs,
+                                                                        const http::local_reply& r, bool close) {
+    if (rs.request_id.empty()) {
+        http::make_request_id(worker_.random(), rs.request_id);
+    }
+    linger_ = linger_ || close;
+    close = close || !rs.keep_alive;
+    std::string out;
+    http::render_local_reply(out, r, rs.request_id, worker_.date(), close, !close && rs.version == 10,
+                             rs.head_method);
+    if (r.status >= 500 || close) {
+        spdlog::debug("{} {}: {} {} ({})", client_ip_, rs.request_id, r.status, r.error, r.message);
+    }
+    auto ec = co_await write_to_client(out);
+    co_return (ec || close) ? next_step::close : next_step::keep_alive;
+}
+
+asio::awaitable<client_connection::next_step> client_connection::serve_one() {
+    const auto& server = worker_.current().config->server;
+    request_state rs;
+    rs.started = clock::now();
+    auto& parser = rs.parser;
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(server.limits.max_header_bytes, UINT32_MAX)));
+    parser.body_limit(boost::none);  // bodies are relayed by us, under the route's limit
+    auto& buf = client_buffer();
+    const auto header_deadline = rs.started + server.timeouts.header;
+    bool first_look = true;
+
+    for (;;) {
+        if (buf.size() > 0) {
+            if (first_look) {
+                // RFC 9112 section 2.2: ignore empty lines received before the request line.
+                first_look = false;
+                for (int i = 0; i < 8 && buf.size() >= 2; ++i) {
+                    auto* p = static_cast<const char*>(buf.data().data());
+                    if (p[0] != '\r' || p[1] != '\n') {
+                        break;
+                    }
+                    buf.consume(2);
+                }
+            }
+            error_code ec;
+            auto n = parser.put(buf.data(), ec);
+            if (!ec && parser.is_header_done()) {
+                std::string_view raw(static_cast<const char*>(buf.data().data()), n);
+                if (raw.find("\n ") != std::string_view::npos || raw.find("\n\t") != std::string_view::npos) {
+                    buf.consume(n);
+                    co_return co_await reply(rs, {400, "bad_request", "obsolete line folding in header"}, true);
+                }
+                buf.consume(n);
+                break;
+            }
+            if (ec && ec != beast::http::error::need_more) {
+                std::string_view data(static_cast<const char*>(buf.data().data()), buf.size());
+                auto eol = data.find('\n');
+                if (ec == beast::http::error::header_limit) {
+                    if ((eol == std::string_view::npos ? data.size() : eol) > server.limits.max_request_line) {
+                        co_return co_await reply(rs, {414, "uri_too_long", "request line too long"}, true);
+                    }
+                    co_return co_await reply(rs, {431, "headers_too_large", "request header too large"}, true);
+                }
+                if (ec == beast::http::error::bad_version) {
+                    co_return co_await reply(rs, {505, "version_not_supported", "only HTTP/1.0 and HTTP/1.1"}, true);
+                }
+                co_return co_await reply(rs, {400, "bad_request", "malformed request: " + ec.message()}, true);
+            }
+            std::string_view data(static_cast<const char*>(buf.data().data()), buf.size());
+            auto eol = data.find('\n');
+            if ((eol == std::string_view::npos ? data.size() : eol) > server.limits.max_request_line) {
+                co_return co_await reply(rs, {414, "uri_too_long", "request line too long"}, true);
+            }
+            if (buf.size() > server.limits.max_header_bytes) {
+                co_return co_await reply(rs, {431, "headers_too_large", "request header too large"}, true);
+            }
+        }
+        auto want = std::max(min_read, buf.capacity() - buf.size());
+        watch_.arm(socket_, header_deadline);
+        auto [read_ec, n] = co_await socket_.async_read_some(buf.prepare(want), use_nothrow);
+        auto ec = settle(read_ec);
+        if (ec) {
+            if (ec == asio::error::timed_out && buf.size() > 0) {
+                co_return co_await reply(rs, {408, "request_timeout", "request header not received in time"}, true);
+            }
+            co_return next_step::close;  // client gone or silent: nothing to answer
+        }
+        buf.commit(n);
+    }
+
+    if (auto refusal = inspect_request(rs)) {
+        bool close = refusal->status != 404 || rs.framing != http::body_framing::none;
+        co_return co_await reply(rs, *refusal, close);
+    }
+    co_return co_await proxy(rs);
+}
+
+std::optional<http::local_reply> client_connection::inspect_request(request_state& rs) {
+    const auto& server = worker_.current().config->server;
+    auto& req = rs.parser.get();
+    rs.version = req.version();
+    rs.keep_alive = rs.parser.keep_alive();
+    rs.head_method = req.method() == beast::http::verb::head;
+
+    // Request id first, so every refusal below carries one.
+    if (auto it = req.find("x-request-id"); it != req.end() && http::valid_request_id(it->value())) {
+        rs.request_id = it->value();
+    } else {
+        http::make_request_id(worker_.random(), rs.request_id);
+    }
+
+    if (rs.version != 10 && rs.version != 11) {
+        return http::local_reply{505, "version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported"};
+    }
+
+    http::framing_analyzer framing;
+    std::size_t count = 0;
+    int hosts = 0;
+    std::string_view host_value;
+    for (const auto& field : req) {
+        auto name = field.name_string();
+        auto value = field.value();
+        if (++count > server.limits.max_header_count) {
+            return http::local_reply{431, "headers_too_large", "too many header fields"};
+        }
+        if (!http::valid_field_value(value)) {
+            return http::local_reply{400, "bad_request", "invalid character in header field value"};
+        }
+        if (field.name() == beast::http::field::host) {
+            ++hosts;
+            host_value = value;
+        }
+        framing.add(name, value);
+    }
+    if (auto e = framing.finish(true, rs.version); e != http::framing_error::ok) {
+        unsigned status = e == http::framing_error::unsupported_coding ? 501 : 400;
+        return http::local_reply{status, status == 501 ? "not_implemented" : "bad_request",
+                                 "ambiguous or invalid message framing: " + std::string(http::describe(e))};
+    }
+    rs.framing = framing.framing();
+    rs.content_length = framing.content_length();
+
+    // Request target (RFC 9112 section 3.2).
+    std::string_view target = req.target();
+    if (req.method() == beast::http::verb::connect) {
+        return http::local_reply{405, "method_not_allowed", "CONNECT is not supported: this is not a forward proxy"};
+    }
+    if (target.starts_with("/")) {
+        if (rs.version == 11 && hosts != 1) {
+            return http::local_reply{400, "bad_request", hosts == 0 ? "missing Host header" : "more than one Host header"};
+        }
+        if (hosts > 1) {
+            return http::local_reply{400, "bad_request", "more than one Host header"};
+        }
+        rs.forwarded_host = host_value;
+        rs.target = target;
+    } else if (target == "*") {
+        return http::local_reply{400, "bad_request", "asterisk-form targets are not forwarded"};
+    } else {
+        // absolute-form: the authority replaces Host; it only selects among our routes, so a
+        // foreign host can never make the gateway connect anywhere it is not configured to.
+        auto url = boost::urls::parse_absolute_uri(target);
+        if (!url || (!http::iequals(url->scheme(), "http") && !http::iequals(url->scheme(), "https")) ||
+            !url->has_authority() || url->encoded_host().empty() || url->has_userinfo() || url->has_fragment()) {
+            return http::local_reply{400, "bad_request", "invalid request target"};
+        }
+        if (hosts > 1) {
+            return http::local_reply{400, "bad_request", "more than one Host header"};
+        }
+        rs.forwarded_host = url->encoded_host_and_port();
+        rs.target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
+        if (url->has_query()) {
+            rs.target += '?';
+            rs.target += url->encoded_query();
+        }
+        if (!rs.target.starts_with("/")) {
+            return http::local_reply{400, "bad_request", "invalid request target"};
+        }
+        req.set(beast::http::field::host, rs.forwarded_host);
+    }
+    if (!rs.forwarded_host.empty() && !http::valid_host(rs.forwarded_host)) {
+        return http::local_reply{400, "bad_request", "invalid Host header"};
+    }
+    rs.host = http::normalize_host(rs.forwarded_host);
+    rs.path = std::string_view(rs.target).substr(0, rs.target.find('?'));
+    if (has_dot_segment(rs.path)) {
+        return http::local_reply{400, "bad_request", "dot segments in the path are not allowed"};
+    }
+
+    if (auto it = req.find(beast::http::field::expect); it != req.end()) {
+        if (!http::iequals(it->value(), "100-continue")) {
+            return http::local_reply{417, "expectation_failed", "only \"Expect: 100-continue\" is supported"};
+        }
+        rs.expect_continue = rs.version == 11 && rs.framing != http::body_framing::none;
+    }
+
+    fields_source headers(req);
+    router::request_view view{req.method_string(), rs.host, rs.path, &headers};
+    rs.route = worker_.current().routes->match(view);
+    if (!rs.route) {
+        return http::local_reply{404, "route_not_found", "no route for " + std::string(req.method_string()) + " " +
+                                                             std::string(rs.path)};
+    }
+    rs.max_body = rs.route->config.max_body.value_or(server.limits.max_body);
+    if (rs.framing == http::body_framing::length && rs.content_length > rs.max_body) {
+        return http::local_reply{413, "body_too_large",
+                                 "request body of " + std::to_string(rs.content_length) + " bytes exceeds the limit of " +
+                                     std::to_string(rs.max_body)};
+    }
+    return std::nullopt;
+}
+
+}  // namespace gatehouse::server

@@ -1,0 +1,615 @@
+// The upstream half of a request: choose an endpoint, take a pooled connection (or connect,
+// trying other endpoints on failure), send the head and stream the body, read the response
+// head (1xx handled), then stream the response body back. Bodies pass through one buffer at a
+// time without being copied; chunked bodies are validated as they pass.
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <optional>
+
+#include "gatehouse/http/chunked.hpp"
+#include "gatehouse/http/wire.hpp"
+#include "gatehouse/server/client_connection.hpp"
+#include "gatehouse/server/worker.hpp"
+#include "request_state.hpp"
+
+namespace gatehouse::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t min_read = 4096;
+constexpr int max_informational = 8;
+
+// Connection-nominated fields (RFC 9110 section 7.6.1), lower-cased. Framing and Host are never
+// removed this way: the gateway sets them itself.
+struct nominated_fields {
+    std::array<std::string, 8> names;
+    std::size_t count = 0;
+    bool overflow = false;
+
+    void collect(const beast::http::fields& fields) {
+        for (auto [it, end] = fields.equal_range(beast::http::field::connection); it != end; ++it) {
+            http::for_each_list_token(it->value(), [&](std::string_view token) {
+                if (http::iequals(token, "close") || http::iequals(token, "keep-alive")) {
+                    return;
+                }
+                if (count < names.size()) {
+                    names[count++] = std::string(token);
+                } else {
+                    overflow = true;
+                }
+            });
+        }
+    }
+    bool contains(std::string_view name) const {
+        if (http::iequals(name, "host") || http::iequals(name, "content-length")) {
+            return false;
+        }
+        for (std::size_t i = 0; i < count; ++i) {
+            if (http::iequals(names[i], name)) {
+                return true;
+            }
+        }
+        return false;
+    }
+};
+
+// Removes hop-by-hop fields and those named in Connection.
+void strip_hop_by_hop(beast::http::fields& fields) {
+    nominated_fields nominated;
+    nominated.collect(fields);
+    for (auto it = fields.begin(); it != fields.end();) {
+        if (http::is_hop_by_hop(it->name_string()) || nominated.contains(it->name_string())) {
+            it = fields.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void apply_edits(beast::http::fields& fields, const config::header_edits& edits) {
+    for (const auto& name : edits.remove) {
+        fields.erase(name);
+    }
+    for (const auto& [name, value] : edits.set) {
+        fields.set(name, value);
+    }
+    for (const auto& [name, value] : edits.add) {
+        fields.insert(name, value);
+    }
+}
+
+// Collects decoded chunk data as buffers (for HTTP/1.0 clients, which cannot take chunked).
+struct data_spans {
+    std::vector<asio::const_buffer> spans;
+    static void add(void* self, const char* data, std::size_t size) {
+        static_cast<data_spans*>(self)->spans.emplace_back(data, size);
+    }
+};
+
+std::string_view view_of(const beast::flat_buffer& b) {
+    return {static_cast<const char*>(b.data().data()), b.size()};
+}
+
+}  // namespace
+
+// One try at an endpoint, threaded through exchange().
+struct upstream_attempt {
+    upstream::connection_ptr conn;
+    bool reused = false;
+    bool replayable = false;  // nothing of the body left the client buffer yet
+    std::string head;
+    clock::time_point deadline;
+};
+
+void client_connection::build_upstream_head(request_state& rs, std::string& out) {
+    auto& req = rs.parser.get();
+    const auto& route = rs.route->config;
+    strip_hop_by_hop(req);
+    req.erase(beast::http::field::expect);  // 100-continue is answered by the gateway
+    req.erase(beast::http::field::content_length);
+    switch (rs.framing) {
+        case http::body_framing::length: {
+            std::string length;
+            http::append_number(length, rs.content_length);
+            req.set(beast::http::field::content_length, length);
+            break;
+        }
+        case http::body_framing::chunked:
+            req.set(beast::http::field::transfer_encoding, "chunked");
+            break;
+        default:
+            break;
+    }
+    // X-Forwarded-For: the client's list, then the address we saw.
+    std::string xff;
+    for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
+        if (!xff.empty()) xff += ", ";
+        xff += it->value();
+    }
+    if (!xff.empty()) xff += ", ";
+    xff += client_ip_;
+    req.set("X-Forwarded-For", xff);
+    req.set("X-Forwarded-Proto", "http");
+    if (!rs.forwarded_host.empty()) {
+        req.set("X-Forwarded-Host", rs.forwarded_host);
+    }
+    req.set("X-Request-Id", rs.request_id);
+    if (route.host_rewrite) {
+        req.set(beast::http::field::host, *route.host_rewrite);
+    }
+    apply_edits(req, route.request_headers);
+
+    std::string_view target = rs.target;
+    std::string rewritten;
+    if (route.strip_prefix && rs.path.starts_with(*route.strip_prefix)) {
+        rewritten = route.replace_prefix.value_or("");
+        rewritten += target.substr(route.strip_prefix->size());
+        if (rewritten.empty() || rewritten.front() != '/') {
+            rewritten.insert(rewritten.begin(), '/');
+        }
+        target = rewritten;
+    }
+    out.reserve(512);
+    http::append_request_line(out, req.method_string(), target);
+    http::append_fields(out, req);
+    out += "\r\n";
+}
+
+asio::awaitable<client_connection::next_step> client_connection::proxy(request_state& rs) {
+    const auto& config = *worker_.current().config;
+    auto& cluster = worker_.cluster(rs.route->upstream_index);
+    const auto& up = cluster.config();
+
+    upstream_attempt attempt;
+    build_upstream_head(rs, attempt.head);
+    attempt.deadline = rs.started + rs.route->config.timeout.value_or(config.server.timeouts.request);
+
+    std::uint64_t excluded = 0;
+    std::uint64_t connect_failures = 0;
+    bool stale_retried = false;
+    bool last_was_timeout = false;
+    for (;;) {
+        auto index = cluster.pick(client_hash_, excluded);
+        if (index == upstream::load_balancer::none) {
+            if (connect_failures > 0) {
+                co_return co_await reply(
+                    rs,
+                    last_was_timeout
+                        ? http::local_reply{503, "upstream_connect_timeout", "connecting to upstream " + up.name + " timed out"}
+                        : http::local_reply{502, "upstream_connect_failed", "cannot connect to upstream " + up.name},
+                    true);
+            }
+            co_return co_await reply(rs, {503, "no_upstream_available", "upstream " + up.name + " has no usable endpoint"},
+                                     true);
+        }
+        auto& endpoint = cluster.endpoint(index);
+        auto acquired = co_await endpoint.pool.acquire(attempt.deadline, stale_retried);
+        if (acquired.status == upstream::connection_pool::acquire_status::exhausted) {
+            co_return co_await reply(rs, {503, "upstream_pool_exhausted", "no free connection to " + endpoint.label}, true);
+        }
+        attempt.reused = acquired.status == upstream::connection_pool::acquire_status::reused;
+        attempt.conn = std::move(acquired.conn);
+        if (!attempt.reused) {
+            attempt.conn = std::make_unique<upstream::upstream_connection>(socket_.get_executor());
+            const auto& address = endpoint.addresses[endpoint.next_address++ % endpoint.addresses.size()];
+            error_code ec;
+            attempt.conn->socket.open(address.protocol(), ec);
+            if (!ec) {
+                watch_.arm(attempt.conn->socket, std::min(clock::now() + up.connect_timeout, attempt.deadline));
+                auto [connect_ec] = co_await attempt.conn->socket.async_connect(address, use_nothrow);
+                ec = settle(connect_ec);
+            }
+            if (ec) {
+                spdlog::warn("upstream {} endpoint {}: connect failed: {}", up.name, endpoint.label, ec.message());
+                attempt.conn.reset();
+                endpoint.pool.connect_failed();
+                last_was_timeout = ec == asio::error::timed_out;
+                if (index < 64) {
+                    excluded |= 1ull << index;
+                }
+                if (clock::now() >= attempt.deadline) {
+                    co_return co_await reply(rs, {504, "upstream_timeout", "request timed out connecting upstream"}, true);
+                }
+                if (++connect_failures <= up.retries) {
+                    continue;
+                }
+                co_return co_await reply(
+                    rs,
+                    last_was_timeout
+                        ? http::local_reply{503, "upstream_connect_timeout", "connecting to " + endpoint.label + " timed out"}
+                        : http::local_reply{502, "upstream_connect_failed",
+                                            "cannot connect to " + endpoint.label + ": " + ec.message()},
+                    true);
+            }
+            attempt.conn->socket.set_option(tcp::no_delay(true), ec);
+        }
+
+        ++endpoint.active;
+        auto result = co_await exchange(rs, attempt);
+        --endpoint.active;
+        if (result.result == exchange_result::outcome::retry_stale && !stale_retried) {
+            endpoint.pool.release(std::move(attempt.conn), false);
+            stale_retried = true;
+            continue;
+        }
+        if (attempt.conn) {
+            if (result.upstream_reusable) {
+                ++attempt.conn->exchanges;
+            }
+            endpoint.pool.release(std::move(attempt.conn), result.upstream_reusable);
+        }
+        if (result.result == exchange_result::outcome::retry_stale) {
+            co_return co_await reply(rs, {502, "upstream_reset", "upstream closed the connection before responding"}, true);
+        }
+        co_return result.keep_client ? next_step::keep_alive : next_step::close;
+    }
+}
+
+asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, upstream_attempt& attempt) {
+    const auto& config = *worker_.current().config;
+    const auto& timeouts = config.server.timeouts;
+    auto& up = attempt.conn->socket;
+    auto& cbuf = client_buffer();
+    exchange_result result;
+
+    // Replies sent from here end the exchange; the upstream connection is never reused after.
+    auto fail = [&](http::local_reply r) -> asio::awaitable<exchange_result> {
+        exchange_result failed;
+        co_await reply(rs, r, true);
+        co_return failed;
+    };
+
+    if (rs.expect_continue && !rs.continue_sent) {
+        rs.continue_sent = true;
+        if (co_await write_to_client("HTTP/1.1 100 Continue\r\n\r\n")) {
+            co_return result;
+        }
+    }
+
+    // --- request head and body -------------------------------------------------------------
+    http::chunked_scanner request_chunks;
+    std::size_t held = 0;  // body bytes sent from cbuf but not consumed yet (for a replay)
+    bool body_done = rs.framing == http::body_framing::none;
+    std::uint64_t body_left = rs.framing == http::body_framing::length ? rs.content_length : 0;
+    {
+        std::size_t first = 0;
+        if (rs.framing == http::body_framing::length) {
+            first = static_cast<std::size_t>(std::min<std::uint64_t>(cbuf.size(), body_left));
+            body_left -= first;
+            body_done = body_left == 0;
+        } else if (rs.framing == http::body_framing::chunked) {
+            auto scanned = request_chunks.scan(view_of(cbuf));
+            if (scanned.state == http::chunked_scanner::status::error) {
+                co_return co_await fail({400, "bad_request", std::string("invalid chunked body: ") + request_chunks.error()});
+            }
+            if (request_chunks.data_bytes() > rs.max_body) {
+                co_return co_await fail({413, "body_too_large", "request body exceeds the limit"});
+            }
+            first = scanned.consumed;
+            body_done = scanned.state == http::chunked_scanner::status::done;
+        }
+        attempt.replayable = body_done;
+        std::array<asio::const_buffer, 2> out{asio::buffer(attempt.head), asio::buffer(cbuf.data().data(), first)};
+        watch_.arm(up, std::min(clock::now() + timeouts.send, attempt.deadline));
+        auto [ec, n] = co_await asio::async_write(up, out, use_nothrow);
+        ec = settle(ec);
+        if (ec) {
+            if (attempt.reused && attempt.replayable && ec != asio::error::timed_out) {
+                result.result = exchange_result::outcome::retry_stale;
+                co_return result;
+            }
+            co_return co_await fail(ec == asio::error::timed_out
+                                        ? http::local_reply{504, "upstream_timeout", "upstream did not accept the request in time"}
+                                        : http::local_reply{502, "upstream_write_failed", "sending to upstream failed: " + ec.message()});
+        }
+        if (body_done) {
+            held = first;  // consumed once the response starts
+        } else {
+            cbuf.consume(first);
+        }
+    }
+    while (!body_done) {
+        watch_.arm(socket_, clock::now() + timeouts.read);
+        auto [read_ec, n] = co_await socket_.async_read_some(cbuf.prepare(std::max(min_read, cbuf.capacity() - cbuf.size())), use_nothrow);
+        auto ec = settle(read_ec);
+        if (ec) {
+            if (ec == asio::error::timed_out) {
+                co_return co_await fail({408, "request_timeout", "request body not received in time"});
+            }
+            co_return result;  // the client left mid-body: nothing to answer, nothing reusable
+        }
+        cbuf.commit(n);
+        std::size_t chunk = 0;
+        if (rs.framing == http::body_framing::length) {
+            chunk = static_cast<std::size_t>(std::min<std::uint64_t>(cbuf.size(), body_left));
+            body_left -= chunk;
+            body_done = body_left == 0;
+        } else {
+            auto scanned = request_chunks.scan(view_of(cbuf));
+            if (scanned.state == http::chunked_scanner::status::error) {
+                co_return co_await fail({400, "bad_request", std::string("invalid chunked body: ") + request_chunks.error()});
+            }
+            if (request_chunks.data_bytes() > rs.max_body) {
+                co_return co_await fail({413, "body_too_large", "request body exceeds the limit"});
+            }
+            chunk = scanned.consumed;
+            body_done = scanned.state == http::chunked_scanner::status::done;
+        }
+        watch_.arm(up, clock::now() + timeouts.send);
+        auto [write_ec, written] = co_await asio::async_write(up, asio::buffer(cbuf.data().data(), chunk), use_nothrow);
+        ec = settle(write_ec);
+        if (ec) {
+            co_return co_await fail(ec == asio::error::timed_out
+                                        ? http::local_reply{504, "upstream_timeout", "upstream stopped reading the request body"}
+                                        : http::local_reply{502, "upstream_write_failed", "sending to upstream failed: " + ec.message()});
+        }
+        cbuf.consume(chunk);
+    }
+
+    // --- response head -------------------------------------------------------------------------
+    auto ubuf_owner = worker_.buffers().acquire();
+    auto& ubuf = *ubuf_owner;
+    struct buffer_return {
+        worker& w;
+        std::unique_ptr<beast::flat_buffer>& b;
+        ~buffer_return() { w.buffers().release(std::move(b)); }
+    } give_back{worker_, ubuf_owner};
+
+    std::optional<beast::http::response_parser<beast::http::empty_body>> parser;
+    int informational = 0;
+    bool got_bytes = false;
+    for (;;) {
+        parser.emplace();
+        parser->header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(config.server.limits.max_response_header_bytes, UINT32_MAX)));
+        parser->body_limit(boost::none);
+        if (rs.head_method) {
+            parser->skip(true);
+        }
+        for (;;) {
+            if (ubuf.size() > 0) {
+                error_code ec;
+                auto n = parser->put(ubuf.data(), ec);
+                if (!ec && parser->is_header_done()) {
+                    std::string_view raw(static_cast<const char*>(ubuf.data().data()), n);
+                    if (raw.find("\n ") != std::string_view::npos || raw.find("\n\t") != std::string_view::npos) {
+                        co_return co_await fail({502, "upstream_bad_response", "obsolete line folding in upstream response"});
+                    }
+                    ubuf.consume(n);
+                    break;
+                }
+                if (ec && ec != beast::http::error::need_more) {
+                    co_return co_await fail({502, "upstream_bad_response", "invalid upstream response: " + ec.message()});
+                }
+            }
+            watch_.arm(up, attempt.deadline);
+            auto [read_ec, n] = co_await up.async_read_some(ubuf.prepare(std::max(min_read, ubuf.capacity() - ubuf.size())), use_nothrow);
+            auto ec = settle(read_ec);
+            if (ec) {
+                if (ec == asio::error::timed_out) {
+                    co_return co_await fail({504, "upstream_timeout", "upstream did not respond in time"});
+                }
+                if (!got_bytes && attempt.reused && attempt.replayable) {
+                    result.result = exchange_result::outcome::retry_stale;
+                    co_return result;
+                }
+                co_return co_await fail({502, got_bytes ? "upstream_bad_response" : "upstream_reset",
+                                         got_bytes ? "upstream closed in the middle of the response head"
+                                                   : "upstream closed the connection before responding: " + ec.message()});
+            }
+            if (!got_bytes && held > 0) {
+                cbuf.consume(held);  // the body is committed: no replay from here on
+                held = 0;
+                attempt.replayable = false;
+            }
+            got_bytes = true;
+            ubuf.commit(n);
+        }
+        auto status = parser->get().result_int();
+        if (status >= 200) {
+            break;
+        }
+        if (status == 101) {
+            co_return co_await fail({502, "upstream_bad_response", "upstream switched protocols without an upgrade request"});
+        }
+        if (++informational > max_informational) {
+            co_return co_await fail({502, "upstream_bad_response", "too many informational responses"});
+        }
+        if (status != 100 && rs.version == 11) {
+            // 102/103 and others: forwarded, minus hop-by-hop fields.
+            auto& interim = parser->get();
+            strip_hop_by_hop(interim);
+            std::string head;
+            http::append_status_line(head, status, interim.reason());
+            http::append_fields(head, interim);
+            head += "\r\n";
+            if (co_await write_to_client(head)) {
+                co_return result;
+            }
+        }
+    }
+    if (held > 0) {
+        cbuf.consume(held);
+        held = 0;
+    }
+
+    // --- response validation and head for the client ---------------------------------------
+    auto& res = parser->get();
+    const unsigned status = res.result_int();
+    http::framing_analyzer framing;
+    for (const auto& field : res) {
+        if (!http::valid_field_value(field.value())) {
+            co_return co_await fail({502, "upstream_bad_response", "invalid character in upstream header field"});
+        }
+        framing.add(field.name_string(), field.value());
+    }
+    if (auto e = framing.finish(false, res.version()); e != http::framing_error::ok) {
+        co_return co_await fail({502, "upstream_bad_response", "ambiguous upstream response framing: " + std::string(http::describe(e))});
+    }
+    http::body_framing in = framing.framing();
+    if (rs.head_method || status == 204 || status == 304) {
+        in = http::body_framing::none;
+    }
+    const bool upstream_keep_alive = parser->keep_alive() && res.version() == 11;
+
+    // How the body reaches the client.
+    enum class out_mode { none, raw, chunk_wrap, dechunk };
+    out_mode mode = out_mode::raw;
+    bool close_delimited = false;  // the client learns the end by our close
+    strip_hop_by_hop(res);
+    if (status == 204 || (status >= 100 && status < 200)) {
+        res.erase(beast::http::field::content_length);
+    }
+    switch (in) {
+        case http::body_framing::none:
+            mode = out_mode::none;
+            break;
+        case http::body_framing::length:
+            mode = out_mode::raw;
+            break;
+        case http::body_framing::chunked:
+            if (rs.version == 11) {
+                res.set(beast::http::field::transfer_encoding, "chunked");
+                mode = out_mode::raw;
+            } else {
+                mode = out_mode::dechunk;
+                close_delimited = true;
+            }
+            break;
+        case http::body_framing::until_close:
+            if (rs.version == 11) {
+                res.set(beast::http::field::transfer_encoding, "chunked");
+                mode = out_mode::chunk_wrap;
+            } else {
+                close_delimited = true;
+            }
+            break;
+    }
+    apply_edits(res, rs.route->config.response_headers);
+    res.set("X-Request-Id", rs.request_id);
+    const bool keep_client = rs.keep_alive && !close_delimited;
+    std::string head;
+    head.reserve(512);
+    http::append_status_line(head, status, res.reason().empty() ? http::reason_phrase(status) : std::string_view(res.reason()));
+    http::append_fields(head, res);
+    if (!keep_client) {
+        head += "Connection: close\r\n";
+    } else if (rs.version == 10) {
+        head += "Connection: keep-alive\r\n";
+    }
+    head += "\r\n";
+
+    // --- response body ---------------------------------------------------------------------------
+    std::uint64_t left = in == http::body_framing::length ? framing.content_length() : 0;
+    http::chunked_scanner response_chunks;
+    data_spans decoded;
+    bool done = in == http::body_framing::none;
+    bool head_sent = false;
+    bool upstream_eof = false;
+    std::string chunk_prefix;
+    for (;;) {
+        // Decide what part of ubuf belongs to the body and how it goes out.
+        std::size_t take = 0;
+        std::vector<asio::const_buffer> out;
+        out.reserve(4);
+        if (!head_sent) {
+            out.push_back(asio::buffer(head));
+        }
+        auto available = view_of(ubuf);
+        if (!done) {
+            switch (in) {
+                case http::body_framing::length:
+                    take = static_cast<std::size_t>(std::min<std::uint64_t>(available.size(), left));
+                    left -= take;
+                    done = left == 0;
+                    if (take) out.push_back(asio::buffer(available.data(), take));
+                    break;
+                case http::body_framing::chunked: {
+                    decoded.spans.clear();
+                    auto scanned = response_chunks.scan(available, mode == out_mode::dechunk ? &data_spans::add : nullptr,
+                                                        &decoded);
+                    if (scanned.state == http::chunked_scanner::status::error) {
+                        if (!head_sent) {
+                            co_return co_await fail({502, "upstream_bad_response",
+                                                     std::string("invalid chunked upstream body: ") + response_chunks.error()});
+                        }
+                        spdlog::warn("upstream sent an invalid chunked body: {}", response_chunks.error());
+                        co_return result;  // the client sees a truncated body and a closed connection
+                    }
+                    take = scanned.consumed;
+                    done = scanned.state == http::chunked_scanner::status::done;
+                    if (mode == out_mode::dechunk) {
+                        out.insert(out.end(), decoded.spans.begin(), decoded.spans.end());
+                    } else if (take) {
+                        out.push_back(asio::buffer(available.data(), take));
+                    }
+                    break;
+                }
+                case http::body_framing::until_close:
+                    take = available.size();
+                    if (mode == out_mode::chunk_wrap) {
+                        chunk_prefix.clear();
+                        if (take) {
+                            http::append_hex(chunk_prefix, take);
+                            chunk_prefix += "\r\n";
+                            out.push_back(asio::buffer(chunk_prefix));
+                            out.push_back(asio::buffer(available.data(), take));
+                            out.push_back(asio::buffer("\r\n", 2));
+                        }
+                        if (upstream_eof) {
+                            out.push_back(asio::buffer("0\r\n\r\n", 5));
+                            done = true;
+                        }
+                    } else {
+                        if (take) out.push_back(asio::buffer(available.data(), take));
+                        done = upstream_eof;
+                    }
+                    break;
+                case http::body_framing::none:
+                    break;
+            }
+        }
+        if (!out.empty()) {
+            watch_.arm(socket_, clock::now() + timeouts.send);
+            auto [write_ec, written] = co_await asio::async_write(socket_, out, use_nothrow);
+            if (settle(write_ec)) {
+                co_return result;  // client gone: the upstream connection is in an unknown state
+            }
+            head_sent = true;
+        }
+        ubuf.consume(take);
+        if (done) {
+            break;
+        }
+        watch_.arm(up, clock::now() + timeouts.read);
+        auto [read_ec, n] = co_await up.async_read_some(ubuf.prepare(std::max(min_read, ubuf.capacity() - ubuf.size())), use_nothrow);
+        auto ec = settle(read_ec);
+        if (ec) {
+            if (in == http::body_framing::until_close && (ec == asio::error::eof)) {
+                upstream_eof = true;
+                continue;
+            }
+            spdlog::warn("upstream {} failed mid-response: {}", rs.route->config.upstream, ec.message());
+            co_return result;  // truncated: closing the client connection is the only honest signal
+        }
+        ubuf.commit(n);
+    }
+
+    result.upstream_reusable = upstream_keep_alive && ubuf.size() == 0 && in != http::body_framing::until_close;
+    result.keep_client = keep_client;
+    co_return result;
+}
+
+}  // namespace gatehouse::server

@@ -1,0 +1,166 @@
+#include "gatehouse/server/worker.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <ctime>
+#include <random>
+
+#include "gatehouse/server/client_connection.hpp"
+
+namespace gatehouse::server {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+constexpr auto sweep_interval = std::chrono::milliseconds(100);
+constexpr unsigned pool_sweep_every = 10;  // ticks: pools are swept once a second
+constexpr std::size_t io_buffer_size = 32 * 1024;
+constexpr std::size_t max_free_buffers = 512;
+}  // namespace
+
+worker::worker(unsigned id, std::shared_ptr<const snapshot> snap, std::uint64_t max_connections)
+    : id_(id),
+      max_connections_(max_connections),
+      context_(std::make_unique<asio::io_context>(1)),
+      snapshot_(std::move(snap)),
+      buffers_(io_buffer_size, max_free_buffers),
+      random_(std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ id) {
+    const auto& config = *snapshot_->config;
+    for (std::size_t i = 0; i < config.upstreams.size(); ++i) {
+        clusters_.push_back(std::make_unique<upstream::cluster_state>(config.upstreams[i], snapshot_->addresses[i],
+                                                                      random_.next()));
+    }
+    refresh_date();
+}
+
+worker::~worker() {
+    stop();
+    join();
+    // Sockets must go before the io_context they belong to; connection coroutines (destroyed
+    // with the io_context) still reach the pools, the buffer pool and the deadline list.
+    acceptors_.clear();
+    sweep_timer_.reset();
+    for (auto& cluster : clusters_) {
+        for (std::size_t i = 0; i < cluster->size(); ++i) {
+            cluster->endpoint(i).pool.close_idle();
+        }
+    }
+    context_.reset();
+}
+
+tcp::endpoint worker::listen(const tcp::endpoint& address) {
+    auto acceptor = std::make_unique<tcp::acceptor>(*context_);
+    acceptor->open(address.protocol());
+    acceptor->set_option(asio::socket_base::reuse_address(true));
+    int one = 1;
+    if (::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        throw boost::system::system_error(boost::system::error_code(errno, boost::system::system_category()),
+                                          "setsockopt(SO_REUSEPORT)");
+    }
+    if (address.address().is_v6()) {
+        acceptor->set_option(asio::ip::v6_only(true));
+    }
+    acceptor->bind(address);
+    acceptor->listen(asio::socket_base::max_listen_connections);
+    auto bound = acceptor->local_endpoint();
+    acceptors_.push_back(std::move(acceptor));
+    return bound;
+}
+
+void worker::start() {
+    for (auto& acceptor : acceptors_) {
+        accept_loop(*acceptor);
+    }
+    sweep_timer_ = std::make_unique<asio::steady_timer>(*context_);
+    schedule_sweep();
+    thread_ = std::thread([this] {
+        try {
+            context_->run();
+        } catch (const std::exception& e) {
+            spdlog::critical("worker {}: event loop failed: {}", id_, e.what());
+            std::abort();  // a worker that stops silently would black-hole its connections
+        }
+    });
+}
+
+void worker::stop() {
+    if (context_) {
+        context_->stop();
+    }
+}
+
+void worker::join() {
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+void worker::post_addresses(std::size_t cluster, std::size_t endpoint, upstream::address_list addresses) {
+    asio::post(*context_, [this, cluster, endpoint, addresses = std::move(addresses)]() mutable {
+        if (cluster < clusters_.size() && endpoint < clusters_[cluster]->size()) {
+            auto& ep = clusters_[cluster]->endpoint(endpoint);
+            ep.addresses = std::move(addresses);
+            ep.next_address = 0;
+        }
+    });
+}
+
+void worker::accept_loop(tcp::acceptor& acceptor) {
+    acceptor.async_accept([this, &acceptor](boost::system::error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
+            return;
+        }
+        if (ec) {
+            // Typically EMFILE/ENFILE: pause accepting briefly instead of spinning.
+            spdlog::warn("worker {}: accept failed: {}", id_, ec.message());
+            auto timer = std::make_shared<asio::steady_timer>(*context_, std::chrono::milliseconds(50));
+            timer->async_wait([this, &acceptor, timer](boost::system::error_code) { accept_loop(acceptor); });
+            return;
+        }
+        if (connections_ >= max_connections_) {
+            boost::system::error_code ignored;
+            socket.close(ignored);
+        } else {
+            spawn_client_connection(*this, std::move(socket));
+        }
+        accept_loop(acceptor);
+    });
+}
+
+void worker::schedule_sweep() {
+    sweep_timer_->expires_after(sweep_interval);
+    sweep_timer_->async_wait([this](boost::system::error_code ec) {
+        if (ec) {
+            return;
+        }
+        auto now = clock::now();
+        deadlines_.sweep(now);
+        refresh_date();
+        if (++sweep_ticks_ % pool_sweep_every == 0) {
+            for (auto& cluster : clusters_) {
+                for (std::size_t i = 0; i < cluster->size(); ++i) {
+                    cluster->endpoint(i).pool.sweep(now);
+                }
+            }
+        }
+        schedule_sweep();
+    });
+}
+
+void worker::refresh_date() {
+    std::time_t now = std::time(nullptr);
+    if (now == date_second_) {
+        return;
+    }
+    date_second_ = now;
+    std::tm tm{};
+    ::gmtime_r(&now, &tm);
+    char text[64];
+    auto n = std::strftime(text, sizeof text, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    date_.assign(text, n);
+}
+
+}  // namespace gatehouse::server

@@ -1,0 +1,29 @@
+#include "gatehouse/upstream/cluster.hpp"
+
+namespace gatehouse::upstream {
+
+cluster_state::cluster_state(const config::upstream_config& config, const std::vector<address_list>& addresses,
+                             std::uint64_t seed)
+    : config_(&config), balancer_(config.load_balancing, seed) {
+    for (std::size_t i = 0; i < config.endpoints.size(); ++i) {
+        const auto& ep = config.endpoints[i];
+        auto label = (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" +
+                     std::to_string(ep.port);
+        auto state = std::make_unique<endpoint_state>(std::move(label), config.pool);
+        if (i < addresses.size()) {
+            state->addresses = addresses[i];
+        }
+        endpoints_.push_back(std::move(state));
+    }
+    scratch_.resize(endpoints_.size());
+}
+
+std::size_t cluster_state::pick(std::uint64_t client_hash, std::uint64_t excluded) {
+    for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+        scratch_[i].active = endpoints_[i]->active;
+        scratch_[i].usable = !endpoints_[i]->addresses.empty() && (i >= 64 || !(excluded & (1ull << i)));
+    }
+    return balancer_.pick(scratch_, client_hash);
+}
+
+}  // namespace gatehouse::upstream

@@ -1,0 +1,123 @@
+#include "gatehouse/upstream/pool.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+
+namespace gatehouse::upstream {
+
+namespace asio = boost::asio;
+
+bool idle_connection_alive(upstream_connection& c) {
+    char byte;
+    ssize_t n = ::recv(c.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+struct connection_pool::waiter {
+    explicit waiter(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    connection_ptr conn;
+    bool may_connect = false;
+};
+
+connection_pool::connection_pool(const config::pool_config& config) : config_(config) {}
+
+connection_pool::~connection_pool() = default;
+
+asio::awaitable<connection_pool::acquired> connection_pool::acquire(clock::time_point deadline, bool fresh) {
+    if (fresh && total_ >= config_.max_connections && !idle_.empty()) {
+        idle_.pop_front();  // make room for the fresh connection
+        --total_;
+    }
+    while (!fresh && !idle_.empty()) {
+        connection_ptr c = std::move(idle_.back());
+        idle_.pop_back();
+        if (idle_connection_alive(*c)) {
+            co_return acquired{acquire_status::reused, std::move(c)};
+        }
+        --total_;  // closed by the upstream while idle
+    }
+    if (total_ < config_.max_connections) {
+        ++total_;
+        co_return acquired{acquire_status::connect, nullptr};
+    }
+    if (waiters_.size() >= config_.max_waiters || config_.max_wait.count() == 0) {
+        co_return acquired{acquire_status::exhausted, nullptr};
+    }
+    auto ex = co_await asio::this_coro::executor;
+    waiter w(ex);
+    w.timer.expires_at(std::min(clock::now() + config_.max_wait, deadline));
+    waiters_.push_back(&w);
+    co_await w.timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (auto it = std::find(waiters_.begin(), waiters_.end(), &w); it != waiters_.end()) {
+        waiters_.erase(it);  // timed out
+    }
+    if (w.conn) {
+        if (idle_connection_alive(*w.conn)) {
+            co_return acquired{acquire_status::reused, std::move(w.conn)};
+        }
+        w.conn.reset();  // the slot stays ours: connect anew
+        co_return acquired{acquire_status::connect, nullptr};
+    }
+    if (w.may_connect) {
+        co_return acquired{acquire_status::connect, nullptr};
+    }
+    co_return acquired{acquire_status::exhausted, nullptr};
+}
+
+void connection_pool::wake_one_with_slot() {
+    waiter* w = waiters_.front();
+    waiters_.pop_front();
+    w->may_connect = true;
+    w->timer.cancel();
+}
+
+void connection_pool::release(connection_ptr conn, bool reusable) {
+    if (reusable && !waiters_.empty()) {
+        waiter* w = waiters_.front();
+        waiters_.pop_front();
+        w->conn = std::move(conn);
+        w->timer.cancel();
+        return;
+    }
+    if (reusable && idle_.size() < config_.max_idle) {
+        conn->idle_since = clock::now();
+        idle_.push_back(std::move(conn));
+        return;
+    }
+    conn.reset();
+    if (!waiters_.empty()) {
+        wake_one_with_slot();  // the slot passes to the waiter
+        return;
+    }
+    --total_;
+}
+
+void connection_pool::connect_failed() {
+    if (!waiters_.empty()) {
+        wake_one_with_slot();
+        return;
+    }
+    --total_;
+}
+
+void connection_pool::sweep(clock::time_point now) {
+    auto limit = now - config_.idle_timeout;
+    auto dead = std::remove_if(idle_.begin(), idle_.end(), [&](connection_ptr& c) {
+        return c->idle_since <= limit || !idle_connection_alive(*c);
+    });
+    total_ -= static_cast<std::size_t>(idle_.end() - dead);
+    idle_.erase(dead, idle_.end());
+}
+
+void connection_pool::close_idle() {
+    total_ -= idle_.size();
+    idle_.clear();
+}
+
+}  // namespace gatehouse::upstream
