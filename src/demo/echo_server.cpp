@@ -37,7 +37,7 @@ std::uint64_t parse_number(std::string_view s) {
 }
 
 asio::awaitable<bool> send_pattern(tcp::socket& socket, std::uint64_t size, bool chunked, bool keep_alive,
-                                   const std::string& request_id) {
+                                   const std::string& request_id, bool head_only) {
     std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n";
     head += "X-Echo-Service: " + service_name + "\r\n";
     if (!request_id.empty()) head += "X-Echo-Request-Id: " + request_id + "\r\n";
@@ -45,7 +45,7 @@ asio::awaitable<bool> send_pattern(tcp::socket& socket, std::uint64_t size, bool
     if (!keep_alive) head += "Connection: close\r\n";
     head += "\r\n";
     auto [ec, n] = co_await asio::async_write(socket, asio::buffer(head), use_nothrow);
-    if (ec) co_return false;
+    if (ec || head_only) co_return !ec;
     std::string block(64 * 1024, 'a');
     for (std::size_t i = 0; i < block.size(); ++i) block[i] = static_cast<char>('a' + i % 26);
     std::uint64_t sent = 0;
@@ -123,7 +123,8 @@ asio::awaitable<void> session(tcp::socket socket) {
         }
         if (path.starts_with("/bytes/")) {
             bool chunked = target.find("chunked=1") != std::string::npos;
-            if (!co_await send_pattern(socket, parse_number(path.substr(7)), chunked, keep_alive, request_id)) break;
+            if (!co_await send_pattern(socket, parse_number(path.substr(7)), chunked, keep_alive, request_id,
+                                    req.method() == http::verb::head)) break;
             if (!keep_alive) break;
             continue;
         }

@@ -198,63 +198,88 @@ asio::awaitable<client_connection::next_step> client_connection::reply(request_s
     co_return (ec || close) ? next_step::close : next_step::keep_alive;
 }
 
+client_connection::head_status client_connection::parse_head(request_state& rs, bool& first_look,
+                                                              std::optional<http::local_reply>& refusal) {
+    const auto& limits = worker_.current().config->server.limits;
+    auto& buf = *buffer_;
+    if (buf.size() == 0) {
+        return head_status::need_more;
+    }
+    if (first_look) {
+        // RFC 9112 section 2.2: ignore empty lines received before the request line.
+        first_look = false;
+        for (int i = 0; i < 8 && buf.size() >= 2; ++i) {
+            auto* p = static_cast<const char*>(buf.data().data());
+            if (p[0] != '\r' || p[1] != '\n') {
+                break;
+            }
+            buf.consume(2);
+        }
+    }
+    std::string_view data(static_cast<const char*>(buf.data().data()), buf.size());
+    if (!rs.request_line_seen) {
+        auto eol = data.find('\n');
+        if ((eol == std::string_view::npos ? data.size() : eol) > limits.max_request_line) {
+            refusal = http::local_reply{414, "uri_too_long", "request line too long"};
+            return head_status::refused;
+        }
+        if (eol == std::string_view::npos) {
+            return head_status::need_more;
+        }
+        rs.request_line_seen = true;
+    }
+    error_code ec;
+    auto n = rs.parser.put(buf.data(), ec);
+    if (ec && ec != beast::http::error::need_more) {
+        auto line = data.substr(0, data.find('\n'));
+        bool version_shaped = line.size() >= 10 && line.ends_with("\r") &&
+                              line.substr(line.size() - 9, 5) == "HTTP/" && std::isdigit(static_cast<unsigned char>(line[line.size() - 4])) &&
+                              line[line.size() - 3] == '.' && std::isdigit(static_cast<unsigned char>(line[line.size() - 2]));
+        if (ec == beast::http::error::header_limit) {
+            refusal = http::local_reply{431, "headers_too_large", "request header too large"};
+        } else if (ec == beast::http::error::bad_version && version_shaped) {
+            refusal = http::local_reply{505, "version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported"};
+        } else {
+            refusal = http::local_reply{400, "bad_request", "malformed request: " + ec.message()};
+        }
+        return head_status::refused;
+    }
+    // Beast consumes whole lines as it goes: check each consumed part for obs-fold (a line that
+    // starts with whitespace), which RFC 9112 section 5.2 lets a server reject.
+    auto used = data.substr(0, n);
+    bool folded = used.find("\n ") != std::string_view::npos || used.find("\n\t") != std::string_view::npos ||
+                  (rs.head_bytes > 0 && !used.empty() && (used[0] == ' ' || used[0] == '\t'));
+    rs.head_bytes += n;
+    buf.consume(n);
+    if (folded) {
+        refusal = http::local_reply{400, "bad_request", "obsolete line folding in header"};
+        return head_status::refused;
+    }
+    if (rs.parser.is_header_done()) {
+        return head_status::complete;
+    }
+    if (rs.head_bytes + buf.size() > limits.max_header_bytes) {
+        refusal = http::local_reply{431, "headers_too_large", "request header too large"};
+        return head_status::refused;
+    }
+    return head_status::need_more;
+}
+
 asio::awaitable<client_connection::next_step> client_connection::serve_one() {
     const auto& server = worker_.current().config->server;
     request_state rs;
     rs.started = clock::now();
-    auto& parser = rs.parser;
-    parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(server.limits.max_header_bytes, UINT32_MAX)));
-    parser.body_limit(boost::none);  // bodies are relayed by us, under the route's limit
+    rs.parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(server.limits.max_header_bytes, UINT32_MAX)));
+    rs.parser.body_limit(boost::none);  // bodies are relayed by us, under the route's limit
     auto& buf = client_buffer();
     const auto header_deadline = rs.started + server.timeouts.header;
     bool first_look = true;
+    std::optional<http::local_reply> refusal;
 
     for (;;) {
-        if (buf.size() > 0) {
-            if (first_look) {
-                // RFC 9112 section 2.2: ignore empty lines received before the request line.
-                first_look = false;
-                for (int i = 0; i < 8 && buf.size() >= 2; ++i) {
-                    auto* p = static_cast<const char*>(buf.data().data());
-                    if (p[0] != '\r' || p[1] != '\n') {
-                        break;
-                    }
-                    buf.consume(2);
-                }
-            }
-            error_code ec;
-            auto n = parser.put(buf.data(), ec);
-            if (!ec && parser.is_header_done()) {
-                std::string_view raw(static_cast<const char*>(buf.data().data()), n);
-                if (raw.find("\n ") != std::string_view::npos || raw.find("\n\t") != std::string_view::npos) {
-                    buf.consume(n);
-                    co_return co_await reply(rs, {400, "bad_request", "obsolete line folding in header"}, true);
-                }
-                buf.consume(n);
-                break;
-            }
-            if (ec && ec != beast::http::error::need_more) {
-                std::string_view data(static_cast<const char*>(buf.data().data()), buf.size());
-                auto eol = data.find('\n');
-                if (ec == beast::http::error::header_limit) {
-                    if ((eol == std::string_view::npos ? data.size() : eol) > server.limits.max_request_line) {
-                        co_return co_await reply(rs, {414, "uri_too_long", "request line too long"}, true);
-                    }
-                    co_return co_await reply(rs, {431, "headers_too_large", "request header too large"}, true);
-                }
-                if (ec == beast::http::error::bad_version) {
-                    co_return co_await reply(rs, {505, "version_not_supported", "only HTTP/1.0 and HTTP/1.1"}, true);
-                }
-                co_return co_await reply(rs, {400, "bad_request", "malformed request: " + ec.message()}, true);
-            }
-            std::string_view data(static_cast<const char*>(buf.data().data()), buf.size());
-            auto eol = data.find('\n');
-            if ((eol == std::string_view::npos ? data.size() : eol) > server.limits.max_request_line) {
-                co_return co_await reply(rs, {414, "uri_too_long", "request line too long"}, true);
-            }
-            if (buf.size() > server.limits.max_header_bytes) {
-                co_return co_await reply(rs, {431, "headers_too_large", "request header too large"}, true);
-            }
+        auto status = parse_head(rs, first_look, refusal);
+        if (status != head_status::need_more) {
+            break;
         }
         auto want = std::max(min_read, buf.capacity() - buf.size());
         watch_.arm(socket_, header_deadline);
@@ -262,15 +287,19 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
         auto ec = settle(read_ec);
         if (ec) {
             if (ec == asio::error::timed_out && buf.size() > 0) {
-                co_return co_await reply(rs, {408, "request_timeout", "request header not received in time"}, true);
+                refusal = http::local_reply{408, "request_timeout", "request header not received in time"};
+                break;
             }
             co_return next_step::close;  // client gone or silent: nothing to answer
         }
         buf.commit(n);
     }
-
-    if (auto refusal = inspect_request(rs)) {
-        bool close = refusal->status != 404 || rs.framing != http::body_framing::none;
+    bool close = true;  // a malformed or oversized head leaves the stream unusable
+    if (!refusal) {
+        refusal = inspect_request(rs);
+        close = !refusal || refusal->status != 404 || rs.framing != http::body_framing::none;
+    }
+    if (refusal) {
         co_return co_await reply(rs, *refusal, close);
     }
     co_return co_await proxy(rs);

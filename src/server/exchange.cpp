@@ -181,24 +181,25 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
     std::uint64_t connect_failures = 0;
     bool stale_retried = false;
     bool last_was_timeout = false;
+    std::optional<http::local_reply> refusal;
     for (;;) {
         auto index = cluster.pick(client_hash_, excluded);
         if (index == upstream::load_balancer::none) {
             if (connect_failures > 0) {
-                co_return co_await reply(
-                    rs,
-                    last_was_timeout
-                        ? http::local_reply{503, "upstream_connect_timeout", "connecting to upstream " + up.name + " timed out"}
-                        : http::local_reply{502, "upstream_connect_failed", "cannot connect to upstream " + up.name},
-                    true);
+                refusal = last_was_timeout ? http::local_reply{503, "upstream_connect_timeout",
+                                                               "connecting to upstream " + up.name + " timed out"}
+                                           : http::local_reply{502, "upstream_connect_failed",
+                                                               "cannot connect to upstream " + up.name};
+            } else {
+                refusal = http::local_reply{503, "no_upstream_available", "upstream " + up.name + " has no usable endpoint"};
             }
-            co_return co_await reply(rs, {503, "no_upstream_available", "upstream " + up.name + " has no usable endpoint"},
-                                     true);
+            break;
         }
         auto& endpoint = cluster.endpoint(index);
         auto acquired = co_await endpoint.pool.acquire(attempt.deadline, stale_retried);
         if (acquired.status == upstream::connection_pool::acquire_status::exhausted) {
-            co_return co_await reply(rs, {503, "upstream_pool_exhausted", "no free connection to " + endpoint.label}, true);
+            refusal = http::local_reply{503, "upstream_pool_exhausted", "no free connection to " + endpoint.label};
+            break;
         }
         attempt.reused = acquired.status == upstream::connection_pool::acquire_status::reused;
         attempt.conn = std::move(acquired.conn);
@@ -221,18 +222,17 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
                     excluded |= 1ull << index;
                 }
                 if (clock::now() >= attempt.deadline) {
-                    co_return co_await reply(rs, {504, "upstream_timeout", "request timed out connecting upstream"}, true);
+                    refusal = http::local_reply{504, "upstream_timeout", "request timed out connecting upstream"};
+                    break;
                 }
                 if (++connect_failures <= up.retries) {
                     continue;
                 }
-                co_return co_await reply(
-                    rs,
-                    last_was_timeout
-                        ? http::local_reply{503, "upstream_connect_timeout", "connecting to " + endpoint.label + " timed out"}
-                        : http::local_reply{502, "upstream_connect_failed",
-                                            "cannot connect to " + endpoint.label + ": " + ec.message()},
-                    true);
+                refusal = last_was_timeout
+                              ? http::local_reply{503, "upstream_connect_timeout", "connecting to " + endpoint.label + " timed out"}
+                              : http::local_reply{502, "upstream_connect_failed",
+                                                  "cannot connect to " + endpoint.label + ": " + ec.message()};
+                break;
             }
             attempt.conn->socket.set_option(tcp::no_delay(true), ec);
         }
@@ -252,10 +252,15 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
             endpoint.pool.release(std::move(attempt.conn), result.upstream_reusable);
         }
         if (result.result == exchange_result::outcome::retry_stale) {
-            co_return co_await reply(rs, {502, "upstream_reset", "upstream closed the connection before responding"}, true);
+            refusal = http::local_reply{502, "upstream_reset", "upstream closed the connection before responding"};
+        } else if (result.reply) {
+            refusal = std::move(result.reply);
+        } else {
+            co_return result.keep_client ? next_step::keep_alive : next_step::close;
         }
-        co_return result.keep_client ? next_step::keep_alive : next_step::close;
+        break;
     }
+    co_return co_await reply(rs, *refusal, true);
 }
 
 asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, upstream_attempt& attempt) {
@@ -265,11 +270,12 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     auto& cbuf = client_buffer();
     exchange_result result;
 
-    // Replies sent from here end the exchange; the upstream connection is never reused after.
-    auto fail = [&](http::local_reply r) -> asio::awaitable<exchange_result> {
-        exchange_result failed;
-        co_await reply(rs, r, true);
-        co_return failed;
+    // A reply ends the exchange; the upstream connection is never reused after one. (A plain
+    // function: GCC 12 mishandles temporaries inside co_await expressions.)
+    auto failed = [](http::local_reply r) {
+        exchange_result f;
+        f.reply = std::move(r);
+        return f;
     };
 
     if (rs.expect_continue && !rs.continue_sent) {
@@ -293,10 +299,10 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         } else if (rs.framing == http::body_framing::chunked) {
             auto scanned = request_chunks.scan(view_of(cbuf));
             if (scanned.state == http::chunked_scanner::status::error) {
-                co_return co_await fail({400, "bad_request", std::string("invalid chunked body: ") + request_chunks.error()});
+                co_return failed({400, "bad_request", std::string("invalid chunked body: ") + request_chunks.error()});
             }
             if (request_chunks.data_bytes() > rs.max_body) {
-                co_return co_await fail({413, "body_too_large", "request body exceeds the limit"});
+                co_return failed({413, "body_too_large", "request body exceeds the limit"});
             }
             first = scanned.consumed;
             body_done = scanned.state == http::chunked_scanner::status::done;
@@ -311,7 +317,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
                 result.result = exchange_result::outcome::retry_stale;
                 co_return result;
             }
-            co_return co_await fail(ec == asio::error::timed_out
+            co_return failed(ec == asio::error::timed_out
                                         ? http::local_reply{504, "upstream_timeout", "upstream did not accept the request in time"}
                                         : http::local_reply{502, "upstream_write_failed", "sending to upstream failed: " + ec.message()});
         }
@@ -327,7 +333,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         auto ec = settle(read_ec);
         if (ec) {
             if (ec == asio::error::timed_out) {
-                co_return co_await fail({408, "request_timeout", "request body not received in time"});
+                co_return failed({408, "request_timeout", "request body not received in time"});
             }
             co_return result;  // the client left mid-body: nothing to answer, nothing reusable
         }
@@ -340,10 +346,10 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         } else {
             auto scanned = request_chunks.scan(view_of(cbuf));
             if (scanned.state == http::chunked_scanner::status::error) {
-                co_return co_await fail({400, "bad_request", std::string("invalid chunked body: ") + request_chunks.error()});
+                co_return failed({400, "bad_request", std::string("invalid chunked body: ") + request_chunks.error()});
             }
             if (request_chunks.data_bytes() > rs.max_body) {
-                co_return co_await fail({413, "body_too_large", "request body exceeds the limit"});
+                co_return failed({413, "body_too_large", "request body exceeds the limit"});
             }
             chunk = scanned.consumed;
             body_done = scanned.state == http::chunked_scanner::status::done;
@@ -352,7 +358,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         auto [write_ec, written] = co_await asio::async_write(up, asio::buffer(cbuf.data().data(), chunk), use_nothrow);
         ec = settle(write_ec);
         if (ec) {
-            co_return co_await fail(ec == asio::error::timed_out
+            co_return failed(ec == asio::error::timed_out
                                         ? http::local_reply{504, "upstream_timeout", "upstream stopped reading the request body"}
                                         : http::local_reply{502, "upstream_write_failed", "sending to upstream failed: " + ec.message()});
         }
@@ -372,6 +378,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     int informational = 0;
     bool got_bytes = false;
     for (;;) {
+        std::size_t head_consumed = 0;
         parser.emplace();
         parser->header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(config.server.limits.max_response_header_bytes, UINT32_MAX)));
         parser->body_limit(boost::none);
@@ -382,16 +389,18 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             if (ubuf.size() > 0) {
                 error_code ec;
                 auto n = parser->put(ubuf.data(), ec);
-                if (!ec && parser->is_header_done()) {
-                    std::string_view raw(static_cast<const char*>(ubuf.data().data()), n);
-                    if (raw.find("\n ") != std::string_view::npos || raw.find("\n\t") != std::string_view::npos) {
-                        co_return co_await fail({502, "upstream_bad_response", "obsolete line folding in upstream response"});
-                    }
-                    ubuf.consume(n);
-                    break;
-                }
                 if (ec && ec != beast::http::error::need_more) {
-                    co_return co_await fail({502, "upstream_bad_response", "invalid upstream response: " + ec.message()});
+                    co_return failed({502, "upstream_bad_response", "invalid upstream response: " + ec.message()});
+                }
+                std::string_view used(static_cast<const char*>(ubuf.data().data()), n);
+                if (used.find("\n ") != std::string_view::npos || used.find("\n\t") != std::string_view::npos ||
+                    (head_consumed > 0 && !used.empty() && (used[0] == ' ' || used[0] == '\t'))) {
+                    co_return failed({502, "upstream_bad_response", "obsolete line folding in upstream response"});
+                }
+                head_consumed += n;
+                ubuf.consume(n);
+                if (parser->is_header_done()) {
+                    break;
                 }
             }
             watch_.arm(up, attempt.deadline);
@@ -399,13 +408,13 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             auto ec = settle(read_ec);
             if (ec) {
                 if (ec == asio::error::timed_out) {
-                    co_return co_await fail({504, "upstream_timeout", "upstream did not respond in time"});
+                    co_return failed({504, "upstream_timeout", "upstream did not respond in time"});
                 }
                 if (!got_bytes && attempt.reused && attempt.replayable) {
                     result.result = exchange_result::outcome::retry_stale;
                     co_return result;
                 }
-                co_return co_await fail({502, got_bytes ? "upstream_bad_response" : "upstream_reset",
+                co_return failed({502, got_bytes ? "upstream_bad_response" : "upstream_reset",
                                          got_bytes ? "upstream closed in the middle of the response head"
                                                    : "upstream closed the connection before responding: " + ec.message()});
             }
@@ -422,10 +431,10 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             break;
         }
         if (status == 101) {
-            co_return co_await fail({502, "upstream_bad_response", "upstream switched protocols without an upgrade request"});
+            co_return failed({502, "upstream_bad_response", "upstream switched protocols without an upgrade request"});
         }
         if (++informational > max_informational) {
-            co_return co_await fail({502, "upstream_bad_response", "too many informational responses"});
+            co_return failed({502, "upstream_bad_response", "too many informational responses"});
         }
         if (status != 100 && rs.version == 11) {
             // 102/103 and others: forwarded, minus hop-by-hop fields.
@@ -451,12 +460,12 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     http::framing_analyzer framing;
     for (const auto& field : res) {
         if (!http::valid_field_value(field.value())) {
-            co_return co_await fail({502, "upstream_bad_response", "invalid character in upstream header field"});
+            co_return failed({502, "upstream_bad_response", "invalid character in upstream header field"});
         }
         framing.add(field.name_string(), field.value());
     }
     if (auto e = framing.finish(false, res.version()); e != http::framing_error::ok) {
-        co_return co_await fail({502, "upstream_bad_response", "ambiguous upstream response framing: " + std::string(http::describe(e))});
+        co_return failed({502, "upstream_bad_response", "ambiguous upstream response framing: " + std::string(http::describe(e))});
     }
     http::body_framing in = framing.framing();
     if (rs.head_method || status == 204 || status == 304) {
@@ -542,7 +551,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
                                                         &decoded);
                     if (scanned.state == http::chunked_scanner::status::error) {
                         if (!head_sent) {
-                            co_return co_await fail({502, "upstream_bad_response",
+                            co_return failed({502, "upstream_bad_response",
                                                      std::string("invalid chunked upstream body: ") + response_chunks.error()});
                         }
                         spdlog::warn("upstream sent an invalid chunked body: {}", response_chunks.error());

@@ -3,9 +3,11 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include <optional>
 #include <string>
 
 #include "gatehouse/http/field_rules.hpp"
+#include "gatehouse/http/local_reply.hpp"
 #include "gatehouse/router/route_table.hpp"
 #include "gatehouse/server/deadline.hpp"
 
@@ -14,6 +16,8 @@ namespace gatehouse::server {
 struct request_state {
     boost::beast::http::request_parser<boost::beast::http::empty_body> parser;
     std::string request_id;
+    std::size_t head_bytes = 0;     // head bytes the parser consumed so far
+    bool request_line_seen = false; // the request line is complete and within its limit
     const router::route* route = nullptr;
     http::body_framing framing = http::body_framing::none;
     std::uint64_t content_length = 0;
@@ -38,6 +42,7 @@ struct exchange_result {
     outcome result = outcome::done;
     bool upstream_reusable = false;
     bool keep_client = false;
+    std::optional<http::local_reply> reply;  // to send instead of a relayed response
 };
 
 }  // namespace gatehouse::server

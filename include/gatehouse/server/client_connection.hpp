@@ -7,6 +7,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "gatehouse/http/field_rules.hpp"
@@ -40,12 +41,20 @@ private:
 
     using buffer = boost::beast::flat_buffer;
 
+    enum class head_status {
+        complete,   // the head is parsed and consumed from the buffer
+        need_more,  // read more bytes
+        refused     // refusal holds the reply
+    };
+
     boost::asio::awaitable<next_step> serve_one();
     boost::asio::awaitable<next_step> proxy(request_state& rs);
     boost::asio::awaitable<exchange_result> exchange(request_state& rs, struct upstream_attempt& attempt);
     boost::asio::awaitable<next_step> reply(request_state& rs, const http::local_reply& reply, bool close);
     boost::asio::awaitable<boost::system::error_code> write_to_client(std::string_view data);
 
+    // Feeds buffered bytes to the parser and enforces the head limits.
+    head_status parse_head(request_state& rs, bool& first_look, std::optional<http::local_reply>& refusal);
     // Validates the parsed head and fills rs; returns a reply to send when the request is refused.
     std::optional<http::local_reply> inspect_request(request_state& rs);
     void build_upstream_head(request_state& rs, std::string& out);

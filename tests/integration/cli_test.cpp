@@ -1,0 +1,68 @@
+// The command line: --validate, --help, --version, and refusing to start on a bad config.
+#include "common.hpp"
+
+using namespace harness;
+
+TEST(Cli, HelpAndVersion) {
+    auto [help_code, help] = run_command(gatehouse_binary() + " --help");
+    EXPECT_EQ(help_code, 0);
+    EXPECT_NE(help.find("--validate FILE"), std::string::npos);
+    auto [version_code, version] = run_command(gatehouse_binary() + " --version");
+    EXPECT_EQ(version_code, 0);
+    EXPECT_EQ(version.rfind("gatehouse ", 0), 0u);
+    auto [bad_code, bad] = run_command(gatehouse_binary() + " --bogus");
+    EXPECT_EQ(bad_code, 2);
+}
+
+TEST(Cli, ValidateAcceptsTheShippedConfigs) {
+    for (auto file : {"config/gatehouse.yaml", "config/bench.yaml", "config/examples/full.yaml"}) {
+        auto [code, out] = run_command("cd " SOURCE_DIR " && PROXY_PORT=1 PROXY_THREADS=1 UPSTREAM_HOST=127.0.0.1 "
+                                       "UPSTREAM_PORT=2 " + gatehouse_binary() + " --validate " + file);
+        EXPECT_EQ(code, 0) << file << ": " << out;
+    }
+}
+
+TEST(Cli, ValidateReportsEveryErrorWithFileLineAndKey) {
+    temp_dir dir;
+    auto path = dir.write("bad.yaml", "server:\n  listen: \"${UNSET_VARIABLE_XYZ}\"\n  timeouts: { idle: 10 }\n"
+                                      "upstreams:\n  app: { endpoints: [\"127.0.0.1:1\"] }\n"
+                                      "routes:\n  - { name: r, upstream: billing, colour: red }\n");
+    auto [code, out] = run_command(gatehouse_binary() + " --validate " + path);
+    EXPECT_EQ(code, 1);
+    EXPECT_NE(out.find(path + ":2:11: server.listen: environment variable UNSET_VARIABLE_XYZ is not set"), std::string::npos) << out;
+    EXPECT_NE(out.find(path + ":3:21: server.timeouts.idle: invalid duration \"10\""), std::string::npos) << out;
+    EXPECT_NE(out.find(path + ":7:26: routes[0].upstream: unknown upstream \"billing\""), std::string::npos) << out;
+    EXPECT_NE(out.find(":7:35: routes[0].colour: unknown key \"colour\""), std::string::npos) << out;
+    EXPECT_NE(out.find("4 errors"), std::string::npos) << out;
+}
+
+TEST(Cli, BadConfigRefusesToStart) {
+    temp_dir dir;
+    auto path = dir.write("bad.yaml", "upstreams: {}\nroutes: [ { name: r, upstream: nope } ]\n");
+    auto [code, out] = run_command(gatehouse_binary() + " --config " + path);
+    EXPECT_EQ(code, 1);
+    EXPECT_NE(out.find("unknown upstream \"nope\""), std::string::npos) << out;
+}
+
+TEST(Cli, PortInUseIsAClearError) {
+    temp_dir dir;
+    echo_server echo(dir);
+    auto path = dir.write("busy.yaml", one_route_config(echo.port()).replace(0, 0, "") );
+    std::string cfg = read_file(path);
+    cfg.replace(cfg.find("127.0.0.1:0"), 11, "127.0.0.1:" + std::to_string(echo.port()));
+    dir.write("busy.yaml", cfg);
+    auto [code, out] = run_command(gatehouse_binary() + " --config " + path);
+    EXPECT_EQ(code, 1);
+    EXPECT_NE(out.find("cannot listen on 127.0.0.1:" + std::to_string(echo.port())), std::string::npos) << out;
+}
+
+TEST(Cli, StopsCleanlyOnSigterm) {
+    temp_dir dir;
+    echo_server echo(dir);
+    gateway gw(dir, one_route_config(echo.port()));
+    ASSERT_TRUE(request(gw.port(), get_request("/")));
+    gw.proc().signal(SIGTERM);
+    auto code = gw.proc().wait_exit(10s);
+    ASSERT_TRUE(code.has_value());
+    EXPECT_EQ(*code, 0);
+}

@@ -1,0 +1,31 @@
+#pragma once
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "harness.hpp"
+
+namespace harness {
+
+// A one-upstream config listening on 127.0.0.1:0. extra_server and route_extra are YAML
+// fragments indented to fit under "server:" and the route.
+inline std::string one_route_config(std::uint16_t upstream_port, const std::string& extra_server = "",
+                                    const std::string& route_extra = "", const std::string& upstream_extra = "") {
+    return "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n" + extra_server +
+           "logging: { level: info }\n"
+           "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(upstream_port) + "\"]\n" + upstream_extra +
+           "routes:\n  - name: app\n    upstream: app\n" + route_extra;
+}
+
+// The parts of an echo JSON body the tests look at.
+inline std::string echoed_header(const response& r, const std::string& name) {
+    auto headers = r.body.substr(r.body.find("\"headers\":"));
+    return json_field(headers, name);
+}
+
+inline bool echo_has_header(const response& r, const std::string& name) {
+    auto headers = r.body.substr(r.body.find("\"headers\":"), r.body.find("},\"body_bytes\"") - r.body.find("\"headers\":"));
+    return headers.find("\"" + name + "\":") != std::string::npos;
+}
+
+}  // namespace harness

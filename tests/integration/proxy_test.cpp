@@ -1,0 +1,268 @@
+// Proxying behaviour against the real echo upstream: what the upstream sees, what the client
+// gets back, keep-alive, pipelining, pooling and both body framings.
+#include "common.hpp"
+
+using namespace harness;
+
+class ProxyTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        echo = std::make_unique<echo_server>(dir, "app");
+        gw = std::make_unique<gateway>(dir, one_route_config(echo->port()));
+    }
+    temp_dir dir;
+    std::unique_ptr<echo_server> echo;
+    std::unique_ptr<gateway> gw;
+};
+
+TEST_F(ProxyTest, ForwardsMethodTargetAndAddsForwardingHeaders) {
+    auto r = request(gw->port(), "PATCH /a%20b/c;p?x=1&y=%2F&z HTTP/1.1\r\nHost: Api.Example.com:8443\r\n"
+                                 "X-Forwarded-For: 203.0.113.9\r\nContent-Length: 3\r\n\r\nabc");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(json_field(r->body, "method"), "PATCH");
+    EXPECT_EQ(json_field(r->body, "target"), "/a%20b/c;p?x=1&y=%2F&z");
+    EXPECT_EQ(json_field(r->body, "body_bytes"), "3");
+    EXPECT_EQ(echoed_header(*r, "host"), "Api.Example.com:8443");
+    EXPECT_EQ(echoed_header(*r, "x-forwarded-for"), "203.0.113.9, 127.0.0.1");
+    EXPECT_EQ(echoed_header(*r, "x-forwarded-proto"), "http");
+    EXPECT_EQ(echoed_header(*r, "x-forwarded-host"), "Api.Example.com:8443");
+    auto id = echoed_header(*r, "x-request-id");
+    EXPECT_EQ(id.size(), 36u);
+    EXPECT_EQ(r->header("x-request-id"), id);  // the client sees the id the upstream saw
+}
+
+TEST_F(ProxyTest, KeepsAValidRequestIdAndReplacesAnInvalidOne) {
+    auto kept = request(gw->port(), get_request("/", "X-Request-Id: client-id-123\r\n"));
+    ASSERT_TRUE(kept);
+    EXPECT_EQ(echoed_header(*kept, "x-request-id"), "client-id-123");
+    auto replaced = request(gw->port(), get_request("/", "X-Request-Id: bad id with spaces\r\n"));
+    ASSERT_TRUE(replaced);
+    EXPECT_EQ(echoed_header(*replaced, "x-request-id").size(), 36u);
+}
+
+TEST_F(ProxyTest, RemovesHopByHopAndConnectionNominatedHeaders) {
+    auto r = request(gw->port(), get_request("/", "Connection: keep-alive, X-Secret, Content-Length\r\nX-Secret: s\r\n"
+                                                  "Keep-Alive: timeout=5\r\nUpgrade: websocket\r\nTE: trailers\r\n"
+                                                  "Proxy-Connection: keep-alive\r\nTrailer: X-T\r\nX-Kept: yes\r\n"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    for (auto name : {"connection", "x-secret", "keep-alive", "upgrade", "te", "proxy-connection", "trailer"}) {
+        EXPECT_FALSE(echo_has_header(*r, name)) << name;
+    }
+    EXPECT_EQ(echoed_header(*r, "x-kept"), "yes");
+}
+
+TEST_F(ProxyTest, KeepAliveAndPipelinedRequestsAnsweredInOrder) {
+    client c(gw->port());
+    c.send(get_request("/one") + get_request("/two") + "POST /three HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello" +
+           get_request("/four"));
+    for (auto expected : {"/one", "/two", "/three", "/four"}) {
+        auto r = c.read_response();
+        ASSERT_TRUE(r) << expected;
+        EXPECT_EQ(r->status, 200);
+        EXPECT_EQ(json_field(r->body, "target"), expected);
+    }
+    c.send(get_request("/five"));
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(json_field(r->body, "target"), "/five");
+}
+
+TEST_F(ProxyTest, PoolsUpstreamConnections) {
+    for (int conn = 0; conn < 4; ++conn) {
+        client c(gw->port());
+        for (int i = 0; i < 50; ++i) {
+            c.send(get_request("/p"));
+            auto r = c.read_response();
+            ASSERT_TRUE(r);
+            ASSERT_EQ(r->status, 200);
+        }
+    }
+    // 200 requests over 4 client connections: the upstream saw a handful of connections
+    // (plus the stats request itself).
+    EXPECT_LE(echo->connections(), 3);
+}
+
+TEST_F(ProxyTest, ChunkedRequestBodyPassesThrough) {
+    client c(gw->port());
+    c.send("POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "1a\r\nabcdefghijklmnopqrstuvwxyz\r\n");
+    std::this_thread::sleep_for(50ms);  // the second half arrives separately
+    c.send("1a;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: t\r\n\r\n" + get_request("/after"));
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(json_field(r->body, "body_bytes"), "52");
+    EXPECT_EQ(json_field(r->body, "body_fnv"), pattern_fnv(52));
+    EXPECT_EQ(echoed_header(*r, "transfer-encoding"), "chunked");
+    auto after = c.read_response();
+    ASSERT_TRUE(after);
+    EXPECT_EQ(json_field(after->body, "target"), "/after");
+}
+
+TEST_F(ProxyTest, ChunkedAndLengthResponses) {
+    client c(gw->port());
+    c.send(get_request("/bytes/100000?chunked=1"));
+    auto chunked = c.read_response();
+    ASSERT_TRUE(chunked);
+    EXPECT_TRUE(chunked->chunked);
+    EXPECT_EQ(chunked->body.size(), 100000u);
+    c.send(get_request("/bytes/70000"));
+    auto sized = c.read_response();
+    ASSERT_TRUE(sized);
+    EXPECT_EQ(sized->header("content-length"), "70000");
+    EXPECT_EQ(sized->body.size(), 70000u);
+    EXPECT_EQ(sized->body.substr(0, 5), "abcde");
+}
+
+TEST_F(ProxyTest, HeadAnd204And304HaveNoBodyAndKeepTheConnection) {
+    client c(gw->port());
+    c.send("HEAD /bytes/5000 HTTP/1.1\r\nHost: h\r\n\r\n");
+    auto head = c.read_response(true);
+    ASSERT_TRUE(head);
+    EXPECT_EQ(head->status, 200);
+    EXPECT_EQ(head->header("content-length"), "5000");
+    for (int code : {204, 304}) {
+        c.send(get_request("/status/" + std::to_string(code)));
+        auto r = c.read_response();
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, code);
+        EXPECT_TRUE(r->body.empty());
+    }
+    c.send(get_request("/last"));
+    auto last = c.read_response();
+    ASSERT_TRUE(last);
+    EXPECT_EQ(json_field(last->body, "target"), "/last");
+    EXPECT_TRUE(c.pending().empty());  // no stray body bytes were sent after HEAD/204/304
+}
+
+TEST_F(ProxyTest, ExpectContinueIsAnsweredBeforeTheBody) {
+    client c(gw->port());
+    c.send("PUT /e HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+    std::this_thread::sleep_for(20ms);
+    // The interim response arrives although no body byte was sent yet.
+    ASSERT_TRUE(c.closed_within(300ms) == false);
+    EXPECT_EQ(c.pending().rfind("HTTP/1.1 100 Continue\r\n\r\n", 0), 0u) << c.pending();
+    c.send("data");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->interim, std::vector<int>{100});
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(json_field(r->body, "body_bytes"), "4");
+    EXPECT_FALSE(echo_has_header(*r, "expect"));
+}
+
+TEST_F(ProxyTest, UnsupportedExpectationIs417) {
+    auto r = request(gw->port(), "PUT /e HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nExpect: magic\r\n\r\nx");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 417);
+}
+
+TEST_F(ProxyTest, Http10ClientGetsAnHttp10CompatibleResponse) {
+    client c(gw->port());
+    c.send("GET /bytes/1000?chunked=1 HTTP/1.0\r\n\r\n");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_FALSE(r->chunked);  // HTTP/1.0 cannot take chunked: the body ends at close
+    EXPECT_EQ(r->body.size(), 1000u);
+    EXPECT_EQ(r->body.substr(0, 3), "abc");
+    EXPECT_TRUE(c.closed_within(2s));
+}
+
+TEST_F(ProxyTest, Http10KeepAliveWithLength) {
+    client c(gw->port());
+    c.send("GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header("connection"), "keep-alive");
+    EXPECT_EQ(json_field(r->body, "version"), "1.1");  // upstream requests always speak 1.1
+    c.send("GET /y HTTP/1.0\r\n\r\n");
+    auto second = c.read_response();
+    ASSERT_TRUE(second);
+    EXPECT_EQ(second->header("connection"), "close");
+    EXPECT_TRUE(c.closed_within(2s));
+}
+
+TEST_F(ProxyTest, ConnectionCloseIsHonoured) {
+    client c(gw->port());
+    c.send(get_request("/c", "Connection: close\r\n"));
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_TRUE(c.closed_within(2s));
+}
+
+TEST(Routing, RoutesByHostPathMethodAndRewrites) {
+    temp_dir dir;
+    echo_server users(dir, "users"), orders(dir, "orders");
+    gateway gw(dir, "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n"
+                    "  users: { endpoints: [\"127.0.0.1:" + std::to_string(users.port()) + "\"] }\n"
+                    "  orders: { endpoints: [\"localhost:" + std::to_string(orders.port()) + "\"] }\n"
+                    "routes:\n"
+                    "  - name: user\n    upstream: users\n    match: { template: \"/api/users/{id}\", methods: [GET] }\n"
+                    "    strip_prefix: /api/users\n    replace_prefix: /v2/people\n"
+                    "    host_rewrite: users.internal\n"
+                    "    request_headers: { set: { X-Route: user }, remove: [Cookie] }\n"
+                    "    response_headers: { set: { X-Served-By: gatehouse }, remove: [X-Echo-Service] }\n"
+                    "  - name: orders\n    upstream: orders\n    match: { host: \"*.shop.test\", prefix: /api }\n"
+                    "  - name: fallback\n    upstream: users\n    match: { prefix: /, headers: { X-Beta: \"1\" } }\n");
+    auto user = request(gw.port(), get_request("/api/users/42?full=1", "Cookie: secret\r\n"));
+    ASSERT_TRUE(user);
+    EXPECT_EQ(user->status, 200);
+    EXPECT_EQ(json_field(user->body, "service"), "users");
+    EXPECT_EQ(json_field(user->body, "target"), "/v2/people/42?full=1");
+    EXPECT_EQ(echoed_header(*user, "host"), "users.internal");
+    EXPECT_EQ(echoed_header(*user, "x-route"), "user");
+    EXPECT_FALSE(echo_has_header(*user, "cookie"));
+    EXPECT_EQ(user->header("x-served-by"), "gatehouse");
+    EXPECT_FALSE(user->has("x-echo-service"));
+
+    auto post = request(gw.port(), "POST /api/users/42 HTTP/1.1\r\nHost: test.local\r\nContent-Length: 0\r\n\r\n");
+    ASSERT_TRUE(post);
+    EXPECT_EQ(post->status, 404);  // the user route only takes GET
+    EXPECT_EQ(post->header("content-type"), "application/json");
+    EXPECT_EQ(json_field(post->body, "error"), "route_not_found");
+    EXPECT_EQ(json_field(post->body, "request_id"), post->header("x-request-id"));
+
+    auto order = request(gw.port(), "GET /api/orders/1 HTTP/1.1\r\nHost: EU.Shop.Test:8080\r\n\r\n");
+    ASSERT_TRUE(order);
+    EXPECT_EQ(json_field(order->body, "service"), "orders");  // resolved from "localhost"
+
+    auto beta = request(gw.port(), get_request("/anything", "X-Beta: 1\r\n"));
+    ASSERT_TRUE(beta);
+    EXPECT_EQ(beta->status, 200);
+    auto no_beta = request(gw.port(), get_request("/anything"));
+    ASSERT_TRUE(no_beta);
+    EXPECT_EQ(no_beta->status, 404);
+}
+
+TEST(LoadBalancing, RoundRobinSpreadsAndIpHashSticks) {
+    temp_dir dir;
+    echo_server a(dir, "a"), b(dir, "b");
+    auto cfg = [&](const std::string& policy) {
+        return "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n  app:\n"
+               "    endpoints: [\"127.0.0.1:" + std::to_string(a.port()) + "\", \"127.0.0.1:" + std::to_string(b.port()) +
+               "\"]\n    load_balancing: " + policy + "\nroutes: [ { name: r, upstream: app } ]\n";
+    };
+    for (auto policy : {"round_robin", "random", "least_request", "ip_hash"}) {
+        gateway gw(dir, cfg(policy));
+        std::map<std::string, int> seen;
+        client c(gw.port());
+        for (int i = 0; i < 40; ++i) {
+            c.send(get_request("/"));
+            auto r = c.read_response();
+            ASSERT_TRUE(r);
+            ++seen[json_field(r->body, "service")];
+        }
+        if (std::string(policy) == "ip_hash") {
+            EXPECT_EQ(seen.size(), 1u) << policy;
+        } else if (std::string(policy) == "round_robin") {
+            EXPECT_EQ(seen["a"], 20) << policy;
+            EXPECT_EQ(seen["b"], 20) << policy;
+        } else {
+            EXPECT_EQ(seen.size(), 2u) << policy;
+        }
+    }
+}

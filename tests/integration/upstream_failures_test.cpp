@@ -1,0 +1,203 @@
+// Upstream failures: each gets 502, 503 or 504 with a JSON body carrying the request id.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common.hpp"
+
+using namespace harness;
+
+namespace {
+
+int free_port() {
+    // Bind and close: nothing listens there afterwards (connect is refused).
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+void expect_error_reply(const std::optional<response>& r, int status, const std::string& error) {
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+    EXPECT_EQ(r->header("content-type"), "application/json");
+    EXPECT_EQ(json_field(r->body, "error"), error) << r->body;
+    EXPECT_EQ(json_field(r->body, "request_id"), r->header("x-request-id"));
+    EXPECT_FALSE(r->header("x-request-id").empty());
+}
+
+}  // namespace
+
+TEST(UpstreamFailures, ConnectionRefusedIs502) {
+    temp_dir dir;
+    gateway gw(dir, one_route_config(static_cast<std::uint16_t>(free_port())));
+    expect_error_reply(request(gw.port(), get_request("/")), 502, "upstream_connect_failed");
+}
+
+TEST(UpstreamFailures, ConnectFailureTriesAnotherEndpoint) {
+    temp_dir dir;
+    echo_server echo(dir);
+    gateway gw(dir, "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n  app:\n"
+                    "    endpoints: [\"127.0.0.1:" + std::to_string(free_port()) + "\", \"127.0.0.1:" +
+                        std::to_string(echo.port()) + "\"]\n    retries: 1\nroutes: [ { name: r, upstream: app } ]\n");
+    for (int i = 0; i < 6; ++i) {
+        auto r = request(gw.port(), get_request("/"));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << i;
+    }
+}
+
+TEST(UpstreamFailures, ConnectTimeoutIs503) {
+    temp_dir dir;
+    raw_upstream blackhole(nullptr, 0);  // listens but never accepts
+    // Fill the accept queue (non-blocking connects) so that further SYNs are dropped.
+    std::vector<int> fillers;
+    for (int i = 0; i < 3; ++i) {
+        int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        addr.sin_port = htons(blackhole.port());
+        ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+        fillers.push_back(fd);
+    }
+    std::this_thread::sleep_for(100ms);
+    gateway gw(dir, one_route_config(blackhole.port(), "", "", "    connect_timeout: 300ms\n    retries: 0\n"));
+    auto start = std::chrono::steady_clock::now();
+    expect_error_reply(request(gw.port(), get_request("/")), 503, "upstream_connect_timeout");
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+    for (int fd : fillers) ::close(fd);
+}
+
+TEST(UpstreamFailures, SlowUpstreamIs504AfterTheRouteTimeout) {
+    temp_dir dir;
+    echo_server echo(dir);
+    gateway gw(dir, one_route_config(echo.port(), "", "    timeout: 400ms\n"));
+    auto start = std::chrono::steady_clock::now();
+    expect_error_reply(request(gw.port(), get_request("/delay/3000")), 504, "upstream_timeout");
+    auto took = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(took, 350ms);
+    EXPECT_LT(took, 2500ms);
+}
+
+TEST(UpstreamFailures, HangingUpstreamIs504) {
+    temp_dir dir;
+    raw_upstream hang([](int fd) {
+        recv_request(fd);
+        char b;
+        ::recv(fd, &b, 1, 0);  // never answers (until the test ends)
+    });
+    gateway gw(dir, one_route_config(hang.port(), "", "    timeout: 300ms\n"));
+    expect_error_reply(request(gw.port(), get_request("/")), 504, "upstream_timeout");
+}
+
+TEST(UpstreamFailures, UpstreamClosingOrResettingIs502) {
+    temp_dir dir;
+    raw_upstream closer([](int fd) { recv_request(fd); });  // reads, then closes without answering
+    gateway gw1(dir, one_route_config(closer.port()));
+    expect_error_reply(request(gw1.port(), get_request("/")), 502, "upstream_reset");
+
+    raw_upstream resetter([](int fd) {
+        recv_request(fd);
+        linger l{1, 0};
+        ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        ::close(::dup(fd));
+        ::shutdown(fd, SHUT_RDWR);
+    });
+    gateway gw2(dir, one_route_config(resetter.port()));
+    auto r = request(gw2.port(), get_request("/"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 502);
+}
+
+TEST(UpstreamFailures, UpstreamDyingMidBodyClosesTheClient) {
+    temp_dir dir;
+    raw_upstream partial([](int fd) {
+        recv_request(fd);
+        send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b");
+        ::shutdown(fd, SHUT_RDWR);
+    });
+    gateway gw(dir, one_route_config(partial.port()));
+    client c(gw.port());
+    c.send(get_request("/"));
+    auto r = c.read_response();
+    EXPECT_FALSE(r.has_value());  // truncated: the client must not see a complete response
+    EXPECT_TRUE(c.closed_within(2s));
+}
+
+TEST(UpstreamFailures, PoolExhaustedIs503AfterMaxWait) {
+    temp_dir dir;
+    echo_server echo(dir);
+    gateway gw(dir, one_route_config(echo.port(), "", "",
+                                     "    pool: { max_connections: 1, max_wait: 200ms }\n"));
+    client slow(gw.port());
+    slow.send(get_request("/delay/1500"));
+    std::this_thread::sleep_for(200ms);
+    expect_error_reply(request(gw.port(), get_request("/")), 503, "upstream_pool_exhausted");
+    auto r = slow.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    // Once the slot frees up, a waiting request gets it.
+    client waiter(gw.port());
+    slow.send(get_request("/delay/100"));
+    std::this_thread::sleep_for(20ms);
+    waiter.send(get_request("/quick"));
+    auto w = waiter.read_response();
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->status, 200);
+}
+
+TEST(UpstreamFailures, IdleConnectionClosedByUpstreamIsNotUsed) {
+    temp_dir dir;
+    // Serves one request per connection, keep-alive in words, then closes shortly after.
+    raw_upstream up([](int fd) {
+        if (!recv_request(fd).empty()) {
+            send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            std::this_thread::sleep_for(50ms);
+        }
+    });
+    gateway gw(dir, one_route_config(up.port()));
+    for (int i = 0; i < 5; ++i) {
+        auto r = request(gw.port(), get_request("/"));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << i;
+        std::this_thread::sleep_for(150ms);
+    }
+    EXPECT_EQ(up.connections(), 5);
+}
+
+TEST(UpstreamFailures, StaleReusedConnectionIsRetriedOnAFreshOne) {
+    temp_dir dir;
+    // Answers once, then on the second request on the same connection closes without a reply:
+    // to the gateway this looks exactly like a keep-alive race.
+    raw_upstream up([](int fd) {
+        if (!recv_request(fd).empty()) {
+            send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            recv_request(fd);
+        }
+    });
+    gateway gw(dir, one_route_config(up.port()));
+    for (int i = 0; i < 3; ++i) {
+        auto r = request(gw.port(), get_request("/"));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << i;
+    }
+    // A POST with a body is replayable only because its whole body was still buffered.
+    auto post = request(gw.port(), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
+    ASSERT_TRUE(post);
+    EXPECT_EQ(post->status, 200);
+}
+
+TEST(UpstreamFailures, UnresolvableNameIs503AndTheGatewayKeepsRunning) {
+    temp_dir dir;
+    gateway gw(dir, "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n"
+                    "  app: { endpoints: [\"no-such-host.invalid:80\"], dns_refresh: 500ms }\n"
+                    "routes: [ { name: r, upstream: app } ]\n");
+    expect_error_reply(request(gw.port(), get_request("/")), 503, "no_upstream_available");
+    EXPECT_TRUE(gw.proc().running());
+}
