@@ -2,6 +2,8 @@
 // when refused. The upstream half is in exchange.cpp.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -232,7 +234,7 @@ client_connection::head_status client_connection::parse_head(request_state& rs, 
     auto n = rs.parser.put(buf.data(), ec);
     if (ec && ec != beast::http::error::need_more) {
         auto line = data.substr(0, data.find('\n'));
-        bool version_shaped = line.size() >= 10 && line.ends_with("\r") &&
+        bool version_shaped = line.size() >= 10 && line.ends_with("\r") && std::count(line.begin(), line.end(), ' ') == 2 &&
                               line.substr(line.size() - 9, 5) == "HTTP/" && std::isdigit(static_cast<unsigned char>(line[line.size() - 4])) &&
                               line[line.size() - 3] == '.' && std::isdigit(static_cast<unsigned char>(line[line.size() - 2]));
         if (ec == beast::http::error::header_limit) {
