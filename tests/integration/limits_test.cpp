@@ -151,5 +151,7 @@ TEST_F(LimitsTest, LargeBodiesStreamBothWaysWithBoundedMemory) {
 
     long peak = gw->proc().peak_rss_kib();
     EXPECT_GT(peak, 0);
+#ifndef GATEHOUSE_SANITIZED  // ASan's quarantine keeps freed memory: the bound holds for real builds
     EXPECT_LT(peak, 48 * 1024) << "gateway peak RSS " << peak << " KiB for 64 MiB bodies";
+#endif
 }
