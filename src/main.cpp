@@ -1,6 +1,8 @@
 // gatehouse: flags, config loading, then the server until a signal.
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -75,6 +77,12 @@ int main(int argc, char** argv) {
         return 0;
     }
     std::signal(SIGPIPE, SIG_IGN);
+    // Every connection is a descriptor: take the whole hard limit, as NGINX's
+    // worker_rlimit_nofile would, instead of the usual soft 1024.
+    if (rlimit limit{}; ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+    }
     gatehouse::observability::setup_logging(loaded.config->logging.level);
     try {
         gatehouse::server::server server(std::move(*loaded.config));

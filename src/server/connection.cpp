@@ -142,13 +142,16 @@ asio::awaitable<void> client_connection::run() {
     const auto& timeouts = worker_.current().config->server.timeouts;
     for (;;) {
         if (!buffer_ || buffer_->size() == 0) {
-            // Idle keep-alive: wait for bytes without holding a buffer.
+            // Idle keep-alive: wait for the next request without holding a pooled buffer.
             release_client_buffer_if_empty();
             watch_.arm(socket_, clock::now() + timeouts.idle);
-            auto [ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_nothrow);
+            auto [ec, n] = co_await socket_.async_read_some(asio::buffer(first_bytes_), use_nothrow);
             if (settle(ec)) {
                 break;
             }
+            auto& buf = client_buffer();
+            asio::buffer_copy(buf.prepare(n), asio::buffer(first_bytes_.data(), n));
+            buf.commit(n);
         }
         if (co_await serve_one() == next_step::close) {
             break;

@@ -12,6 +12,8 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <optional>
+#include <span>
+#include <vector>
 
 #include "gatehouse/http/chunked.hpp"
 #include "gatehouse/http/wire.hpp"
@@ -99,6 +101,35 @@ struct data_spans {
     }
 };
 
+// Buffers for one gather write: a few fixed slots, spilling to a vector only for the decoded
+// chunks of an HTTP/1.0 response.
+class gather {
+public:
+    void push_back(asio::const_buffer b) {
+        if (spill_.empty() && count_ < fixed_.size()) {
+            fixed_[count_++] = b;
+            return;
+        }
+        if (spill_.empty()) {
+            spill_.assign(fixed_.begin(), fixed_.begin() + static_cast<std::ptrdiff_t>(count_));
+        }
+        spill_.push_back(b);
+    }
+    void append(const std::vector<asio::const_buffer>& buffers) {
+        for (const auto& b : buffers) push_back(b);
+    }
+    bool empty() const { return count_ == 0 && spill_.empty(); }
+    std::span<const asio::const_buffer> buffers() const {
+        return spill_.empty() ? std::span<const asio::const_buffer>(fixed_.data(), count_)
+                              : std::span<const asio::const_buffer>(spill_);
+    }
+
+private:
+    std::array<asio::const_buffer, 5> fixed_;
+    std::size_t count_ = 0;
+    std::vector<asio::const_buffer> spill_;
+};
+
 std::string_view view_of(const beast::flat_buffer& b) {
     return {static_cast<const char*>(b.data().data()), b.size()};
 }
@@ -175,6 +206,9 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
 
     upstream_attempt attempt;
     build_upstream_head(rs, attempt.head);
+    // A request whose body is already buffered can be resent if a reused connection turns out dead.
+    const bool replayable = rs.framing == http::body_framing::none ||
+                            (rs.framing == http::body_framing::length && client_buffer().size() >= rs.content_length);
     attempt.deadline = rs.started + rs.route->config.timeout.value_or(config.server.timeouts.request);
 
     std::uint64_t excluded = 0;
@@ -196,7 +230,7 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
             break;
         }
         auto& endpoint = cluster.endpoint(index);
-        auto acquired = co_await endpoint.pool.acquire(attempt.deadline, stale_retried);
+        auto acquired = co_await endpoint.pool.acquire(attempt.deadline, stale_retried, !replayable);
         if (acquired.status == upstream::connection_pool::acquire_status::exhausted) {
             refusal = http::local_reply{503, "upstream_pool_exhausted", "no free connection to " + endpoint.label};
             break;
@@ -531,8 +565,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     for (;;) {
         // Decide what part of ubuf belongs to the body and how it goes out.
         std::size_t take = 0;
-        std::vector<asio::const_buffer> out;
-        out.reserve(4);
+        gather out;
         if (!head_sent) {
             out.push_back(asio::buffer(head));
         }
@@ -560,7 +593,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
                     take = scanned.consumed;
                     done = scanned.state == http::chunked_scanner::status::done;
                     if (mode == out_mode::dechunk) {
-                        out.insert(out.end(), decoded.spans.begin(), decoded.spans.end());
+                        out.append(decoded.spans);
                     } else if (take) {
                         out.push_back(asio::buffer(available.data(), take));
                     }
@@ -592,7 +625,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         }
         if (!out.empty()) {
             watch_.arm(socket_, clock::now() + timeouts.send);
-            auto [write_ec, written] = co_await asio::async_write(socket_, out, use_nothrow);
+            auto [write_ec, written] = co_await asio::async_write(socket_, out.buffers(), use_nothrow);
             if (settle(write_ec)) {
                 co_return result;  // client gone: the upstream connection is in an unknown state
             }

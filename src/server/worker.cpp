@@ -24,7 +24,9 @@ constexpr std::size_t max_free_buffers = 512;
 worker::worker(unsigned id, std::shared_ptr<const snapshot> snap, std::uint64_t max_connections)
     : id_(id),
       max_connections_(max_connections),
-      context_(std::make_unique<asio::io_context>(1)),
+      // Only this worker's thread touches its sockets, so the reactor's per-descriptor locks are
+      // unneeded; the scheduler keeps its lock for messages posted from the control thread.
+      context_(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO)),
       snapshot_(std::move(snap)),
       buffers_(io_buffer_size, max_free_buffers),
       random_(std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ id) {

@@ -29,7 +29,7 @@ connection_pool::connection_pool(const config::pool_config& config) : config_(co
 
 connection_pool::~connection_pool() = default;
 
-asio::awaitable<connection_pool::acquired> connection_pool::acquire(clock::time_point deadline, bool fresh) {
+asio::awaitable<connection_pool::acquired> connection_pool::acquire(clock::time_point deadline, bool fresh, bool verify) {
     if (fresh && total_ >= config_.max_connections && !idle_.empty()) {
         idle_.pop_front();  // make room for the fresh connection
         --total_;
@@ -37,7 +37,8 @@ asio::awaitable<connection_pool::acquired> connection_pool::acquire(clock::time_
     while (!fresh && !idle_.empty()) {
         connection_ptr c = std::move(idle_.back());
         idle_.pop_back();
-        if (idle_connection_alive(*c)) {
+        bool skip_check = !verify && clock::now() - c->idle_since < recently_used;
+        if (skip_check || idle_connection_alive(*c)) {
             co_return acquired{acquire_status::reused, std::move(c)};
         }
         --total_;  // closed by the upstream while idle

@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 
+#include <array>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,9 @@ private:
     boost::asio::ip::tcp::socket socket_;
     deadline_watch watch_;
     std::unique_ptr<buffer> buffer_;  // held only while unparsed bytes remain
+    // The first bytes of the next request land here: an idle connection holds no pooled buffer,
+    // and a speculative read (unlike a readiness wait) costs no syscall when nothing is pending.
+    std::array<char, 1024> first_bytes_;
     std::string client_ip_;
     std::uint64_t client_hash_ = 0;
     bool linger_ = false;  // we close on the client: drain what it still sends

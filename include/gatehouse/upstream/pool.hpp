@@ -45,7 +45,9 @@ public:
 
     // A connection or a reserved slot; waits at most max_wait (and never past deadline).
     // fresh: never hand out an idle connection (a retry after a reused one died).
-    boost::asio::awaitable<acquired> acquire(clock::time_point deadline, bool fresh = false);
+    // verify: check an idle connection for EOF or stray bytes even if it was used recently
+    // (one syscall); callers that can replay the request on a stale connection skip it.
+    boost::asio::awaitable<acquired> acquire(clock::time_point deadline, bool fresh = false, bool verify = true);
 
     // Gives a connection back after an exchange; reusable only after a complete, clean one.
     void release(connection_ptr conn, bool reusable);
@@ -65,6 +67,11 @@ public:
 private:
     struct waiter;
     void wake_one_with_slot();
+
+    // Connections used this recently are handed out without the liveness peek when the caller
+    // can replay; upstream keep-alive timeouts are seconds, so a close inside this window is a
+    // rare race that the replay covers.
+    static constexpr auto recently_used = std::chrono::seconds(2);
 
     config::pool_config config_;
     std::deque<connection_ptr> idle_;  // oldest at the front
