@@ -98,21 +98,8 @@ bool valid_host(std::string_view host) {
 }
 
 std::string normalize_host(std::string_view host) {
-    std::string_view name = host;
-    if (!host.empty() && host.front() == '[') {
-        name = host.substr(0, host.find(']') + 1);
-    } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
-        name = host.substr(0, colon);
-    }
-    while (!name.empty() && name.back() == '.') {
-        name.remove_suffix(1);  // "example.com." names the same host
-    }
-    std::string out(name);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        }
-    }
+    std::string out;
+    normalize_host(host, out);
     return out;
 }
 

@@ -44,13 +44,12 @@ std::uint64_t fast_random::next() {
     return result;
 }
 
-void make_request_id(fast_random& rng, std::string& out) {
+void make_request_id(fast_random& rng, char* text) {
     static constexpr char hex[] = "0123456789abcdef";
     std::uint64_t hi = rng.next();
     std::uint64_t lo = rng.next();
     hi = (hi & ~0xf000ull) | 0x4000ull;                 // version 4
     lo = (lo & ~(0xcull << 60)) | (0x8ull << 60);        // variant 10xx
-    char text[36];
     int pos = 0;
     auto put = [&](std::uint64_t v, int nibbles) {
         for (int i = nibbles - 1; i >= 0; --i) {
@@ -66,7 +65,6 @@ void make_request_id(fast_random& rng, std::string& out) {
     put(lo >> 48, 4);
     text[pos++] = '-';
     put(lo & 0xffffffffffffull, 12);
-    out.assign(text, sizeof text);
 }
 
 }  // namespace gatehouse::http

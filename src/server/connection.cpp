@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include <sys/socket.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -12,6 +14,7 @@
 #include <boost/url/parse.hpp>
 
 #include "gatehouse/http/request_id.hpp"
+#include "gatehouse/http/wire.hpp"
 #include "gatehouse/server/client_connection.hpp"
 #include "gatehouse/server/worker.hpp"
 #include "request_state.hpp"
@@ -32,7 +35,7 @@ constexpr std::size_t linger_bytes = 1024 * 1024;
 
 class fields_source final : public router::header_source {
 public:
-    explicit fields_source(const beast::http::fields& fields) : fields_(fields) {}
+    explicit fields_source(const http::fields& fields) : fields_(fields) {}
     std::optional<std::string_view> find(std::string_view name) const override {
         auto it = fields_.find(name);
         if (it == fields_.end()) {
@@ -42,11 +45,11 @@ public:
     }
 
 private:
-    const beast::http::fields& fields_;
+    const http::fields& fields_;
 };
 
-asio::awaitable<void> serve(worker& w, tcp::socket socket) {
-    client_connection connection(w, std::move(socket));
+asio::awaitable<void> serve(worker& w, tcp::socket socket, tcp::endpoint peer) {
+    client_connection connection(w, std::move(socket), peer);
     co_await connection.run();
 }
 
@@ -84,8 +87,8 @@ bool has_dot_segment(std::string_view path) {
 
 }  // namespace
 
-void spawn_client_connection(worker& w, tcp::socket socket) {
-    asio::co_spawn(w.context(), serve(w, std::move(socket)), [](std::exception_ptr e) {
+void spawn_client_connection(worker& w, tcp::socket socket, const tcp::endpoint& peer) {
+    asio::co_spawn(w.context(), serve(w, std::move(socket), peer), [](std::exception_ptr e) {
         if (e) {
             try {
                 std::rethrow_exception(e);
@@ -96,11 +99,11 @@ void spawn_client_connection(worker& w, tcp::socket socket) {
     });
 }
 
-client_connection::client_connection(worker& w, tcp::socket socket) : worker_(w), socket_(std::move(socket)) {
+client_connection::client_connection(worker& w, tcp::socket socket, const tcp::endpoint& peer)
+    : worker_(w), socket_(std::move(socket)) {
     error_code ec;
-    auto remote = socket_.remote_endpoint(ec);
-    if (!ec) {
-        auto address = remote.address();
+    {
+        auto address = peer.address();
         if (address.is_v6() && address.to_v6().is_v4_mapped()) {
             address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
         }
@@ -152,6 +155,15 @@ asio::awaitable<void> client_connection::run() {
             auto& buf = client_buffer();
             asio::buffer_copy(buf.prepare(n), asio::buffer(first_bytes_.data(), n));
             buf.commit(n);
+            if (n == first_bytes_.size()) {
+                // A full first read means more is probably waiting (a body): take it now, so the
+                // head and the body leave in one write and the request stays replayable.
+                auto space = buf.prepare(std::max(min_read, buf.capacity() - buf.size()));
+                auto more = ::recv(socket_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+                if (more > 0) {
+                    buf.commit(static_cast<std::size_t>(more));
+                }
+            }
         }
         if (co_await serve_one() == next_step::close) {
             break;
@@ -396,7 +408,7 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
     if (!rs.forwarded_host.empty() && !http::valid_host(rs.forwarded_host)) {
         return http::local_reply{400, "bad_request", "invalid Host header"};
     }
-    rs.host = http::normalize_host(rs.forwarded_host);
+    http::normalize_host(rs.forwarded_host, rs.host);
     rs.path = std::string_view(rs.target).substr(0, rs.target.find('?'));
     if (has_dot_segment(rs.path)) {
         return http::local_reply{400, "bad_request", "dot segments in the path are not allowed"};

@@ -41,7 +41,7 @@ struct nominated_fields {
     std::size_t count = 0;
     bool overflow = false;
 
-    void collect(const beast::http::fields& fields) {
+    void collect(const http::fields& fields) {
         for (auto [it, end] = fields.equal_range(beast::http::field::connection); it != end; ++it) {
             http::for_each_list_token(it->value(), [&](std::string_view token) {
                 if (http::iequals(token, "close") || http::iequals(token, "keep-alive")) {
@@ -69,7 +69,7 @@ struct nominated_fields {
 };
 
 // Removes hop-by-hop fields and those named in Connection.
-void strip_hop_by_hop(beast::http::fields& fields) {
+void strip_hop_by_hop(http::fields& fields) {
     nominated_fields nominated;
     nominated.collect(fields);
     for (auto it = fields.begin(); it != fields.end();) {
@@ -81,7 +81,7 @@ void strip_hop_by_hop(beast::http::fields& fields) {
     }
 }
 
-void apply_edits(beast::http::fields& fields, const config::header_edits& edits) {
+void apply_edits(http::fields& fields, const config::header_edits& edits) {
     for (const auto& name : edits.remove) {
         fields.erase(name);
     }
@@ -138,14 +138,15 @@ std::string_view view_of(const beast::flat_buffer& b) {
 
 // One try at an endpoint, threaded through exchange().
 struct upstream_attempt {
+    explicit upstream_attempt(const std::pmr::polymorphic_allocator<char>& allocator) : head(allocator) {}
     upstream::connection_ptr conn;
     bool reused = false;
     bool replayable = false;  // nothing of the body left the client buffer yet
-    std::string head;
+    std::pmr::string head;
     clock::time_point deadline;
 };
 
-void client_connection::build_upstream_head(request_state& rs, std::string& out) {
+void client_connection::build_upstream_head(request_state& rs, std::pmr::string& out) {
     auto& req = rs.parser.get();
     const auto& route = rs.route->config;
     strip_hop_by_hop(req);
@@ -153,7 +154,7 @@ void client_connection::build_upstream_head(request_state& rs, std::string& out)
     req.erase(beast::http::field::content_length);
     switch (rs.framing) {
         case http::body_framing::length: {
-            std::string length;
+            std::pmr::string length(rs.allocator);
             http::append_number(length, rs.content_length);
             req.set(beast::http::field::content_length, length);
             break;
@@ -165,7 +166,7 @@ void client_connection::build_upstream_head(request_state& rs, std::string& out)
             break;
     }
     // X-Forwarded-For: the client's list, then the address we saw.
-    std::string xff;
+    std::pmr::string xff(rs.allocator);
     for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
         if (!xff.empty()) xff += ", ";
         xff += it->value();
@@ -184,7 +185,7 @@ void client_connection::build_upstream_head(request_state& rs, std::string& out)
     apply_edits(req, route.request_headers);
 
     std::string_view target = rs.target;
-    std::string rewritten;
+    std::pmr::string rewritten(rs.allocator);
     if (route.strip_prefix && rs.path.starts_with(*route.strip_prefix)) {
         rewritten = route.replace_prefix.value_or("");
         rewritten += target.substr(route.strip_prefix->size());
@@ -204,7 +205,7 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
     auto& cluster = worker_.cluster(rs.route->upstream_index);
     const auto& up = cluster.config();
 
-    upstream_attempt attempt;
+    upstream_attempt attempt(rs.allocator);
     build_upstream_head(rs, attempt.head);
     // A request whose body is already buffered can be resent if a reused connection turns out dead.
     const bool replayable = rs.framing == http::body_framing::none ||
@@ -230,7 +231,10 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
             break;
         }
         auto& endpoint = cluster.endpoint(index);
-        auto acquired = co_await endpoint.pool.acquire(attempt.deadline, stale_retried, !replayable);
+        auto acquired = endpoint.pool.try_acquire(stale_retried, !replayable);
+        if (acquired.status == upstream::connection_pool::acquire_status::must_wait) {
+            acquired = co_await endpoint.pool.wait(attempt.deadline);
+        }
         if (acquired.status == upstream::connection_pool::acquire_status::exhausted) {
             refusal = http::local_reply{503, "upstream_pool_exhausted", "no free connection to " + endpoint.label};
             break;
@@ -408,12 +412,12 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         ~buffer_return() { w.buffers().release(std::move(b)); }
     } give_back{worker_, ubuf_owner};
 
-    std::optional<beast::http::response_parser<beast::http::empty_body>> parser;
+    std::optional<response_parser> parser;
     int informational = 0;
     bool got_bytes = false;
     for (;;) {
         std::size_t head_consumed = 0;
-        parser.emplace();
+        parser.emplace(std::piecewise_construct, std::make_tuple(), std::make_tuple(rs.allocator));
         parser->header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(config.server.limits.max_response_header_bytes, UINT32_MAX)));
         parser->body_limit(boost::none);
         if (rs.head_method) {
@@ -474,7 +478,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             // 102/103 and others: forwarded, minus hop-by-hop fields.
             auto& interim = parser->get();
             strip_hop_by_hop(interim);
-            std::string head;
+            std::pmr::string head(rs.allocator);
             http::append_status_line(head, status, interim.reason());
             http::append_fields(head, interim);
             head += "\r\n";
@@ -543,7 +547,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     apply_edits(res, rs.route->config.response_headers);
     res.set("X-Request-Id", rs.request_id);
     const bool keep_client = rs.keep_alive && !close_delimited;
-    std::string head;
+    std::pmr::string head(rs.allocator);
     head.reserve(512);
     http::append_status_line(head, status, res.reason().empty() ? http::reason_phrase(status) : std::string_view(res.reason()));
     http::append_fields(head, res);
@@ -561,7 +565,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     bool done = in == http::body_framing::none;
     bool head_sent = false;
     bool upstream_eof = false;
-    std::string chunk_prefix;
+    std::pmr::string chunk_prefix(rs.allocator);
     for (;;) {
         // Decide what part of ubuf belongs to the body and how it goes out.
         std::size_t take = 0;

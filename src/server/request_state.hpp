@@ -3,6 +3,9 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include <array>
+#include <cstddef>
+#include <memory_resource>
 #include <optional>
 #include <string>
 
@@ -13,9 +16,20 @@
 
 namespace gatehouse::server {
 
+using request_parser =
+    boost::beast::http::parser<true, boost::beast::http::empty_body, std::pmr::polymorphic_allocator<char>>;
+using response_parser =
+    boost::beast::http::parser<false, boost::beast::http::empty_body, std::pmr::polymorphic_allocator<char>>;
+
 struct request_state {
-    boost::beast::http::request_parser<boost::beast::http::empty_body> parser;
-    std::string request_id;
+    // Per-request arena: header fields and head strings are bump-allocated here and released
+    // together when the request ends, instead of a malloc and free for each.
+    alignas(std::max_align_t) std::array<std::byte, 4096> arena_storage;
+    std::pmr::monotonic_buffer_resource arena{arena_storage.data(), arena_storage.size()};
+    std::pmr::polymorphic_allocator<char> allocator{&arena};
+
+    request_parser parser{std::piecewise_construct, std::make_tuple(), std::make_tuple(allocator)};
+    std::pmr::string request_id{allocator};
     std::size_t head_bytes = 0;     // head bytes the parser consumed so far
     bool request_line_seen = false; // the request line is complete and within its limit
     const router::route* route = nullptr;
@@ -27,9 +41,9 @@ struct request_state {
     bool head_method = false;
     bool expect_continue = false;
     bool continue_sent = false;
-    std::string host;             // normalised, for routing
-    std::string forwarded_host;   // as the client sent it, for X-Forwarded-Host
-    std::string target;           // origin-form target sent upstream
+    std::pmr::string host{allocator};            // normalised, for routing
+    std::pmr::string forwarded_host{allocator};  // as the client sent it, for X-Forwarded-Host
+    std::pmr::string target{allocator};          // origin-form target sent upstream
     std::string_view path;        // path of target, for routing (points into target)
     clock::time_point started;
 };

@@ -73,8 +73,9 @@ tcp::endpoint worker::listen(const tcp::endpoint& address) {
 }
 
 void worker::start() {
-    for (auto& acceptor : acceptors_) {
-        accept_loop(*acceptor);
+    peers_.resize(acceptors_.size());
+    for (std::size_t i = 0; i < acceptors_.size(); ++i) {
+        accept_loop(*acceptors_[i], peers_[i]);
     }
     sweep_timer_ = std::make_unique<asio::steady_timer>(*context_);
     schedule_sweep();
@@ -110,8 +111,9 @@ void worker::post_addresses(std::size_t cluster, std::size_t endpoint, upstream:
     });
 }
 
-void worker::accept_loop(tcp::acceptor& acceptor) {
-    acceptor.async_accept([this, &acceptor](boost::system::error_code ec, tcp::socket socket) {
+void worker::accept_loop(tcp::acceptor& acceptor, tcp::endpoint& peer) {
+    // The peer address comes with the accept: no getpeername per connection.
+    acceptor.async_accept(peer, [this, &acceptor, &peer](boost::system::error_code ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
             return;
         }
@@ -119,16 +121,16 @@ void worker::accept_loop(tcp::acceptor& acceptor) {
             // Typically EMFILE/ENFILE: pause accepting briefly instead of spinning.
             spdlog::warn("worker {}: accept failed: {}", id_, ec.message());
             auto timer = std::make_shared<asio::steady_timer>(*context_, std::chrono::milliseconds(50));
-            timer->async_wait([this, &acceptor, timer](boost::system::error_code) { accept_loop(acceptor); });
+            timer->async_wait([this, &acceptor, &peer, timer](boost::system::error_code) { accept_loop(acceptor, peer); });
             return;
         }
         if (connections_ >= max_connections_) {
             boost::system::error_code ignored;
             socket.close(ignored);
         } else {
-            spawn_client_connection(*this, std::move(socket));
+            spawn_client_connection(*this, std::move(socket), peer);
         }
-        accept_loop(acceptor);
+        accept_loop(acceptor, peer);
     });
 }
 

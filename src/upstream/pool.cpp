@@ -29,7 +29,7 @@ connection_pool::connection_pool(const config::pool_config& config) : config_(co
 
 connection_pool::~connection_pool() = default;
 
-asio::awaitable<connection_pool::acquired> connection_pool::acquire(clock::time_point deadline, bool fresh, bool verify) {
+connection_pool::acquired connection_pool::try_acquire(bool fresh, bool verify) {
     if (fresh && total_ >= config_.max_connections && !idle_.empty()) {
         idle_.pop_front();  // make room for the fresh connection
         --total_;
@@ -39,17 +39,21 @@ asio::awaitable<connection_pool::acquired> connection_pool::acquire(clock::time_
         idle_.pop_back();
         bool skip_check = !verify && clock::now() - c->idle_since < recently_used;
         if (skip_check || idle_connection_alive(*c)) {
-            co_return acquired{acquire_status::reused, std::move(c)};
+            return acquired{acquire_status::reused, std::move(c)};
         }
         --total_;  // closed by the upstream while idle
     }
     if (total_ < config_.max_connections) {
         ++total_;
-        co_return acquired{acquire_status::connect, nullptr};
+        return acquired{acquire_status::connect, nullptr};
     }
     if (waiters_.size() >= config_.max_waiters || config_.max_wait.count() == 0) {
-        co_return acquired{acquire_status::exhausted, nullptr};
+        return acquired{acquire_status::exhausted, nullptr};
     }
+    return acquired{acquire_status::must_wait, nullptr};
+}
+
+asio::awaitable<connection_pool::acquired> connection_pool::wait(clock::time_point deadline) {
     auto ex = co_await asio::this_coro::executor;
     waiter w(ex);
     w.timer.expires_at(std::min(clock::now() + config_.max_wait, deadline));

@@ -25,6 +25,25 @@ bool valid_host(std::string_view host);
 
 // Lower-cased host without the port, for routing.
 std::string normalize_host(std::string_view host);
+// The same, into out (replacing its content).
+template <typename String>
+void normalize_host(std::string_view host, String& out) {
+    std::string_view name = host;
+    if (!host.empty() && host.front() == '[') {
+        name = host.substr(0, host.find(']') + 1);
+    } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+        name = host.substr(0, colon);
+    }
+    while (!name.empty() && name.back() == '.') {
+        name.remove_suffix(1);  // "example.com." names the same host
+    }
+    out.assign(name.data(), name.size());
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'Z') {
+            c = static_cast<char>(c - 'A' + 'a');
+        }
+    }
+}
 
 // Calls f(token) for each comma-separated element of a list field, with whitespace trimmed.
 template <typename F>

@@ -20,7 +20,17 @@ private:
     std::uint64_t s_[4];
 };
 
-// A random UUIDv4 in its 36-character text form.
-void make_request_id(fast_random& rng, std::string& out);
+constexpr std::size_t request_id_length = 36;
+
+// A random UUIDv4 in its 36-character text form, written to out.
+void make_request_id(fast_random& rng, char* out);
+
+// The same into a string (replacing its content).
+template <typename String>
+void make_request_id(fast_random& rng, String& out) {
+    char text[request_id_length];
+    make_request_id(rng, text);
+    out.assign(text, request_id_length);
+}
 
 }  // namespace gatehouse::http

@@ -1,26 +1,65 @@
 #pragma once
-// Serialisation of message heads into a reusable string: one contiguous buffer per head, so
-// a head and the first body bytes leave in a single gather write.
+// Header fields allocated from a per-request arena, and serialisation of message heads into
+// one string, so that a head and the first body bytes leave in a single gather write.
 #include <boost/beast/http/fields.hpp>
 
-#include <string>
+#include <charconv>
+#include <cstdint>
+#include <memory_resource>
 #include <string_view>
 
 namespace gatehouse::http {
 
+// Beast's field list with a polymorphic allocator: requests bump-allocate their fields from
+// an arena and free them all at once.
+using fields = boost::beast::http::basic_fields<std::pmr::polymorphic_allocator<char>>;
+
 // Appends "name: value\r\n" for every field.
-void append_fields(std::string& out, const boost::beast::http::fields& fields);
-
-// Appends "METHOD target HTTP/1.1\r\n".
-void append_request_line(std::string& out, std::string_view method, std::string_view target);
-
-// Appends "HTTP/1.1 status reason\r\n".
-void append_status_line(std::string& out, unsigned status, std::string_view reason);
+template <typename String>
+void append_fields(String& out, const fields& all) {
+    for (const auto& field : all) {
+        auto name = field.name_string();
+        auto value = field.value();
+        out.append(name.data(), name.size());
+        out.append(": ", 2);
+        out.append(value.data(), value.size());
+        out.append("\r\n", 2);
+    }
+}
 
 // Appends a decimal number.
-void append_number(std::string& out, std::uint64_t value);
+template <typename String>
+void append_number(String& out, std::uint64_t value) {
+    char text[24];
+    auto end = std::to_chars(text, text + sizeof text, value).ptr;
+    out.append(text, static_cast<std::size_t>(end - text));
+}
 
 // Appends a lower-case hexadecimal number (chunk sizes).
-void append_hex(std::string& out, std::uint64_t value);
+template <typename String>
+void append_hex(String& out, std::uint64_t value) {
+    char text[24];
+    auto end = std::to_chars(text, text + sizeof text, value, 16).ptr;
+    out.append(text, static_cast<std::size_t>(end - text));
+}
+
+// Appends "METHOD target HTTP/1.1\r\n".
+template <typename String>
+void append_request_line(String& out, std::string_view method, std::string_view target) {
+    out.append(method.data(), method.size());
+    out.append(" ", 1);
+    out.append(target.data(), target.size());
+    out.append(" HTTP/1.1\r\n", 11);
+}
+
+// Appends "HTTP/1.1 status reason\r\n".
+template <typename String>
+void append_status_line(String& out, unsigned status, std::string_view reason) {
+    out.append("HTTP/1.1 ", 9);
+    append_number(out, status);
+    out.append(" ", 1);
+    out.append(reason.data(), reason.size());
+    out.append("\r\n", 2);
+}
 
 }  // namespace gatehouse::http

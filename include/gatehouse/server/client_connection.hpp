@@ -8,6 +8,7 @@
 
 #include <array>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <string>
 
@@ -21,12 +22,12 @@ class worker;
 struct request_state;
 struct exchange_result;
 
-// Starts serving socket on the worker's event loop.
-void spawn_client_connection(worker& w, boost::asio::ip::tcp::socket socket);
+// Starts serving socket (accepted from peer) on the worker's event loop.
+void spawn_client_connection(worker& w, boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer);
 
 class client_connection {
 public:
-    client_connection(worker& w, boost::asio::ip::tcp::socket socket);
+    client_connection(worker& w, boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer);
     ~client_connection();
     client_connection(const client_connection&) = delete;
     client_connection& operator=(const client_connection&) = delete;
@@ -58,7 +59,7 @@ private:
     head_status parse_head(request_state& rs, bool& first_look, std::optional<http::local_reply>& refusal);
     // Validates the parsed head and fills rs; returns a reply to send when the request is refused.
     std::optional<http::local_reply> inspect_request(request_state& rs);
-    void build_upstream_head(request_state& rs, std::string& out);
+    void build_upstream_head(request_state& rs, std::pmr::string& out);
 
     // Maps a socket error after a watched operation: a swept deadline becomes timed_out.
     boost::system::error_code settle(boost::system::error_code ec);

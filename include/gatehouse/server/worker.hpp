@@ -54,7 +54,7 @@ public:
     void connection_closed() { --connections_; }
 
 private:
-    void accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+    void accept_loop(boost::asio::ip::tcp::acceptor& acceptor, boost::asio::ip::tcp::endpoint& peer);
     void schedule_sweep();
     void refresh_date();
 
@@ -65,6 +65,7 @@ private:
     std::shared_ptr<const snapshot> snapshot_;
     std::vector<std::unique_ptr<upstream::cluster_state>> clusters_;
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+    std::vector<boost::asio::ip::tcp::endpoint> peers_;  // filled by each acceptor's pending accept
     std::unique_ptr<boost::asio::steady_timer> sweep_timer_;
     unsigned sweep_ticks_ = 0;
     deadline_list deadlines_;

@@ -31,7 +31,8 @@ public:
     enum class acquire_status {
         reused,    // conn is an idle keep-alive connection
         connect,   // a slot is reserved: the caller opens a connection, then release or connect_failed
-        exhausted  // max_connections reached and no connection freed up in time
+        exhausted, // max_connections reached and no connection freed up in time
+        must_wait  // from try_acquire only: call wait()
     };
     struct acquired {
         acquire_status status;
@@ -43,11 +44,15 @@ public:
     connection_pool(const connection_pool&) = delete;
     connection_pool& operator=(const connection_pool&) = delete;
 
-    // A connection or a reserved slot; waits at most max_wait (and never past deadline).
-    // fresh: never hand out an idle connection (a retry after a reused one died).
-    // verify: check an idle connection for EOF or stray bytes even if it was used recently
-    // (one syscall); callers that can replay the request on a stale connection skip it.
-    boost::asio::awaitable<acquired> acquire(clock::time_point deadline, bool fresh = false, bool verify = true);
+    // A connection or a reserved slot without waiting (no coroutine frame on the hot path), or
+    // must_wait at max_connections. fresh: never hand out an idle connection (a retry after a
+    // reused one died). verify: check an idle connection for EOF or stray bytes even if it was
+    // used recently (one syscall); callers that can replay a request on a stale one skip it.
+    acquired try_acquire(bool fresh, bool verify);
+
+    // After must_wait: waits at most max_wait (and never past deadline) for a connection or a
+    // slot; exhausted when none came.
+    boost::asio::awaitable<acquired> wait(clock::time_point deadline);
 
     // Gives a connection back after an exchange; reusable only after a complete, clean one.
     void release(connection_ptr conn, bool reusable);
