@@ -170,10 +170,11 @@ asio::awaitable<void> client_connection::run() {
         }
     }
     error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
     if (linger_) {
-        // Lingering close: drain what the client is still sending so that the kernel does not
-        // answer it with a reset that could destroy our last response in flight.
+        // Lingering close: send our FIN, then drain what the client is still sending so that
+        // the kernel does not answer it with a reset that could destroy our reply in flight.
+        // After a clean exchange a plain close suffices (one syscall less per connection).
+        socket_.shutdown(tcp::socket::shutdown_send, ignored);
         auto& buf = client_buffer();
         buf.clear();
         std::size_t drained = 0;

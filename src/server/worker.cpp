@@ -17,7 +17,7 @@ using asio::ip::tcp;
 namespace {
 constexpr auto sweep_interval = std::chrono::milliseconds(100);
 constexpr unsigned pool_sweep_every = 10;  // ticks: pools are swept once a second
-constexpr std::size_t io_buffer_size = 32 * 1024;
+constexpr std::size_t io_buffer_size = 72 * 1024;  // a 64 KiB body and its head in one read and one write
 constexpr std::size_t max_free_buffers = 512;
 }  // namespace
 
