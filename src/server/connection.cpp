@@ -147,7 +147,7 @@ asio::awaitable<void> client_connection::run() {
         if (!buffer_ || buffer_->size() == 0) {
             // Idle keep-alive: wait for the next request without holding a pooled buffer.
             release_client_buffer_if_empty();
-            watch_.arm(socket_, clock::now() + timeouts.idle);
+            watch_.arm(socket_, worker_.now() + timeouts.idle);
             auto [ec, n] = co_await socket_.async_read_some(asio::buffer(first_bytes_), use_nothrow);
             if (settle(ec)) {
                 break;
@@ -178,7 +178,7 @@ asio::awaitable<void> client_connection::run() {
         auto& buf = client_buffer();
         buf.clear();
         std::size_t drained = 0;
-        auto until = clock::now() + linger_time;
+        auto until = worker_.now() + linger_time;
         while (drained < linger_bytes) {
             watch_.arm(socket_, until);
             auto [ec, n] = co_await socket_.async_read_some(buf.prepare(min_read), use_nothrow);
@@ -194,7 +194,7 @@ asio::awaitable<void> client_connection::run() {
 
 asio::awaitable<error_code> client_connection::write_to_client(std::string_view data) {
     const auto& timeouts = worker_.current().config->server.timeouts;
-    watch_.arm(socket_, clock::now() + timeouts.send);
+    watch_.arm(socket_, worker_.now() + timeouts.send);
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()), use_nothrow);
     co_return settle(ec);
 }
@@ -286,7 +286,7 @@ client_connection::head_status client_connection::parse_head(request_state& rs, 
 asio::awaitable<client_connection::next_step> client_connection::serve_one() {
     const auto& server = worker_.current().config->server;
     request_state rs;
-    rs.started = clock::now();
+    rs.started = worker_.now();
     rs.parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(server.limits.max_header_bytes, UINT32_MAX)));
     rs.parser.body_limit(boost::none);  // bodies are relayed by us, under the route's limit
     auto& buf = client_buffer();

@@ -231,7 +231,7 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
             break;
         }
         auto& endpoint = cluster.endpoint(index);
-        auto acquired = endpoint.pool.try_acquire(stale_retried, !replayable);
+        auto acquired = endpoint.pool.try_acquire(stale_retried, !replayable, worker_.now());
         if (acquired.status == upstream::connection_pool::acquire_status::must_wait) {
             acquired = co_await endpoint.pool.wait(attempt.deadline);
         }
@@ -247,7 +247,7 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
             error_code ec;
             attempt.conn->socket.open(address.protocol(), ec);
             if (!ec) {
-                watch_.arm(attempt.conn->socket, std::min(clock::now() + up.connect_timeout, attempt.deadline));
+                watch_.arm(attempt.conn->socket, std::min(worker_.now() + up.connect_timeout, attempt.deadline));
                 auto [connect_ec] = co_await attempt.conn->socket.async_connect(address, use_nothrow);
                 ec = settle(connect_ec);
             }
@@ -259,7 +259,7 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
                 if (index < 64) {
                     excluded |= 1ull << index;
                 }
-                if (clock::now() >= attempt.deadline) {
+                if (worker_.now() >= attempt.deadline) {
                     refusal = http::local_reply{504, "upstream_timeout", "request timed out connecting upstream"};
                     break;
                 }
@@ -279,7 +279,7 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
         auto result = co_await exchange(rs, attempt);
         --endpoint.active;
         if (result.result == exchange_result::outcome::retry_stale && !stale_retried) {
-            endpoint.pool.release(std::move(attempt.conn), false);
+            endpoint.pool.release(std::move(attempt.conn), false, worker_.now());
             stale_retried = true;
             continue;
         }
@@ -287,7 +287,7 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
             if (result.upstream_reusable) {
                 ++attempt.conn->exchanges;
             }
-            endpoint.pool.release(std::move(attempt.conn), result.upstream_reusable);
+            endpoint.pool.release(std::move(attempt.conn), result.upstream_reusable, worker_.now());
         }
         if (result.result == exchange_result::outcome::retry_stale) {
             refusal = http::local_reply{502, "upstream_reset", "upstream closed the connection before responding"};
@@ -347,7 +347,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         }
         attempt.replayable = body_done;
         std::array<asio::const_buffer, 2> out{asio::buffer(attempt.head), asio::buffer(cbuf.data().data(), first)};
-        watch_.arm(up, std::min(clock::now() + timeouts.send, attempt.deadline));
+        watch_.arm(up, std::min(worker_.now() + timeouts.send, attempt.deadline));
         auto [ec, n] = co_await asio::async_write(up, out, use_nothrow);
         ec = settle(ec);
         if (ec) {
@@ -366,7 +366,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         }
     }
     while (!body_done) {
-        watch_.arm(socket_, clock::now() + timeouts.read);
+        watch_.arm(socket_, worker_.now() + timeouts.read);
         auto [read_ec, n] = co_await socket_.async_read_some(cbuf.prepare(std::max(min_read, cbuf.capacity() - cbuf.size())), use_nothrow);
         auto ec = settle(read_ec);
         if (ec) {
@@ -392,7 +392,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             chunk = scanned.consumed;
             body_done = scanned.state == http::chunked_scanner::status::done;
         }
-        watch_.arm(up, clock::now() + timeouts.send);
+        watch_.arm(up, worker_.now() + timeouts.send);
         auto [write_ec, written] = co_await asio::async_write(up, asio::buffer(cbuf.data().data(), chunk), use_nothrow);
         ec = settle(write_ec);
         if (ec) {
@@ -628,7 +628,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             }
         }
         if (!out.empty()) {
-            watch_.arm(socket_, clock::now() + timeouts.send);
+            watch_.arm(socket_, worker_.now() + timeouts.send);
             auto [write_ec, written] = co_await asio::async_write(socket_, out.buffers(), use_nothrow);
             if (settle(write_ec)) {
                 co_return result;  // client gone: the upstream connection is in an unknown state
@@ -639,7 +639,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         if (done) {
             break;
         }
-        watch_.arm(up, clock::now() + timeouts.read);
+        watch_.arm(up, worker_.now() + timeouts.read);
         auto [read_ec, n] = co_await up.async_read_some(ubuf.prepare(std::max(min_read, ubuf.capacity() - ubuf.size())), use_nothrow);
         auto ec = settle(read_ec);
         if (ec) {

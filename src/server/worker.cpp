@@ -141,6 +141,7 @@ void worker::schedule_sweep() {
             return;
         }
         auto now = clock::now();
+        now_ = now;
         deadlines_.sweep(now);
         refresh_date();
         if (++sweep_ticks_ % pool_sweep_every == 0) {

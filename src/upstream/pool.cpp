@@ -29,7 +29,7 @@ connection_pool::connection_pool(const config::pool_config& config) : config_(co
 
 connection_pool::~connection_pool() = default;
 
-connection_pool::acquired connection_pool::try_acquire(bool fresh, bool verify) {
+connection_pool::acquired connection_pool::try_acquire(bool fresh, bool verify, clock::time_point now) {
     if (fresh && total_ >= config_.max_connections && !idle_.empty()) {
         idle_.pop_front();  // make room for the fresh connection
         --total_;
@@ -37,7 +37,7 @@ connection_pool::acquired connection_pool::try_acquire(bool fresh, bool verify) 
     while (!fresh && !idle_.empty()) {
         connection_ptr c = std::move(idle_.back());
         idle_.pop_back();
-        bool skip_check = !verify && clock::now() - c->idle_since < recently_used;
+        bool skip_check = !verify && now - c->idle_since < recently_used;
         if (skip_check || idle_connection_alive(*c)) {
             return acquired{acquire_status::reused, std::move(c)};
         }
@@ -82,7 +82,7 @@ void connection_pool::wake_one_with_slot() {
     w->timer.cancel();
 }
 
-void connection_pool::release(connection_ptr conn, bool reusable) {
+void connection_pool::release(connection_ptr conn, bool reusable, clock::time_point now) {
     if (reusable && !waiters_.empty()) {
         waiter* w = waiters_.front();
         waiters_.pop_front();
@@ -91,7 +91,7 @@ void connection_pool::release(connection_ptr conn, bool reusable) {
         return;
     }
     if (reusable && idle_.size() < config_.max_idle) {
-        conn->idle_since = clock::now();
+        conn->idle_since = now;
         idle_.push_back(std::move(conn));
         return;
     }

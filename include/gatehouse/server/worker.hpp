@@ -47,6 +47,9 @@ public:
     deadline_list& deadlines() { return deadlines_; }
     buffer_pool& buffers() { return buffers_; }
     http::fast_random& random() { return random_; }
+    // The time of the last sweep (at most 100 ms old): deadlines are checked at that
+    // resolution anyway, and reading it costs no clock call.
+    clock::time_point now() const { return now_; }
     // The current HTTP date ("Thu, 26 Nov 2026 11:41:42 GMT"), refreshed by the sweeper.
     std::string_view date() const { return date_; }
 
@@ -71,6 +74,7 @@ private:
     deadline_list deadlines_;
     buffer_pool buffers_;
     http::fast_random random_;
+    clock::time_point now_ = clock::now();
     std::string date_;
     std::time_t date_second_ = 0;
     std::thread thread_;

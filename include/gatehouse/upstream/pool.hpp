@@ -48,14 +48,14 @@ public:
     // must_wait at max_connections. fresh: never hand out an idle connection (a retry after a
     // reused one died). verify: check an idle connection for EOF or stray bytes even if it was
     // used recently (one syscall); callers that can replay a request on a stale one skip it.
-    acquired try_acquire(bool fresh, bool verify);
+    acquired try_acquire(bool fresh, bool verify, clock::time_point now);
 
     // After must_wait: waits at most max_wait (and never past deadline) for a connection or a
     // slot; exhausted when none came.
     boost::asio::awaitable<acquired> wait(clock::time_point deadline);
 
     // Gives a connection back after an exchange; reusable only after a complete, clean one.
-    void release(connection_ptr conn, bool reusable);
+    void release(connection_ptr conn, bool reusable, clock::time_point now);
 
     // Returns the slot reserved by acquire() when the connect failed.
     void connect_failed();
