@@ -201,3 +201,35 @@ TEST(UpstreamFailures, UnresolvableNameIs503AndTheGatewayKeepsRunning) {
     expect_error_reply(request(gw.port(), get_request("/")), 503, "no_upstream_available");
     EXPECT_TRUE(gw.proc().running());
 }
+
+TEST(UpstreamPool, IdleConnectionsAreClosedAfterIdleTimeout) {
+    temp_dir dir;
+    echo_server echo(dir);
+    gateway gw(dir, one_route_config(echo.port(), "", "", "    pool: { idle_timeout: 300ms }\n"));
+    ASSERT_TRUE(request(gw.port(), get_request("/")));
+    ASSERT_TRUE(request(gw.port(), get_request("/")));
+    EXPECT_EQ(echo.connections() - 1, 1);  // reused (minus the stats request's own connection)
+    std::this_thread::sleep_for(1500ms);    // the sweeper runs every second
+    ASSERT_TRUE(request(gw.port(), get_request("/")));
+    EXPECT_EQ(echo.connections() - 2, 2);  // the idle one was closed: a new connection
+}
+
+TEST(UpstreamPool, MaxIdleBoundsKeptConnections) {
+    temp_dir dir;
+    echo_server echo(dir);
+    gateway gw(dir, one_route_config(echo.port(), "", "", "    pool: { max_idle: 1 }\n"));
+    // Three concurrent slow requests need three connections; only one stays pooled after.
+    std::vector<std::unique_ptr<client>> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.push_back(std::make_unique<client>(gw.port()));
+        clients.back()->send(get_request("/delay/200"));
+    }
+    for (auto& c : clients) {
+        ASSERT_TRUE(c->read_response());
+    }
+    long before = echo.connections();  // 3 upstream + 1 stats
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(request(gw.port(), get_request("/")));
+    }
+    EXPECT_EQ(echo.connections(), before + 1);  // sequential requests reuse the single idle one
+}
