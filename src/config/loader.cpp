@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "gatehouse/config/units.hpp"
+#include "gatehouse/http/field_rules.hpp"
 
 namespace gatehouse::config {
 
@@ -186,28 +187,8 @@ private:
     const env_lookup& env_;
 };
 
-bool valid_token(std::string_view s) {
-    if (s.empty()) {
-        return false;
-    }
-    for (unsigned char c : s) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-        if (!ok) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool valid_field_value(std::string_view s) {
-    for (unsigned char c : s) {
-        if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            return false;
-        }
-    }
-    return true;
-}
+using http::valid_field_value;
+using http::valid_token;
 
 bool valid_host_pattern(std::string_view host) {
     if (host == "*") {

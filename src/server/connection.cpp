@@ -17,6 +17,7 @@
 #include "gatehouse/http/wire.hpp"
 #include "gatehouse/server/client_connection.hpp"
 #include "gatehouse/server/worker.hpp"
+#include "io.hpp"
 #include "request_state.hpp"
 
 namespace gatehouse::server {
@@ -28,8 +29,6 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t min_read = 4096;
 constexpr auto linger_time = std::chrono::seconds(2);
 constexpr std::size_t linger_bytes = 1024 * 1024;
 

@@ -19,6 +19,7 @@
 #include "gatehouse/http/wire.hpp"
 #include "gatehouse/server/client_connection.hpp"
 #include "gatehouse/server/worker.hpp"
+#include "io.hpp"
 #include "request_state.hpp"
 
 namespace gatehouse::server {
@@ -30,8 +31,6 @@ using boost::system::error_code;
 
 namespace {
 
-constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t min_read = 4096;
 constexpr int max_informational = 8;
 
 // Connection-nominated fields (RFC 9110 section 7.6.1), lower-cased. Framing and Host are never
@@ -128,6 +127,43 @@ private:
     std::array<asio::const_buffer, 5> fixed_;
     std::size_t count_ = 0;
     std::vector<asio::const_buffer> spill_;
+};
+
+// Which buffered bytes belong to the request body: Content-Length counted down, or chunked
+// framing validated, with the route's body limit enforced.
+class body_cursor {
+public:
+    body_cursor(http::body_framing framing, std::uint64_t length, std::uint64_t max_body)
+        : framing_(framing), left_(framing == http::body_framing::length ? length : 0), max_body_(max_body) {}
+
+    // Sets take (how many bytes of available belong to the body) and done; a reply to send
+    // instead when the framing is invalid or the body exceeds its limit.
+    std::optional<http::local_reply> next(std::string_view available, std::size_t& take, bool& done) {
+        take = 0;
+        done = true;
+        if (framing_ == http::body_framing::length) {
+            take = static_cast<std::size_t>(std::min<std::uint64_t>(available.size(), left_));
+            left_ -= take;
+            done = left_ == 0;
+        } else if (framing_ == http::body_framing::chunked) {
+            auto scanned = chunks_.scan(available);
+            if (scanned.state == http::chunked_scanner::status::error) {
+                return http::local_reply{400, "bad_request", std::string("invalid chunked body: ") + chunks_.error()};
+            }
+            if (chunks_.data_bytes() > max_body_) {
+                return http::local_reply{413, "body_too_large", "request body exceeds the limit"};
+            }
+            take = scanned.consumed;
+            done = scanned.state == http::chunked_scanner::status::done;
+        }
+        return std::nullopt;
+    }
+
+private:
+    http::body_framing framing_;
+    std::uint64_t left_;
+    std::uint64_t max_body_;
+    http::chunked_scanner chunks_;
 };
 
 std::string_view view_of(const beast::flat_buffer& b) {
@@ -324,26 +360,13 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     }
 
     // --- request head and body -------------------------------------------------------------
-    http::chunked_scanner request_chunks;
+    body_cursor body(rs.framing, rs.content_length, rs.max_body);
     std::size_t held = 0;  // body bytes sent from cbuf but not consumed yet (for a replay)
-    bool body_done = rs.framing == http::body_framing::none;
-    std::uint64_t body_left = rs.framing == http::body_framing::length ? rs.content_length : 0;
+    bool body_done = true;
     {
         std::size_t first = 0;
-        if (rs.framing == http::body_framing::length) {
-            first = static_cast<std::size_t>(std::min<std::uint64_t>(cbuf.size(), body_left));
-            body_left -= first;
-            body_done = body_left == 0;
-        } else if (rs.framing == http::body_framing::chunked) {
-            auto scanned = request_chunks.scan(view_of(cbuf));
-            if (scanned.state == http::chunked_scanner::status::error) {
-                co_return failed({400, "bad_request", std::string("invalid chunked body: ") + request_chunks.error()});
-            }
-            if (request_chunks.data_bytes() > rs.max_body) {
-                co_return failed({413, "body_too_large", "request body exceeds the limit"});
-            }
-            first = scanned.consumed;
-            body_done = scanned.state == http::chunked_scanner::status::done;
+        if (auto refusal = body.next(view_of(cbuf), first, body_done)) {
+            co_return failed(std::move(*refusal));
         }
         attempt.replayable = body_done;
         std::array<asio::const_buffer, 2> out{asio::buffer(attempt.head), asio::buffer(cbuf.data().data(), first)};
@@ -377,20 +400,8 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         }
         cbuf.commit(n);
         std::size_t chunk = 0;
-        if (rs.framing == http::body_framing::length) {
-            chunk = static_cast<std::size_t>(std::min<std::uint64_t>(cbuf.size(), body_left));
-            body_left -= chunk;
-            body_done = body_left == 0;
-        } else {
-            auto scanned = request_chunks.scan(view_of(cbuf));
-            if (scanned.state == http::chunked_scanner::status::error) {
-                co_return failed({400, "bad_request", std::string("invalid chunked body: ") + request_chunks.error()});
-            }
-            if (request_chunks.data_bytes() > rs.max_body) {
-                co_return failed({413, "body_too_large", "request body exceeds the limit"});
-            }
-            chunk = scanned.consumed;
-            body_done = scanned.state == http::chunked_scanner::status::done;
+        if (auto refusal = body.next(view_of(cbuf), chunk, body_done)) {
+            co_return failed(std::move(*refusal));
         }
         watch_.arm(up, worker_.now() + timeouts.send);
         auto [write_ec, written] = co_await asio::async_write(up, asio::buffer(cbuf.data().data(), chunk), use_nothrow);
