@@ -367,8 +367,15 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
     rs.framing = framing.framing();
     rs.content_length = framing.content_length();
 
-    // Request target (RFC 9112 section 3.2).
+    // Request target (RFC 9112 section 3.2). Beast rejects spaces and controls; a fragment or
+    // raw non-ASCII bytes are not part of any request-target either, and upstreams differ in
+    // how they would read them.
     std::string_view target = req.target();
+    for (unsigned char c : target) {
+        if (c == '#' || c >= 0x80) {
+            return http::local_reply{400, "bad_request", "invalid character in request target"};
+        }
+    }
     if (req.method() == beast::http::verb::connect) {
         return http::local_reply{405, "method_not_allowed", "CONNECT is not supported: this is not a forward proxy"};
     }

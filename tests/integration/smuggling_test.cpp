@@ -90,7 +90,13 @@ INSTANTIATE_TEST_SUITE_P(
         bad_request_case{"encoded_dot_segment", "GET /public/%2e%2E/admin HTTP/1.1\r\nHost: h\r\n\r\n", 400},
         bad_request_case{"absolute_with_userinfo", "GET http://user@h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
         bad_request_case{"absolute_ftp", "GET ftp://h/ HTTP/1.1\r\nHost: h\r\n\r\n", 400},
-        bad_request_case{"space_in_target", "GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", 400}),
+        bad_request_case{"space_in_target", "GET /a b HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        bad_request_case{"fragment_in_target", "GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        bad_request_case{"raw_utf8_in_target", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        bad_request_case{"leading_space_header", "GET / HTTP/1.1\r\n Host: h\r\n\r\n", 400},
+        bad_request_case{"bad_method_char", "G@T / HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        bad_request_case{"header_name_trailing_space", "GET / HTTP/1.1\r\nHost: h\r\nContent-Length : 0\r\n\r\n", 400},
+        bad_request_case{"vertical_tab_in_te", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \x0b" "chunked\r\n\r\n0\r\n\r\n", 400}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Smuggling, AbsoluteFormNeverReachesAForeignHost) {
