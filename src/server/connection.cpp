@@ -357,7 +357,9 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
             ++hosts;
             host_value = value;
         }
-        framing.add(name, value);
+        if (field.name() == beast::http::field::content_length || field.name() == beast::http::field::transfer_encoding) {
+            framing.add(name, value);
+        }
     }
     if (auto e = framing.finish(true, rs.version); e != http::framing_error::ok) {
         unsigned status = e == http::framing_error::unsupported_coding ? 501 : 400;

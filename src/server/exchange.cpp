@@ -67,12 +67,31 @@ struct nominated_fields {
     }
 };
 
+// The hop-by-hop fields of http::is_hop_by_hop, by the enum Beast already computed while
+// parsing: an integer compare instead of eight case-insensitive string compares per field.
+bool hop_by_hop(beast::http::field f) {
+    using beast::http::field;
+    switch (f) {
+        case field::connection:
+        case field::keep_alive:
+        case field::proxy_connection:
+        case field::te:
+        case field::trailer:
+        case field::transfer_encoding:
+        case field::upgrade:
+        case field::proxy_authenticate:
+            return true;
+        default:
+            return false;
+    }
+}
+
 // Removes hop-by-hop fields and those named in Connection.
 void strip_hop_by_hop(http::fields& fields) {
     nominated_fields nominated;
     nominated.collect(fields);
     for (auto it = fields.begin(); it != fields.end();) {
-        if (http::is_hop_by_hop(it->name_string()) || nominated.contains(it->name_string())) {
+        if (hop_by_hop(it->name()) || (nominated.count > 0 && nominated.contains(it->name_string()))) {
             it = fields.erase(it);
         } else {
             ++it;
@@ -511,7 +530,9 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         if (!http::valid_field_value(field.value())) {
             co_return failed({502, "upstream_bad_response", "invalid character in upstream header field"});
         }
-        framing.add(field.name_string(), field.value());
+        if (field.name() == beast::http::field::content_length || field.name() == beast::http::field::transfer_encoding) {
+            framing.add(field.name_string(), field.value());
+        }
     }
     if (auto e = framing.finish(false, res.version()); e != http::framing_error::ok) {
         co_return failed({502, "upstream_bad_response", "ambiguous upstream response framing: " + std::string(http::describe(e))});

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/post.hpp>
 #include <ctime>
 #include <random>
 
@@ -24,9 +23,9 @@ constexpr std::size_t max_free_buffers = 512;
 worker::worker(unsigned id, std::shared_ptr<const snapshot> snap, std::uint64_t max_connections)
     : id_(id),
       max_connections_(max_connections),
-      // Only this worker's thread touches its sockets, so the reactor's per-descriptor locks are
-      // unneeded; the scheduler keeps its lock for messages posted from the control thread.
-      context_(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO)),
+      // Only this worker's thread touches its io_context (other threads use the mailbox), so
+      // neither the scheduler nor the reactor needs locks.
+      context_(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE)),
       snapshot_(std::move(snap)),
       buffers_(io_buffer_size, max_free_buffers),
       random_(std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ id) {
@@ -89,11 +88,7 @@ void worker::start() {
     });
 }
 
-void worker::stop() {
-    if (context_) {
-        context_->stop();
-    }
-}
+void worker::stop() { stop_requested_ = true; }
 
 void worker::join() {
     if (thread_.joinable()) {
@@ -101,8 +96,13 @@ void worker::join() {
     }
 }
 
+void worker::post(std::function<void()> message) {
+    std::lock_guard lock(mailbox_mutex_);
+    mailbox_.push_back(std::move(message));
+}
+
 void worker::post_addresses(std::size_t cluster, std::size_t endpoint, upstream::address_list addresses) {
-    asio::post(*context_, [this, cluster, endpoint, addresses = std::move(addresses)]() mutable {
+    post([this, cluster, endpoint, addresses = std::move(addresses)]() mutable {
         if (cluster < clusters_.size() && endpoint < clusters_[cluster]->size()) {
             auto& ep = clusters_[cluster]->endpoint(endpoint);
             ep.addresses = std::move(addresses);
@@ -139,6 +139,18 @@ void worker::schedule_sweep() {
     sweep_timer_->async_wait([this](boost::system::error_code ec) {
         if (ec) {
             return;
+        }
+        if (stop_requested_) {
+            context_->stop();
+            return;
+        }
+        std::vector<std::function<void()>> messages;
+        {
+            std::lock_guard lock(mailbox_mutex_);
+            messages.swap(mailbox_);
+        }
+        for (auto& message : messages) {
+            message();
         }
         auto now = clock::now();
         now_ = now;

@@ -1,12 +1,16 @@
 #pragma once
 // One event-loop thread. It owns its io_context, acceptors (SO_REUSEPORT), client
 // connections, upstream pools and buffers; nothing here is shared with other workers. Other
-// threads reach a worker only through post().
+// threads reach a worker only through its mailbox, which the worker drains on its 100 ms
+// sweep: its event loop then runs without any locks.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,9 +36,12 @@ public:
 
     // Starts the worker thread.
     void start();
-    // Stops the event loop (any thread); join() waits for the thread.
+    // Asks the event loop to stop (any thread; it stops within one sweep); join() waits.
     void stop();
     void join();
+
+    // Runs message on the worker's thread within one sweep (any thread).
+    void post(std::function<void()> message);
 
     // Replaces the addresses of one endpoint (any thread; applied on the worker).
     void post_addresses(std::size_t cluster, std::size_t endpoint, upstream::address_list addresses);
@@ -77,6 +84,9 @@ private:
     clock::time_point now_ = clock::now();
     std::string date_;
     std::time_t date_second_ = 0;
+    std::mutex mailbox_mutex_;  // taken by the worker once per sweep, never per request
+    std::vector<std::function<void()>> mailbox_;
+    std::atomic<bool> stop_requested_{false};
     std::thread thread_;
 };
 
