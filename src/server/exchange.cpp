@@ -339,9 +339,6 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
             continue;
         }
         if (attempt.conn) {
-            if (result.upstream_reusable) {
-                ++attempt.conn->exchanges;
-            }
             endpoint.pool.release(std::move(attempt.conn), result.upstream_reusable, worker_.now());
         }
         if (result.result == exchange_result::outcome::retry_stale) {

@@ -75,7 +75,7 @@ private:
     std::uint16_t port_ = 0;
 };
 
-// The gateway under test. config may contain {{NAME}} placeholders filled from vars.
+// The gateway under test, started on config (which must listen on 127.0.0.1:0); env adds variables.
 class gateway {
 public:
     gateway(temp_dir& dir, const std::string& config, std::map<std::string, std::string> env = {});

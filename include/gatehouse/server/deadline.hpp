@@ -49,13 +49,6 @@ public:
     void remove(deadline_watch& w);
     // Cancels every watch whose deadline is at or before now.
     void sweep(clock::time_point now);
-    // Calls f(socket) for every watched socket (for shutdown).
-    template <typename F>
-    void for_each(F&& f) {
-        for (auto* w = head_; w; w = w->next_) {
-            if (w->target_) f(*w->target_);
-        }
-    }
     std::size_t size() const { return size_; }
 
 private:

@@ -19,7 +19,6 @@ struct upstream_connection {
     explicit upstream_connection(const boost::asio::any_io_executor& ex) : socket(ex) {}
     boost::asio::ip::tcp::socket socket;
     clock::time_point idle_since{};
-    std::uint64_t exchanges = 0;  // completed request/response pairs
 };
 using connection_ptr = std::unique_ptr<upstream_connection>;
 
