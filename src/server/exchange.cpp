@@ -99,16 +99,44 @@ void strip_hop_by_hop(http::fields& fields) {
     }
 }
 
-void apply_edits(http::fields& fields, const config::header_edits& edits) {
-    for (const auto& name : edits.remove) {
-        fields.erase(name);
+// True if the route's edits remove or replace the field called name.
+bool edited(const config::header_edits& edits, std::string_view name) {
+    for (const auto& removed : edits.remove) {
+        if (http::iequals(removed, name)) return true;
     }
-    for (const auto& [name, value] : edits.set) {
-        fields.set(name, value);
+    for (const auto& [set_name, value] : edits.set) {
+        if (http::iequals(set_name, name)) return true;
     }
-    for (const auto& [name, value] : edits.add) {
-        fields.insert(name, value);
+    return false;
+}
+
+template <typename String>
+void append_field(String& out, std::string_view name, std::string_view value) {
+    out.append(name.data(), name.size());
+    out.append(": ", 2);
+    out.append(value.data(), value.size());
+    out.append("\r\n", 2);
+}
+
+// The route's set and add fields, after the message's own.
+template <typename String>
+void append_edits(String& out, const config::header_edits& edits) {
+    for (const auto& [name, value] : edits.set) append_field(out, name, value);
+    for (const auto& [name, value] : edits.add) append_field(out, name, value);
+}
+
+// Request fields the gateway writes itself (Beast has no enum for them).
+enum class gateway_field_kind { none, forwarded_for, other_gateway };
+gateway_field_kind gateway_field(std::string_view name) {
+    if (name.size() < 12 || (name[0] != 'x' && name[0] != 'X')) {
+        return gateway_field_kind::none;
     }
+    if (http::iequals(name, "x-forwarded-for")) return gateway_field_kind::forwarded_for;
+    if (http::iequals(name, "x-forwarded-proto") || http::iequals(name, "x-forwarded-host") ||
+        http::iequals(name, "x-request-id")) {
+        return gateway_field_kind::other_gateway;
+    }
+    return gateway_field_kind::none;
 }
 
 // Collects decoded chunk data as buffers (for HTTP/1.0 clients, which cannot take chunked).
@@ -202,42 +230,9 @@ struct upstream_attempt {
 };
 
 void client_connection::build_upstream_head(request_state& rs, std::pmr::string& out) {
-    auto& req = rs.parser.get();
+    const auto& req = rs.parser.get();
     const auto& route = rs.route->config;
-    strip_hop_by_hop(req);
-    req.erase(beast::http::field::expect);  // 100-continue is answered by the gateway
-    req.erase(beast::http::field::content_length);
-    switch (rs.framing) {
-        case http::body_framing::length: {
-            std::pmr::string length(rs.allocator);
-            http::append_number(length, rs.content_length);
-            req.set(beast::http::field::content_length, length);
-            break;
-        }
-        case http::body_framing::chunked:
-            req.set(beast::http::field::transfer_encoding, "chunked");
-            break;
-        default:
-            break;
-    }
-    // X-Forwarded-For: the client's list, then the address we saw.
-    std::pmr::string xff(rs.allocator);
-    for (auto [it, end] = req.equal_range("X-Forwarded-For"); it != end; ++it) {
-        if (!xff.empty()) xff += ", ";
-        xff += it->value();
-    }
-    if (!xff.empty()) xff += ", ";
-    xff += client_ip_;
-    req.set("X-Forwarded-For", xff);
-    req.set("X-Forwarded-Proto", "http");
-    if (!rs.forwarded_host.empty()) {
-        req.set("X-Forwarded-Host", rs.forwarded_host);
-    }
-    req.set("X-Request-Id", rs.request_id);
-    if (route.host_rewrite) {
-        req.set(beast::http::field::host, *route.host_rewrite);
-    }
-    apply_edits(req, route.request_headers);
+    const auto& edits = route.request_headers;
 
     std::string_view target = rs.target;
     std::pmr::string rewritten(rs.allocator);
@@ -251,7 +246,54 @@ void client_connection::build_upstream_head(request_state& rs, std::pmr::string&
     }
     out.reserve(512);
     http::append_request_line(out, req.method_string(), target);
-    http::append_fields(out, req);
+
+    // One pass over the client's fields: keep what is end-to-end, collect X-Forwarded-For,
+    // leave out what the gateway or the route sets itself (no edits of Beast's field tree).
+    nominated_fields nominated;
+    nominated.collect(req);
+    std::pmr::string xff(rs.allocator);
+    for (const auto& field : req) {
+        auto id = field.name();
+        auto name = field.name_string();
+        if (hop_by_hop(id) || id == beast::http::field::expect || id == beast::http::field::content_length ||
+            (id == beast::http::field::host && route.host_rewrite) ||
+            (nominated.count > 0 && nominated.contains(name))) {
+            continue;  // Expect: 100-continue is answered by the gateway; framing is set below
+        }
+        switch (gateway_field(name)) {
+            case gateway_field_kind::forwarded_for:
+                if (!xff.empty()) xff += ", ";
+                xff += field.value();
+                continue;
+            case gateway_field_kind::other_gateway:
+                continue;
+            case gateway_field_kind::none:
+                break;
+        }
+        if (edited(edits, name)) {
+            continue;
+        }
+        append_field(out, name, field.value());
+    }
+    if (route.host_rewrite && !edited(edits, "Host")) {
+        append_field(out, "Host", *route.host_rewrite);
+    }
+    if (rs.framing == http::body_framing::length) {
+        out += "Content-Length: ";
+        http::append_number(out, rs.content_length);
+        out += "\r\n";
+    } else if (rs.framing == http::body_framing::chunked) {
+        out += "Transfer-Encoding: chunked\r\n";
+    }
+    if (!xff.empty()) xff += ", ";
+    xff += client_ip_;
+    if (!edited(edits, "X-Forwarded-For")) append_field(out, "X-Forwarded-For", xff);
+    if (!edited(edits, "X-Forwarded-Proto")) append_field(out, "X-Forwarded-Proto", "http");
+    if (!rs.forwarded_host.empty() && !edited(edits, "X-Forwarded-Host")) {
+        append_field(out, "X-Forwarded-Host", rs.forwarded_host);
+    }
+    if (!edited(edits, "X-Request-Id")) append_field(out, "X-Request-Id", rs.request_id);
+    append_edits(out, edits);
     out += "\r\n";
 }
 
@@ -544,10 +586,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     enum class out_mode { none, raw, chunk_wrap, dechunk };
     out_mode mode = out_mode::raw;
     bool close_delimited = false;  // the client learns the end by our close
-    strip_hop_by_hop(res);
-    if (status == 204 || (status >= 100 && status < 200)) {
-        res.erase(beast::http::field::content_length);
-    }
+    bool add_chunked = false;
     switch (in) {
         case http::body_framing::none:
             mode = out_mode::none;
@@ -557,7 +596,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             break;
         case http::body_framing::chunked:
             if (rs.version == 11) {
-                res.set(beast::http::field::transfer_encoding, "chunked");
+                add_chunked = true;
                 mode = out_mode::raw;
             } else {
                 mode = out_mode::dechunk;
@@ -566,20 +605,37 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             break;
         case http::body_framing::until_close:
             if (rs.version == 11) {
-                res.set(beast::http::field::transfer_encoding, "chunked");
+                add_chunked = true;
                 mode = out_mode::chunk_wrap;
             } else {
                 close_delimited = true;
             }
             break;
     }
-    apply_edits(res, rs.route->config.response_headers);
-    res.set("X-Request-Id", rs.request_id);
     const bool keep_client = rs.keep_alive && !close_delimited;
+    const auto& edits = rs.route->config.response_headers;
     std::pmr::string head(rs.allocator);
     head.reserve(512);
     http::append_status_line(head, status, res.reason().empty() ? http::reason_phrase(status) : std::string_view(res.reason()));
-    http::append_fields(head, res);
+    // One pass over the upstream's fields, as for the request head.
+    nominated_fields nominated;
+    nominated.collect(res);
+    const bool drop_length = status == 204 || (status >= 100 && status < 200);
+    for (const auto& field : res) {
+        auto id = field.name();
+        auto name = field.name_string();
+        if (hop_by_hop(id) || (drop_length && id == beast::http::field::content_length) ||
+            (nominated.count > 0 && nominated.contains(name)) || http::iequals(name, "x-request-id") ||
+            edited(edits, name)) {
+            continue;
+        }
+        append_field(head, name, field.value());
+    }
+    if (add_chunked) {
+        head += "Transfer-Encoding: chunked\r\n";
+    }
+    append_edits(head, edits);
+    append_field(head, "X-Request-Id", rs.request_id);
     if (!keep_client) {
         head += "Connection: close\r\n";
     } else if (rs.version == 10) {
