@@ -319,7 +319,22 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
     if (refusal) {
         co_return co_await reply(rs, *refusal, close);
     }
+    if (rs.server_options) {
+        co_return co_await answer_server_options(rs);
+    }
     co_return co_await proxy(rs);
+}
+
+asio::awaitable<client_connection::next_step> client_connection::answer_server_options(request_state& rs) {
+    // "OPTIONS *" asks what the server supports in general; no route or upstream is involved.
+    std::string out = "HTTP/1.1 200 OK\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nContent-Length: 0\r\nDate: ";
+    out += worker_.date();
+    out += "\r\nX-Request-Id: ";
+    out += rs.request_id;
+    bool close = !rs.keep_alive || rs.framing != http::body_framing::none;
+    out += close ? "\r\nConnection: close\r\n\r\n" : (rs.version == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
+    auto ec = co_await write_to_client(out);
+    co_return (ec || close) ? next_step::close : next_step::keep_alive;
 }
 
 std::optional<http::local_reply> client_connection::inspect_request(request_state& rs) {
@@ -391,7 +406,14 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
         rs.forwarded_host = host_value;
         rs.target = target;
     } else if (target == "*") {
-        return http::local_reply{400, "bad_request", "asterisk-form targets are not forwarded"};
+        if (req.method() == beast::http::verb::options) {
+            if ((rs.version == 11 && hosts != 1) || hosts > 1) {
+                return http::local_reply{400, "bad_request", hosts == 0 ? "missing Host header" : "more than one Host header"};
+            }
+            rs.server_options = true;  // about the gateway itself (RFC 9110 section 9.3.7)
+            return std::nullopt;
+        }
+        return http::local_reply{400, "bad_request", "only OPTIONS may use the asterisk-form target"};
     } else {
         // absolute-form: the authority replaces Host; it only selects among our routes, so a
         // foreign host can never make the gateway connect anywhere it is not configured to.

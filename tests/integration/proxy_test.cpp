@@ -153,6 +153,21 @@ TEST_F(ProxyTest, ExpectContinueIsAnsweredBeforeTheBody) {
     EXPECT_FALSE(echo_has_header(*r, "expect"));
 }
 
+TEST_F(ProxyTest, ServerWideOptionsIsAnsweredByTheGateway) {
+    client c(gw->port());
+    c.send("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_NE(r->header("allow").find("GET"), std::string::npos);
+    EXPECT_EQ(r->header("content-length"), "0");
+    c.send(get_request("/after"));  // the connection stays usable
+    auto after = c.read_response();
+    ASSERT_TRUE(after);
+    EXPECT_EQ(json_field(after->body, "target"), "/after");
+    EXPECT_EQ(echo->connections(), 2);  // the OPTIONS never reached the upstream
+}
+
 TEST_F(ProxyTest, UnsupportedExpectationIs417) {
     auto r = request(gw->port(), "PUT /e HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nExpect: magic\r\n\r\nx");
     ASSERT_TRUE(r);

@@ -85,6 +85,7 @@ INSTANTIATE_TEST_SUITE_P(
         bad_request_case{"garbage_version", "GET / HTTX/1.1\r\nHost: h\r\n\r\n", 400},
         bad_request_case{"connect_method", "CONNECT internal:22 HTTP/1.1\r\nHost: internal:22\r\n\r\n", 405},
         bad_request_case{"asterisk_get", "GET * HTTP/1.1\r\nHost: h\r\n\r\n", 400},
+        bad_request_case{"asterisk_options_without_host", "OPTIONS * HTTP/1.1\r\n\r\n", 400},
         bad_request_case{"relative_target", "GET foo HTTP/1.1\r\nHost: h\r\n\r\n", 400},
         bad_request_case{"dot_segment", "GET /public/../admin HTTP/1.1\r\nHost: h\r\n\r\n", 400},
         bad_request_case{"encoded_dot_segment", "GET /public/%2e%2E/admin HTTP/1.1\r\nHost: h\r\n\r\n", 400},

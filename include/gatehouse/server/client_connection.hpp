@@ -53,6 +53,7 @@ private:
     boost::asio::awaitable<next_step> proxy(request_state& rs);
     boost::asio::awaitable<exchange_result> exchange(request_state& rs, struct upstream_attempt& attempt);
     boost::asio::awaitable<next_step> reply(request_state& rs, const http::local_reply& reply, bool close);
+    boost::asio::awaitable<next_step> answer_server_options(request_state& rs);
     boost::asio::awaitable<boost::system::error_code> write_to_client(std::string_view data);
 
     // Feeds buffered bytes to the parser and enforces the head limits.
