@@ -86,17 +86,9 @@ bool hop_by_hop(beast::http::field f) {
     }
 }
 
-// Removes hop-by-hop fields and those named in Connection.
-void strip_hop_by_hop(http::fields& fields) {
-    nominated_fields nominated;
-    nominated.collect(fields);
-    for (auto it = fields.begin(); it != fields.end();) {
-        if (hop_by_hop(it->name()) || (nominated.count > 0 && nominated.contains(it->name_string()))) {
-            it = fields.erase(it);
-        } else {
-            ++it;
-        }
-    }
+// True for a field that describes this connection only: hop-by-hop, or named in Connection.
+bool connection_scoped(const http::fields::value_type& field, const nominated_fields& nominated) {
+    return hop_by_hop(field.name()) || (nominated.count > 0 && nominated.contains(field.name_string()));
 }
 
 // True if the route's edits remove or replace the field called name.
@@ -110,19 +102,11 @@ bool edited(const config::header_edits& edits, std::string_view name) {
     return false;
 }
 
-template <typename String>
-void append_field(String& out, std::string_view name, std::string_view value) {
-    out.append(name.data(), name.size());
-    out.append(": ", 2);
-    out.append(value.data(), value.size());
-    out.append("\r\n", 2);
-}
-
 // The route's set and add fields, after the message's own.
 template <typename String>
 void append_edits(String& out, const config::header_edits& edits) {
-    for (const auto& [name, value] : edits.set) append_field(out, name, value);
-    for (const auto& [name, value] : edits.add) append_field(out, name, value);
+    for (const auto& [name, value] : edits.set) http::append_field(out, name, value);
+    for (const auto& [name, value] : edits.add) http::append_field(out, name, value);
 }
 
 // Request fields the gateway writes itself (Beast has no enum for them).
@@ -255,9 +239,8 @@ void client_connection::build_upstream_head(request_state& rs, std::pmr::string&
     for (const auto& field : req) {
         auto id = field.name();
         auto name = field.name_string();
-        if (hop_by_hop(id) || id == beast::http::field::expect || id == beast::http::field::content_length ||
-            (id == beast::http::field::host && route.host_rewrite) ||
-            (nominated.count > 0 && nominated.contains(name))) {
+        if (connection_scoped(field, nominated) || id == beast::http::field::expect ||
+            id == beast::http::field::content_length || (id == beast::http::field::host && route.host_rewrite)) {
             continue;  // Expect: 100-continue is answered by the gateway; framing is set below
         }
         switch (gateway_field(name)) {
@@ -273,10 +256,10 @@ void client_connection::build_upstream_head(request_state& rs, std::pmr::string&
         if (edited(edits, name)) {
             continue;
         }
-        append_field(out, name, field.value());
+        http::append_field(out, name, field.value());
     }
     if (route.host_rewrite && !edited(edits, "Host")) {
-        append_field(out, "Host", *route.host_rewrite);
+        http::append_field(out, "Host", *route.host_rewrite);
     }
     if (rs.framing == http::body_framing::length) {
         out += "Content-Length: ";
@@ -287,12 +270,12 @@ void client_connection::build_upstream_head(request_state& rs, std::pmr::string&
     }
     if (!xff.empty()) xff += ", ";
     xff += client_ip_;
-    if (!edited(edits, "X-Forwarded-For")) append_field(out, "X-Forwarded-For", xff);
-    if (!edited(edits, "X-Forwarded-Proto")) append_field(out, "X-Forwarded-Proto", "http");
+    if (!edited(edits, "X-Forwarded-For")) http::append_field(out, "X-Forwarded-For", xff);
+    if (!edited(edits, "X-Forwarded-Proto")) http::append_field(out, "X-Forwarded-Proto", "http");
     if (!rs.forwarded_host.empty() && !edited(edits, "X-Forwarded-Host")) {
-        append_field(out, "X-Forwarded-Host", rs.forwarded_host);
+        http::append_field(out, "X-Forwarded-Host", rs.forwarded_host);
     }
-    if (!edited(edits, "X-Request-Id")) append_field(out, "X-Request-Id", rs.request_id);
+    if (!edited(edits, "X-Request-Id")) http::append_field(out, "X-Request-Id", rs.request_id);
     append_edits(out, edits);
     out += "\r\n";
 }
@@ -544,12 +527,17 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             co_return failed({502, "upstream_bad_response", "too many informational responses"});
         }
         if (status != 100 && rs.version == 11) {
-            // 102/103 and others: forwarded, minus hop-by-hop fields.
-            auto& interim = parser->get();
-            strip_hop_by_hop(interim);
+            // 102/103 and others: forwarded, minus the fields that describe the connection.
+            const auto& interim = parser->get();
+            nominated_fields nominated;
+            nominated.collect(interim);
             std::pmr::string head(rs.allocator);
             http::append_status_line(head, status, interim.reason());
-            http::append_fields(head, interim);
+            for (const auto& field : interim) {
+                if (!connection_scoped(field, nominated)) {
+                    http::append_field(head, field.name_string(), field.value());
+                }
+            }
             head += "\r\n";
             if (co_await write_to_client(head)) {
                 co_return result;
@@ -624,18 +612,17 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     for (const auto& field : res) {
         auto id = field.name();
         auto name = field.name_string();
-        if (hop_by_hop(id) || (drop_length && id == beast::http::field::content_length) ||
-            (nominated.count > 0 && nominated.contains(name)) || http::iequals(name, "x-request-id") ||
-            edited(edits, name)) {
+        if (connection_scoped(field, nominated) || (drop_length && id == beast::http::field::content_length) ||
+            http::iequals(name, "x-request-id") || edited(edits, name)) {
             continue;
         }
-        append_field(head, name, field.value());
+        http::append_field(head, name, field.value());
     }
     if (add_chunked) {
         head += "Transfer-Encoding: chunked\r\n";
     }
     append_edits(head, edits);
-    append_field(head, "X-Request-Id", rs.request_id);
+    http::append_field(head, "X-Request-Id", rs.request_id);
     if (!keep_client) {
         head += "Connection: close\r\n";
     } else if (rs.version == 10) {

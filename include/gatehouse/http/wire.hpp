@@ -14,17 +14,13 @@ namespace gatehouse::http {
 // an arena and free them all at once.
 using fields = boost::beast::http::basic_fields<std::pmr::polymorphic_allocator<char>>;
 
-// Appends "name: value\r\n" for every field.
+// Appends "name: value\r\n".
 template <typename String>
-void append_fields(String& out, const fields& all) {
-    for (const auto& field : all) {
-        auto name = field.name_string();
-        auto value = field.value();
-        out.append(name.data(), name.size());
-        out.append(": ", 2);
-        out.append(value.data(), value.size());
-        out.append("\r\n", 2);
-    }
+void append_field(String& out, std::string_view name, std::string_view value) {
+    out.append(name.data(), name.size());
+    out.append(": ", 2);
+    out.append(value.data(), value.size());
+    out.append("\r\n", 2);
 }
 
 // Appends a decimal number.
