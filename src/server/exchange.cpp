@@ -33,37 +33,34 @@ namespace {
 
 constexpr int max_informational = 8;
 
-// Connection-nominated fields (RFC 9110 section 7.6.1), lower-cased. Framing and Host are never
-// removed this way: the gateway sets them itself.
+// Connection-nominated fields (RFC 9110 section 7.6.1), read from the Connection values in
+// place: no copies and no cap on how many a peer names. Framing and Host are never removed this
+// way: the gateway sets them itself.
 struct nominated_fields {
-    std::array<std::string, 8> names;
-    std::size_t count = 0;
-    bool overflow = false;
+    const http::fields* fields = nullptr;
+    std::size_t count = 0;  // names other than "close" and "keep-alive"
 
-    void collect(const http::fields& fields) {
-        for (auto [it, end] = fields.equal_range(beast::http::field::connection); it != end; ++it) {
+    void collect(const http::fields& all) {
+        fields = &all;
+        for (auto [it, end] = all.equal_range(beast::http::field::connection); it != end; ++it) {
             http::for_each_list_token(it->value(), [&](std::string_view token) {
-                if (http::iequals(token, "close") || http::iequals(token, "keep-alive")) {
-                    return;
-                }
-                if (count < names.size()) {
-                    names[count++] = std::string(token);
-                } else {
-                    overflow = true;
+                if (!http::iequals(token, "close") && !http::iequals(token, "keep-alive")) {
+                    ++count;
                 }
             });
         }
     }
     bool contains(std::string_view name) const {
-        if (http::iequals(name, "host") || http::iequals(name, "content-length")) {
+        if (count == 0 || http::iequals(name, "host") || http::iequals(name, "content-length")) {
             return false;
         }
-        for (std::size_t i = 0; i < count; ++i) {
-            if (http::iequals(names[i], name)) {
-                return true;
-            }
+        bool found = false;
+        for (auto [it, end] = fields->equal_range(beast::http::field::connection); it != end && !found; ++it) {
+            http::for_each_list_token(it->value(), [&](std::string_view token) {
+                found = found || http::iequals(token, name);
+            });
         }
-        return false;
+        return found;
     }
 };
 
@@ -88,7 +85,7 @@ bool hop_by_hop(beast::http::field f) {
 
 // True for a field that describes this connection only: hop-by-hop, or named in Connection.
 bool connection_scoped(const http::fields::value_type& field, const nominated_fields& nominated) {
-    return hop_by_hop(field.name()) || (nominated.count > 0 && nominated.contains(field.name_string()));
+    return hop_by_hop(field.name()) || nominated.contains(field.name_string());
 }
 
 // True if the route's edits remove or replace the field called name.

@@ -53,6 +53,19 @@ TEST_F(ProxyTest, RemovesHopByHopAndConnectionNominatedHeaders) {
     EXPECT_EQ(echoed_header(*r, "x-kept"), "yes");
 }
 
+TEST_F(ProxyTest, RemovesEveryConnectionNominatedHeaderHoweverMany) {
+    std::string names, fields;
+    for (int i = 1; i <= 12; ++i) {
+        names += (i > 1 ? ", X-Hop-" : "X-Hop-") + std::to_string(i);
+        fields += "X-Hop-" + std::to_string(i) + ": v\r\n";
+    }
+    auto r = request(gw->port(), get_request("/", "Connection: " + names + "\r\n" + fields));
+    ASSERT_TRUE(r);
+    for (int i = 1; i <= 12; ++i) {
+        EXPECT_FALSE(echo_has_header(*r, "x-hop-" + std::to_string(i))) << i;
+    }
+}
+
 TEST_F(ProxyTest, KeepAliveAndPipelinedRequestsAnsweredInOrder) {
     client c(gw->port());
     c.send(get_request("/one") + get_request("/two") + "POST /three HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello" +
