@@ -2,24 +2,11 @@
 
 #include <strings.h>
 
-#include <array>
 
 namespace gatehouse::http {
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-bool is_hop_by_hop(std::string_view name) {
-    static constexpr std::array<std::string_view, 8> names{
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-        "proxy-authenticate"};
-    for (auto n : names) {
-        if (iequals(name, n)) {
-            return true;
-        }
-    }
-    return false;
 }
 
 bool valid_field_value(std::string_view value) {
@@ -95,12 +82,6 @@ bool valid_host(std::string_view host) {
         }
     }
     return true;
-}
-
-std::string normalize_host(std::string_view host) {
-    std::string out;
-    normalize_host(host, out);
-    return out;
 }
 
 std::string_view describe(framing_error e) {

@@ -64,28 +64,9 @@ struct nominated_fields {
     }
 };
 
-// The hop-by-hop fields of http::is_hop_by_hop, by the enum Beast already computed while
-// parsing: an integer compare instead of eight case-insensitive string compares per field.
-bool hop_by_hop(beast::http::field f) {
-    using beast::http::field;
-    switch (f) {
-        case field::connection:
-        case field::keep_alive:
-        case field::proxy_connection:
-        case field::te:
-        case field::trailer:
-        case field::transfer_encoding:
-        case field::upgrade:
-        case field::proxy_authenticate:
-            return true;
-        default:
-            return false;
-    }
-}
-
 // True for a field that describes this connection only: hop-by-hop, or named in Connection.
 bool connection_scoped(const http::fields::value_type& field, const nominated_fields& nominated) {
-    return hop_by_hop(field.name()) || nominated.contains(field.name_string());
+    return http::is_hop_by_hop(field.name()) || nominated.contains(field.name_string());
 }
 
 // True if the route's edits remove or replace the field called name.

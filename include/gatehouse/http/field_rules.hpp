@@ -11,9 +11,6 @@ namespace gatehouse::http {
 // Case-insensitive ASCII comparison.
 bool iequals(std::string_view a, std::string_view b);
 
-// True for fields that describe one connection and are never forwarded.
-bool is_hop_by_hop(std::string_view name);
-
 // True if the value has no control characters other than HTAB (no NUL, CR, LF, DEL).
 bool valid_field_value(std::string_view value);
 
@@ -23,9 +20,7 @@ bool valid_token(std::string_view name);
 // Host header / authority syntax: reg-name, IPv4 or [IPv6], optional :port.
 bool valid_host(std::string_view host);
 
-// Lower-cased host without the port, for routing.
-std::string normalize_host(std::string_view host);
-// The same, into out (replacing its content).
+// Lower-cased host without the port, for routing, into out (replacing its content).
 template <typename String>
 void normalize_host(std::string_view host, String& out) {
     std::string_view name = host;

@@ -14,6 +14,25 @@ namespace gatehouse::http {
 // an arena and free them all at once.
 using fields = boost::beast::http::basic_fields<std::pmr::polymorphic_allocator<char>>;
 
+// True for fields that describe one connection and are never forwarded (RFC 9110 section 7.6.1),
+// by the enum Beast computes while parsing: an integer compare, no string compares.
+inline bool is_hop_by_hop(boost::beast::http::field f) {
+    using boost::beast::http::field;
+    switch (f) {
+        case field::connection:
+        case field::keep_alive:
+        case field::proxy_connection:
+        case field::te:
+        case field::trailer:
+        case field::transfer_encoding:
+        case field::upgrade:
+        case field::proxy_authenticate:
+            return true;
+        default:
+            return false;
+    }
+}
+
 // Appends "name: value\r\n".
 template <typename String>
 void append_field(String& out, std::string_view name, std::string_view value) {
