@@ -284,7 +284,8 @@ client_connection::head_status client_connection::parse_head(request_state& rs, 
 
 asio::awaitable<client_connection::next_step> client_connection::serve_one() {
     const auto& server = worker_.current().config->server;
-    request_state rs;
+    request_lease lease(worker_.request_blocks());
+    request_state& rs = *lease;
     rs.started = worker_.now();
     rs.parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(server.limits.max_header_bytes, UINT32_MAX)));
     rs.parser.body_limit(boost::none);  // bodies are relayed by us, under the route's limit

@@ -442,7 +442,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         ~buffer_return() { w.buffers().release(std::move(b)); }
     } give_back{worker_, ubuf_owner};
 
-    std::optional<response_parser> parser;
+    auto& parser = rs.response;
     int informational = 0;
     bool got_bytes = false;
     for (;;) {

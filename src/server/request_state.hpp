@@ -12,6 +12,7 @@
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/local_reply.hpp"
 #include "gatehouse/router/route_table.hpp"
+#include "gatehouse/server/block_cache.hpp"
 #include "gatehouse/server/deadline.hpp"
 
 namespace gatehouse::server {
@@ -47,6 +48,26 @@ struct request_state {
     std::pmr::string target{allocator};          // origin-form target sent upstream
     std::string_view path;        // path of target, for routing (points into target)
     clock::time_point started;
+    std::optional<response_parser> response;  // the upstream's response head (one per 1xx/final)
+};
+
+// A request_state built in a block of the worker's cache and destroyed when the request ends:
+// it stays out of the coroutine frame, whose allocation would otherwise be a 5 KiB malloc.
+class request_lease {
+public:
+    explicit request_lease(block_cache& cache) : cache_(cache), state_(new (cache.take()) request_state) {}
+    ~request_lease() {
+        state_->~request_state();
+        cache_.give(state_);
+    }
+    request_lease(const request_lease&) = delete;
+    request_lease& operator=(const request_lease&) = delete;
+
+    request_state& operator*() const { return *state_; }
+
+private:
+    block_cache& cache_;
+    request_state* state_;
 };
 
 struct exchange_result {

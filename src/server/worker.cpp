@@ -7,6 +7,7 @@
 #include <random>
 
 #include "gatehouse/server/client_connection.hpp"
+#include "request_state.hpp"
 
 namespace gatehouse::server {
 
@@ -18,6 +19,7 @@ constexpr auto sweep_interval = std::chrono::milliseconds(100);
 constexpr unsigned pool_sweep_every = 10;  // ticks: pools are swept once a second
 constexpr std::size_t io_buffer_size = 72 * 1024;  // a 64 KiB body and its head in one read and one write
 constexpr std::size_t max_free_buffers = 512;
+constexpr std::size_t max_free_request_blocks = 1024;
 }  // namespace
 
 worker::worker(unsigned id, std::shared_ptr<const snapshot> snap, std::uint64_t max_connections)
@@ -28,6 +30,7 @@ worker::worker(unsigned id, std::shared_ptr<const snapshot> snap, std::uint64_t 
       context_(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE)),
       snapshot_(std::move(snap)),
       buffers_(io_buffer_size, max_free_buffers),
+      request_blocks_(sizeof(request_state), max_free_request_blocks),
       random_(std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ id) {
     const auto& config = *snapshot_->config;
     for (std::size_t i = 0; i < config.upstreams.size(); ++i) {

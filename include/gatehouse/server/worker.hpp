@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "gatehouse/http/request_id.hpp"
+#include "gatehouse/server/block_cache.hpp"
 #include "gatehouse/server/buffer_pool.hpp"
 #include "gatehouse/server/deadline.hpp"
 #include "gatehouse/server/snapshot.hpp"
@@ -53,6 +54,7 @@ public:
     upstream::cluster_state& cluster(std::size_t index) { return *clusters_[index]; }
     deadline_list& deadlines() { return deadlines_; }
     buffer_pool& buffers() { return buffers_; }
+    block_cache& request_blocks() { return request_blocks_; }  // sized for a request_state
     http::fast_random& random() { return random_; }
     // The time of the last sweep (at most 100 ms old): deadlines are checked at that
     // resolution anyway, and reading it costs no clock call.
@@ -80,6 +82,7 @@ private:
     unsigned sweep_ticks_ = 0;
     deadline_list deadlines_;
     buffer_pool buffers_;
+    block_cache request_blocks_;
     http::fast_random random_;
     clock::time_point now_ = clock::now();
     std::string date_;
