@@ -24,7 +24,9 @@ Usage:
   gatehouse --version          show the version
 
 Config values may use ${NAME} and ${NAME:-default} to read environment variables.
-Signals: SIGINT and SIGTERM stop the gateway.
+Signals: SIGHUP reloads the config file (an invalid file is rejected and the running config
+stays); SIGTERM and SIGINT drain (stop accepting, finish requests in flight up to
+server.drain_timeout) and exit 0; a second SIGTERM/SIGINT stops at once.
 See docs/configuration.md for every setting.
 )";
 
@@ -85,7 +87,7 @@ int main(int argc, char** argv) {
     }
     gatehouse::observability::setup_logging(loaded.config->logging.level);
     try {
-        gatehouse::server::server server(std::move(*loaded.config));
+        gatehouse::server::server server(std::move(*loaded.config), config_path);
         server.start();
         int code = server.run();
         spdlog::info("stopped");

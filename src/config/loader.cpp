@@ -10,7 +10,9 @@
 #include <set>
 #include <sstream>
 
+#include "gatehouse/config/reader.hpp"
 #include "gatehouse/config/units.hpp"
+#include "gatehouse/filters/registry.hpp"
 #include "gatehouse/http/field_rules.hpp"
 
 namespace gatehouse::config {
@@ -31,161 +33,6 @@ std::string config_error::to_string() const {
 
 namespace {
 
-// Walks the YAML tree, converting values and collecting errors with positions.
-class reader {
-public:
-    reader(std::string source, const env_lookup& env) : source_(std::move(source)), env_(env) {}
-
-    std::vector<config_error> errors;
-
-    void error(const YAML::Node& node, const std::string& path, std::string message) {
-        config_error e;
-        e.file = source_;
-        if (node.IsDefined()) {
-            auto mark = node.Mark();
-            if (mark.line >= 0) {
-                e.line = mark.line + 1;
-                e.column = mark.column + 1;
-            }
-        }
-        e.path = path;
-        e.message = std::move(message);
-        errors.push_back(std::move(e));
-    }
-
-    // Reports keys of a mapping that are not in allowed. Returns false if node is not a mapping.
-    bool expect_map(const YAML::Node& node, const std::string& path, std::initializer_list<std::string_view> allowed) {
-        if (!node.IsMap()) {
-            error(node, path, "expected a mapping");
-            return false;
-        }
-        for (const auto& item : node) {
-            auto key = item.first.Scalar();
-            if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-                std::string list;
-                for (auto a : allowed) {
-                    list += list.empty() ? "" : ", ";
-                    list += a;
-                }
-                error(item.first, join(path, key), "unknown key \"" + key + "\" (expected one of: " + list + ")");
-            }
-        }
-        return true;
-    }
-
-    static std::string join(const std::string& path, std::string_view key) {
-        return path.empty() ? std::string(key) : path + "." + std::string(key);
-    }
-    static std::string index(const std::string& path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
-
-    std::optional<std::string> string(const YAML::Node& node, const std::string& path) {
-        if (!node.IsScalar()) {
-            error(node, path, "expected a string");
-            return std::nullopt;
-        }
-        std::string message;
-        auto value = expand_env(node.Scalar(), env_, message);
-        if (!value) {
-            error(node, path, message);
-        }
-        return value;
-    }
-
-    std::optional<std::uint64_t> unsigned_int(const YAML::Node& node, const std::string& path, std::uint64_t min,
-                                              std::uint64_t max) {
-        auto text = string(node, path);
-        if (!text) {
-            return std::nullopt;
-        }
-        std::uint64_t value = 0;
-        auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
-        if (ec != std::errc{} || ptr != text->data() + text->size() || text->empty()) {
-            error(node, path, "expected a whole number, got \"" + *text + "\"");
-            return std::nullopt;
-        }
-        if (value < min || value > max) {
-            error(node, path, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-            return std::nullopt;
-        }
-        return value;
-    }
-
-    std::optional<std::uint64_t> size(const YAML::Node& node, const std::string& path) {
-        auto text = string(node, path);
-        if (!text) {
-            return std::nullopt;
-        }
-        auto value = parse_size(*text);
-        if (!value) {
-            error(node, path, "invalid size \"" + *text + "\" (examples: 512, 64KiB, 8MiB, 1GiB, 10MB)");
-        }
-        return value;
-    }
-
-    std::optional<duration> time(const YAML::Node& node, const std::string& path, bool allow_zero = false) {
-        auto text = string(node, path);
-        if (!text) {
-            return std::nullopt;
-        }
-        auto value = parse_duration(*text);
-        if (!value) {
-            error(node, path, "invalid duration \"" + *text + "\" (examples: 250ms, 10s, 1m30s, 2h)");
-            return std::nullopt;
-        }
-        if (!allow_zero && value->count() == 0) {
-            error(node, path, "duration must be greater than zero");
-            return std::nullopt;
-        }
-        return value;
-    }
-
-    std::optional<host_port> address(const YAML::Node& node, const std::string& path, bool listener) {
-        auto text = string(node, path);
-        if (!text) {
-            return std::nullopt;
-        }
-        auto value = parse_host_port(*text, listener);
-        if (!value) {
-            error(node, path, "invalid address \"" + *text + "\" (expected host:port or [ipv6]:port)");
-            return std::nullopt;
-        }
-        return host_port{value->host, value->port};
-    }
-
-    // A string or a list of strings.
-    std::vector<std::pair<YAML::Node, std::string>> string_list(const YAML::Node& node, const std::string& path) {
-        std::vector<std::pair<YAML::Node, std::string>> out;
-        if (node.IsScalar()) {
-            if (auto s = string(node, path)) {
-                out.emplace_back(node, *s);
-            }
-        } else if (node.IsSequence()) {
-            for (std::size_t i = 0; i < node.size(); ++i) {
-                if (auto s = string(node[i], index(path, i))) {
-                    out.emplace_back(node[i], *s);
-                }
-            }
-        } else {
-            error(node, path, "expected a string or a list of strings");
-        }
-        return out;
-    }
-
-    template <typename T, typename F>
-    void optional_field(const YAML::Node& parent, std::string_view key, const std::string& path, T& target, F convert) {
-        auto node = parent[std::string(key)];
-        if (!node.IsDefined() || node.IsNull()) {
-            return;
-        }
-        if (auto value = convert(node, join(path, key))) {
-            target = *value;
-        }
-    }
-
-private:
-    std::string source_;
-    const env_lookup& env_;
-};
 
 using http::valid_field_value;
 using http::valid_token;
@@ -301,7 +148,7 @@ void read_header_edits(reader& r, const YAML::Node& node, const std::string& pat
 
 void read_server(reader& r, const YAML::Node& node, server_config& server) {
     const std::string path = "server";
-    if (!r.expect_map(node, path, {"listen", "workers", "max_connections", "limits", "timeouts"})) {
+    if (!r.expect_map(node, path, {"listen", "workers", "max_connections", "limits", "timeouts", "drain_timeout"})) {
         return;
     }
     if (auto listen = node["listen"]; listen.IsDefined()) {
@@ -321,6 +168,8 @@ void read_server(reader& r, const YAML::Node& node, server_config& server) {
                      [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 256); });
     r.optional_field(node, "max_connections", path, server.max_connections,
                      [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 10'000'000); });
+    r.optional_field(node, "drain_timeout", path, server.drain_timeout,
+                     [&](const YAML::Node& n, const std::string& p) { return r.time(n, p, true); });
     if (auto limits = node["limits"]; limits.IsDefined()) {
         auto lp = reader::join(path, "limits");
         if (r.expect_map(limits, lp,
@@ -510,10 +359,112 @@ void read_match(reader& r, const YAML::Node& node, const std::string& path, matc
     }
 }
 
+// The filter names a chain lists: each must be declared; duplicates are errors.
+std::vector<std::size_t> read_chain(reader& r, const YAML::Node& node, const std::string& path,
+                                    const std::vector<filter_instance>& declared) {
+    std::vector<std::size_t> chain;
+    if (!node.IsSequence() && !node.IsScalar()) {
+        r.error(node, path, "expected a list of filter names");
+        return chain;
+    }
+    for (auto& [n, name] : r.string_list(node, path)) {
+        auto it = std::find_if(declared.begin(), declared.end(), [&](const filter_instance& f) { return f.name == name; });
+        if (it == declared.end()) {
+            r.error(n, path, "unknown filter \"" + name + "\" (declare it under filters:)");
+            continue;
+        }
+        auto index = static_cast<std::size_t>(it - declared.begin());
+        if (std::find(chain.begin(), chain.end(), index) != chain.end()) {
+            r.error(n, path, "filter \"" + name + "\" is listed twice");
+            continue;
+        }
+        chain.push_back(index);
+    }
+    return chain;
+}
+
+// A route's filters: a list adds to the defaults; {add, skip, replace} say it explicitly.
+void read_route_filters(reader& r, const YAML::Node& node, const std::string& path, const gateway_config& cfg,
+                        route_config& route) {
+    route.filters = cfg.default_filters;
+    if (!node.IsDefined() || node.IsNull()) {
+        return;
+    }
+    auto append = [&](const std::vector<std::size_t>& extra) {
+        for (auto index : extra) {
+            if (std::find(route.filters.begin(), route.filters.end(), index) == route.filters.end()) {
+                route.filters.push_back(index);
+            }
+        }
+    };
+    if (!node.IsMap()) {
+        append(read_chain(r, node, path, cfg.filters));
+        return;
+    }
+    if (!r.expect_map(node, path, {"add", "skip", "replace"})) {
+        return;
+    }
+    if (auto replace = node["replace"]; replace.IsDefined()) {
+        if (node["add"].IsDefined() || node["skip"].IsDefined()) {
+            r.error(node, path, "use either replace, or add and skip");
+            return;
+        }
+        route.filters = replace.IsNull() ? std::vector<std::size_t>{} : read_chain(r, replace, path + ".replace", cfg.filters);
+        return;
+    }
+    if (auto skip = node["skip"]; skip.IsDefined() && !skip.IsNull()) {
+        for (auto index : read_chain(r, skip, path + ".skip", cfg.filters)) {
+            std::erase(route.filters, index);
+        }
+    }
+    if (auto add = node["add"]; add.IsDefined() && !add.IsNull()) {
+        append(read_chain(r, add, path + ".add", cfg.filters));
+    }
+}
+
+void read_filters(reader& r, const YAML::Node& node, gateway_config& cfg) {
+    if (!node.IsMap()) {
+        r.error(node, "filters", "expected a mapping of filter name to its settings (with a type)");
+        return;
+    }
+    for (const auto& item : node) {
+        auto name = item.first.Scalar();
+        auto path = "filters." + name;
+        if (!valid_token(name)) {
+            r.error(item.first, path, "invalid filter name (use letters, digits, '-', '_' or '.')");
+            continue;
+        }
+        filter_instance instance;
+        instance.name = name;
+        if (!item.second.IsMap()) {
+            r.error(item.second, path, "expected a mapping with a type");
+            cfg.filters.push_back(std::move(instance));
+            continue;
+        }
+        auto type = item.second["type"];
+        if (!type.IsDefined()) {
+            r.error(item.second, path + ".type", "missing required key \"type\"");
+        } else if (auto t = r.string(type, path + ".type")) {
+            instance.type = *t;
+            if (const auto* ft = filters::find_filter_type(*t)) {
+                instance.factory = ft->parse(r, item.second, path);
+            } else {
+                std::string known;
+                for (const auto& k : filters::filter_types()) {
+                    known += known.empty() ? "" : ", ";
+                    known += k.name;
+                }
+                r.error(type, path + ".type", "unknown filter type \"" + *t + "\" (known: " + known + ")");
+            }
+        }
+        cfg.filters.push_back(std::move(instance));
+    }
+}
+
 void read_route(reader& r, const YAML::Node& node, const std::string& path, route_config& route) {
     if (!r.expect_map(node, path,
                       {"name", "match", "upstream", "strip_prefix", "replace_prefix", "host_rewrite",
-                       "request_headers", "response_headers", "timeout", "max_body"})) {
+                       "request_headers", "response_headers", "timeout", "max_body", "filters"})) {
         return;
     }
     if (auto name = node["name"]; name.IsDefined()) {
@@ -600,9 +551,19 @@ load_result load_config_text(std::string_view text, const std::string& source, c
     }
     gateway_config cfg;
     cfg.source = source;
+    {
+        std::uint64_t hash = 1469598103934665603ull;
+        for (unsigned char c : text) {
+            hash = (hash ^ c) * 1099511628211ull;
+        }
+        static constexpr char digits[] = "0123456789abcdef";
+        for (int shift = 60; shift >= 0; shift -= 4) {
+            cfg.checksum += digits[(hash >> shift) & 0xf];
+        }
+    }
     if (!root.IsDefined() || root.IsNull()) {
         r.error(root, "", "the config is empty");
-    } else if (r.expect_map(root, "", {"server", "logging", "upstreams", "routes"})) {
+    } else if (r.expect_map(root, "", {"server", "logging", "admin", "filters", "default_filters", "upstreams", "routes"})) {
         if (auto server = root["server"]; server.IsDefined()) {
             read_server(r, server, cfg.server);
         }
@@ -621,6 +582,25 @@ load_result load_config_text(std::string_view text, const std::string& source, c
                                      return s;
                                  });
             }
+        }
+        if (auto admin = root["admin"]; admin.IsDefined()) {
+            if (admin.IsNull()) {
+                cfg.admin.listen.reset();
+            } else if (r.expect_map(admin, "admin", {"listen"})) {
+                if (auto listen = admin["listen"]; listen.IsDefined()) {
+                    if (listen.IsNull() || (listen.IsScalar() && listen.Scalar() == "off")) {
+                        cfg.admin.listen.reset();
+                    } else if (auto hp = r.address(listen, "admin.listen", true)) {
+                        cfg.admin.listen = *hp;
+                    }
+                }
+            }
+        }
+        if (auto filters = root["filters"]; filters.IsDefined() && !filters.IsNull()) {
+            read_filters(r, filters, cfg);
+        }
+        if (auto defaults = root["default_filters"]; defaults.IsDefined() && !defaults.IsNull()) {
+            cfg.default_filters = read_chain(r, defaults, "default_filters", cfg.filters);
         }
         auto upstreams = root["upstreams"];
         if (!upstreams.IsDefined()) {
@@ -645,6 +625,8 @@ load_result load_config_text(std::string_view text, const std::string& source, c
                 auto path = reader::index("routes", i);
                 route_config route;
                 read_route(r, routes[i], path, route);
+                read_route_filters(r, routes[i].IsMap() ? routes[i]["filters"] : YAML::Node(), path + ".filters", cfg,
+                                   route);
                 if (!route.name.empty() && !names.insert(route.name).second) {
                     r.error(routes[i]["name"], path + ".name", "duplicate route name \"" + route.name + "\"");
                 }

@@ -53,7 +53,8 @@ void append_json_escaped(std::string& out, std::string_view text) {
 }
 
 void render_local_reply(std::string& out, const local_reply& reply, std::string_view request_id,
-                        std::string_view date, bool close, bool http10_keep_alive, bool head) {
+                        std::string_view date, bool close, bool http10_keep_alive, bool head,
+                        std::string_view extra_fields) {
     std::string body;
     body.reserve(96 + reply.message.size() + request_id.size());
     body += "{\"error\":\"";
@@ -81,13 +82,20 @@ void render_local_reply(std::string& out, const local_reply& reply, std::string_
         out += "\r\nX-Request-Id: ";
         out += request_id;
     }
-    out += "\r\nCache-Control: no-store";
-    if (close) {
-        out += "\r\nConnection: close";
-    } else if (http10_keep_alive) {
-        out += "\r\nConnection: keep-alive";
+    out += "\r\nCache-Control: no-store\r\n";
+    for (const auto& [name, value] : reply.headers) {
+        out += name;
+        out += ": ";
+        out += value;
+        out += "\r\n";
     }
-    out += "\r\n\r\n";
+    out += extra_fields;
+    if (close) {
+        out += "Connection: close\r\n";
+    } else if (http10_keep_alive) {
+        out += "Connection: keep-alive\r\n";
+    }
+    out += "\r\n";
     if (!head) {
         out += body;
     }

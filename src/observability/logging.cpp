@@ -13,4 +13,8 @@ void setup_logging(const std::string& level) {
     spdlog::set_default_logger(logger);
 }
 
+void set_log_level(const std::string& level) {
+    spdlog::default_logger()->set_level(spdlog::level::from_str(level));
+}
+
 }  // namespace gatehouse::observability

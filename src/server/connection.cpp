@@ -107,6 +107,7 @@ client_connection::client_connection(worker& w, tcp::socket socket, const tcp::e
             address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
         }
         client_ip_ = address.to_string();
+        client_port_ = peer.port();
         client_hash_ = upstream::hash_bytes(client_ip_.data(), client_ip_.size());
     }
     socket_.set_option(tcp::no_delay(true), ec);
@@ -141,12 +142,15 @@ void client_connection::release_client_buffer_if_empty() {
 }
 
 asio::awaitable<void> client_connection::run() {
-    const auto& timeouts = worker_.current().config->server.timeouts;
     for (;;) {
         if (!buffer_ || buffer_->size() == 0) {
             // Idle keep-alive: wait for the next request without holding a pooled buffer.
             release_client_buffer_if_empty();
-            watch_.arm(socket_, worker_.now() + timeouts.idle);
+            if (worker_.draining()) {
+                break;
+            }
+            // Read per wait, never held across one: a reload may free the config in between.
+            watch_.arm_idle(socket_, worker_.now() + worker_.current().config->server.timeouts.idle);
             auto [ec, n] = co_await socket_.async_read_some(asio::buffer(first_bytes_), use_nothrow);
             if (settle(ec)) {
                 break;
@@ -164,7 +168,7 @@ asio::awaitable<void> client_connection::run() {
                 }
             }
         }
-        if (co_await serve_one() == next_step::close) {
+        if (co_await serve_one() == next_step::close || worker_.draining()) {
             break;
         }
     }
@@ -195,21 +199,90 @@ asio::awaitable<error_code> client_connection::write_to_client(std::string_view 
     const auto& timeouts = worker_.current().config->server.timeouts;
     watch_.arm(socket_, worker_.now() + timeouts.send);
     auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()), use_nothrow);
+    bytes_out_ += n;
     co_return settle(ec);
+}
+
+void client_connection::run_response_filters(request_state& rs, const filters::response_view& response) {
+    if (!rs.chain) {
+        return;
+    }
+    for (auto it = rs.chain->rbegin(); it != rs.chain->rend(); ++it) {
+        it->filter->on_response(rs.ctx, response);
+    }
+}
+
+asio::awaitable<filters::filter_status> client_connection::run_request_filters(request_state& rs) {
+    for (const auto& entry : *rs.chain) {
+        auto status = entry.filter->is_async() ? co_await entry.filter->on_request_async(rs.ctx)
+                                               : entry.filter->on_request(rs.ctx);
+        if (status == filters::filter_status::respond) {
+            rs.ctx.answered_by = entry.name;
+            if (!rs.ctx.reply) {
+                rs.ctx.reply = http::local_reply{500, "filter_error", "filter " + std::string(entry.name) + " gave no reply"};
+            }
+            worker_.stats().rejection(entry.name, rs.ctx.answer_reason.empty() ? std::string_view(rs.ctx.reply->error)
+                                                                             : std::string_view(rs.ctx.answer_reason));
+            co_return status;
+        }
+    }
+    co_return filters::filter_status::proceed;
+}
+
+void client_connection::finish_request(request_state& rs) {
+    auto& log = rs.log;
+    auto end = std::chrono::steady_clock::now();
+    log.duration = end - rs.begin;
+    log.bytes_out = bytes_out_;
+    if (!rs.response_started || log.client_aborted) {
+        log.client_aborted = true;
+        if (!rs.response_started) {
+            log.status = 499;  // as NGINX logs a client that left before the response
+        }
+    }
+    if (rs.chain) {
+        for (const auto& entry : *rs.chain) {
+            entry.filter->on_log(rs.ctx, log);
+        }
+    }
+    auto* stats = rs.route ? rs.gen->route_stats[rs.route->index] : rs.gen->unmatched_stats;
+    stats->record(log.status, log.duration);
+    if (rs.route && !log.error.empty()) {
+        auto kind = observability::upstream_error_of(log.error);
+        if (kind != observability::upstream_error::count) {
+            rs.gen->cluster_stats[rs.route->upstream_index]->errors[static_cast<std::size_t>(kind)].add();
+        }
+    }
+}
+
+void client_connection::append_response_edits(const request_state& rs, std::string& out) {
+    rs.ctx.response_edits.for_each_field([&](std::string_view name, std::string_view value) {
+        out += name;
+        out += ": ";
+        out += value;
+        out += "\r\n";
+    });
 }
 
 asio::awaitable<client_connection::next_step> client_connection::reply(request_state& rs,
                                                                         const http::local_reply& r, bool close) {
-    if (rs.request_id.empty()) {
-        http::make_request_id(worker_.random(), rs.request_id);
+    if (rs.ctx.request_id.empty()) {
+        http::make_request_id(worker_.random(), rs.ctx.request_id);
     }
     linger_ = linger_ || close;
-    close = close || !rs.keep_alive;
+    close = close || !rs.keep_alive || worker_.draining();
+    rs.log.status = r.status;
+    rs.log.error = r.error;
+    filters::response_view view{r.status, true, nullptr};
+    run_response_filters(rs, view);
+    std::string extra;
+    append_response_edits(rs, extra);
     std::string out;
-    http::render_local_reply(out, r, rs.request_id, worker_.date(), close, !close && rs.version == 10,
-                             rs.head_method);
+    http::render_local_reply(out, r, rs.ctx.request_id, worker_.date(), close, !close && rs.version == 10,
+                             rs.head_method, extra);
+    rs.response_started = true;
     if (r.status >= 500 || close) {
-        spdlog::debug("{} {}: {} {} ({})", client_ip_, rs.request_id, r.status, r.error, r.message);
+        spdlog::debug("{} {}: {} {} ({})", client_ip_, rs.ctx.request_id, r.status, r.error, r.message);
     }
     auto ec = co_await write_to_client(out);
     co_return (ec || close) ? next_step::close : next_step::keep_alive;
@@ -283,10 +356,29 @@ client_connection::head_status client_connection::parse_head(request_state& rs, 
 }
 
 asio::awaitable<client_connection::next_step> client_connection::serve_one() {
-    const auto& server = worker_.current().config->server;
     request_lease lease(worker_.request_blocks());
     request_state& rs = *lease;
+    struct generation_hold {
+        worker& w;
+        generation* g;
+        ~generation_hold() { w.release_generation(g); }
+    } hold{worker_, worker_.acquire_generation()};
+    rs.gen = hold.g;
+    rs.chain = &rs.gen->default_chain;
+    const auto& server = rs.gen->snap->config->server;  // alive as long as the generation is held
     rs.started = worker_.now();
+    bytes_out_ = 0;
+    struct log_on_exit {
+        client_connection& c;
+        request_state& rs;
+        bool armed = false;
+        ~log_on_exit() {
+            if (armed) {
+                c.finish_request(rs);
+            }
+        }
+    } logger{*this, rs, true};
+    start_log(rs);
     rs.parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(server.limits.max_header_bytes, UINT32_MAX)));
     rs.parser.body_limit(boost::none);  // bodies are relayed by us, under the route's limit
     auto& buf = client_buffer();
@@ -308,6 +400,7 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
                 refusal = http::local_reply{408, "request_timeout", "request header not received in time"};
                 break;
             }
+            logger.armed = false;        // no request to log: nothing arrived in full
             co_return next_step::close;  // client gone or silent: nothing to answer
         }
         buf.commit(n);
@@ -316,12 +409,20 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
     if (!refusal) {
         refusal = inspect_request(rs);
         close = !refusal || refusal->status != 404 || rs.framing != http::body_framing::none;
+        describe_request(rs);
     }
+    rs.log.bytes_in = rs.head_bytes;
     if (refusal) {
         co_return co_await reply(rs, *refusal, close);
     }
     if (rs.server_options) {
         co_return co_await answer_server_options(rs);
+    }
+    rs.chain = &rs.gen->route_chains[rs.route->index];
+    if (!rs.chain->empty() && co_await run_request_filters(rs) == filters::filter_status::respond) {
+        // The body (if any) was not read: the connection cannot carry another request.
+        auto answer = std::move(*rs.ctx.reply);
+        co_return co_await reply(rs, answer, rs.framing != http::body_framing::none);
     }
     co_return co_await proxy(rs);
 }
@@ -331,15 +432,37 @@ asio::awaitable<client_connection::next_step> client_connection::answer_server_o
     std::string out = "HTTP/1.1 200 OK\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nContent-Length: 0\r\nDate: ";
     out += worker_.date();
     out += "\r\nX-Request-Id: ";
-    out += rs.request_id;
+    out += rs.ctx.request_id;
     bool close = !rs.keep_alive || rs.framing != http::body_framing::none;
     out += close ? "\r\nConnection: close\r\n\r\n" : (rs.version == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
+    rs.log.status = 200;
+    rs.response_started = true;
     auto ec = co_await write_to_client(out);
     co_return (ec || close) ? next_step::close : next_step::keep_alive;
 }
 
+void client_connection::start_log(request_state& rs) {
+    rs.begin = std::chrono::steady_clock::now();
+    rs.log.start = std::chrono::system_clock::now();
+    rs.ctx.client_ip = client_ip_;
+    rs.ctx.client_port = client_port_;
+}
+
+void client_connection::describe_request(request_state& rs) {
+    auto& ctx = rs.ctx;
+    const auto& req = rs.parser.get();
+    ctx.method = req.method_string();
+    ctx.target = rs.target;
+    ctx.path = rs.path;
+    ctx.host = rs.host;
+    ctx.version = rs.version;
+    ctx.route_name = rs.route ? std::string_view(rs.route->config.name) : std::string_view();
+    rs.headers_view.emplace(req);
+    ctx.headers = &*rs.headers_view;
+}
+
 std::optional<http::local_reply> client_connection::inspect_request(request_state& rs) {
-    const auto& server = worker_.current().config->server;
+    const auto& server = rs.gen->snap->config->server;
     auto& req = rs.parser.get();
     rs.version = req.version();
     rs.keep_alive = rs.parser.keep_alive();
@@ -347,9 +470,9 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
 
     // Request id first, so every refusal below carries one.
     if (auto it = req.find("x-request-id"); it != req.end() && http::valid_request_id(it->value())) {
-        rs.request_id = it->value();
+        rs.ctx.request_id = it->value();
     } else {
-        http::make_request_id(worker_.random(), rs.request_id);
+        http::make_request_id(worker_.random(), rs.ctx.request_id);
     }
 
     if (rs.version != 10 && rs.version != 11) {
@@ -455,7 +578,7 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
 
     fields_source headers(req);
     router::request_view view{req.method_string(), rs.host, rs.path, &headers};
-    rs.route = worker_.current().routes->match(view);
+    rs.route = rs.gen->snap->routes->match(view);
     if (!rs.route) {
         return http::local_reply{404, "route_not_found", "no route for " + std::string(req.method_string()) + " " +
                                                              std::string(rs.path)};

@@ -50,4 +50,15 @@ void deadline_list::sweep(clock::time_point now) {
     }
 }
 
+void deadline_list::expire_idle() {
+    for (auto* w = head_; w; w = w->next_) {
+        if (w->idle_ && w->target_ && w->deadline_ != clock::time_point::max()) {
+            w->deadline_ = clock::time_point::max();
+            w->expired_ = true;
+            boost::system::error_code ignored;
+            w->target_->cancel(ignored);
+        }
+    }
+}
+
 }  // namespace gatehouse::server

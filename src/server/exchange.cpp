@@ -80,11 +80,22 @@ bool edited(const config::header_edits& edits, std::string_view name) {
     return false;
 }
 
-// The route's set and add fields, after the message's own.
+// The route's set and add fields, then the filters' (which win over the route's for a name
+// both set), after the message's own.
 template <typename String>
-void append_edits(String& out, const config::header_edits& edits) {
-    for (const auto& [name, value] : edits.set) http::append_field(out, name, value);
-    for (const auto& [name, value] : edits.add) http::append_field(out, name, value);
+void append_edits(String& out, const config::header_edits& edits, const filters::head_edits& filter_edits) {
+    for (const auto& [name, value] : edits.set) {
+        if (!filter_edits.replaces(name)) http::append_field(out, name, value);
+    }
+    for (const auto& [name, value] : edits.add) {
+        if (!filter_edits.replaces(name)) http::append_field(out, name, value);
+    }
+    filter_edits.for_each_field([&](std::string_view name, std::string_view value) { http::append_field(out, name, value); });
+}
+
+// True if the message's own field called name gives way to an edit.
+bool edited(const config::header_edits& edits, const filters::head_edits& filter_edits, std::string_view name) {
+    return edited(edits, name) || (!filter_edits.empty() && filter_edits.replaces(name));
 }
 
 // Request fields the gateway writes itself (Beast has no enum for them).
@@ -194,7 +205,12 @@ struct upstream_attempt {
 void client_connection::build_upstream_head(request_state& rs, std::pmr::string& out) {
     const auto& req = rs.parser.get();
     const auto& route = rs.route->config;
-    const auto& edits = route.request_headers;
+    const auto& route_edits = route.request_headers;
+    const auto& filter_edits = rs.ctx.upstream_edits;
+    auto edited = [&](const config::header_edits&, std::string_view name) {
+        return server::edited(route_edits, filter_edits, name);
+    };
+    const auto& edits = route_edits;
 
     std::string_view target = rs.target;
     std::pmr::string rewritten(rs.allocator);
@@ -253,18 +269,17 @@ void client_connection::build_upstream_head(request_state& rs, std::pmr::string&
     if (!rs.forwarded_host.empty() && !edited(edits, "X-Forwarded-Host")) {
         http::append_field(out, "X-Forwarded-Host", rs.forwarded_host);
     }
-    if (!edited(edits, "X-Request-Id")) http::append_field(out, "X-Request-Id", rs.request_id);
-    append_edits(out, edits);
+    if (!edited(edits, "X-Request-Id")) http::append_field(out, "X-Request-Id", rs.ctx.request_id);
+    append_edits(out, edits, filter_edits);
     out += "\r\n";
 }
 
 asio::awaitable<client_connection::next_step> client_connection::proxy(request_state& rs) {
-    const auto& config = *worker_.current().config;
-    auto& cluster = worker_.cluster(rs.route->upstream_index);
+    const auto& config = *rs.gen->snap->config;
+    auto& cluster = *rs.gen->clusters[rs.route->upstream_index];
     const auto& up = cluster.config();
 
     upstream_attempt attempt(rs.allocator);
-    build_upstream_head(rs, attempt.head);
     // A request whose body is already buffered can be resent if a reused connection turns out dead.
     const bool replayable = rs.framing == http::body_framing::none ||
                             (rs.framing == http::body_framing::length && client_buffer().size() >= rs.content_length);
@@ -333,6 +348,14 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
             attempt.conn->socket.set_option(tcp::no_delay(true), ec);
         }
 
+        rs.log.upstream = endpoint.label;
+        if (attempt.head.empty() || !rs.chain->empty()) {
+            for (const auto& entry : *rs.chain) {
+                entry.filter->on_upstream_request(rs.ctx, endpoint.label);
+            }
+            attempt.head.clear();
+            build_upstream_head(rs, attempt.head);
+        }
         ++endpoint.active;
         auto result = co_await exchange(rs, attempt);
         --endpoint.active;
@@ -357,7 +380,7 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
 }
 
 asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, upstream_attempt& attempt) {
-    const auto& config = *worker_.current().config;
+    const auto& config = *rs.gen->snap->config;
     const auto& timeouts = config.server.timeouts;
     auto& up = attempt.conn->socket;
     auto& cbuf = client_buffer();
@@ -389,6 +412,8 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         }
         attempt.replayable = body_done;
         std::array<asio::const_buffer, 2> out{asio::buffer(attempt.head), asio::buffer(cbuf.data().data(), first)};
+        rs.upstream_begin = std::chrono::steady_clock::now();
+        rs.log.bytes_in = rs.head_bytes + first;
         watch_.arm(up, std::min(worker_.now() + timeouts.send, attempt.deadline));
         auto [ec, n] = co_await asio::async_write(up, out, use_nothrow);
         ec = settle(ec);
@@ -415,6 +440,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             if (ec == asio::error::timed_out) {
                 co_return failed({408, "request_timeout", "request body not received in time"});
             }
+            rs.log.client_aborted = true;
             co_return result;  // the client left mid-body: nothing to answer, nothing reusable
         }
         cbuf.commit(n);
@@ -423,6 +449,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             co_return failed(std::move(*refusal));
         }
         watch_.arm(up, worker_.now() + timeouts.send);
+        rs.log.bytes_in += chunk;
         auto [write_ec, written] = co_await asio::async_write(up, asio::buffer(cbuf.data().data(), chunk), use_nothrow);
         ec = settle(write_ec);
         if (ec) {
@@ -578,8 +605,15 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             }
             break;
     }
-    const bool keep_client = rs.keep_alive && !close_delimited;
+    const bool keep_client = rs.keep_alive && !close_delimited && !worker_.draining();
     const auto& edits = rs.route->config.response_headers;
+    const auto& filter_edits = rs.ctx.response_edits;
+    rs.log.status = status;
+    if (!rs.chain->empty()) {
+        filters_fields_view fields(res);
+        filters::response_view view{status, false, &fields};
+        run_response_filters(rs, view);
+    }
     std::pmr::string head(rs.allocator);
     head.reserve(512);
     http::append_status_line(head, status, res.reason().empty() ? http::reason_phrase(status) : std::string_view(res.reason()));
@@ -591,7 +625,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         auto id = field.name();
         auto name = field.name_string();
         if (connection_scoped(field, nominated) || (drop_length && id == beast::http::field::content_length) ||
-            http::iequals(name, "x-request-id") || edited(edits, name)) {
+            http::iequals(name, "x-request-id") || edited(edits, filter_edits, name)) {
             continue;
         }
         http::append_field(head, name, field.value());
@@ -599,8 +633,8 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     if (add_chunked) {
         head += "Transfer-Encoding: chunked\r\n";
     }
-    append_edits(head, edits);
-    http::append_field(head, "X-Request-Id", rs.request_id);
+    append_edits(head, edits, filter_edits);
+    http::append_field(head, "X-Request-Id", rs.ctx.request_id);
     if (!keep_client) {
         head += "Connection: close\r\n";
     } else if (rs.version == 10) {
@@ -680,7 +714,10 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         if (!out.empty()) {
             watch_.arm(socket_, worker_.now() + timeouts.send);
             auto [write_ec, written] = co_await asio::async_write(socket_, out.buffers(), use_nothrow);
+            bytes_out_ += written;
+            rs.response_started = true;
             if (settle(write_ec)) {
+                rs.log.client_aborted = true;
                 co_return result;  // client gone: the upstream connection is in an unknown state
             }
             head_sent = true;
@@ -703,6 +740,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         ubuf.commit(n);
     }
 
+    rs.log.upstream_duration = std::chrono::steady_clock::now() - rs.upstream_begin;
     result.upstream_reusable = upstream_keep_alive && ubuf.size() == 0 && in != http::body_framing::until_close;
     result.keep_client = keep_client;
     co_return result;

@@ -9,11 +9,14 @@
 #include <optional>
 #include <string>
 
+#include "gatehouse/filters/context.hpp"
 #include "gatehouse/http/field_rules.hpp"
+#include "gatehouse/http/wire.hpp"
 #include "gatehouse/http/local_reply.hpp"
 #include "gatehouse/router/route_table.hpp"
 #include "gatehouse/server/block_cache.hpp"
 #include "gatehouse/server/deadline.hpp"
+#include "gatehouse/server/generation.hpp"
 
 namespace gatehouse::server {
 
@@ -21,6 +24,22 @@ using request_parser =
     boost::beast::http::parser<true, boost::beast::http::empty_body, std::pmr::polymorphic_allocator<char>>;
 using response_parser =
     boost::beast::http::parser<false, boost::beast::http::empty_body, std::pmr::polymorphic_allocator<char>>;
+
+// The request's fields as filters see them.
+class filters_fields_view final : public filters::field_view {
+public:
+    explicit filters_fields_view(const http::fields& fields) : fields_(fields) {}
+    std::optional<std::string_view> get(std::string_view name) const override {
+        auto it = fields_.find(name);
+        if (it == fields_.end()) {
+            return std::nullopt;
+        }
+        return it->value();
+    }
+
+private:
+    const http::fields& fields_;
+};
 
 struct request_state {
     // Per-request arena: header fields and head strings are bump-allocated here and released
@@ -30,7 +49,14 @@ struct request_state {
     std::pmr::polymorphic_allocator<char> allocator{&arena};
 
     request_parser parser{std::piecewise_construct, std::make_tuple(), std::make_tuple(allocator)};
-    std::pmr::string request_id{allocator};
+    filters::request_context ctx{allocator};  // what filters see; holds the request id
+    generation* gen = nullptr;                // the config this request runs on
+    const filter_chain* chain = nullptr;      // the route's filters, or the defaults before routing
+    filters::exchange_log log;                // filled as the exchange goes
+    std::chrono::steady_clock::time_point begin;     // precise, for durations
+    std::chrono::steady_clock::time_point upstream_begin;
+    bool response_started = false;            // a response head reached the client
+    std::optional<filters_fields_view> headers_view;  // ctx.headers, over parser.get()
     std::size_t head_bytes = 0;     // head bytes the parser consumed so far
     bool request_line_seen = false; // the request line is complete and within its limit
     const router::route* route = nullptr;

@@ -6,6 +6,10 @@
 #include <stdexcept>
 #include <thread>
 
+#include "gatehouse/admin/config_json.hpp"
+#include "gatehouse/config/loader.hpp"
+#include "gatehouse/http/local_reply.hpp"
+#include "gatehouse/observability/logging.hpp"
 #include "gatehouse/server/worker.hpp"
 #include "gatehouse/upstream/dns.hpp"
 
@@ -14,8 +18,9 @@ namespace gatehouse::server {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
-server::server(config::gateway_config config) {
+server::server(config::gateway_config config, std::string config_path) : config_path_(std::move(config_path)) {
     auto snap = std::make_shared<snapshot>();
+    process_.config_checksum = config.checksum;
     snap->config = std::make_shared<const config::gateway_config>(std::move(config));
     snap->routes = router::route_table::compile(*snap->config);
     snapshot_ = std::move(snap);
@@ -68,14 +73,131 @@ void server::start() {
         bound_.push_back(wanted);
         spdlog::info("listening on {}:{} ({} workers)", wanted.address().to_string(), wanted.port(), count);
     }
+    if (config.admin.listen) {
+        admin::handlers h;
+        h.ready = [this] { return !draining_; };
+        h.metrics = [this] { return metrics(); };
+        h.config = [this] { return admin::config_to_json(*snapshot_->config, process_.config_checksum); };
+        h.reload = [this] { return reload(); };
+        admin_ = std::make_unique<admin::admin_server>(control_, std::move(h));
+        auto address = admin_->listen(*config.admin.listen);
+        spdlog::info("admin listening on {}:{}", address.address().to_string(), address.port());
+    }
     for (auto& w : workers_) {
         w->start();
     }
+    if (admin_) {
+        admin_->start();
+    }
     resolver_ = std::make_unique<tcp::resolver>(control_);
-    for (std::size_t c = 0; c < config.upstreams.size(); ++c) {
+    start_dns();
+}
+
+void server::start_dns() {
+    for (auto& timer : dns_timers_) {
+        timer->cancel();
+    }
+    dns_timers_.clear();
+    for (std::size_t c = 0; c < snapshot_->config->upstreams.size(); ++c) {
         dns_timers_.push_back(std::make_unique<asio::steady_timer>(control_));
         schedule_dns(c);
     }
+}
+
+std::string server::metrics() {
+    std::vector<const observability::worker_stats*> stats;
+    process_.client_connections = 0;
+    for (const auto& w : workers_) {
+        stats.push_back(&w->stats());
+        process_.client_connections += w->connections();
+    }
+    process_.draining = draining_;
+    return observability::render_prometheus(stats, process_);
+}
+
+admin::reload_outcome server::reload() {
+    admin::reload_outcome outcome;
+    auto loaded = config::load_config_file(config_path_, config::process_env());
+    if (!loaded.errors.empty()) {
+        ++process_.reloads_failed;
+        std::string errors;
+        for (const auto& e : loaded.errors) {
+            spdlog::error("reload rejected: {}", e.to_string());
+            errors += errors.empty() ? "\"" : ",\"";
+            http::append_json_escaped(errors, e.to_string());
+            errors += '"';
+        }
+        spdlog::error("reload rejected: {} error(s); the running config stays", loaded.errors.size());
+        outcome.json = "{\"status\":\"rejected\",\"errors\":[" + errors + "]}\n";
+        return outcome;
+    }
+    auto& next = *loaded.config;
+    const auto& running = *snapshot_->config;
+    // Listeners, workers and the admin address are bound at start; changing them needs a restart.
+    bool listeners_changed = next.server.listen != running.server.listen || next.server.workers != running.server.workers ||
+                             next.admin.listen != running.admin.listen;
+    if (listeners_changed) {
+        spdlog::warn("reload: server.listen, server.workers and admin.listen changes take effect after a restart");
+        next.server.listen = running.server.listen;
+        next.server.workers = running.server.workers;
+        next.admin.listen = running.admin.listen;
+    }
+    auto snap = std::make_shared<snapshot>();
+    snap->addresses = upstream::resolve_all(next);
+    process_.config_checksum = next.checksum;
+    snap->config = std::make_shared<const config::gateway_config>(std::move(next));
+    snap->routes = router::route_table::compile(*snap->config);
+    snapshot_ = snap;
+    addresses_ = snap->addresses;
+    for (auto& w : workers_) {
+        w->post_snapshot(snap);
+    }
+    observability::set_log_level(snap->config->logging.level);
+    start_dns();
+    ++process_.reloads_ok;
+    spdlog::info("config reloaded from {} (checksum {}, {} routes)", config_path_, process_.config_checksum,
+                 snap->config->routes.size());
+    outcome.ok = true;
+    outcome.json = "{\"status\":\"reloaded\",\"checksum\":\"" + process_.config_checksum + "\"}\n";
+    return outcome;
+}
+
+void server::begin_drain() {
+    if (draining_) {
+        return;
+    }
+    draining_ = true;
+    auto timeout = snapshot_->config->server.drain_timeout;
+    spdlog::info("draining: no new connections; requests in flight have {} ms to finish", timeout.count());
+    for (auto& w : workers_) {
+        w->post_drain();
+    }
+    wait_for_drain(std::chrono::steady_clock::now() + timeout);
+}
+
+void server::wait_for_drain(std::chrono::steady_clock::time_point deadline) {
+    if (!drain_timer_) {
+        drain_timer_ = std::make_unique<asio::steady_timer>(control_);
+    }
+    drain_timer_->expires_after(std::chrono::milliseconds(50));
+    drain_timer_->async_wait([this, deadline](boost::system::error_code ec) {
+        if (ec) {
+            return;
+        }
+        std::uint64_t open = 0;
+        for (const auto& w : workers_) {
+            open += w->connections();
+        }
+        if (open == 0) {
+            spdlog::info("drained: every connection finished");
+            control_.stop();
+        } else if (std::chrono::steady_clock::now() >= deadline) {
+            spdlog::warn("drain timeout: closing {} connection(s) still open", open);
+            control_.stop();
+        } else {
+            wait_for_drain(deadline);
+        }
+    });
 }
 
 void server::schedule_dns(std::size_t cluster) {
@@ -89,7 +211,10 @@ void server::schedule_dns(std::size_t cluster) {
     }
     auto& timer = *dns_timers_[cluster];
     timer.expires_after(up.dns_refresh);
-    timer.async_wait([this, cluster](boost::system::error_code ec) {
+    timer.async_wait([this, cluster, snap = snapshot_.get()](boost::system::error_code ec) {
+        if (snap != snapshot_.get()) {
+            return;  // a reload restarted the refresh for its own clusters
+        }
         if (!ec) {
             refresh_dns(cluster);
             schedule_dns(cluster);
@@ -106,7 +231,11 @@ void server::refresh_dns(std::size_t cluster) {
         }
         // Asio runs getaddrinfo on its own resolver thread: the control loop never blocks.
         resolver_->async_resolve(ep.host, std::to_string(ep.port),
-                                 [this, cluster, e](boost::system::error_code ec, tcp::resolver::results_type results) {
+                                 [this, cluster, e, snap = snapshot_.get()](boost::system::error_code ec,
+                                                                           tcp::resolver::results_type results) {
+                                     if (snap != snapshot_.get()) {
+                                         return;  // the config changed meanwhile
+                                     }
                                      const auto& up = snapshot_->config->upstreams[cluster];
                                      if (ec) {
                                          spdlog::warn("upstream {}: refreshing {} failed: {} (keeping {} known addresses)",
@@ -125,22 +254,36 @@ void server::refresh_dns(std::size_t cluster) {
                                                   up.endpoints[e].host, list.size());
                                      addresses_[cluster][e] = list;
                                      for (auto& w : workers_) {
-                                         w->post_addresses(cluster, e, list);
+                                         w->post_addresses(snapshot_.get(), cluster, e, list);
                                      }
                                  });
     }
 }
 
 int server::run() {
-    asio::signal_set signals(control_, SIGINT, SIGTERM);
+    asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
     int exit_code = 0;
-    signals.async_wait([&](boost::system::error_code ec, int signal) {
-        if (!ec) {
-            spdlog::info("received signal {}: stopping", signal);
+    std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int signal) {
+        if (ec) {
+            return;
+        }
+        if (signal == SIGHUP) {
+            spdlog::info("SIGHUP: reloading {}", config_path_);
+            reload();
+        } else if (!draining_) {
+            spdlog::info("received signal {}: draining", signal);
+            begin_drain();
+        } else {
+            spdlog::warn("received signal {} again: stopping now", signal);
             control_.stop();
         }
-    });
+        signals.async_wait(on_signal);
+    };
+    signals.async_wait(on_signal);
     control_.run();
+    if (admin_) {
+        admin_->stop();
+    }
     for (auto& w : workers_) {
         w->stop();
     }

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <random>
 
+#include "gatehouse/filters/factory.hpp"
 #include "gatehouse/server/client_connection.hpp"
 #include "request_state.hpp"
 
@@ -28,16 +29,117 @@ worker::worker(unsigned id, std::shared_ptr<const snapshot> snap, std::uint64_t 
       // Only this worker's thread touches its io_context (other threads use the mailbox), so
       // neither the scheduler nor the reactor needs locks.
       context_(std::make_unique<asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE)),
-      snapshot_(std::move(snap)),
       buffers_(io_buffer_size, max_free_buffers),
       request_blocks_(sizeof(request_state), max_free_request_blocks),
       random_(std::random_device{}() ^ (static_cast<std::uint64_t>(std::random_device{}()) << 32) ^ id) {
-    const auto& config = *snapshot_->config;
-    for (std::size_t i = 0; i < config.upstreams.size(); ++i) {
-        clusters_.push_back(std::make_unique<upstream::cluster_state>(config.upstreams[i], snapshot_->addresses[i],
-                                                                      random_.next()));
-    }
+    generation_ = build_generation(std::move(snap));
     refresh_date();
+}
+
+std::unique_ptr<generation> worker::build_generation(std::shared_ptr<const snapshot> snap) {
+    auto g = std::make_unique<generation>();
+    g->snap = std::move(snap);
+    const auto& config = *g->snap->config;
+    for (std::size_t i = 0; i < config.upstreams.size(); ++i) {
+        const auto& up = config.upstreams[i];
+        std::shared_ptr<upstream::cluster_state> kept;
+        if (generation_) {
+            // An unchanged cluster keeps its state: warm pools survive a reload.
+            const auto& old = *generation_->snap;
+            for (std::size_t j = 0; j < old.config->upstreams.size(); ++j) {
+                if (old.config->upstreams[j] == up && old.addresses[j] == g->snap->addresses[i]) {
+                    kept = generation_->clusters[j];
+                    kept->rebind(up);
+                }
+            }
+        }
+        if (!kept) {
+            kept = std::make_shared<upstream::cluster_state>(up, g->snap->addresses[i], random_.next());
+        }
+        g->clusters.push_back(std::move(kept));
+        g->cluster_stats.push_back(&stats_.cluster(up.name));
+    }
+    filters::worker_services services{*context_, id_};
+    for (const auto& instance : config.filters) {
+        g->filters.push_back(instance.factory->create(services));
+    }
+    auto chain_of = [&](const std::vector<std::size_t>& indexes) {
+        filter_chain chain;
+        for (auto i : indexes) {
+            chain.push_back({g->filters[i].get(), config.filters[i].name});
+        }
+        return chain;
+    };
+    for (const auto& route : config.routes) {
+        g->route_chains.push_back(chain_of(route.filters));
+        g->route_stats.push_back(&stats_.route(route.name));
+    }
+    g->default_chain = chain_of(config.default_filters);
+    g->unmatched_stats = &stats_.route("");
+    return g;
+}
+
+void worker::install(std::shared_ptr<const snapshot> snap) {
+    auto next = build_generation(std::move(snap));
+    std::swap(next, generation_);
+    if (next->users > 0) {
+        retired_.push_back(std::move(next));
+    }
+}
+
+void worker::release_generation(generation* g) {
+    if (--g->users > 0 || g == generation_.get()) {
+        return;
+    }
+    std::erase_if(retired_, [g](const std::unique_ptr<generation>& r) { return r.get() == g; });
+}
+
+void worker::post_snapshot(std::shared_ptr<const snapshot> snap) {
+    post([this, snap = std::move(snap)]() mutable { install(std::move(snap)); });
+}
+
+void worker::post_drain() {
+    post([this] { drain(); });
+}
+
+void worker::drain() {
+    if (draining_) {
+        return;
+    }
+    draining_ = true;
+    // Take what the kernel already queued on our listening sockets before closing them: with
+    // SO_REUSEPORT, connections left in a closed socket's queue would be reset.
+    for (auto& acceptor : acceptors_) {
+        boost::system::error_code ec;
+        acceptor->non_blocking(true, ec);
+        for (;;) {
+            tcp::endpoint peer;
+            tcp::socket socket(*context_);
+            acceptor->accept(socket, peer, ec);
+            if (ec) {
+                break;
+            }
+            if (connections_.get() < max_connections_) {
+                spawn_client_connection(*this, std::move(socket), peer);
+            }
+        }
+        acceptor->close(ec);
+    }
+    deadlines_.expire_idle();
+}
+
+void worker::publish_gauges() {
+    for (std::size_t c = 0; c < generation_->clusters.size(); ++c) {
+        auto& cluster = *generation_->clusters[c];
+        std::uint64_t active = 0;
+        std::uint64_t idle = 0;
+        for (std::size_t i = 0; i < cluster.size(); ++i) {
+            idle += cluster.endpoint(i).pool.idle();
+            active += cluster.endpoint(i).pool.total() - cluster.endpoint(i).pool.idle();
+        }
+        generation_->cluster_stats[c]->active.set(active);
+        generation_->cluster_stats[c]->idle.set(idle);
+    }
 }
 
 worker::~worker() {
@@ -47,12 +149,14 @@ worker::~worker() {
     // with the io_context) still reach the pools, the buffer pool and the deadline list.
     acceptors_.clear();
     sweep_timer_.reset();
-    for (auto& cluster : clusters_) {
+    for (auto& cluster : generation_->clusters) {
         for (std::size_t i = 0; i < cluster->size(); ++i) {
             cluster->endpoint(i).pool.close_idle();
         }
     }
     context_.reset();
+    retired_.clear();
+    generation_.reset();
 }
 
 tcp::endpoint worker::listen(const tcp::endpoint& address) {
@@ -104,10 +208,12 @@ void worker::post(std::function<void()> message) {
     mailbox_.push_back(std::move(message));
 }
 
-void worker::post_addresses(std::size_t cluster, std::size_t endpoint, upstream::address_list addresses) {
-    post([this, cluster, endpoint, addresses = std::move(addresses)]() mutable {
-        if (cluster < clusters_.size() && endpoint < clusters_[cluster]->size()) {
-            auto& ep = clusters_[cluster]->endpoint(endpoint);
+void worker::post_addresses(const snapshot* snap, std::size_t cluster, std::size_t endpoint,
+                            upstream::address_list addresses) {
+    post([this, snap, cluster, endpoint, addresses = std::move(addresses)]() mutable {
+        auto& clusters = generation_->clusters;
+        if (generation_->snap.get() == snap && cluster < clusters.size() && endpoint < clusters[cluster]->size()) {
+            auto& ep = clusters[cluster]->endpoint(endpoint);
             ep.addresses = std::move(addresses);
             ep.next_address = 0;
         }
@@ -127,7 +233,7 @@ void worker::accept_loop(tcp::acceptor& acceptor, tcp::endpoint& peer) {
             timer->async_wait([this, &acceptor, &peer, timer](boost::system::error_code) { accept_loop(acceptor, peer); });
             return;
         }
-        if (connections_ >= max_connections_) {
+        if (connections_.get() >= max_connections_) {
             boost::system::error_code ignored;
             socket.close(ignored);
         } else {
@@ -160,12 +266,21 @@ void worker::schedule_sweep() {
         deadlines_.sweep(now);
         refresh_date();
         if (++sweep_ticks_ % pool_sweep_every == 0) {
-            for (auto& cluster : clusters_) {
+            for (auto& cluster : generation_->clusters) {
                 for (std::size_t i = 0; i < cluster->size(); ++i) {
                     cluster->endpoint(i).pool.sweep(now);
                 }
             }
         }
+        for (auto& f : generation_->filters) {
+            f->on_tick(now);
+        }
+        for (auto& g : retired_) {
+            for (auto& f : g->filters) {
+                f->on_tick(now);
+            }
+        }
+        publish_gauges();
         schedule_sweep();
     });
 }

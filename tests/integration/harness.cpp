@@ -167,12 +167,18 @@ long echo_server::connections() {
 gateway::gateway(temp_dir& dir, const std::string& config, std::map<std::string, std::string> env) {
     static int counter = 0;
     auto n = std::to_string(counter++);
-    auto path = dir.write("gateway-" + n + ".yaml", config);
-    process_ = std::make_unique<process>(std::vector<std::string>{gatehouse_binary(), "--config", path},
+    // Tests run in parallel: unless the config says otherwise, the admin listener takes a free port.
+    bool has_admin = config.starts_with("admin:") || config.find("\nadmin:") != std::string::npos;
+    config_path_ = dir.write("gateway-" + n + ".yaml", has_admin ? config : "admin: { listen: \"127.0.0.1:0\" }\n" + config);
+    process_ = std::make_unique<process>(std::vector<std::string>{gatehouse_binary(), "--config", config_path_},
                                          dir.path() + "/gateway-" + n + ".log", env);
-    auto content = process_->wait_for_log("listening on 127.0.0.1:");
+    // The admin listener starts after the proxy listeners, so its line comes last.
+    auto content = process_->wait_for_log(has_admin ? "listening on 127.0.0.1:" : "admin listening on 127.0.0.1:");
     if (!content) throw std::runtime_error("gateway did not start: " + process_->log());
     port_ = port_after(*content, "listening on 127.0.0.1:");
+    if (auto admin = content->find("admin listening on 127.0.0.1:"); admin != std::string::npos) {
+        admin_port_ = port_after(content->substr(admin), "admin listening on 127.0.0.1:");
+    }
 }
 
 raw_upstream::raw_upstream(handler h, int backlog) {

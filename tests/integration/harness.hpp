@@ -80,11 +80,15 @@ class gateway {
 public:
     gateway(temp_dir& dir, const std::string& config, std::map<std::string, std::string> env = {});
     std::uint16_t port() const { return port_; }
+    std::uint16_t admin_port() const { return admin_port_; }  // 0 without an admin listener
+    const std::string& config_path() const { return config_path_; }
     process& proc() { return *process_; }
 
 private:
     std::unique_ptr<process> process_;
     std::uint16_t port_ = 0;
+    std::uint16_t admin_port_ = 0;
+    std::string config_path_;
 };
 
 // An in-process upstream: each accepted connection runs handler on its own thread.

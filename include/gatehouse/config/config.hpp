@@ -3,10 +3,15 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+namespace gatehouse::filters {
+class filter_factory;
+}
 
 namespace gatehouse::config {
 
@@ -15,6 +20,7 @@ using duration = std::chrono::milliseconds;
 struct host_port {
     std::string host;  // name or IP literal (IPv6 without brackets)
     std::uint16_t port = 0;
+    bool operator==(const host_port&) const = default;
 };
 
 struct limits_config {
@@ -39,6 +45,18 @@ struct server_config {
     std::uint64_t max_connections = 20'000;
     limits_config limits;
     timeouts_config timeouts;
+    duration drain_timeout{10'000};  // on SIGTERM/SIGINT: how long requests in flight may finish
+};
+
+struct admin_config {
+    std::optional<host_port> listen = host_port{"127.0.0.1", 9901};  // nullopt: no admin listener
+};
+
+// One declared filter instance; its factory holds the validated, typed settings.
+struct filter_instance {
+    std::string name;
+    std::string type;
+    std::shared_ptr<const filters::filter_factory> factory;
 };
 
 struct logging_config {
@@ -53,6 +71,7 @@ struct pool_config {
     duration idle_timeout{60'000};
     duration max_wait{1'000};              // wait for a free connection at max_connections
     std::uint64_t max_waiters = 1024;
+    bool operator==(const pool_config&) const = default;
 };
 
 struct upstream_config {
@@ -63,6 +82,7 @@ struct upstream_config {
     duration dns_refresh{30'000};
     std::uint64_t retries = 1;  // extra endpoints to try after a connect failure
     pool_config pool;
+    bool operator==(const upstream_config&) const = default;
 };
 
 enum class path_match_kind { prefix, exact, templated };
@@ -97,12 +117,17 @@ struct route_config {
     header_edits response_headers;
     std::optional<duration> timeout;
     std::optional<std::uint64_t> max_body;
+    std::vector<std::size_t> filters;  // the route's chain: indexes into gateway_config::filters
 };
 
 struct gateway_config {
-    std::string source;  // file the config came from, for messages
+    std::string source;    // file the config came from, for messages
+    std::string checksum;  // FNV-1a 64 of the file's bytes, hex
     server_config server;
     logging_config logging;
+    admin_config admin;
+    std::vector<filter_instance> filters;       // declared instances, in file order
+    std::vector<std::size_t> default_filters;   // the chain of routes that do not replace it
     std::vector<upstream_config> upstreams;
     std::vector<route_config> routes;
 };

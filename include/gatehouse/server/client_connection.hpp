@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "gatehouse/filters/filter.hpp"
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/local_reply.hpp"
 #include "gatehouse/server/deadline.hpp"
@@ -62,6 +63,14 @@ private:
     std::optional<http::local_reply> inspect_request(request_state& rs);
     void build_upstream_head(request_state& rs, std::pmr::string& out);
 
+    // Filter phases (the chain in rs.chain) and the end of a request (on_log, metrics).
+    boost::asio::awaitable<filters::filter_status> run_request_filters(request_state& rs);
+    void run_response_filters(request_state& rs, const filters::response_view& response);
+    static void append_response_edits(const request_state& rs, std::string& out);
+    void start_log(request_state& rs);
+    void describe_request(request_state& rs);
+    void finish_request(request_state& rs);
+
     // Maps a socket error after a watched operation: a swept deadline becomes timed_out.
     boost::system::error_code settle(boost::system::error_code ec);
 
@@ -76,6 +85,8 @@ private:
     // and a speculative read (unlike a readiness wait) costs no syscall when nothing is pending.
     std::array<char, 1024> first_bytes_;
     std::string client_ip_;
+    std::uint16_t client_port_ = 0;
+    std::uint64_t bytes_out_ = 0;  // sent to the client for the current request
     std::uint64_t client_hash_ = 0;
     bool linger_ = false;  // we close on the client: drain what it still sends
 };

@@ -24,6 +24,12 @@ public:
         target_ = &target;
         deadline_ = when;
         expired_ = false;
+        idle_ = false;
+    }
+    // The same for a wait between requests, which a drain cuts short.
+    void arm_idle(boost::asio::ip::tcp::socket& target, clock::time_point when) {
+        arm(target, when);
+        idle_ = true;
     }
     // Stops watching (the operation finished).
     void disarm() { deadline_ = clock::time_point::max(); }
@@ -38,6 +44,7 @@ private:
     boost::asio::ip::tcp::socket* target_ = nullptr;
     clock::time_point deadline_ = clock::time_point::max();
     bool expired_ = false;
+    bool idle_ = false;
 };
 
 // An intrusive list of watches owned by one worker thread.
@@ -49,6 +56,8 @@ public:
     void remove(deadline_watch& w);
     // Cancels every watch whose deadline is at or before now.
     void sweep(clock::time_point now);
+    // Cancels every watch armed with arm_idle (drain).
+    void expire_idle();
     std::size_t size() const { return size_; }
 
 private:

@@ -1,14 +1,17 @@
 #pragma once
-// The gateway process: workers plus a control loop on the calling thread that handles signals
-// and DNS refresh. Reload and drain (issue #3) plug in here.
+// The gateway process: workers, plus a control loop on the calling thread that handles
+// signals (SIGHUP reload, SIGTERM/SIGINT drain), the admin listener and DNS refresh.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "gatehouse/admin/admin_server.hpp"
 #include "gatehouse/config/config.hpp"
+#include "gatehouse/observability/prometheus.hpp"
 #include "gatehouse/server/snapshot.hpp"
 
 namespace gatehouse::server {
@@ -17,30 +20,46 @@ class worker;
 
 class server {
 public:
-    explicit server(config::gateway_config config);
+    // config_path is read again on reload.
+    server(config::gateway_config config, std::string config_path);
     ~server();
 
-    // Resolves upstreams, binds every listener on every worker and starts the workers.
-    // Throws std::runtime_error naming the address when a listener cannot be bound.
+    // Resolves upstreams, binds every listener on every worker and the admin listener, and
+    // starts the workers. Throws std::runtime_error naming the address when one cannot be bound.
     void start();
 
-    // Runs the control loop until SIGINT or SIGTERM; returns the process exit code.
+    // Runs the control loop until a drain ends; returns the process exit code.
     int run();
+
+    // Reloads the config file (control thread). A file that fails validation changes nothing.
+    admin::reload_outcome reload();
+
+    // Starts draining (control thread): readiness turns 503, workers stop accepting and close
+    // idle connections; the loop ends when no connection is left or drain_timeout passes.
+    void begin_drain();
 
     // The addresses actually bound (port 0 resolved), in config order.
     const std::vector<boost::asio::ip::tcp::endpoint>& bound() const { return bound_; }
 
 private:
+    void start_dns();
     void schedule_dns(std::size_t cluster);
     void refresh_dns(std::size_t cluster);
+    void wait_for_drain(std::chrono::steady_clock::time_point deadline);
+    std::string metrics();
 
+    std::string config_path_;
     std::shared_ptr<const snapshot> snapshot_;
     boost::asio::io_context control_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::vector<boost::asio::ip::tcp::endpoint> bound_;
+    std::unique_ptr<admin::admin_server> admin_;
     std::unique_ptr<boost::asio::ip::tcp::resolver> resolver_;
     std::vector<std::unique_ptr<boost::asio::steady_timer>> dns_timers_;
+    std::unique_ptr<boost::asio::steady_timer> drain_timer_;
     upstream::resolved_addresses addresses_;  // control thread's latest view
+    observability::process_metrics process_;
+    bool draining_ = false;
 };
 
 }  // namespace gatehouse::server

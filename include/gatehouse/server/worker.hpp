@@ -18,7 +18,9 @@
 #include "gatehouse/http/request_id.hpp"
 #include "gatehouse/server/block_cache.hpp"
 #include "gatehouse/server/buffer_pool.hpp"
+#include "gatehouse/observability/metrics.hpp"
 #include "gatehouse/server/deadline.hpp"
+#include "gatehouse/server/generation.hpp"
 #include "gatehouse/server/snapshot.hpp"
 #include "gatehouse/upstream/cluster.hpp"
 
@@ -44,14 +46,36 @@ public:
     // Runs message on the worker's thread within one sweep (any thread).
     void post(std::function<void()> message);
 
-    // Replaces the addresses of one endpoint (any thread; applied on the worker).
-    void post_addresses(std::size_t cluster, std::size_t endpoint, upstream::address_list addresses);
+    // Replaces the addresses of one endpoint of the clusters built from snap (any thread;
+    // applied on the worker, ignored if a newer config was installed meanwhile).
+    void post_addresses(const snapshot* snap, std::size_t cluster, std::size_t endpoint, upstream::address_list addresses);
+
+    // Installs a new config (any thread; applied within one sweep). New requests use it;
+    // requests in flight finish on the generation they started with.
+    void post_snapshot(std::shared_ptr<const snapshot> snap);
+
+    // Starts draining (any thread): stop accepting, close idle keep-alive connections, and
+    // close each other connection after its current exchange.
+    void post_drain();
+
+    // Client connections open on this worker (any thread).
+    std::uint64_t connections() const { return connections_.get(); }
+
+    // This worker's metrics (written by the worker, read by the admin thread).
+    const observability::worker_stats& stats() const { return stats_; }
 
     // The following are for code running on this worker's thread only.
     unsigned id() const { return id_; }
     boost::asio::io_context& context() { return *context_; }
-    const snapshot& current() const { return *snapshot_; }
-    upstream::cluster_state& cluster(std::size_t index) { return *clusters_[index]; }
+    const snapshot& current() const { return *generation_->snap; }
+    // The current generation, held for one request: release it when the request ends.
+    generation* acquire_generation() {
+        ++generation_->users;
+        return generation_.get();
+    }
+    void release_generation(generation* g);
+    observability::worker_stats& stats() { return stats_; }
+    bool draining() const { return draining_; }
     deadline_list& deadlines() { return deadlines_; }
     buffer_pool& buffers() { return buffers_; }
     block_cache& request_blocks() { return request_blocks_; }  // sized for a request_state
@@ -62,20 +86,26 @@ public:
     // The current HTTP date ("Thu, 26 Nov 2026 11:41:42 GMT"), refreshed by the sweeper.
     std::string_view date() const { return date_; }
 
-    void connection_opened() { ++connections_; }
-    void connection_closed() { --connections_; }
+    void connection_opened() { connections_.add(1); }
+    void connection_closed() { connections_.set(connections_.get() - 1); }
 
 private:
     void accept_loop(boost::asio::ip::tcp::acceptor& acceptor, boost::asio::ip::tcp::endpoint& peer);
+    std::unique_ptr<generation> build_generation(std::shared_ptr<const snapshot> snap);
+    void install(std::shared_ptr<const snapshot> snap);
+    void drain();
+    void publish_gauges();
     void schedule_sweep();
     void refresh_date();
 
     unsigned id_;
     std::uint64_t max_connections_;
-    std::uint64_t connections_ = 0;
+    observability::counter connections_;
     std::unique_ptr<boost::asio::io_context> context_;
-    std::shared_ptr<const snapshot> snapshot_;
-    std::vector<std::unique_ptr<upstream::cluster_state>> clusters_;
+    observability::worker_stats stats_;
+    std::unique_ptr<generation> generation_;
+    std::vector<std::unique_ptr<generation>> retired_;  // replaced, still used by requests in flight
+    bool draining_ = false;
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
     std::vector<boost::asio::ip::tcp::endpoint> peers_;  // filled by each acceptor's pending accept
     std::unique_ptr<boost::asio::steady_timer> sweep_timer_;

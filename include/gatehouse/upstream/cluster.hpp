@@ -36,6 +36,8 @@ public:
     std::size_t pick(std::uint64_t client_hash, std::uint64_t excluded);
 
     const config::upstream_config& config() const { return *config_; }
+    // Points at an equal config from a newer snapshot (a reload kept this cluster and its pools).
+    void rebind(const config::upstream_config& config) { config_ = &config; }
     endpoint_state& endpoint(std::size_t i) { return *endpoints_[i]; }
     std::size_t size() const { return endpoints_.size(); }
 

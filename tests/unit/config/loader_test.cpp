@@ -218,3 +218,84 @@ TEST(Loader, MissingFileIsAnError) {
     EXPECT_EQ(r.errors[0].file, "/nonexistent/gatehouse.yaml");
     EXPECT_NE(r.errors[0].message.find("cannot open"), std::string::npos);
 }
+
+// --- filters -----------------------------------------------------------------------------------
+
+namespace {
+const std::string with_filters = R"(
+filters:
+  rid: { type: request_id }
+  hdr: { type: headers, request: { set: { X-A: "1" } } }
+  log: { type: access_log, output: stderr }
+default_filters: [rid, log]
+upstreams:
+  users: { endpoints: ["127.0.0.1:9001"] }
+routes:
+  - { name: plain, match: { prefix: /a }, upstream: users }
+  - { name: added, match: { prefix: /b }, upstream: users, filters: [hdr] }
+  - { name: skipped, match: { prefix: /c }, upstream: users, filters: { skip: [log], add: [hdr] } }
+  - { name: replaced, match: { prefix: /d }, upstream: users, filters: { replace: [hdr] } }
+  - { name: none, match: { prefix: /e }, upstream: users, filters: { replace: [] } }
+)";
+
+std::vector<std::string> chain_names(const gateway_config& c, const route_config& r) {
+    std::vector<std::string> names;
+    for (auto i : r.filters) names.push_back(c.filters[i].name);
+    return names;
+}
+}  // namespace
+
+TEST(Loader, FilterChainsAddSkipAndReplaceTheDefaults) {
+    auto r = load(with_filters);
+    ASSERT_TRUE(r.errors.empty()) << r.errors.front().to_string();
+    const auto& c = *r.config;
+    ASSERT_EQ(c.filters.size(), 3u);
+    EXPECT_EQ(c.filters[0].type, "request_id");
+    EXPECT_TRUE(c.filters[2].factory);
+    using names = std::vector<std::string>;
+    EXPECT_EQ(chain_names(c, c.routes[0]), (names{"rid", "log"}));
+    EXPECT_EQ(chain_names(c, c.routes[1]), (names{"rid", "log", "hdr"}));
+    EXPECT_EQ(chain_names(c, c.routes[2]), (names{"rid", "hdr"}));
+    EXPECT_EQ(chain_names(c, c.routes[3]), (names{"hdr"}));
+    EXPECT_EQ(chain_names(c, c.routes[4]), (names{}));
+}
+
+TEST(Loader, FilterErrorsNameTheKey) {
+    auto r = load(R"(
+filters:
+  a: { type: nope }
+  b: { header: X }
+  c: { type: request_id, sample: perhaps }
+default_filters: [a, missing, a]
+upstreams:
+  users: { endpoints: ["127.0.0.1:9001"] }
+routes:
+  - { name: r, upstream: users, filters: { replace: [x], add: [a] } }
+  - { name: s, upstream: users, filters: { skip: [zz] } }
+)");
+    EXPECT_TRUE(has_error(r, "filters.a.type", "unknown filter type \"nope\" (known: request_id, headers, access_log, respond)"));
+    EXPECT_TRUE(has_error(r, "filters.b.type", "missing required key \"type\""));
+    EXPECT_TRUE(has_error(r, "filters.c.sample", "expected true or false"));
+    EXPECT_TRUE(has_error(r, "default_filters", "unknown filter \"missing\""));
+    EXPECT_TRUE(has_error(r, "default_filters", "filter \"a\" is listed twice"));
+    EXPECT_TRUE(has_error(r, "routes[0].filters", "use either replace, or add and skip"));
+    EXPECT_TRUE(has_error(r, "routes[1].filters.skip", "unknown filter \"zz\""));
+    EXPECT_FALSE(r.config);
+}
+
+TEST(Loader, AdminAndDrainSettings) {
+    auto r = load(minimal + "admin: { listen: \"127.0.0.1:9999\" }\nserver: { drain_timeout: 3s }\n");
+    ASSERT_TRUE(r.errors.empty()) << r.errors.front().to_string();
+    EXPECT_EQ(r.config->admin.listen->port, 9999);
+    EXPECT_EQ(r.config->server.drain_timeout, std::chrono::seconds(3));
+    EXPECT_EQ(r.config->checksum.size(), 16u);
+    auto off = load(minimal + "admin: { listen: off }\n");
+    ASSERT_TRUE(off.config);
+    EXPECT_FALSE(off.config->admin.listen);
+    auto defaults = load(minimal);
+    EXPECT_EQ(defaults.config->admin.listen->host, "127.0.0.1");
+    EXPECT_EQ(defaults.config->admin.listen->port, 9901);
+    auto bad = load(minimal + "admin: { listen: nowhere, port: 1 }\n");
+    EXPECT_TRUE(has_error(bad, "admin.listen", "invalid address"));
+    EXPECT_TRUE(has_error(bad, "admin.port", "unknown key"));
+}

@@ -1,0 +1,67 @@
+#pragma once
+// Walks a YAML tree, converting values and collecting errors with file, line, column and YAML
+// path. The loader and every filter's config parser use it, so all config errors look alike.
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gatehouse/config/config.hpp"
+#include "gatehouse/config/env.hpp"
+#include "gatehouse/config/loader.hpp"
+
+namespace gatehouse::config {
+
+class reader {
+public:
+    reader(std::string source, const env_lookup& env) : source_(std::move(source)), env_(env) {}
+
+    std::vector<config_error> errors;
+
+    // Records an error at node's position.
+    void error(const YAML::Node& node, const std::string& path, std::string message);
+
+    // Reports keys of a mapping that are not in allowed. Returns false if node is not a mapping.
+    bool expect_map(const YAML::Node& node, const std::string& path, std::initializer_list<std::string_view> allowed);
+
+    static std::string join(const std::string& path, std::string_view key) {
+        return path.empty() ? std::string(key) : path + "." + std::string(key);
+    }
+    static std::string index(const std::string& path, std::size_t i) { return path + "[" + std::to_string(i) + "]"; }
+
+    // Scalar conversions; each reports its own error and returns nullopt on failure.
+    std::optional<std::string> string(const YAML::Node& node, const std::string& path);
+    std::optional<bool> boolean(const YAML::Node& node, const std::string& path);
+    std::optional<std::uint64_t> unsigned_int(const YAML::Node& node, const std::string& path, std::uint64_t min,
+                                              std::uint64_t max);
+    std::optional<std::uint64_t> size(const YAML::Node& node, const std::string& path);
+    std::optional<duration> time(const YAML::Node& node, const std::string& path, bool allow_zero = false);
+    std::optional<host_port> address(const YAML::Node& node, const std::string& path, bool listener);
+    // A string or a list of strings.
+    std::vector<std::pair<YAML::Node, std::string>> string_list(const YAML::Node& node, const std::string& path);
+
+    // Sets target from parent[key] through convert when the key is present and not null.
+    template <typename T, typename F>
+    void optional_field(const YAML::Node& parent, std::string_view key, const std::string& path, T& target, F convert) {
+        auto node = parent[std::string(key)];
+        if (!node.IsDefined() || node.IsNull()) {
+            return;
+        }
+        if (auto value = convert(node, join(path, key))) {
+            target = *value;
+        }
+    }
+
+    const std::string& source() const { return source_; }
+
+private:
+    std::string source_;
+    const env_lookup& env_;
+};
+
+}  // namespace gatehouse::config

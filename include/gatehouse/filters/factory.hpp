@@ -1,0 +1,32 @@
+#pragma once
+// A filter factory is built once per config load from the filter's validated config (on the
+// control thread) and shared by the workers; each worker asks it for its own filter instance,
+// so per-worker state (buckets, buffers, connections) needs no locks.
+#include <boost/json/object.hpp>
+
+#include <memory>
+
+#include "gatehouse/filters/filter.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace gatehouse::filters {
+
+// What a worker offers the filters it creates.
+struct worker_services {
+    boost::asio::io_context& io;
+    unsigned worker_id = 0;
+};
+
+class filter_factory {
+public:
+    virtual ~filter_factory() = default;
+    // A filter instance for one worker; called on that worker's thread.
+    virtual std::unique_ptr<filter> create(worker_services& worker) const = 0;
+    // The filter's settings as JSON for the admin /config page, secrets replaced by "<redacted>".
+    virtual boost::json::object describe() const = 0;
+};
+
+}  // namespace gatehouse::filters

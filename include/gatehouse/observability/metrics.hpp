@@ -1,0 +1,83 @@
+#pragma once
+// Metrics declared in one place. Every counter belongs to one worker: only that worker's thread
+// writes it (a relaxed load and store, no locked instruction, no shared cache line), and the
+// admin thread reads it relaxed and sums over the workers. The registries' maps change only
+// when a config is installed or a new rejection reason first appears, under a mutex that the
+// request path never takes otherwise.
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace gatehouse::observability {
+
+class counter {
+public:
+    void add(std::uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    void set(std::uint64_t n) { value_.store(n, std::memory_order_relaxed); }
+    std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<std::uint64_t> value_{0};
+};
+
+// Request latency buckets in seconds (upper bounds); the last bucket is +Inf.
+inline constexpr std::array<double, 13> latency_bounds{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                       0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
+
+struct route_stats {
+    std::array<counter, 5> by_class;                     // 1xx .. 5xx
+    std::array<counter, latency_bounds.size() + 1> latency;  // per bucket, not cumulative
+    counter latency_sum_us;
+
+    // Records one finished request.
+    void record(unsigned status, std::chrono::nanoseconds duration);
+};
+
+enum class upstream_error {
+    connect_failed, connect_timeout, timeout, reset, bad_response, write_failed, pool_exhausted, no_endpoint, count
+};
+std::string_view name_of(upstream_error e);
+// The kind of a local reply's error code ("upstream_timeout"), or count when it is not an upstream error.
+upstream_error upstream_error_of(std::string_view code);
+
+struct cluster_stats {
+    std::array<counter, static_cast<std::size_t>(upstream_error::count)> errors;
+    counter active;  // gauges, published by the worker on its sweep
+    counter idle;
+};
+
+// One worker's metrics.
+class worker_stats {
+public:
+    // The stats of a route / cluster, created on first use (config install, worker thread).
+    route_stats& route(const std::string& name);
+    cluster_stats& cluster(const std::string& name);
+    // Counts a filter rejection (worker thread).
+    void rejection(std::string_view filter, std::string_view reason);
+
+    // Reads everything under the registry lock (admin thread).
+    template <typename F>
+    void visit(F&& f) const {
+        std::lock_guard lock(mutex_);
+        f(routes_, clusters_, rejections_);
+    }
+
+    using route_map = std::map<std::string, std::unique_ptr<route_stats>, std::less<>>;
+    using cluster_map = std::map<std::string, std::unique_ptr<cluster_stats>, std::less<>>;
+    using rejection_map = std::map<std::pair<std::string, std::string>, std::unique_ptr<counter>, std::less<>>;
+
+private:
+    mutable std::mutex mutex_;
+    route_map routes_;
+    cluster_map clusters_;
+    rejection_map rejections_;
+};
+
+}  // namespace gatehouse::observability

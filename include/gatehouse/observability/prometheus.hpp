@@ -1,0 +1,22 @@
+#pragma once
+// The /metrics page: every worker's counters summed, in the Prometheus text format (0.0.4).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "gatehouse/observability/metrics.hpp"
+
+namespace gatehouse::observability {
+
+// Process-wide values kept by the control thread.
+struct process_metrics {
+    std::uint64_t reloads_ok = 0;
+    std::uint64_t reloads_failed = 0;
+    std::string config_checksum;
+    std::uint64_t client_connections = 0;
+    bool draining = false;
+};
+
+std::string render_prometheus(const std::vector<const worker_stats*>& workers, const process_metrics& process);
+
+}  // namespace gatehouse::observability

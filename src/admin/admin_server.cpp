@@ -1,0 +1,182 @@
+#include "gatehouse/admin/admin_server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <stdexcept>
+
+#include "gatehouse/upstream/dns.hpp"
+
+namespace gatehouse::admin {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto admin_timeout = std::chrono::seconds(30);
+constexpr std::size_t admin_body_limit = 64 * 1024;
+
+http::response<http::string_body> make_response(unsigned status, std::string_view type, std::string body, unsigned version,
+                                                bool keep_alive) {
+    http::response<http::string_body> res{static_cast<http::status>(status), version};
+    res.set(http::field::content_type, type);
+    res.set(http::field::cache_control, "no-store");
+    res.body() = std::move(body);
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    return res;
+}
+
+}  // namespace
+
+struct admin_server::impl {
+    asio::io_context& io;
+    handlers h;
+    std::unique_ptr<tcp::acceptor> acceptor;
+
+    http::response<http::string_body> handle(const http::request<http::string_body>& req) {
+        auto target = std::string_view(req.target());
+        target = target.substr(0, target.find('?'));
+        const bool keep = req.keep_alive();
+        const auto v = req.version();
+        auto json_error = [&](unsigned status, std::string_view error, std::string_view message) {
+            std::string body = "{\"error\":\"" + std::string(error) + "\",\"message\":\"" + std::string(message) + "\"}\n";
+            return make_response(status, "application/json", std::move(body), v, keep);
+        };
+        auto only = [&](http::verb verb, std::string_view allow) -> std::optional<http::response<http::string_body>> {
+            if (req.method() == verb || (verb == http::verb::get && req.method() == http::verb::head)) {
+                return std::nullopt;
+            }
+            auto res = json_error(405, "method_not_allowed", "use " + std::string(allow));
+            res.set(http::field::allow, allow);
+            return res;
+        };
+        if (target == "/healthz") {
+            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
+            return make_response(200, "text/plain", "ok\n", v, keep);
+        }
+        if (target == "/readyz") {
+            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
+            bool ready = h.ready();
+            return make_response(ready ? 200 : 503, "text/plain", ready ? "ready\n" : "draining\n", v, keep);
+        }
+        if (target == "/metrics") {
+            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
+            return make_response(200, "text/plain; version=0.0.4; charset=utf-8", h.metrics(), v, keep);
+        }
+        if (target == "/config") {
+            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
+            return make_response(200, "application/json", h.config(), v, keep);
+        }
+        if (target == "/reload") {
+            if (auto r = only(http::verb::post, "POST")) return *r;
+            auto outcome = h.reload();
+            return make_response(outcome.ok ? 200 : 400, "application/json", std::move(outcome.json), v, keep);
+        }
+        return json_error(404, "not_found", "admin pages: /healthz /readyz /metrics /config POST /reload");
+    }
+
+    asio::awaitable<void> serve(tcp::socket socket) {
+        beast::tcp_stream stream(std::move(socket));
+        beast::flat_buffer buffer;
+        for (;;) {
+            http::request_parser<http::string_body> parser;
+            parser.body_limit(admin_body_limit);
+            parser.header_limit(16 * 1024);
+            stream.expires_after(admin_timeout);
+            auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+            if (ec) {
+                if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted) {
+                    spdlog::debug("admin: read failed: {}", ec.message());
+                }
+                break;
+            }
+            auto res = handle(parser.get());
+            if (parser.get().method() == http::verb::head) {
+                res.body().clear();  // Content-Length stays that of the GET
+            }
+            stream.expires_after(admin_timeout);
+            auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+            if (wec || !res.keep_alive()) {
+                break;
+            }
+        }
+        beast::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+
+    void accept() {
+        acceptor->async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+            if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
+                return;
+            }
+            if (!ec) {
+                asio::co_spawn(io, serve(std::move(socket)), [](std::exception_ptr e) {
+                    if (e) {
+                        try {
+                            std::rethrow_exception(e);
+                        } catch (const std::exception& ex) {
+                            spdlog::error("admin connection failed: {}", ex.what());
+                        }
+                    }
+                });
+            }
+            accept();
+        });
+    }
+};
+
+admin_server::admin_server(asio::io_context& io, handlers h) : impl_(std::make_unique<impl>(impl{io, std::move(h), nullptr})) {}
+
+admin_server::~admin_server() = default;
+
+tcp::endpoint admin_server::listen(const config::host_port& address) {
+    boost::system::error_code ec;
+    auto ip = asio::ip::make_address(address.host, ec);
+    if (ec) {
+        std::string error;
+        auto resolved = upstream::resolve_blocking(address, error);
+        if (resolved.empty()) {
+            throw std::runtime_error("cannot resolve admin address " + address.host + ": " + error);
+        }
+        ip = resolved.front().address();
+    }
+    tcp::endpoint endpoint(ip, address.port);
+    auto acceptor = std::make_unique<tcp::acceptor>(impl_->io);
+    try {
+        acceptor->open(endpoint.protocol());
+        acceptor->set_option(asio::socket_base::reuse_address(true));
+        acceptor->bind(endpoint);
+        acceptor->listen();
+    } catch (const boost::system::system_error& e) {
+        throw std::runtime_error("cannot listen on admin address " + address.host + ":" + std::to_string(address.port) +
+                                 ": " + e.code().message());
+    }
+    auto bound = acceptor->local_endpoint();
+    impl_->acceptor = std::move(acceptor);
+    return bound;
+}
+
+void admin_server::start() {
+    if (impl_->acceptor) {
+        impl_->accept();
+    }
+}
+
+void admin_server::stop() {
+    if (impl_->acceptor) {
+        boost::system::error_code ignored;
+        impl_->acceptor->close(ignored);
+    }
+}
+
+}  // namespace gatehouse::admin

@@ -1,0 +1,164 @@
+#include "gatehouse/admin/config_json.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "gatehouse/filters/factory.hpp"
+
+namespace gatehouse::admin {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view redacted = "<redacted>";
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return out;
+}
+
+std::string address(const config::host_port& hp) {
+    bool v6 = hp.host.find(':') != std::string::npos;
+    return (v6 ? "[" + hp.host + "]" : hp.host) + ":" + std::to_string(hp.port);
+}
+
+json::value millis(config::duration d) {
+    return d.count();
+}
+
+json::object edits(const config::header_edits& e) {
+    json::object set;
+    json::object add;
+    json::array remove;
+    for (const auto& [name, value] : e.set) set[name] = sensitive_header(name) ? redacted : std::string_view(value);
+    for (const auto& [name, value] : e.add) add[name] = sensitive_header(name) ? redacted : std::string_view(value);
+    for (const auto& name : e.remove) remove.emplace_back(name);
+    return {{"set", std::move(set)}, {"add", std::move(add)}, {"remove", std::move(remove)}};
+}
+
+std::string_view policy_name(config::lb_policy p) {
+    switch (p) {
+        case config::lb_policy::round_robin: return "round_robin";
+        case config::lb_policy::least_request: return "least_request";
+        case config::lb_policy::random: return "random";
+        case config::lb_policy::ip_hash: return "ip_hash";
+    }
+    return "?";
+}
+
+std::string_view path_kind_name(config::path_match_kind k) {
+    switch (k) {
+        case config::path_match_kind::prefix: return "prefix";
+        case config::path_match_kind::exact: return "exact";
+        case config::path_match_kind::templated: return "template";
+    }
+    return "?";
+}
+
+}  // namespace
+
+bool sensitive_header(std::string_view name) {
+    auto n = lower(name);
+    for (std::string_view s : {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"}) {
+        if (n == s) {
+            return true;
+        }
+    }
+    for (std::string_view part : {"token", "secret", "password", "key"}) {
+        if (n.find(part) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string config_to_json(const config::gateway_config& c, std::string_view checksum) {
+    json::object root;
+    root["source"] = c.source;
+    root["checksum"] = checksum;
+
+    json::array listen;
+    for (const auto& l : c.server.listen) listen.emplace_back(address(l));
+    const auto& lim = c.server.limits;
+    const auto& t = c.server.timeouts;
+    root["server"] = json::object{
+        {"listen", std::move(listen)},
+        {"workers", c.server.workers},
+        {"max_connections", c.server.max_connections},
+        {"drain_timeout_ms", millis(c.server.drain_timeout)},
+        {"limits", json::object{{"max_request_line", lim.max_request_line},
+                                {"max_header_bytes", lim.max_header_bytes},
+                                {"max_header_count", lim.max_header_count},
+                                {"max_body", lim.max_body},
+                                {"max_response_header_bytes", lim.max_response_header_bytes}}},
+        {"timeouts_ms", json::object{{"header", millis(t.header)},
+                                     {"idle", millis(t.idle)},
+                                     {"read", millis(t.read)},
+                                     {"send", millis(t.send)},
+                                     {"request", millis(t.request)}}}};
+    root["logging"] = json::object{{"level", c.logging.level}};
+    root["admin"] = json::object{{"listen", c.admin.listen ? json::value(address(*c.admin.listen)) : json::value(nullptr)}};
+
+    json::object filters;
+    for (const auto& f : c.filters) {
+        filters[f.name] = f.factory ? json::value(f.factory->describe()) : json::value(json::object{{"type", f.type}});
+    }
+    root["filters"] = std::move(filters);
+    json::array defaults;
+    for (auto i : c.default_filters) defaults.emplace_back(c.filters[i].name);
+    root["default_filters"] = std::move(defaults);
+
+    json::object upstreams;
+    for (const auto& u : c.upstreams) {
+        json::array endpoints;
+        for (const auto& e : u.endpoints) endpoints.emplace_back(address(e));
+        upstreams[u.name] = json::object{
+            {"endpoints", std::move(endpoints)},
+            {"load_balancing", policy_name(u.load_balancing)},
+            {"connect_timeout_ms", millis(u.connect_timeout)},
+            {"dns_refresh_ms", millis(u.dns_refresh)},
+            {"retries", u.retries},
+            {"pool", json::object{{"max_connections", u.pool.max_connections},
+                                  {"max_idle", u.pool.max_idle},
+                                  {"idle_timeout_ms", millis(u.pool.idle_timeout)},
+                                  {"max_wait_ms", millis(u.pool.max_wait)},
+                                  {"max_waiters", u.pool.max_waiters}}}};
+    }
+    root["upstreams"] = std::move(upstreams);
+
+    json::array routes;
+    for (const auto& r : c.routes) {
+        json::object match;
+        json::array hosts;
+        for (const auto& h : r.match.hosts) hosts.emplace_back(h);
+        match["hosts"] = std::move(hosts);
+        match[path_kind_name(r.match.path_kind)] = r.match.path;
+        json::array methods;
+        for (const auto& m : r.match.methods) methods.emplace_back(m);
+        match["methods"] = std::move(methods);
+        json::object headers;
+        for (const auto& h : r.match.headers) {
+            headers[h.name] = !h.value ? json::value(nullptr) : json::value(sensitive_header(h.name) ? redacted : std::string_view(*h.value));
+        }
+        match["headers"] = std::move(headers);
+        json::array chain;
+        for (auto i : r.filters) chain.emplace_back(c.filters[i].name);
+        json::object route{{"name", r.name}, {"match", std::move(match)}, {"upstream", r.upstream},
+                           {"request_headers", edits(r.request_headers)}, {"response_headers", edits(r.response_headers)},
+                           {"filters", std::move(chain)}};
+        if (r.strip_prefix) route["strip_prefix"] = *r.strip_prefix;
+        if (r.replace_prefix) route["replace_prefix"] = *r.replace_prefix;
+        if (r.host_rewrite) route["host_rewrite"] = *r.host_rewrite;
+        if (r.timeout) route["timeout_ms"] = millis(*r.timeout);
+        if (r.max_body) route["max_body"] = *r.max_body;
+        routes.emplace_back(std::move(route));
+    }
+    root["routes"] = std::move(routes);
+    return json::serialize(root) + "\n";
+}
+
+}  // namespace gatehouse::admin

@@ -1,0 +1,152 @@
+#include "gatehouse/config/reader.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+#include "gatehouse/config/units.hpp"
+
+namespace gatehouse::config {
+
+void reader::error(const YAML::Node& node, const std::string& path, std::string message) {
+    config_error e;
+    e.file = source_;
+    if (node.IsDefined()) {
+        auto mark = node.Mark();
+        if (mark.line >= 0) {
+            e.line = mark.line + 1;
+            e.column = mark.column + 1;
+        }
+    }
+    e.path = path;
+    e.message = std::move(message);
+    errors.push_back(std::move(e));
+}
+
+bool reader::expect_map(const YAML::Node& node, const std::string& path, std::initializer_list<std::string_view> allowed) {
+    if (!node.IsMap()) {
+        error(node, path, "expected a mapping");
+        return false;
+    }
+    for (const auto& item : node) {
+        auto key = item.first.Scalar();
+        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+            std::string list;
+            for (auto a : allowed) {
+                list += list.empty() ? "" : ", ";
+                list += a;
+            }
+            error(item.first, join(path, key), "unknown key \"" + key + "\" (expected one of: " + list + ")");
+        }
+    }
+    return true;
+}
+
+
+std::optional<std::string> reader::string(const YAML::Node& node, const std::string& path) {
+    if (!node.IsScalar()) {
+        error(node, path, "expected a string");
+        return std::nullopt;
+    }
+    std::string message;
+    auto value = expand_env(node.Scalar(), env_, message);
+    if (!value) {
+        error(node, path, message);
+    }
+    return value;
+}
+
+std::optional<std::uint64_t> reader::unsigned_int(const YAML::Node& node, const std::string& path, std::uint64_t min,
+                                          std::uint64_t max) {
+    auto text = string(node, path);
+    if (!text) {
+        return std::nullopt;
+    }
+    std::uint64_t value = 0;
+    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc{} || ptr != text->data() + text->size() || text->empty()) {
+        error(node, path, "expected a whole number, got \"" + *text + "\"");
+        return std::nullopt;
+    }
+    if (value < min || value > max) {
+        error(node, path, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<std::uint64_t> reader::size(const YAML::Node& node, const std::string& path) {
+    auto text = string(node, path);
+    if (!text) {
+        return std::nullopt;
+    }
+    auto value = parse_size(*text);
+    if (!value) {
+        error(node, path, "invalid size \"" + *text + "\" (examples: 512, 64KiB, 8MiB, 1GiB, 10MB)");
+    }
+    return value;
+}
+
+std::optional<duration> reader::time(const YAML::Node& node, const std::string& path, bool allow_zero) {
+    auto text = string(node, path);
+    if (!text) {
+        return std::nullopt;
+    }
+    auto value = parse_duration(*text);
+    if (!value) {
+        error(node, path, "invalid duration \"" + *text + "\" (examples: 250ms, 10s, 1m30s, 2h)");
+        return std::nullopt;
+    }
+    if (!allow_zero && value->count() == 0) {
+        error(node, path, "duration must be greater than zero");
+        return std::nullopt;
+    }
+    return value;
+}
+
+std::optional<host_port> reader::address(const YAML::Node& node, const std::string& path, bool listener) {
+    auto text = string(node, path);
+    if (!text) {
+        return std::nullopt;
+    }
+    auto value = parse_host_port(*text, listener);
+    if (!value) {
+        error(node, path, "invalid address \"" + *text + "\" (expected host:port or [ipv6]:port)");
+        return std::nullopt;
+    }
+    return host_port{value->host, value->port};
+}
+
+std::vector<std::pair<YAML::Node, std::string>> reader::string_list(const YAML::Node& node, const std::string& path) {
+    std::vector<std::pair<YAML::Node, std::string>> out;
+    if (node.IsScalar()) {
+        if (auto s = string(node, path)) {
+            out.emplace_back(node, *s);
+        }
+    } else if (node.IsSequence()) {
+        for (std::size_t i = 0; i < node.size(); ++i) {
+            if (auto s = string(node[i], index(path, i))) {
+                out.emplace_back(node[i], *s);
+            }
+        }
+    } else {
+        error(node, path, "expected a string or a list of strings");
+    }
+    return out;
+}
+
+std::optional<bool> reader::boolean(const YAML::Node& node, const std::string& path) {
+    auto text = string(node, path);
+    if (!text) {
+        return std::nullopt;
+    }
+    if (*text == "true" || *text == "yes" || *text == "on") {
+        return true;
+    }
+    if (*text == "false" || *text == "no" || *text == "off") {
+        return false;
+    }
+    error(node, path, "expected true or false, got \"" + *text + "\"");
+    return std::nullopt;
+}
+
+}  // namespace gatehouse::config

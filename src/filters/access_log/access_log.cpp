@@ -1,0 +1,278 @@
+#include "access_log.hpp"
+
+#include <spdlog/async.h>
+#include <spdlog/async_logger.h>
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <charconv>
+#include <ctime>
+#include <map>
+#include <mutex>
+
+#include "gatehouse/config/reader.hpp"
+#include "gatehouse/http/local_reply.hpp"
+
+namespace gatehouse::filters::access_log {
+
+namespace {
+
+constexpr std::pair<std::string_view, field> field_names[] = {
+    {"time", field::time},
+    {"request_id", field::request_id},
+    {"trace_id", field::trace_id},
+    {"client", field::client},
+    {"method", field::method},
+    {"path", field::path},
+    {"route", field::route},
+    {"upstream", field::upstream},
+    {"status", field::status},
+    {"bytes_in", field::bytes_in},
+    {"bytes_out", field::bytes_out},
+    {"duration_ms", field::duration_ms},
+    {"upstream_duration_ms", field::upstream_duration_ms},
+    {"filter", field::filter},
+    {"reason", field::reason},
+};
+
+std::string_view name_of(field f) {
+    for (auto [n, v] : field_names) {
+        if (v == f) {
+            return n;
+        }
+    }
+    return "?";
+}
+
+void append_number(std::string& out, std::uint64_t v) {
+    char buf[24];
+    auto end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+    out.append(buf, end);
+}
+
+void append_millis(std::string& out, std::chrono::nanoseconds d) {
+    auto micros = static_cast<std::uint64_t>(std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count()));
+    append_number(out, micros / 1000);
+    out += '.';
+    char frac[3] = {static_cast<char>('0' + micros % 1000 / 100), static_cast<char>('0' + micros % 100 / 10),
+                    static_cast<char>('0' + micros % 10)};
+    out.append(frac, 3);
+}
+
+void append_string(std::string& out, std::string_view s) {
+    out += '"';
+    http::append_json_escaped(out, s);
+    out += '"';
+}
+
+void append_time(std::string& out, std::chrono::system_clock::time_point t) {
+    auto since = t.time_since_epoch();
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since);
+    auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since - seconds).count();
+    std::time_t tt = seconds.count();
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[40];
+    auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    out += '"';
+    out.append(buf, n);
+    out += '.';
+    out += static_cast<char>('0' + millis / 100);
+    out += static_cast<char>('0' + millis / 10 % 10);
+    out += static_cast<char>('0' + millis % 10);
+    out += "Z\"";
+}
+
+// One asynchronous logger per output, shared by every access_log instance and kept across
+// reloads while any instance still uses it, so two loggers never append to one file.
+std::shared_ptr<spdlog::logger> logger_for(const std::string& output) {
+    static std::mutex mutex;
+    static std::map<std::string, std::weak_ptr<spdlog::logger>> loggers;
+    static std::shared_ptr<spdlog::details::thread_pool> pool;
+    std::lock_guard lock(mutex);  // config load only, never per request
+    if (auto existing = loggers[output].lock()) {
+        return existing;
+    }
+    if (!pool) {
+        pool = std::make_shared<spdlog::details::thread_pool>(4096, 1);
+    }
+    spdlog::sink_ptr sink;
+    if (output == "stdout") {
+        sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+    } else if (output == "stderr") {
+        sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    } else {
+        sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(output, false);  // throws if it cannot open
+    }
+    sink->set_pattern("%v");
+    auto logger = std::make_shared<spdlog::async_logger>("access_log:" + output, sink, pool,
+                                                         spdlog::async_overflow_policy::block);
+    logger->set_level(spdlog::level::info);
+    logger->flush_on(spdlog::level::info);  // each batch reaches the file when written
+    loggers[output] = logger;
+    return logger;
+}
+
+class access_log_filter final : public filter {
+public:
+    access_log_filter(const settings& s, std::shared_ptr<spdlog::logger> logger) : settings_(s), logger_(std::move(logger)) {
+        batch_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(settings_.buffer, 1 << 20)) + 1024);
+    }
+    ~access_log_filter() override { flush(); }
+
+    void on_log(const request_context& ctx, const exchange_log& log) override {
+        if (batch_.empty()) {
+            first_line_ = std::chrono::steady_clock::now();
+        }
+        format_line(settings_, ctx, log, batch_);
+        if (batch_.size() >= settings_.buffer) {
+            flush();
+        }
+    }
+
+    void on_tick(std::chrono::steady_clock::time_point now) override {
+        if (!batch_.empty() && now - first_line_ >= settings_.flush) {
+            flush();
+        }
+    }
+
+private:
+    void flush() {
+        if (batch_.empty()) {
+            return;
+        }
+        std::string_view lines(batch_);
+        lines.remove_suffix(1);  // the sink adds the last newline
+        logger_->log(spdlog::level::info, lines);
+        batch_.clear();
+    }
+
+    const settings& settings_;
+    std::shared_ptr<spdlog::logger> logger_;
+    std::string batch_;
+    std::chrono::steady_clock::time_point first_line_;
+};
+
+class access_log_factory final : public filter_factory {
+public:
+    access_log_factory(settings s, std::shared_ptr<spdlog::logger> logger) : settings_(std::move(s)), logger_(std::move(logger)) {}
+
+    std::unique_ptr<filter> create(worker_services&) const override {
+        return std::make_unique<access_log_filter>(settings_, logger_);
+    }
+
+    boost::json::object describe() const override {
+        boost::json::array fields;
+        for (auto f : settings_.fields) {
+            fields.emplace_back(name_of(f));
+        }
+        return {{"type", "access_log"},
+                {"output", settings_.output},
+                {"fields", std::move(fields)},
+                {"buffer", settings_.buffer},
+                {"flush_ms", settings_.flush.count()}};
+    }
+
+private:
+    settings settings_;
+    std::shared_ptr<spdlog::logger> logger_;
+};
+
+}  // namespace
+
+void format_line(const settings& s, const request_context& ctx, const exchange_log& log, std::string& out) {
+    out += '{';
+    bool first = true;
+    for (auto f : s.fields) {
+        if (!first) {
+            out += ',';
+        }
+        first = false;
+        out += '"';
+        out += name_of(f);
+        out += "\":";
+        switch (f) {
+            case field::time: append_time(out, log.start); break;
+            case field::request_id: append_string(out, ctx.request_id); break;
+            case field::trace_id: append_string(out, ctx.trace_id); break;
+            case field::client: append_string(out, ctx.client_ip); break;
+            case field::method: append_string(out, ctx.method); break;
+            case field::path: append_string(out, ctx.path); break;
+            case field::route: append_string(out, ctx.route_name); break;
+            case field::upstream: append_string(out, log.upstream); break;
+            case field::status: append_number(out, log.status); break;
+            case field::bytes_in: append_number(out, log.bytes_in); break;
+            case field::bytes_out: append_number(out, log.bytes_out); break;
+            case field::duration_ms: append_millis(out, log.duration); break;
+            case field::upstream_duration_ms:
+                if (log.upstream_duration) {
+                    append_millis(out, *log.upstream_duration);
+                } else {
+                    out += "null";
+                }
+                break;
+            case field::filter: append_string(out, ctx.answered_by); break;
+            case field::reason:
+                append_string(out, !ctx.answer_reason.empty() ? std::string_view(ctx.answer_reason) : log.error);
+                break;
+        }
+    }
+    out += "}\n";
+}
+
+std::shared_ptr<const filter_factory> make_factory(settings s) {
+    auto logger = logger_for(s.output);
+    return std::make_shared<access_log_factory>(std::move(s), std::move(logger));
+}
+
+std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
+    if (!r.expect_map(node, path, {"type", "output", "fields", "buffer", "flush"})) {
+        return nullptr;
+    }
+    auto before = r.errors.size();
+    settings s;
+    if (auto n = node["output"]; n.IsDefined()) {
+        if (auto out = r.string(n, path + ".output")) {
+            if (out->empty()) {
+                r.error(n, path + ".output", "expected stdout, stderr or a file path");
+            } else {
+                s.output = *out;
+            }
+        }
+    }
+    if (auto n = node["fields"]; n.IsDefined()) {
+        for (auto& [fn, name] : r.string_list(n, path + ".fields")) {
+            auto it = std::find_if(std::begin(field_names), std::end(field_names), [&](auto& p) { return p.first == name; });
+            if (it == std::end(field_names)) {
+                std::string known;
+                for (auto [k, v] : field_names) {
+                    known += known.empty() ? "" : ", ";
+                    known += k;
+                }
+                r.error(fn, path + ".fields", "unknown field \"" + name + "\" (known: " + known + ")");
+            } else if (std::find(s.fields.begin(), s.fields.end(), it->second) != s.fields.end()) {
+                r.error(fn, path + ".fields", "field \"" + name + "\" is listed twice");
+            } else {
+                s.fields.push_back(it->second);
+            }
+        }
+    } else {
+        for (auto [k, v] : field_names) {
+            s.fields.push_back(v);
+        }
+    }
+    r.optional_field(node, "buffer", path, s.buffer, [&](const YAML::Node& n, const std::string& p) { return r.size(n, p); });
+    r.optional_field(node, "flush", path, s.flush, [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
+    if (r.errors.size() != before) {
+        return nullptr;
+    }
+    try {
+        return make_factory(std::move(s));
+    } catch (const std::exception& e) {
+        r.error(node["output"].IsDefined() ? node["output"] : node, path + ".output",
+                std::string("cannot open the log output: ") + e.what());
+        return nullptr;
+    }
+}
+
+}  // namespace gatehouse::filters::access_log

@@ -1,0 +1,32 @@
+#include "gatehouse/filters/registry.hpp"
+
+#include "access_log/access_log.hpp"
+#include "headers/headers.hpp"
+#include "request_id/request_id.hpp"
+#include "respond/respond.hpp"
+
+namespace gatehouse::filters {
+
+namespace {
+constexpr filter_type types[] = {
+    {"request_id", &request_id::parse},
+    {"headers", &headers::parse},
+    {"access_log", &access_log::parse},
+    {"respond", &respond::parse},
+};
+}  // namespace
+
+std::span<const filter_type> filter_types() {
+    return types;
+}
+
+const filter_type* find_filter_type(std::string_view name) {
+    for (const auto& t : types) {
+        if (t.name == name) {
+            return &t;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace gatehouse::filters

@@ -1,0 +1,169 @@
+#include "gatehouse/observability/prometheus.hpp"
+
+#include <array>
+#include <cstdio>
+#include <map>
+
+namespace gatehouse::observability {
+
+namespace {
+
+void append_label_value(std::string& out, std::string_view v) {
+    for (char c : v) {
+        if (c == '\\') {
+            out += "\\\\";
+        } else if (c == '"') {
+            out += "\\\"";
+        } else if (c == '\n') {
+            out += "\\n";
+        } else {
+            out += c;
+        }
+    }
+}
+
+void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+}
+
+// name{k1="v1",k2="v2"} value
+void sample(std::string& out, std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+            std::string_view value) {
+    out += name;
+    if (labels.size() > 0) {
+        out += '{';
+        bool first = true;
+        for (auto [k, v] : labels) {
+            if (!first) out += ',';
+            first = false;
+            out += k;
+            out += "=\"";
+            append_label_value(out, v);
+            out += '"';
+        }
+        out += '}';
+    }
+    out += ' ';
+    out += value;
+    out += '\n';
+}
+
+std::string number(std::uint64_t v) {
+    return std::to_string(v);
+}
+
+std::string seconds_bound(double b) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", b);
+    return buf;
+}
+
+struct route_totals {
+    std::array<std::uint64_t, 5> by_class{};
+    std::array<std::uint64_t, latency_bounds.size() + 1> latency{};
+    std::uint64_t sum_us = 0;
+};
+
+struct cluster_totals {
+    std::array<std::uint64_t, static_cast<std::size_t>(upstream_error::count)> errors{};
+    std::uint64_t active = 0;
+    std::uint64_t idle = 0;
+};
+
+}  // namespace
+
+std::string render_prometheus(const std::vector<const worker_stats*>& workers, const process_metrics& process) {
+    std::map<std::string, route_totals> routes;
+    std::map<std::string, cluster_totals> clusters;
+    std::map<std::pair<std::string, std::string>, std::uint64_t> rejections;
+    for (const auto* w : workers) {
+        w->visit([&](const worker_stats::route_map& r, const worker_stats::cluster_map& c, const worker_stats::rejection_map& j) {
+            for (const auto& [name, stats] : r) {
+                auto& t = routes[name];
+                for (std::size_t i = 0; i < t.by_class.size(); ++i) t.by_class[i] += stats->by_class[i].get();
+                for (std::size_t i = 0; i < t.latency.size(); ++i) t.latency[i] += stats->latency[i].get();
+                t.sum_us += stats->latency_sum_us.get();
+            }
+            for (const auto& [name, stats] : c) {
+                auto& t = clusters[name];
+                for (std::size_t i = 0; i < t.errors.size(); ++i) t.errors[i] += stats->errors[i].get();
+                t.active += stats->active.get();
+                t.idle += stats->idle.get();
+            }
+            for (const auto& [key, value] : j) {
+                rejections[key] += value->get();
+            }
+        });
+    }
+
+    std::string out;
+    out.reserve(4096 + routes.size() * 1500);
+    static constexpr std::array<std::string_view, 5> classes{"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+    header(out, "gatehouse_requests_total", "counter", "Requests answered, by route (empty: no route matched) and status class.");
+    for (const auto& [name, t] : routes) {
+        for (std::size_t i = 0; i < classes.size(); ++i) {
+            sample(out, "gatehouse_requests_total", {{"route", name}, {"code", classes[i]}}, number(t.by_class[i]));
+        }
+    }
+
+    header(out, "gatehouse_request_duration_seconds", "histogram",
+           "Time from the first byte of a request to the last byte of its response, by route.");
+    for (const auto& [name, t] : routes) {
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i < latency_bounds.size(); ++i) {
+            cumulative += t.latency[i];
+            sample(out, "gatehouse_request_duration_seconds_bucket", {{"route", name}, {"le", seconds_bound(latency_bounds[i])}},
+                   number(cumulative));
+        }
+        cumulative += t.latency.back();
+        sample(out, "gatehouse_request_duration_seconds_bucket", {{"route", name}, {"le", "+Inf"}}, number(cumulative));
+        char sum[40];
+        std::snprintf(sum, sizeof sum, "%.6f", static_cast<double>(t.sum_us) / 1e6);
+        sample(out, "gatehouse_request_duration_seconds_sum", {{"route", name}}, sum);
+        sample(out, "gatehouse_request_duration_seconds_count", {{"route", name}}, number(cumulative));
+    }
+
+    header(out, "gatehouse_upstream_connections", "gauge", "Pooled upstream connections, by upstream and state.");
+    for (const auto& [name, t] : clusters) {
+        sample(out, "gatehouse_upstream_connections", {{"upstream", name}, {"state", "active"}}, number(t.active));
+        sample(out, "gatehouse_upstream_connections", {{"upstream", name}, {"state", "idle"}}, number(t.idle));
+    }
+
+    header(out, "gatehouse_upstream_errors_total", "counter", "Failed upstream exchanges, by upstream and kind.");
+    for (const auto& [name, t] : clusters) {
+        for (std::size_t i = 0; i < t.errors.size(); ++i) {
+            sample(out, "gatehouse_upstream_errors_total", {{"upstream", name}, {"kind", name_of(static_cast<upstream_error>(i))}},
+                   number(t.errors[i]));
+        }
+    }
+
+    header(out, "gatehouse_filter_rejections_total", "counter", "Requests a filter answered itself, by filter and reason.");
+    for (const auto& [key, value] : rejections) {
+        sample(out, "gatehouse_filter_rejections_total", {{"filter", key.first}, {"reason", key.second}}, number(value));
+    }
+
+    header(out, "gatehouse_config_reloads_total", "counter", "Config reloads, by result.");
+    sample(out, "gatehouse_config_reloads_total", {{"result", "success"}}, number(process.reloads_ok));
+    sample(out, "gatehouse_config_reloads_total", {{"result", "failure"}}, number(process.reloads_failed));
+
+    header(out, "gatehouse_config_info", "gauge", "The running config; the checksum is FNV-1a 64 of the file.");
+    sample(out, "gatehouse_config_info", {{"checksum", process.config_checksum}}, "1");
+
+    header(out, "gatehouse_client_connections", "gauge", "Open client connections.");
+    sample(out, "gatehouse_client_connections", {}, number(process.client_connections));
+
+    header(out, "gatehouse_draining", "gauge", "1 while the gateway drains before exiting.");
+    sample(out, "gatehouse_draining", {}, process.draining ? "1" : "0");
+    return out;
+}
+
+}  // namespace gatehouse::observability
