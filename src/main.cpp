@@ -9,6 +9,7 @@
 #include <iostream>
 #include <string>
 
+#include "gatehouse/admin/probe.hpp"
 #include "gatehouse/config/loader.hpp"
 #include "gatehouse/observability/logging.hpp"
 #include "gatehouse/server/server.hpp"
@@ -20,6 +21,9 @@ constexpr const char* usage = R"(gatehouse - an HTTP/1.1 API gateway
 Usage:
   gatehouse --config FILE      run the gateway with FILE
   gatehouse --validate FILE    check FILE, print every error, exit 0 if valid and 1 if not
+  gatehouse --health-check [URL]
+                               GET URL (default http://127.0.0.1:9901/healthz), exit 0 on
+                               a 2xx answer within 3 s, else 1 (for container health checks)
   gatehouse --help             show this help
   gatehouse --version          show the version
 
@@ -52,6 +56,15 @@ int main(int argc, char** argv) {
         if (arg == "--version") {
             std::cout << "gatehouse " << GATEHOUSE_VERSION << '\n';
             return 0;
+        }
+        if (arg == "--health-check") {
+            std::string url = i + 1 < argc ? argv[i + 1] : "http://127.0.0.1:9901/healthz";
+            std::string error;
+            int code = gatehouse::admin::probe(url, std::chrono::seconds(3), error);
+            if (code != 0) {
+                std::cerr << "gatehouse: health check " << url << " failed: " << error << '\n';
+            }
+            return code;
         }
         if ((arg == "--config" || arg == "-c" || arg == "--validate") && i + 1 < argc) {
             validate_only = validate_only || arg == "--validate";

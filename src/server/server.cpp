@@ -209,8 +209,14 @@ void server::schedule_dns(std::size_t cluster) {
     if (!any_name) {
         return;
     }
+    // A name that does not resolve yet (a container started before its upstream) is retried
+    // every second instead of waiting a whole refresh interval.
+    bool unresolved = false;
+    for (const auto& list : addresses_[cluster]) {
+        unresolved = unresolved || list.empty();
+    }
     auto& timer = *dns_timers_[cluster];
-    timer.expires_after(up.dns_refresh);
+    timer.expires_after(unresolved ? std::min<config::duration>(up.dns_refresh, std::chrono::seconds(1)) : up.dns_refresh);
     timer.async_wait([this, cluster, snap = snapshot_.get()](boost::system::error_code ec) {
         if (snap != snapshot_.get()) {
             return;  // a reload restarted the refresh for its own clusters
@@ -238,9 +244,12 @@ void server::refresh_dns(std::size_t cluster) {
                                      }
                                      const auto& up = snapshot_->config->upstreams[cluster];
                                      if (ec) {
-                                         spdlog::warn("upstream {}: refreshing {} failed: {} (keeping {} known addresses)",
-                                                      up.name, up.endpoints[e].host, ec.message(),
-                                                      addresses_[cluster][e].size());
+                                         // Still unresolved: said at start already, retried each second.
+                                         auto level = addresses_[cluster][e].empty() ? spdlog::level::debug
+                                                                                     : spdlog::level::warn;
+                                         spdlog::log(level, "upstream {}: refreshing {} failed: {} (keeping {} known addresses)",
+                                                     up.name, up.endpoints[e].host, ec.message(),
+                                                     addresses_[cluster][e].size());
                                          return;
                                      }
                                      upstream::address_list list;

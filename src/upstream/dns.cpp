@@ -43,8 +43,8 @@ resolved_addresses resolve_all(const config::gateway_config& config) {
             std::string error;
             auto list = resolve_blocking(ep, error);
             if (list.empty()) {
-                spdlog::warn("upstream {}: cannot resolve {}:{}: {} (retrying every {} ms)", up.name, ep.host,
-                             ep.port, error, up.dns_refresh.count());
+                spdlog::warn("upstream {}: cannot resolve {}:{}: {} (retrying every second until it does)", up.name,
+                             ep.host, ep.port, error);
             }
             all[c].push_back(std::move(list));
         }

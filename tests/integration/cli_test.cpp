@@ -66,3 +66,31 @@ TEST(Cli, StopsCleanlyOnSigterm) {
     ASSERT_TRUE(code.has_value());
     EXPECT_EQ(*code, 0);
 }
+
+TEST(Cli, HealthCheckProbesTheAdminListener) {
+    temp_dir dir;
+    echo_server echo(dir);
+    gateway gw(dir, one_route_config(echo.port()));
+    auto url = "http://127.0.0.1:" + std::to_string(gw.admin_port()) + "/healthz";
+    auto [ok, ok_out] = run_command(gatehouse_binary() + " --health-check " + url + " 2>&1");
+    EXPECT_EQ(ok, 0) << ok_out;
+    auto missing = "http://127.0.0.1:" + std::to_string(gw.admin_port()) + "/nope";
+    auto [not_found, nf_out] = run_command(gatehouse_binary() + " --health-check " + missing + " 2>&1");
+    EXPECT_EQ(not_found, 1);
+    EXPECT_NE(nf_out.find("status 404"), std::string::npos) << nf_out;
+    auto [refused, refused_out] = run_command(gatehouse_binary() + " --health-check http://127.0.0.1:" +
+                                              std::to_string(echo.port() == 1 ? 2 : 1) + "/healthz 2>&1");
+    EXPECT_EQ(refused, 1);
+    EXPECT_NE(refused_out.find("health check"), std::string::npos) << refused_out;
+}
+
+TEST(Cli, AdminAddressInUseIsAStartupError) {
+    temp_dir dir;
+    echo_server echo(dir);
+    // The admin listener wants the echo's port, which is taken.
+    auto config = "admin: { listen: \"127.0.0.1:" + std::to_string(echo.port()) + "\" }\n" + one_route_config(echo.port());
+    auto path = dir.write("taken.yaml", config);
+    auto [code, out] = run_command(gatehouse_binary() + " --config " + path + " 2>&1");
+    EXPECT_EQ(code, 1);
+    EXPECT_NE(out.find("cannot listen on admin address 127.0.0.1:" + std::to_string(echo.port())), std::string::npos) << out;
+}

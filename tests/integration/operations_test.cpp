@@ -136,6 +136,47 @@ TEST_F(OperationsTest, EarlyAnswersRefusalsAndUpstreamErrorsAreLoggedToo) {
     EXPECT_NE(metrics.find("gatehouse_requests_total{route=\"closed\",code=\"4xx\"} 1"), std::string::npos);
 }
 
+TEST_F(OperationsTest, ClientAbortsAndUpstreamFailuresAreLoggedAndCounted) {
+    {
+        // The client leaves in the middle of its request body.
+        client c(gw->port());
+        c.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + std::string(5000, 'x'));
+        std::this_thread::sleep_for(200ms);
+    }
+    auto lines = wait_for_lines(log_file, 1);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(json_field(lines[0], "status"), "499");  // as NGINX logs a client that left
+    EXPECT_EQ(json_field(lines[0], "path"), "/upload");
+    EXPECT_EQ(json_field(lines[0], "bytes_out"), "0");
+}
+
+TEST(OperationsUpstream, UpstreamFailureIsLoggedWithItsKindAndCounted) {
+    temp_dir dir;
+    auto log_file = dir.path() + "/access.log";
+    int free_port = 0;
+    {
+        raw_upstream probe([](int) {});
+        free_port = probe.port();
+    }  // closed again: connecting is refused
+    gateway gw(dir, "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
+                    "filters:\n  log: { type: access_log, output: \"" + log_file + "\", flush: 100ms }\n"
+                    "default_filters: [log]\n"
+                    "upstreams:\n  gone:\n    endpoints: [\"127.0.0.1:" + std::to_string(free_port) + "\"]\n    retries: 0\n"
+                    "routes:\n  - { name: gone, upstream: gone }\n");
+    auto r = request(gw.port(), get_request("/x"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 502);
+    auto lines = wait_for_lines(log_file, 1);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(json_field(lines[0], "status"), "502");
+    EXPECT_EQ(json_field(lines[0], "reason"), "upstream_connect_failed");
+    EXPECT_EQ(json_field(lines[0], "request_id"), r->header("x-request-id"));
+    auto metrics = admin_get(gw.admin_port(), "/metrics");
+    EXPECT_NE(metrics.find("gatehouse_upstream_errors_total{upstream=\"gone\",kind=\"connect_failed\"} 1"), std::string::npos)
+        << metrics;
+    EXPECT_NE(metrics.find("gatehouse_requests_total{route=\"gone\",code=\"5xx\"} 1"), std::string::npos);
+}
+
 TEST_F(OperationsTest, AdminHealthReadinessMetricsAndRedactedConfig) {
     ASSERT_NE(gw->admin_port(), 0);
     EXPECT_EQ(admin_get(gw->admin_port(), "/healthz"), "200\nok\n");
@@ -296,6 +337,9 @@ TEST(Drain, SigtermFinishesRequestsInFlightClosesIdleAndExitsZero) {
 
     // Idle keep-alive connections are closed at once; readiness turns 503 while draining.
     EXPECT_TRUE(idle.closed_within(2s));
+    // Listeners are closed: a new connection is refused.
+    std::this_thread::sleep_for(300ms);
+    EXPECT_THROW(client late(gw.port(), 1s), std::runtime_error);
     auto ready = request(gw.admin_port(), "GET /readyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(ready);
     EXPECT_EQ(ready->status, 503);
