@@ -33,6 +33,17 @@ std::string_view reason_phrase(unsigned status) {
 
 void append_json_escaped(std::string& out, std::string_view text) {
     static constexpr char hex[] = "0123456789abcdef";
+    // Most text needs no escaping (ids, paths, addresses): append runs of plain bytes at once.
+    std::size_t plain = 0;
+    while (plain < text.size()) {
+        auto c = static_cast<unsigned char>(text[plain]);
+        if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f) {
+            break;
+        }
+        ++plain;
+    }
+    out.append(text.data(), plain);
+    text.remove_prefix(plain);
     for (unsigned char c : text) {
         switch (c) {
             case '"': out += "\\\""; break;

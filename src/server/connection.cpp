@@ -443,7 +443,7 @@ asio::awaitable<client_connection::next_step> client_connection::answer_server_o
 
 void client_connection::start_log(request_state& rs) {
     rs.begin = std::chrono::steady_clock::now();
-    rs.log.start = std::chrono::system_clock::now();
+    rs.log.start = worker_.wall_time(rs.begin);
     rs.ctx.client_ip = client_ip_;
     rs.ctx.client_port = client_port_;
 }

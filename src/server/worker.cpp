@@ -286,6 +286,9 @@ void worker::schedule_sweep() {
 }
 
 void worker::refresh_date() {
+    auto steady = clock::now().time_since_epoch();
+    wall_offset_ = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()) -
+                   std::chrono::duration_cast<std::chrono::nanoseconds>(steady);
     std::time_t now = std::time(nullptr);
     if (now == date_second_) {
         return;

@@ -83,6 +83,12 @@ public:
     // The time of the last sweep (at most 100 ms old): deadlines are checked at that
     // resolution anyway, and reading it costs no clock call.
     clock::time_point now() const { return now_; }
+    // The wall-clock time of a steady-clock reading (offset refreshed by the sweeper): one
+    // clock read per request instead of two.
+    std::chrono::system_clock::time_point wall_time(clock::time_point t) const {
+        return std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(t.time_since_epoch() + wall_offset_));
+    }
     // The current HTTP date ("Thu, 26 Nov 2026 11:41:42 GMT"), refreshed by the sweeper.
     std::string_view date() const { return date_; }
 
@@ -115,6 +121,7 @@ private:
     block_cache request_blocks_;
     http::fast_random random_;
     clock::time_point now_ = clock::now();
+    std::chrono::nanoseconds wall_offset_{};
     std::string date_;
     std::time_t date_second_ = 0;
     std::mutex mailbox_mutex_;  // taken by the worker once per sweep, never per request

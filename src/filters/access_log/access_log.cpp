@@ -35,13 +35,10 @@ constexpr std::pair<std::string_view, field> field_names[] = {
     {"reason", field::reason},
 };
 
+// field_names is in enum order, so a field's name is an index away.
+static_assert(static_cast<std::size_t>(field::reason) + 1 == std::size(field_names));
 std::string_view name_of(field f) {
-    for (auto [n, v] : field_names) {
-        if (v == f) {
-            return n;
-        }
-    }
-    return "?";
+    return field_names[static_cast<std::size_t>(f)].first;
 }
 
 void append_number(std::string& out, std::uint64_t v) {
@@ -69,13 +66,19 @@ void append_time(std::string& out, std::chrono::system_clock::time_point t) {
     auto since = t.time_since_epoch();
     auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since);
     auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since - seconds).count();
-    std::time_t tt = seconds.count();
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[40];
-    auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    // The date and time of day change once a second: format them once per second and thread.
+    thread_local std::int64_t cached_second = -1;
+    thread_local char cached[32];
+    thread_local std::size_t cached_size = 0;
+    if (seconds.count() != cached_second) {
+        std::time_t tt = seconds.count();
+        std::tm tm{};
+        gmtime_r(&tt, &tm);
+        cached_size = std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_second = seconds.count();
+    }
     out += '"';
-    out.append(buf, n);
+    out.append(cached, cached_size);
     out += '.';
     out += static_cast<char>('0' + millis / 100);
     out += static_cast<char>('0' + millis / 10 % 10);
