@@ -412,7 +412,9 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         }
         attempt.replayable = body_done;
         std::array<asio::const_buffer, 2> out{asio::buffer(attempt.head), asio::buffer(cbuf.data().data(), first)};
-        rs.upstream_begin = std::chrono::steady_clock::now();
+        if (!rs.chain->empty()) {
+            rs.upstream_begin = std::chrono::steady_clock::now();  // for on_log only: no clock read without filters
+        }
         rs.log.bytes_in = rs.head_bytes + first;
         watch_.arm(up, std::min(worker_.now() + timeouts.send, attempt.deadline));
         auto [ec, n] = co_await asio::async_write(up, out, use_nothrow);
@@ -740,7 +742,9 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         ubuf.commit(n);
     }
 
-    rs.log.upstream_duration = std::chrono::steady_clock::now() - rs.upstream_begin;
+    if (!rs.chain->empty()) {
+        rs.log.upstream_duration = std::chrono::steady_clock::now() - rs.upstream_begin;
+    }
     result.upstream_reusable = upstream_keep_alive && ubuf.size() == 0 && in != http::body_framing::until_close;
     result.keep_client = keep_client;
     co_return result;

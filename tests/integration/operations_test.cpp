@@ -267,6 +267,37 @@ TEST(Reload, SighupAndAdminReloadSwapConfigAndRejectBadFiles) {
     EXPECT_NE(r->body.find("\"status\":\"reloaded\""), std::string::npos);
 }
 
+TEST(Reload, RequestsInFlightFinishOnTheConfigTheyStartedWith) {
+    temp_dir dir;
+    echo_server old_app(dir, "old");
+    echo_server new_app(dir, "new");
+    gateway gw(dir, one_route_config(old_app.port(), "", "    match: { prefix: / }\n"));
+    auto path = gw.config_path();
+    auto text = read_file(path);
+    std::optional<response> slow;
+    std::thread in_flight([&] { slow = request(gw.port(), get_request("/delay/1200")); });
+    std::this_thread::sleep_for(300ms);  // at the old upstream now
+    // The new config sends everything to another upstream.
+    auto next = text;
+    next.replace(next.find(std::to_string(old_app.port())), std::to_string(old_app.port()).size(), std::to_string(new_app.port()));
+    dir.write(path.substr(path.rfind('/') + 1), next);
+    auto r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    std::string service;
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < until && service != "new") {
+        auto fresh = request(gw.port(), get_request("/which"));
+        service = fresh ? json_field(fresh->body, "service") : "";
+        std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_EQ(service, "new");
+    in_flight.join();
+    ASSERT_TRUE(slow);
+    EXPECT_EQ(slow->status, 200);
+    EXPECT_EQ(json_field(slow->body, "service"), "old");
+}
+
 TEST(Reload, UnderTrafficLosesNoRequest) {
     temp_dir dir;
     echo_server echo(dir, "app");
@@ -332,7 +363,17 @@ TEST(Drain, SigtermFinishesRequestsInFlightClosesIdleAndExitsZero) {
 
     std::optional<response> slow;
     std::thread in_flight([&] { slow = request(gw.port(), get_request("/delay/1500")); });
-    std::this_thread::sleep_for(300ms);  // the slow request is now at the upstream
+    // More requests in flight, some on kept-alive connections, some with bodies.
+    std::vector<std::optional<response>> others(6);
+    std::vector<std::thread> more;
+    for (std::size_t i = 0; i < others.size(); ++i) {
+        more.emplace_back([&, i] {
+            std::string body(1000 * (i + 1), 'b');
+            others[i] = request(gw.port(), "POST /delay/" + std::to_string(800 + 100 * i) + " HTTP/1.1\r\nHost: a\r\n"
+                                           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+        });
+    }
+    std::this_thread::sleep_for(300ms);  // the slow requests are now at the upstream
     gw.proc().signal(SIGTERM);
 
     // Idle keep-alive connections are closed at once; readiness turns 503 while draining.
@@ -344,9 +385,15 @@ TEST(Drain, SigtermFinishesRequestsInFlightClosesIdleAndExitsZero) {
     ASSERT_TRUE(ready);
     EXPECT_EQ(ready->status, 503);
     in_flight.join();
+    for (auto& t : more) t.join();
     ASSERT_TRUE(slow);
     EXPECT_EQ(slow->status, 200);
     EXPECT_EQ(slow->header("connection"), "close");
+    for (std::size_t i = 0; i < others.size(); ++i) {
+        ASSERT_TRUE(others[i]) << i;
+        EXPECT_EQ(others[i]->status, 200) << i;
+        EXPECT_EQ(json_field(others[i]->body, "body_bytes"), std::to_string(1000 * (i + 1)));
+    }
     auto code = gw.proc().wait_exit(10s);
     ASSERT_TRUE(code);
     EXPECT_EQ(*code, 0);
