@@ -1,6 +1,7 @@
 #include "gatehouse/filters/registry.hpp"
 
 #include "access_log/access_log.hpp"
+#include "api_key/api_key.hpp"
 #include "headers/headers.hpp"
 #include "request_id/request_id.hpp"
 #include "respond/respond.hpp"
@@ -13,6 +14,7 @@ constexpr filter_type types[] = {
     {"headers", &headers::parse},
     {"access_log", &access_log::parse},
     {"respond", &respond::parse},
+    {"api_key", &api_key::parse},
 };
 }  // namespace
 

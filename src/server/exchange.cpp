@@ -212,9 +212,9 @@ void client_connection::build_upstream_head(request_state& rs, std::pmr::string&
     };
     const auto& edits = route_edits;
 
-    std::string_view target = rs.target;
+    std::string_view target = rs.ctx.upstream_target ? std::string_view(*rs.ctx.upstream_target) : std::string_view(rs.target);
     std::pmr::string rewritten(rs.allocator);
-    if (route.strip_prefix && rs.path.starts_with(*route.strip_prefix)) {
+    if (route.strip_prefix && target.starts_with(*route.strip_prefix)) {
         rewritten = route.replace_prefix.value_or("");
         rewritten += target.substr(route.strip_prefix->size());
         if (rewritten.empty() || rewritten.front() != '/') {

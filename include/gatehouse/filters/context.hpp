@@ -82,6 +82,9 @@ struct request_context {
     // --- what filters change ---
     head_edits upstream_edits;  // fields of the request sent upstream
     head_edits response_edits;  // fields of the response sent to the client
+    // A different origin-form target to send upstream (e.g. without a credential parameter);
+    // the route's prefix rewrite still applies to it.
+    std::optional<std::pmr::string> upstream_target;
 
     // --- answering ---
     std::optional<http::local_reply> reply;  // set by a filter that returns respond

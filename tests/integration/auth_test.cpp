@@ -1,0 +1,99 @@
+// Authentication filters through the real binary.
+#include "common.hpp"
+
+using namespace harness;
+
+namespace {
+
+std::string api_key_config(std::uint16_t upstream_port) {
+    return "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n"
+           "logging: { level: info }\n"
+           "filters:\n"
+           "  keys:\n"
+           "    type: api_key\n"
+           "    query: api_key\n"
+           "    consumer_header: X-Consumer\n"
+           "    keys:\n"
+           "      - { consumer: alice, key: \"${ALICE_KEY}\" }\n"
+           "      - { consumer: bob, key: bob-secret-22 }\n"
+           "  alice_only: { type: api_key, keys: [ { consumer: alice, key: \"${ALICE_KEY}\" }, "
+           "{ consumer: bob, key: bob-secret-22 } ], allow: [alice] }\n"
+           "default_filters: [keys]\n"
+           "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(upstream_port) + "\"]\n"
+           "routes:\n"
+           "  - { name: admin, match: { prefix: /admin }, upstream: app, filters: { replace: [alice_only] } }\n"
+           "  - { name: open, match: { prefix: /public }, upstream: app, filters: { skip: [keys] } }\n"
+           "  - { name: app, match: { prefix: / }, upstream: app }\n";
+}
+
+}  // namespace
+
+TEST(ApiKeyAuth, KeysAnswer401And403AndNameTheConsumerUpstream) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir, api_key_config(echo.port()), {{"ALICE_KEY", "alice-from-env-1"}});
+
+    auto missing = request(gw.port(), get_request("/orders"));
+    ASSERT_TRUE(missing);
+    EXPECT_EQ(missing->status, 401);
+    EXPECT_EQ(missing->header("www-authenticate"), "ApiKey realm=\"gatehouse\", header=\"X-Api-Key\"");
+    EXPECT_EQ(json_field(missing->body, "error"), "missing_key");
+    EXPECT_EQ(json_field(missing->body, "request_id"), missing->header("x-request-id"));
+
+    auto wrong = request(gw.port(), get_request("/orders", "X-Api-Key: alice-from-env-2\r\n"));
+    ASSERT_TRUE(wrong);
+    EXPECT_EQ(wrong->status, 401);
+    EXPECT_EQ(json_field(wrong->body, "error"), "invalid_key");
+
+    auto ok = request(gw.port(), get_request("/orders", "X-Api-Key: alice-from-env-1\r\n"));
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+    EXPECT_EQ(echoed_header(*ok, "x-consumer"), "alice");
+    EXPECT_FALSE(echo_has_header(*ok, "x-api-key"));  // the key never reaches the upstream
+
+    auto by_query = request(gw.port(), get_request("/orders?x=1&api_key=bob-secret-22"));
+    ASSERT_TRUE(by_query);
+    EXPECT_EQ(by_query->status, 200);
+    EXPECT_EQ(echoed_header(*by_query, "x-consumer"), "bob");
+    EXPECT_EQ(json_field(by_query->body, "target"), "/orders?x=1");
+
+    auto forbidden = request(gw.port(), get_request("/admin/users", "X-Api-Key: bob-secret-22\r\n"));
+    ASSERT_TRUE(forbidden);
+    EXPECT_EQ(forbidden->status, 403);
+    EXPECT_EQ(json_field(forbidden->body, "error"), "consumer_not_allowed");
+    auto admin = request(gw.port(), get_request("/admin/users", "X-Api-Key: alice-from-env-1\r\n"));
+    ASSERT_TRUE(admin);
+    EXPECT_EQ(admin->status, 200);
+
+    auto open = request(gw.port(), get_request("/public/info"));
+    ASSERT_TRUE(open);
+    EXPECT_EQ(open->status, 200);
+
+    // Rejections are counted by filter and reason, and the keys appear nowhere.
+    auto metrics = request(gw.admin_port(), "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(metrics);
+    EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"keys\",reason=\"missing_key\"} 1"), std::string::npos)
+        << metrics->body;
+    EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"keys\",reason=\"invalid_key\"} 1"), std::string::npos);
+    EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"alice_only\",reason=\"consumer_not_allowed\"} 1"),
+              std::string::npos);
+    auto config = request(gw.admin_port(), "GET /config HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(config);
+    EXPECT_EQ(config->body.find("alice-from-env"), std::string::npos);
+    EXPECT_EQ(config->body.find("bob-secret"), std::string::npos);
+    EXPECT_EQ(gw.proc().log().find("alice-from-env"), std::string::npos);
+}
+
+TEST(ApiKeyAuth, ARejectedRequestWithABodyClosesTheConnection) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir, api_key_config(echo.port()), {{"ALICE_KEY", "alice-from-env-1"}});
+    client c(gw.port());
+    c.send("POST /orders HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    EXPECT_EQ(r->header("connection"), "close");
+    EXPECT_TRUE(c.closed_within(3s));
+    EXPECT_EQ(echo.connections(), 1);  // only its own stats request: nothing was forwarded
+}
