@@ -3,6 +3,7 @@
 #include "access_log/access_log.hpp"
 #include "api_key/api_key.hpp"
 #include "headers/headers.hpp"
+#include "ip_filter/ip_filter.hpp"
 #include "request_id/request_id.hpp"
 #include "respond/respond.hpp"
 
@@ -15,6 +16,7 @@ constexpr filter_type types[] = {
     {"access_log", &access_log::parse},
     {"respond", &respond::parse},
     {"api_key", &api_key::parse},
+    {"ip_filter", &ip_filter::parse},
 };
 }  // namespace
 

@@ -97,3 +97,45 @@ TEST(ApiKeyAuth, ARejectedRequestWithABodyClosesTheConnection) {
     EXPECT_TRUE(c.closed_within(3s));
     EXPECT_EQ(echo.connections(), 1);  // only its own stats request: nothing was forwarded
 }
+
+TEST(IpFilterAuth, DenyListsAndTheClientBehindATrustedProxy) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    auto log_file = dir.path() + "/access.log";
+    gateway gw(dir,
+               "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
+               "filters:\n"
+               "  behind_lb: { type: ip_filter, deny: [203.0.113.0/24], trusted_proxies: [127.0.0.1] }\n"
+               "  direct: { type: ip_filter, allow: [10.0.0.0/8] }\n"
+               "  log: { type: access_log, output: \"" + log_file + "\", flush: 100ms, fields: [client, status] }\n"
+               "default_filters: [log]\n"
+               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
+               "routes:\n"
+               "  - { name: internal, match: { prefix: /internal }, upstream: app, filters: [direct] }\n"
+               "  - { name: app, match: { prefix: / }, upstream: app, filters: [behind_lb] }\n");
+    // 127.0.0.1 is a trusted proxy here: the client is the address it forwarded.
+    auto denied = request(gw.port(), get_request("/x", "X-Forwarded-For: 203.0.113.77\r\n"));
+    ASSERT_TRUE(denied);
+    EXPECT_EQ(denied->status, 403);
+    EXPECT_EQ(json_field(denied->body, "error"), "ip_denied");
+    auto allowed = request(gw.port(), get_request("/x", "X-Forwarded-For: 203.0.113.77, 198.51.100.4\r\n"));
+    ASSERT_TRUE(allowed);
+    EXPECT_EQ(allowed->status, 200);
+    // The upstream still gets the whole chain plus the peer, as always.
+    EXPECT_EQ(echoed_header(*allowed, "x-forwarded-for"), "203.0.113.77, 198.51.100.4, 127.0.0.1");
+    // Only 10.0.0.0/8 on /internal, and X-Forwarded-For is not trusted by that instance.
+    auto internal = request(gw.port(), get_request("/internal/x", "X-Forwarded-For: 10.1.1.1\r\n"));
+    ASSERT_TRUE(internal);
+    EXPECT_EQ(internal->status, 403);
+    EXPECT_EQ(json_field(internal->body, "error"), "ip_not_allowed");
+
+    // The access log names the client the filter found.
+    std::string log;
+    for (int i = 0; i < 200 && std::count(log.begin(), log.end(), '\n') < 3; ++i) {
+        std::this_thread::sleep_for(20ms);
+        log = read_file(log_file);
+    }
+    EXPECT_NE(log.find("{\"client\":\"203.0.113.77\",\"status\":403}"), std::string::npos) << log;
+    EXPECT_NE(log.find("{\"client\":\"198.51.100.4\",\"status\":200}"), std::string::npos) << log;
+    EXPECT_NE(log.find("{\"client\":\"127.0.0.1\",\"status\":403}"), std::string::npos) << log;
+}

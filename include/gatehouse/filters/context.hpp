@@ -91,6 +91,13 @@ struct request_context {
     std::string_view answered_by;            // set by the chain: the instance that answered
     std::pmr::string answer_reason;          // why, for the log and metrics ("missing_key")
 
+    // Replaces the client address (a filter that found the real client behind trusted proxies).
+    void set_client_ip(std::string_view address) {
+        client_ip_storage.assign(address.data(), address.size());
+        client_ip = client_ip_storage;
+    }
+    std::pmr::string client_ip_storage{request_id.get_allocator()};
+
     // The request field named name, or nullopt (convenience over headers).
     std::optional<std::string_view> header(std::string_view name) const {
         return headers ? headers->get(name) : std::nullopt;
