@@ -2,6 +2,7 @@
 
 #include "access_log/access_log.hpp"
 #include "api_key/api_key.hpp"
+#include "cors/cors.hpp"
 #include "headers/headers.hpp"
 #include "ip_filter/ip_filter.hpp"
 #include "request_id/request_id.hpp"
@@ -17,6 +18,7 @@ constexpr filter_type types[] = {
     {"respond", &respond::parse},
     {"api_key", &api_key::parse},
     {"ip_filter", &ip_filter::parse},
+    {"cors", &cors::parse},
 };
 }  // namespace
 

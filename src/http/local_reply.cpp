@@ -66,15 +66,19 @@ void append_json_escaped(std::string& out, std::string_view text) {
 void render_local_reply(std::string& out, const local_reply& reply, std::string_view request_id,
                         std::string_view date, bool close, bool http10_keep_alive, bool head,
                         std::string_view extra_fields) {
+    // 204 and 304 carry no body and no Content-Length (RFC 9110 sections 8.6, 15.3.5).
+    const bool bodiless = reply.status == 204 || reply.status == 304;
     std::string body;
-    body.reserve(96 + reply.message.size() + request_id.size());
-    body += "{\"error\":\"";
-    append_json_escaped(body, reply.error);
-    body += "\",\"message\":\"";
-    append_json_escaped(body, reply.message);
-    body += "\",\"request_id\":\"";
-    append_json_escaped(body, request_id);
-    body += "\"}\n";
+    if (!bodiless) {
+        body.reserve(96 + reply.message.size() + request_id.size());
+        body += "{\"error\":\"";
+        append_json_escaped(body, reply.error);
+        body += "\",\"message\":\"";
+        append_json_escaped(body, reply.message);
+        body += "\",\"request_id\":\"";
+        append_json_escaped(body, request_id);
+        body += "\"}\n";
+    }
 
     char number[24];
     out += "HTTP/1.1 ";
@@ -82,9 +86,11 @@ void render_local_reply(std::string& out, const local_reply& reply, std::string_
     out.append(number, end);
     out += ' ';
     out += reason_phrase(reply.status);
-    out += "\r\nContent-Type: application/json\r\nContent-Length: ";
-    end = std::to_chars(number, number + sizeof number, body.size()).ptr;
-    out.append(number, end);
+    if (!bodiless) {
+        out += "\r\nContent-Type: application/json\r\nContent-Length: ";
+        end = std::to_chars(number, number + sizeof number, body.size()).ptr;
+        out.append(number, end);
+    }
     if (!date.empty()) {
         out += "\r\nDate: ";
         out += date;

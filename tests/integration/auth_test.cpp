@@ -139,3 +139,44 @@ TEST(IpFilterAuth, DenyListsAndTheClientBehindATrustedProxy) {
     EXPECT_NE(log.find("{\"client\":\"198.51.100.4\",\"status\":200}"), std::string::npos) << log;
     EXPECT_NE(log.find("{\"client\":\"127.0.0.1\",\"status\":403}"), std::string::npos) << log;
 }
+
+TEST(CorsFilter, PreflightNeverReachesTheUpstreamAndActualRequestsGetTheFields) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir, "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
+                    "filters:\n"
+                    "  cors: { type: cors, allow_origins: [\"https://app.example.com\"], allow_methods: [GET, PUT],\n"
+                    "          allow_headers: [Content-Type], max_age: 1h }\n"
+                    "default_filters: [cors]\n"
+                    "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
+                    "routes:\n  - { name: app, upstream: app }\n");
+    client c(gw.port());
+    c.send("OPTIONS /items/1 HTTP/1.1\r\nHost: api\r\nOrigin: https://app.example.com\r\n"
+           "Access-Control-Request-Method: PUT\r\nAccess-Control-Request-Headers: content-type\r\n\r\n");
+    auto preflight = c.read_response();
+    ASSERT_TRUE(preflight);
+    EXPECT_EQ(preflight->status, 204);
+    EXPECT_EQ(preflight->header("access-control-allow-origin"), "https://app.example.com");
+    EXPECT_EQ(preflight->header("access-control-allow-methods"), "GET, PUT");
+    EXPECT_EQ(preflight->header("access-control-max-age"), "3600");
+    EXPECT_FALSE(preflight->has("content-length"));  // a 204 has none
+    EXPECT_TRUE(preflight->body.empty());
+    // The same connection carries on: the preflight had no body to discard.
+    c.send("PUT /items/1 HTTP/1.1\r\nHost: api\r\nOrigin: https://app.example.com\r\nContent-Length: 2\r\n\r\nhi");
+    auto actual = c.read_response();
+    ASSERT_TRUE(actual);
+    EXPECT_EQ(actual->status, 200);
+    EXPECT_EQ(actual->header("access-control-allow-origin"), "https://app.example.com");
+    EXPECT_EQ(actual->header("vary"), "Origin");
+    EXPECT_EQ(json_field(actual->body, "method"), "PUT");
+
+    auto refused = request(gw.port(), "OPTIONS /x HTTP/1.1\r\nHost: api\r\nOrigin: https://evil.example\r\n"
+                                      "Access-Control-Request-Method: GET\r\n\r\n");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(refused->status, 403);
+    EXPECT_EQ(json_field(refused->body, "error"), "origin_not_allowed");
+    EXPECT_FALSE(refused->has("access-control-allow-origin"));
+
+    // Only the PUT reached the upstream (its stats request is the other connection).
+    EXPECT_EQ(echo.connections(), 2);
+}

@@ -21,6 +21,9 @@ enum class filter_status {
     respond,  // the filter set ctx.reply: stop the chain and answer the client with it
 };
 
+// One instance per worker serves every request of that worker, and requests interleave (an
+// awaited filter or upstream lets others run): per-request state belongs in the
+// request_context, never in the filter's members.
 class filter {
 public:
     virtual ~filter() = default;
