@@ -68,4 +68,14 @@ void worker_stats::rejection(std::string_view filter, std::string_view reason) {
     it->second->add();
 }
 
+counter& worker_stats::filter_event(std::string_view filter, std::string_view event) {
+    std::lock_guard lock(mutex_);
+    auto key = std::make_pair(std::string(filter), std::string(event));
+    auto it = events_.find(key);
+    if (it == events_.end()) {
+        it = events_.emplace(key, std::make_unique<counter>()).first;
+    }
+    return *it->second;
+}
+
 }  // namespace gatehouse::observability

@@ -84,8 +84,13 @@ std::string render_prometheus(const std::vector<const worker_stats*>& workers, c
     std::map<std::string, route_totals> routes;
     std::map<std::string, cluster_totals> clusters;
     std::map<std::pair<std::string, std::string>, std::uint64_t> rejections;
+    std::map<std::pair<std::string, std::string>, std::uint64_t> events;
     for (const auto* w : workers) {
-        w->visit([&](const worker_stats::route_map& r, const worker_stats::cluster_map& c, const worker_stats::rejection_map& j) {
+        w->visit([&](const worker_stats::route_map& r, const worker_stats::cluster_map& c, const worker_stats::rejection_map& j,
+                     const worker_stats::rejection_map& ev) {
+            for (const auto& [key, value] : ev) {
+                events[key] += value->get();
+            }
             for (const auto& [name, stats] : r) {
                 auto& t = routes[name];
                 for (std::size_t i = 0; i < t.by_class.size(); ++i) t.by_class[i] += stats->by_class[i].get();
@@ -149,6 +154,12 @@ std::string render_prometheus(const std::vector<const worker_stats*>& workers, c
     header(out, "gatehouse_filter_rejections_total", "counter", "Requests a filter answered itself, by filter and reason.");
     for (const auto& [key, value] : rejections) {
         sample(out, "gatehouse_filter_rejections_total", {{"filter", key.first}, {"reason", key.second}}, number(value));
+    }
+
+    header(out, "gatehouse_filter_events_total", "counter",
+           "Things filters report, by filter and event (rate_limit: keys_evicted when its key table is full).");
+    for (const auto& [key, value] : events) {
+        sample(out, "gatehouse_filter_events_total", {{"filter", key.first}, {"event", key.second}}, number(value));
     }
 
     header(out, "gatehouse_config_reloads_total", "counter", "Config reloads, by result.");

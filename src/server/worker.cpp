@@ -59,7 +59,7 @@ std::unique_ptr<generation> worker::build_generation(std::shared_ptr<const snaps
         g->clusters.push_back(std::move(kept));
         g->cluster_stats.push_back(&stats_.cluster(up.name));
     }
-    filters::worker_services services{*context_, id_};
+    filters::worker_services services{*context_, id_, &stats_};
     for (const auto& instance : config.filters) {
         g->filters.push_back(instance.factory->create(services));
     }

@@ -70,8 +70,9 @@ TEST(ApiKeyAuth, KeysAnswer401And403AndNameTheConsumerUpstream) {
     EXPECT_EQ(open->status, 200);
 
     // Rejections are counted by filter and reason, and the keys appear nowhere.
-    auto metrics = request(gw.admin_port(), "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
-    ASSERT_TRUE(metrics);
+    auto page = wait_for_metrics(gw.admin_port(), {"gatehouse_filter_rejections_total{filter=\"alice_only\",reason=\"consumer_not_allowed\"} 1"});
+    auto metrics = std::optional<response>(response{});
+    metrics->body = page;
     EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"keys\",reason=\"missing_key\"} 1"), std::string::npos)
         << metrics->body;
     EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"keys\",reason=\"invalid_key\"} 1"), std::string::npos);
@@ -179,4 +180,46 @@ TEST(CorsFilter, PreflightNeverReachesTheUpstreamAndActualRequestsGetTheFields) 
 
     // Only the PUT reached the upstream (its stats request is the other connection).
     EXPECT_EQ(echo.connections(), 2);
+}
+
+TEST(RateLimitFilter, LocalLimitIsExactAcrossWorkers) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir, "server:\n  listen: \"127.0.0.1:0\"\n  workers: 2\nlogging: { level: info }\n"
+                    "filters:\n"
+                    "  limit: { type: rate_limit, key: client_ip, limits: [ { name: burst, rate: 5, per: 1h } ] }\n"
+                    "default_filters: [limit]\n"
+                    "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
+                    "routes:\n  - { name: app, upstream: app }\n");
+    int passed = 0;
+    int limited = 0;
+    std::optional<response> first_ok;
+    std::optional<response> refused;
+    // A new connection per request: SO_REUSEPORT spreads them over both workers.
+    for (int i = 0; i < 12; ++i) {
+        auto r = request(gw.port(), get_request("/r/" + std::to_string(i)));
+        ASSERT_TRUE(r);
+        if (r->status == 200) {
+            ++passed;
+            if (!first_ok) first_ok = r;
+        } else {
+            EXPECT_EQ(r->status, 429);
+            ++limited;
+            refused = r;
+        }
+    }
+    EXPECT_EQ(passed, 5);  // the instance's limit, not 5 per worker
+    EXPECT_EQ(limited, 7);
+    ASSERT_TRUE(first_ok);
+    EXPECT_EQ(first_ok->header("ratelimit-policy"), "\"burst\";q=5;w=3600");
+    EXPECT_EQ(first_ok->header("ratelimit"), "\"burst\";r=4;t=720");
+    ASSERT_TRUE(refused);
+    EXPECT_EQ(json_field(refused->body, "error"), "rate_limited");
+    EXPECT_EQ(refused->header("retry-after"), "720");
+    EXPECT_EQ(refused->header("ratelimit"), "\"burst\";r=0;t=3600");
+    auto metrics = std::optional<response>(response{});
+    metrics->body = wait_for_metrics(gw.admin_port(), {"gatehouse_filter_rejections_total{filter=\"limit\",reason=\"rate_limited\"} 7"});
+    EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"limit\",reason=\"rate_limited\"} 7"),
+              std::string::npos)
+        << metrics->body;
 }

@@ -130,7 +130,8 @@ TEST_F(OperationsTest, EarlyAnswersRefusalsAndUpstreamErrorsAreLoggedToo) {
     // Nothing reached the upstream for either (its stats request is its only connection).
     EXPECT_EQ(echo->connections(), 1);
 
-    auto metrics = admin_get(gw->admin_port(), "/metrics");
+    auto metrics = wait_for_metrics(gw->admin_port(), {"gatehouse_filter_rejections_total{filter=\"closed\",reason=\"closed\"} 1",
+                                                       "gatehouse_requests_total{route=\"closed\",code=\"4xx\"} 1"});
     EXPECT_NE(metrics.find("gatehouse_filter_rejections_total{filter=\"closed\",reason=\"closed\"} 1"), std::string::npos)
         << metrics;
     EXPECT_NE(metrics.find("gatehouse_requests_total{route=\"closed\",code=\"4xx\"} 1"), std::string::npos);
@@ -171,7 +172,8 @@ TEST(OperationsUpstream, UpstreamFailureIsLoggedWithItsKindAndCounted) {
     EXPECT_EQ(json_field(lines[0], "status"), "502");
     EXPECT_EQ(json_field(lines[0], "reason"), "upstream_connect_failed");
     EXPECT_EQ(json_field(lines[0], "request_id"), r->header("x-request-id"));
-    auto metrics = admin_get(gw.admin_port(), "/metrics");
+    auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_errors_total{upstream=\"gone\",kind=\"connect_failed\"} 1",
+                                                      "gatehouse_requests_total{route=\"gone\",code=\"5xx\"} 1"});
     EXPECT_NE(metrics.find("gatehouse_upstream_errors_total{upstream=\"gone\",kind=\"connect_failed\"} 1"), std::string::npos)
         << metrics;
     EXPECT_NE(metrics.find("gatehouse_requests_total{route=\"gone\",code=\"5xx\"} 1"), std::string::npos);
@@ -185,7 +187,8 @@ TEST_F(OperationsTest, AdminHealthReadinessMetricsAndRedactedConfig) {
         ASSERT_TRUE(request(gw->port(), get_request("/users/" + std::to_string(i))));
     }
     ASSERT_TRUE(request(gw->port(), get_request("/status/503")));
-    auto metrics = admin_get(gw->admin_port(), "/metrics");
+    auto metrics = "200\n" + wait_for_metrics(gw->admin_port(), {"gatehouse_requests_total{route=\"app\",code=\"2xx\"} 3",
+                                                                 "gatehouse_request_duration_seconds_count{route=\"app\"} 4"});
     ASSERT_EQ(metrics.substr(0, 4), "200\n");
     EXPECT_NE(metrics.find("gatehouse_requests_total{route=\"app\",code=\"2xx\"} 3"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("gatehouse_requests_total{route=\"app\",code=\"5xx\"} 1"), std::string::npos);
@@ -255,7 +258,7 @@ TEST(Reload, SighupAndAdminReloadSwapConfigAndRejectBadFiles) {
     EXPECT_NE(r->body.find(path), std::string::npos);  // the error names the file
     EXPECT_EQ(request(gw.port(), get_request("/new"))->status, 200);
     EXPECT_TRUE(gw.proc().wait_for_log("reload rejected"));
-    auto metrics = admin_get(gw.admin_port(), "/metrics");
+    auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_config_reloads_total{result=\"failure\"} 1"});
     EXPECT_NE(metrics.find("gatehouse_config_reloads_total{result=\"success\"} 1"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("gatehouse_config_reloads_total{result=\"failure\"} 1"), std::string::npos);
 

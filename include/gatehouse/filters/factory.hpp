@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "gatehouse/filters/filter.hpp"
+#include "gatehouse/observability/metrics.hpp"
 
 namespace boost::asio {
 class io_context;
@@ -18,6 +19,7 @@ namespace gatehouse::filters {
 struct worker_services {
     boost::asio::io_context& io;
     unsigned worker_id = 0;
+    observability::worker_stats* stats = nullptr;  // for filter_event counters
 };
 
 class filter_factory {

@@ -61,12 +61,14 @@ public:
     cluster_stats& cluster(const std::string& name);
     // Counts a filter rejection (worker thread).
     void rejection(std::string_view filter, std::string_view reason);
+    // A counter for something a filter wants to report (worker thread, when the filter is made).
+    counter& filter_event(std::string_view filter, std::string_view event);
 
     // Reads everything under the registry lock (admin thread).
     template <typename F>
     void visit(F&& f) const {
         std::lock_guard lock(mutex_);
-        f(routes_, clusters_, rejections_);
+        f(routes_, clusters_, rejections_, events_);
     }
 
     using route_map = std::map<std::string, std::unique_ptr<route_stats>, std::less<>>;
@@ -78,6 +80,7 @@ private:
     route_map routes_;
     cluster_map clusters_;
     rejection_map rejections_;
+    rejection_map events_;  // (filter, event)
 };
 
 }  // namespace gatehouse::observability
