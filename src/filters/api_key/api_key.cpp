@@ -1,6 +1,7 @@
 #include "api_key.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <yaml-cpp/yaml.h>
 
@@ -85,6 +86,33 @@ std::optional<std::string_view> query_parameter(std::string_view target, std::st
     return std::nullopt;
 }
 
+// SHA-256 through one prefetched algorithm and a context reused by this worker: OpenSSL 3's
+// one-shot SHA256() looks the algorithm up on every call, under a read-write lock.
+class sha256_hasher {
+public:
+    sha256_hasher() : md_(EVP_MD_fetch(nullptr, "SHA256", nullptr)), ctx_(EVP_MD_CTX_new()) {}
+    ~sha256_hasher() {
+        EVP_MD_CTX_free(ctx_);
+        EVP_MD_free(md_);
+    }
+    sha256_hasher(const sha256_hasher&) = delete;
+    sha256_hasher& operator=(const sha256_hasher&) = delete;
+
+    digest operator()(std::string_view text) {
+        digest d{};
+        unsigned int size = 0;
+        if (!md_ || !ctx_ || EVP_DigestInit_ex2(ctx_, md_, nullptr) != 1 ||
+            EVP_DigestUpdate(ctx_, text.data(), text.size()) != 1 || EVP_DigestFinal_ex(ctx_, d.data(), &size) != 1) {
+            return sha256(text);
+        }
+        return d;
+    }
+
+private:
+    EVP_MD* md_;
+    EVP_MD_CTX* ctx_;
+};
+
 class api_key_filter final : public filter {
 public:
     explicit api_key_filter(const settings& s) : settings_(s) {}
@@ -102,7 +130,7 @@ public:
         if (!presented || presented->empty()) {
             return refuse(ctx, 401, "missing_key", "an API key is required");
         }
-        auto d = sha256(*presented);
+        auto d = hash_(*presented);
         const std::string* consumer = nullptr;
         for (const auto& [stored, name] : settings_.keys) {
             // Every stored digest is compared, whatever matched: constant time in the key.
@@ -149,6 +177,7 @@ private:
     }
 
     const settings& settings_;
+    sha256_hasher hash_;
 };
 
 class api_key_factory final : public filter_factory {

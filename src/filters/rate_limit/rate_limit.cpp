@@ -149,7 +149,10 @@ public:
     }
 
     filter_status on_request(request_context& ctx) override {
-        std::string key;
+        // Scratch strings reused by this worker's instance: on_request never suspends, so no
+        // other request can interleave while they are in use.
+        auto& key = key_;
+        key.clear();
         for (const auto& [part, header] : settings_.key) {
             key += '\x1f';
             switch (part) {
@@ -181,12 +184,19 @@ public:
             evictions_->add();
         }
         const auto& l = settings_.limits[d.tightest];
-        std::string state = "\"" + l.name + "\";r=" + std::to_string(d.remaining) + ";t=" + std::to_string(seconds_up(d.reset));
+        auto& state = state_;
+        state.clear();
+        state += '"';
+        state += l.name;
+        state += "\";r=";
+        state += std::to_string(d.remaining);
+        state += ";t=";
+        state += std::to_string(seconds_up(d.reset));
         if (!d.allowed) {
             ctx.reply = http::local_reply{429, "rate_limited", "rate limit \"" + l.name + "\" exceeded"};
             ctx.reply->headers.emplace_back("Retry-After", std::to_string(std::max<std::uint64_t>(1, seconds_up(d.retry_after))));
             ctx.reply->headers.emplace_back("RateLimit-Policy", policy_);
-            ctx.reply->headers.emplace_back("RateLimit", state);
+            ctx.reply->headers.emplace_back("RateLimit", std::string(state));
             ctx.answer_reason = "rate_limited";
             return filter_status::respond;
         }
@@ -202,6 +212,8 @@ private:
     std::shared_ptr<bucket_table> table_;
     observability::counter* evictions_;
     std::string policy_;
+    std::string key_;
+    std::string state_;
 };
 
 class rate_limit_factory final : public filter_factory {
