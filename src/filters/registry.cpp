@@ -5,6 +5,7 @@
 #include "cors/cors.hpp"
 #include "headers/headers.hpp"
 #include "ip_filter/ip_filter.hpp"
+#include "jwt/jwt.hpp"
 #include "rate_limit/rate_limit.hpp"
 #include "request_id/request_id.hpp"
 #include "respond/respond.hpp"
@@ -21,6 +22,7 @@ constexpr filter_type types[] = {
     {"ip_filter", &ip_filter::parse},
     {"cors", &cors::parse},
     {"rate_limit", &rate_limit::parse},
+    {"jwt", &jwt::parse},
 };
 }  // namespace
 

@@ -1,4 +1,7 @@
-// Authentication filters through the real binary.
+// Authentication and access filters through the real binary.
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "common.hpp"
 
 using namespace harness;
@@ -222,4 +225,90 @@ TEST(RateLimitFilter, LocalLimitIsExactAcrossWorkers) {
     EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"limit\",reason=\"rate_limited\"} 7"),
               std::string::npos)
         << metrics->body;
+}
+
+namespace {
+
+std::string b64url(std::string_view bytes) {
+    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    std::uint32_t buffer = 0;
+    int bits = 0;
+    for (unsigned char c : bytes) {
+        buffer = (buffer << 8) | c;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out += alphabet[(buffer >> bits) & 0x3f];
+        }
+    }
+    if (bits > 0) out += alphabet[(buffer << (6 - bits)) & 0x3f];
+    return out;
+}
+
+std::string hs256_token(const std::string& secret, const std::string& header, const std::string& payload) {
+    auto input = b64url(header) + "." + b64url(payload);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(input.data()),
+         input.size(), mac, &size);
+    return input + "." + b64url(std::string_view(reinterpret_cast<char*>(mac), size));
+}
+
+}  // namespace
+
+TEST(JwtFilter, BearerTokensThroughTheGateway) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    const std::string secret = "integration-secret-0123456789-abcdef";
+    gateway gw(dir, "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
+                    "filters:\n"
+                    "  auth:\n"
+                    "    type: jwt\n"
+                    "    keys: [ { kid: main, alg: HS256, secret: \"${JWT_SECRET}\" } ]\n"
+                    "    issuer: https://idp.test\n"
+                    "    audience: api\n"
+                    "    claims_to_headers: { sub: X-User-Id, tenant: X-Tenant }\n"
+                    "    consumer_claim: sub\n"
+                    "    strip_authorization: true\n"
+                    "default_filters: [auth]\n"
+                    "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
+                    "routes:\n  - { name: app, upstream: app }\n",
+               {{"JWT_SECRET", secret}});
+    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto good = hs256_token(secret, R"({"alg":"HS256","kid":"main"})",
+                            R"({"iss":"https://idp.test","aud":"api","sub":"user-7","exp":)" + std::to_string(now + 600) + "}");
+
+    auto missing = request(gw.port(), get_request("/me"));
+    ASSERT_TRUE(missing);
+    EXPECT_EQ(missing->status, 401);
+    EXPECT_EQ(missing->header("www-authenticate"), "Bearer realm=\"gatehouse\"");
+
+    auto ok = request(gw.port(), get_request("/me", "Authorization: Bearer " + good + "\r\nX-Tenant: spoofed\r\n"));
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+    EXPECT_EQ(echoed_header(*ok, "x-user-id"), "user-7");
+    EXPECT_FALSE(echo_has_header(*ok, "x-tenant"));        // no such claim: the client's value is dropped
+    EXPECT_FALSE(echo_has_header(*ok, "authorization"));   // strip_authorization
+
+    auto expired = hs256_token(secret, R"({"alg":"HS256","kid":"main"})",
+                               R"({"iss":"https://idp.test","aud":"api","sub":"u","exp":)" + std::to_string(now - 3600) + "}");
+    auto none = b64url(R"({"alg":"none"})") + "." + b64url(R"({"iss":"https://idp.test","aud":"api","sub":"admin"})") + ".";
+    auto wrong_key = hs256_token("another-secret-0123456789-abcdefgh", R"({"alg":"HS256","kid":"main"})",
+                                 R"({"iss":"https://idp.test","aud":"api","sub":"u"})");
+    for (const auto& [token, reason] : {std::pair{expired, "expired"}, {none, "alg_not_allowed"}, {wrong_key, "bad_signature"}}) {
+        auto r = request(gw.port(), get_request("/me", "Authorization: Bearer " + token + "\r\n"));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 401) << reason;
+        EXPECT_EQ(r->header("www-authenticate"), "Bearer realm=\"gatehouse\", error=\"invalid_token\"") << reason;
+    }
+    auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_filter_rejections_total{filter=\"auth\",reason=\"bad_signature\"} 1"});
+    for (auto reason : {"missing_token", "expired", "alg_not_allowed", "bad_signature"}) {
+        EXPECT_NE(metrics.find(std::string("gatehouse_filter_rejections_total{filter=\"auth\",reason=\"") + reason + "\"} 1"),
+                  std::string::npos)
+            << reason << "\n" << metrics;
+    }
+    auto config = request(gw.admin_port(), "GET /config HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(config);
+    EXPECT_EQ(config->body.find(secret), std::string::npos);
 }

@@ -1,0 +1,84 @@
+#pragma once
+// jwt: Bearer tokens (RFC 7519) verified with OpenSSL. Every key is bound to one algorithm (or,
+// for JWKS keys without "alg", to its key type's family), so a token cannot pick how it is
+// checked: "none" in any spelling, an HMAC token against an RSA public key (algorithm
+// confusion), an unknown kid, and jku/x5u/jwk/x5c/crit headers are all refused. Then exp and
+// nbf (with leeway), iss, aud and required claims are checked; selected claims can be sent
+// upstream as headers and one can name the consumer.
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gatehouse/config/config.hpp"
+#include "gatehouse/filters/factory.hpp"
+
+namespace YAML {
+class Node;
+}
+namespace gatehouse::config {
+class reader;
+}
+
+namespace gatehouse::filters::jwt {
+
+// base64url without padding (padding tolerated); nullopt on any other character.
+std::optional<std::string> base64url_decode(std::string_view text);
+std::string base64url_encode(std::string_view bytes);
+
+// A verification key: an HMAC secret or a public key, with the algorithms it may verify.
+class key {
+public:
+    ~key();
+    key(const key&) = delete;
+    key& operator=(const key&) = delete;
+
+    // An HMAC secret for HS256/384/512.
+    static std::shared_ptr<key> secret(std::string kid, std::string alg, std::string bytes);
+    // A PEM public key (or certificate) for alg; nullptr with error set when they do not fit.
+    static std::shared_ptr<key> pem(std::string kid, std::string alg, std::string_view pem, std::string& error);
+    // A JWK from a JWKS document; nullptr with error set.
+    static std::shared_ptr<key> jwk(const void* json_object, std::string& error);
+
+    const std::string& kid() const { return kid_; }
+    bool allows(std::string_view alg) const;
+    // Verifies signature over signing_input with alg (which allows() must accept).
+    bool verify(std::string_view alg, std::string_view signing_input, std::string_view signature) const;
+    std::string describe() const;  // "RS256 (RSA 2048)", never the key material
+
+private:
+    key() = default;
+    std::string kid_;
+    std::vector<std::string> algs_;
+    std::string secret_;
+    void* pkey_ = nullptr;  // EVP_PKEY*
+};
+
+struct settings {
+    std::vector<std::shared_ptr<key>> keys;
+    std::vector<std::string> issuers;      // any of these; empty: not checked
+    std::vector<std::string> audiences;    // the token's aud must contain one; empty: not checked
+    std::chrono::seconds leeway{30};
+    std::vector<std::string> required_claims;
+    std::vector<std::pair<std::string, std::string>> claims_to_headers;  // claim, header
+    std::optional<std::string> consumer_claim;
+    bool strip_authorization = false;
+    std::size_t max_token_bytes = 8192;
+    std::function<std::int64_t()> now;  // seconds since the epoch; tests inject a clock
+};
+
+// Why a token was refused (the metrics reason and the WWW-Authenticate error description).
+struct verdict {
+    bool ok = false;
+    std::string reason;   // missing_token, malformed_token, alg_not_allowed, unknown_kid, bad_signature, expired, ...
+    std::map<std::string, std::string> claims;  // string/number claims picked by the settings
+};
+
+verdict verify_token(const settings& s, std::string_view token);
+
+std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
+
+}  // namespace gatehouse::filters::jwt
