@@ -48,10 +48,10 @@ decision bucket_table::take(std::uint64_t key_hash, const std::vector<limit>& li
             latest = std::max(latest, times_[s * limits_ + i].load(std::memory_order_relaxed));
         }
         bool reusable = current == 0 || latest <= now;  // a bucket past its time is a fresh bucket
+        // A free slot's times are 0 and an expired slot's are in the past, both the same as a
+        // full bucket under GCRA, so claiming one needs no reset (a reset here could overwrite a
+        // token another worker just charged to the new key).
         if (reusable && keys_[s].compare_exchange_strong(current, key_hash, std::memory_order_acq_rel)) {
-            for (std::size_t i = 0; i < limits_; ++i) {
-                times_[s * limits_ + i].store(now, std::memory_order_relaxed);
-            }
             slot = s;
             break;
         }
@@ -72,7 +72,9 @@ decision bucket_table::take(std::uint64_t key_hash, const std::vector<limit>& li
     // GCRA per limit: allowed if the new arrival time stays within the burst window. Every limit
     // is checked before any is charged, so a refused request takes no token anywhere.
     auto* times = &times_[slot * limits_];
-    for (int attempt = 0; attempt < 8; ++attempt) {
+    // A failed compare-and-swap means another worker charged this key meanwhile: evaluate again
+    // (lock-free: some worker always makes progress). Never let a request through uncharged.
+    for (;;) {
         std::int64_t seen[16];
         std::int64_t next[16];
         bool allowed = true;
@@ -123,8 +125,6 @@ decision bucket_table::take(std::uint64_t key_hash, const std::vector<limit>& li
         }
         d = decision{};
     }
-    d.allowed = true;  // heavy contention on one key: let it through rather than spin
-    return d;
 }
 
 namespace {
