@@ -481,6 +481,8 @@ verdict verify_token(const settings& s, std::string_view token) {
     }
     verdict v;
     v.ok = true;
+    v.exp = exp;
+    v.nbf = nbf;
     auto pick = [&](const std::string& claim) {
         if (auto it = payload->find(claim); it != payload->end()) {
             if (auto text = scalar_text(it->value()); text && http::valid_field_value(*text) && text->size() <= 1024) {
@@ -493,13 +495,42 @@ verdict verify_token(const settings& s, std::string_view token) {
     return v;
 }
 
+const verdict* verification_cache::find(std::string_view token, std::int64_t now, std::chrono::seconds leeway,
+                                        std::string& reason) {
+    auto it = entries_.find(std::hash<std::string_view>{}(token));
+    if (it == entries_.end() || it->second.token != token) {
+        return nullptr;
+    }
+    const auto& v = it->second.v;
+    if (v.exp && now - leeway.count() >= *v.exp) {
+        reason = "expired";
+        entries_.erase(it);
+        return nullptr;
+    }
+    if (v.nbf && now + leeway.count() < *v.nbf) {
+        reason = "not_yet_valid";
+        return nullptr;
+    }
+    return &v;
+}
+
+void verification_cache::insert(std::string_view token, const verdict& v) {
+    if (capacity_ == 0) {
+        return;
+    }
+    if (entries_.size() >= capacity_) {
+        entries_.erase(entries_.begin());  // bounded: drop an arbitrary entry
+    }
+    entries_[std::hash<std::string_view>{}(token)] = entry{std::string(token), v};
+}
+
 // --- the filter ----------------------------------------------------------------------------------
 
 namespace {
 
 class jwt_filter final : public filter {
 public:
-    explicit jwt_filter(const settings& s) : settings_(s) {}
+    explicit jwt_filter(const settings& s) : settings_(s), cache_(s.cache_size) {}
 
     filter_status on_request(request_context& ctx) override {
         auto authorization = ctx.header("authorization");
@@ -512,7 +543,24 @@ public:
         }
         auto token = value.substr(7);
         while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-        auto v = verify_token(settings_, token);
+        const std::int64_t now = settings_.now ? settings_.now()
+                                               : std::chrono::duration_cast<std::chrono::seconds>(
+                                                     std::chrono::system_clock::now().time_since_epoch())
+                                                     .count();
+        std::string cached_reason;
+        const verdict* hit = token.size() <= settings_.max_token_bytes ? cache_.find(token, now, settings_.leeway, cached_reason)
+                                                                       : nullptr;
+        if (!hit && !cached_reason.empty()) {
+            return refuse(ctx, cached_reason, "the token is not valid (" + cached_reason + ")", true);
+        }
+        verdict fresh;
+        if (!hit) {
+            fresh = verify_token(settings_, token);
+            if (fresh.ok) {
+                cache_.insert(token, fresh);
+            }
+        }
+        const verdict& v = hit ? *hit : fresh;
         if (!v.ok) {
             return refuse(ctx, v.reason, "the token is not valid (" + v.reason + ")", true);
         }
@@ -547,6 +595,7 @@ private:
     }
 
     const settings& settings_;
+    verification_cache cache_;
 };
 
 class jwt_factory final : public filter_factory {
@@ -565,7 +614,7 @@ public:
         json::object o{{"type", "jwt"}, {"keys", std::move(keys)}, {"issuer", std::move(iss)}, {"audience", std::move(aud)},
                        {"leeway_s", settings_.leeway.count()}, {"required_claims", std::move(req)},
                        {"claims_to_headers", std::move(claims)}, {"strip_authorization", settings_.strip_authorization},
-                       {"max_token_bytes", settings_.max_token_bytes}};
+                       {"max_token_bytes", settings_.max_token_bytes}, {"cache_size", settings_.cache_size}};
         if (settings_.consumer_claim) o["consumer_claim"] = *settings_.consumer_claim;
         return o;
     }
@@ -586,7 +635,8 @@ std::optional<std::string> read_whole_file(const std::string& path) {
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
     if (!r.expect_map(node, path, {"type", "keys", "jwks_file", "issuer", "audience", "leeway", "required_claims",
-                                   "claims_to_headers", "consumer_claim", "strip_authorization", "max_token_bytes"})) {
+                                   "claims_to_headers", "consumer_claim", "strip_authorization", "max_token_bytes",
+                                   "cache_size"})) {
         return nullptr;
     }
     auto before = r.errors.size();
@@ -719,6 +769,10 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
                          }
                          return v ? std::optional<std::size_t>(*v) : std::nullopt;
                      });
+    r.optional_field(node, "cache_size", path, s.cache_size, [&](const YAML::Node& n, const std::string& p) -> std::optional<std::size_t> {
+        auto v = r.unsigned_int(n, p, 0, 1'000'000);
+        return v ? std::optional<std::size_t>(*v) : std::nullopt;
+    });
     if (r.errors.size() != before) {
         return nullptr;
     }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "gatehouse/config/config.hpp"
@@ -67,6 +68,7 @@ struct settings {
     std::optional<std::string> consumer_claim;
     bool strip_authorization = false;
     std::size_t max_token_bytes = 8192;
+    std::size_t cache_size = 4096;     // verified tokens remembered per worker; 0: no cache
     std::function<std::int64_t()> now;  // seconds since the epoch; tests inject a clock
 };
 
@@ -75,6 +77,29 @@ struct verdict {
     bool ok = false;
     std::string reason;   // missing_token, malformed_token, alg_not_allowed, unknown_kid, bad_signature, expired, ...
     std::map<std::string, std::string> claims;  // string/number claims picked by the settings
+    std::optional<std::int64_t> exp;             // kept so a cached verdict is re-checked in time
+    std::optional<std::int64_t> nbf;
+};
+
+// Recently verified tokens of one worker: a repeated token (a client's next request) skips the
+// signature check, while exp and nbf are checked again on every use. Bounded; only successful
+// verifications are kept. The token itself is compared in full, not only its hash.
+class verification_cache {
+public:
+    explicit verification_cache(std::size_t capacity) : capacity_(capacity) {}
+    // The cached verdict for token if it is still valid at now; nullptr if absent. An entry
+    // that has expired is dropped and reason is set to "expired" (or "not_yet_valid").
+    const verdict* find(std::string_view token, std::int64_t now, std::chrono::seconds leeway, std::string& reason);
+    void insert(std::string_view token, const verdict& v);
+    std::size_t size() const { return entries_.size(); }
+
+private:
+    struct entry {
+        std::string token;
+        verdict v;
+    };
+    std::size_t capacity_;
+    std::unordered_map<std::size_t, entry> entries_;
 };
 
 verdict verify_token(const settings& s, std::string_view token);

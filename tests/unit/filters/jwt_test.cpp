@@ -258,3 +258,32 @@ leeway: forever
     EXPECT_NE(all.find("filters.jwt.keys[4].alg: missing required key \"alg\""), std::string::npos) << all;
     EXPECT_NE(all.find("filters.jwt.leeway: invalid duration"), std::string::npos) << all;
 }
+
+TEST(Jwt, VerificationCacheStaysCorrectOnExpiry) {
+    jwt::verification_cache cache(2);
+    jwt::verdict v;
+    v.ok = true;
+    v.exp = 1000;
+    v.claims["sub"] = "u1";
+    cache.insert("token-a", v);
+    std::string reason;
+    auto* hit = cache.find("token-a", 900, std::chrono::seconds(30), reason);
+    ASSERT_NE(hit, nullptr);
+    EXPECT_EQ(hit->claims.at("sub"), "u1");
+    EXPECT_EQ(cache.find("token-b", 900, std::chrono::seconds(30), reason), nullptr);
+    EXPECT_TRUE(reason.empty());
+    EXPECT_NE(cache.find("token-a", 1029, std::chrono::seconds(30), reason), nullptr);  // within leeway
+    EXPECT_EQ(cache.find("token-a", 1030, std::chrono::seconds(30), reason), nullptr);
+    EXPECT_EQ(reason, "expired");
+    EXPECT_EQ(cache.size(), 0u);  // an expired entry is dropped
+    jwt::verdict later = v;
+    later.exp.reset();
+    later.nbf = 2000;
+    cache.insert("token-c", later);
+    reason.clear();
+    EXPECT_EQ(cache.find("token-c", 1000, std::chrono::seconds(30), reason), nullptr);
+    EXPECT_EQ(reason, "not_yet_valid");
+    cache.insert("token-d", v);
+    cache.insert("token-e", v);
+    EXPECT_EQ(cache.size(), 2u);  // bounded
+}
