@@ -36,6 +36,17 @@ decision bucket_table::take(std::uint64_t key_hash, const std::vector<limit>& li
     std::size_t victim = slots_;
     std::int64_t victim_time = INT64_MAX;
     const std::size_t start = key_hash & (slots_ - 1);
+    // First the key's own slot anywhere in the window, so that a slot freed in front of it can
+    // never give the key a second bucket.
+    for (std::size_t probe = 0; probe < probe_window; ++probe) {
+        std::size_t s = (start + probe) & (slots_ - 1);
+        if (keys_[s].load(std::memory_order_acquire) == key_hash) {
+            slot = s;
+            break;
+        }
+    }
+    // Then the first free or expired slot. Workers racing to add the same key try the same slots
+    // in the same order: the loser of the compare-and-swap sees the winner's key and shares it.
     for (std::size_t probe = 0; probe < probe_window && slot == slots_; ++probe) {
         std::size_t s = (start + probe) & (slots_ - 1);
         auto current = keys_[s].load(std::memory_order_acquire);
@@ -51,9 +62,11 @@ decision bucket_table::take(std::uint64_t key_hash, const std::vector<limit>& li
         // A free slot's times are 0 and an expired slot's are in the past, both the same as a
         // full bucket under GCRA, so claiming one needs no reset (a reset here could overwrite a
         // token another worker just charged to the new key).
-        if (reusable && keys_[s].compare_exchange_strong(current, key_hash, std::memory_order_acq_rel)) {
-            slot = s;
-            break;
+        if (reusable) {
+            if (keys_[s].compare_exchange_strong(current, key_hash, std::memory_order_acq_rel) || current == key_hash) {
+                slot = s;
+                break;
+            }
         }
         if (latest < victim_time) {
             victim_time = latest;
