@@ -30,7 +30,8 @@ Usage:
 Config values may use ${NAME} and ${NAME:-default} to read environment variables.
 Signals: SIGHUP reloads the config file (an invalid file is rejected and the running config
 stays); SIGTERM and SIGINT drain (stop accepting, finish requests in flight up to
-server.drain_timeout) and exit 0; a second SIGTERM/SIGINT stops at once.
+server.drain_timeout) and exit 0; a second SIGTERM/SIGINT stops at once. SIGUSR1 reopens
+access log files (after logrotate moved them).
 See docs/configuration.md for every setting.
 )";
 

@@ -8,6 +8,7 @@
 
 #include "gatehouse/admin/config_json.hpp"
 #include "gatehouse/config/loader.hpp"
+#include "gatehouse/filters/log_files.hpp"
 #include "gatehouse/http/local_reply.hpp"
 #include "gatehouse/observability/logging.hpp"
 #include "gatehouse/server/worker.hpp"
@@ -271,6 +272,7 @@ void server::refresh_dns(std::size_t cluster) {
 
 int server::run() {
     asio::signal_set signals(control_, SIGINT, SIGTERM, SIGHUP);
+    signals.add(SIGUSR1);
     int exit_code = 0;
     std::function<void(boost::system::error_code, int)> on_signal = [&](boost::system::error_code ec, int signal) {
         if (ec) {
@@ -279,6 +281,9 @@ int server::run() {
         if (signal == SIGHUP) {
             spdlog::info("SIGHUP: reloading {}", config_path_);
             reload();
+        } else if (signal == SIGUSR1) {
+            spdlog::info("SIGUSR1: reopening access log files");
+            filters::reopen_log_files();
         } else if (!draining_) {
             spdlog::info("received signal {}: draining", signal);
             begin_drain();

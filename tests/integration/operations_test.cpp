@@ -419,3 +419,27 @@ TEST(Drain, TimeoutBoundsTheWait) {
     EXPECT_LT(waited, 4s);  // a bound, not a timing measurement: far below the 5 s request
     EXPECT_NE(gw.proc().log().find("drain timeout"), std::string::npos);
 }
+
+TEST(AccessLogFile, Sigusr1ReopensAfterLogrotateMovedTheFile) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    auto log_file = dir.path() + "/access.log";
+    gateway gw(dir, "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
+                    "filters:\n  log: { type: access_log, output: \"" + log_file + "\", flush: 100ms, fields: [path] }\n"
+                    "default_filters: [log]\n"
+                    "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
+                    "routes:\n  - { name: app, upstream: app }\n");
+    ASSERT_TRUE(request(gw.port(), get_request("/before")));
+    ASSERT_EQ(wait_for_lines(log_file, 1).size(), 1u);
+    // logrotate: move the file away, then tell the gateway.
+    ASSERT_EQ(std::rename(log_file.c_str(), (log_file + ".1").c_str()), 0);
+    gw.proc().signal(SIGUSR1);
+    ASSERT_TRUE(gw.proc().wait_for_log("reopening access log files"));
+    ASSERT_TRUE(request(gw.port(), get_request("/after")));
+    auto fresh = wait_for_lines(log_file, 1);
+    ASSERT_EQ(fresh.size(), 1u);
+    EXPECT_EQ(fresh[0], "{\"path\":\"/after\"}");
+    auto rotated = wait_for_lines(log_file + ".1", 1);
+    ASSERT_EQ(rotated.size(), 1u);
+    EXPECT_EQ(rotated[0], "{\"path\":\"/before\"}");
+}

@@ -1,8 +1,10 @@
 #include "access_log.hpp"
 
 #include <spdlog/async.h>
+#include <spdlog/spdlog.h>
 #include <spdlog/async_logger.h>
-#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/details/file_helper.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
 #include <charconv>
@@ -11,6 +13,7 @@
 #include <mutex>
 
 #include "gatehouse/config/reader.hpp"
+#include "gatehouse/filters/log_files.hpp"
 #include "gatehouse/http/local_reply.hpp"
 
 namespace gatehouse::filters::access_log {
@@ -86,13 +89,38 @@ void append_time(std::string& out, std::chrono::system_clock::time_point t) {
     out += "Z\"";
 }
 
+// A file sink that can be reopened at its path (after logrotate moved the file away).
+class reopenable_file_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+    explicit reopenable_file_sink(const std::string& path) : path_(path) { file_.open(path_, false); }
+    void reopen() {
+        std::lock_guard lock(mutex_);
+        file_.close();
+        file_.open(path_, false);  // appends; creates the file anew if it was moved away
+    }
+
+protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+        spdlog::memory_buf_t formatted;
+        formatter_->format(msg, formatted);
+        file_.write(formatted);
+    }
+    void flush_() override { file_.flush(); }
+
+private:
+    std::string path_;
+    spdlog::details::file_helper file_;
+};
+
+std::mutex registry_mutex;  // config load and SIGUSR1 only, never per request
+std::map<std::string, std::weak_ptr<reopenable_file_sink>> file_sinks;
+
 // One asynchronous logger per output, shared by every access_log instance and kept across
 // reloads while any instance still uses it, so two loggers never append to one file.
 std::shared_ptr<spdlog::logger> logger_for(const std::string& output) {
-    static std::mutex mutex;
     static std::map<std::string, std::weak_ptr<spdlog::logger>> loggers;
     static std::shared_ptr<spdlog::details::thread_pool> pool;
-    std::lock_guard lock(mutex);  // config load only, never per request
+    std::lock_guard lock(registry_mutex);
     if (auto existing = loggers[output].lock()) {
         return existing;
     }
@@ -105,7 +133,9 @@ std::shared_ptr<spdlog::logger> logger_for(const std::string& output) {
     } else if (output == "stderr") {
         sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
     } else {
-        sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(output, false);  // throws if it cannot open
+        auto file = std::make_shared<reopenable_file_sink>(output);  // throws if it cannot open
+        file_sinks[output] = file;
+        sink = file;
     }
     sink->set_pattern("%v");
     auto logger = std::make_shared<spdlog::async_logger>("access_log:" + output, sink, pool,
@@ -182,6 +212,33 @@ private:
 };
 
 }  // namespace
+
+}  // namespace gatehouse::filters::access_log
+
+namespace gatehouse::filters {
+
+void reopen_log_files() {
+    std::vector<std::shared_ptr<access_log::reopenable_file_sink>> sinks;
+    {
+        std::lock_guard lock(access_log::registry_mutex);
+        for (auto& [path, weak] : access_log::file_sinks) {
+            if (auto sink = weak.lock()) {
+                sinks.push_back(std::move(sink));
+            }
+        }
+    }
+    for (auto& sink : sinks) {
+        try {
+            sink->reopen();
+        } catch (const std::exception& e) {
+            spdlog::error("reopening an access log failed: {}", e.what());
+        }
+    }
+}
+
+}  // namespace gatehouse::filters
+
+namespace gatehouse::filters::access_log {
 
 void format_line(const settings& s, const request_context& ctx, const exchange_log& log, std::string& out) {
     out += '{';
