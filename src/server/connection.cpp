@@ -32,21 +32,6 @@ namespace {
 constexpr auto linger_time = std::chrono::seconds(2);
 constexpr std::size_t linger_bytes = 1024 * 1024;
 
-class fields_source final : public router::header_source {
-public:
-    explicit fields_source(const http::fields& fields) : fields_(fields) {}
-    std::optional<std::string_view> find(std::string_view name) const override {
-        auto it = fields_.find(name);
-        if (it == fields_.end()) {
-            return std::nullopt;
-        }
-        return it->value();
-    }
-
-private:
-    const http::fields& fields_;
-};
-
 asio::awaitable<void> serve(worker& w, tcp::socket socket, tcp::endpoint peer) {
     client_connection connection(w, std::move(socket), peer);
     co_await connection.run();
@@ -212,17 +197,39 @@ void client_connection::run_response_filters(request_state& rs, const filters::r
     }
 }
 
-asio::awaitable<filters::filter_status> client_connection::run_request_filters(request_state& rs) {
-    for (const auto& entry : *rs.chain) {
-        auto status = entry.filter->is_async() ? co_await entry.filter->on_request_async(rs.ctx)
-                                               : entry.filter->on_request(rs.ctx);
+void client_connection::note_answer(request_state& rs, const chain_entry& entry) {
+    rs.ctx.answered_by = entry.name;
+    if (!rs.ctx.reply) {
+        rs.ctx.reply = http::local_reply{500, "filter_error", "filter " + std::string(entry.name) + " gave no reply"};
+    }
+    worker_.stats().rejection(entry.name, rs.ctx.answer_reason.empty() ? std::string_view(rs.ctx.reply->error)
+                                                                     : std::string_view(rs.ctx.answer_reason));
+}
+
+filters::filter_status client_connection::run_sync_filters(request_state& rs, std::size_t& next) {
+    const auto& chain = *rs.chain;
+    for (; next < chain.size() && !chain[next].filter->is_async(); ++next) {
+        if (chain[next].filter->on_request(rs.ctx) == filters::filter_status::respond) {
+            note_answer(rs, chain[next]);
+            return filters::filter_status::respond;
+        }
+    }
+    return filters::filter_status::proceed;
+}
+
+asio::awaitable<filters::filter_status> client_connection::run_async_filters(request_state& rs, std::size_t next) {
+    const auto& chain = *rs.chain;
+    while (next < chain.size()) {
+        const auto& entry = chain[next];
+        ++next;
+        auto status = filters::filter_status::proceed;
+        if (entry.filter->is_async()) {
+            status = co_await entry.filter->on_request_async(rs.ctx);
+        } else {
+            status = entry.filter->on_request(rs.ctx);
+        }
         if (status == filters::filter_status::respond) {
-            rs.ctx.answered_by = entry.name;
-            if (!rs.ctx.reply) {
-                rs.ctx.reply = http::local_reply{500, "filter_error", "filter " + std::string(entry.name) + " gave no reply"};
-            }
-            worker_.stats().rejection(entry.name, rs.ctx.answer_reason.empty() ? std::string_view(rs.ctx.reply->error)
-                                                                             : std::string_view(rs.ctx.answer_reason));
+            note_answer(rs, entry);
             co_return status;
         }
     }
@@ -419,7 +426,14 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
         co_return co_await answer_server_options(rs);
     }
     rs.chain = &rs.gen->route_chains[rs.route->index];
-    if (!rs.chain->empty() && co_await run_request_filters(rs) == filters::filter_status::respond) {
+    // Synchronous filters run without a coroutine frame; one is made only from the first filter
+    // that waits for I/O.
+    std::size_t next_filter = 0;
+    auto verdict = run_sync_filters(rs, next_filter);
+    if (verdict == filters::filter_status::proceed && next_filter < rs.chain->size()) {
+        verdict = co_await run_async_filters(rs, next_filter);
+    }
+    if (verdict == filters::filter_status::respond) {
         // The body (if any) was not read: the connection cannot carry another request.
         auto answer = std::move(*rs.ctx.reply);
         co_return co_await reply(rs, answer, rs.framing != http::body_framing::none);
@@ -457,7 +471,9 @@ void client_connection::describe_request(request_state& rs) {
     ctx.host = rs.host;
     ctx.version = rs.version;
     ctx.route_name = rs.route ? std::string_view(rs.route->config.name) : std::string_view();
-    rs.headers_view.emplace(req);
+    if (!rs.headers_view) {
+        rs.headers_view.emplace(req);
+    }
     ctx.headers = &*rs.headers_view;
 }
 
@@ -576,8 +592,8 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
         rs.expect_continue = rs.version == 11 && rs.framing != http::body_framing::none;
     }
 
-    fields_source headers(req);
-    router::request_view view{req.method_string(), rs.host, rs.path, &headers};
+    rs.headers_view.emplace(req);
+    router::request_view view{req.method_string(), rs.host, rs.path, &*rs.headers_view};
     rs.route = rs.gen->snap->routes->match(view);
     if (!rs.route) {
         return http::local_reply{404, "route_not_found", "no route for " + std::string(req.method_string()) + " " +

@@ -205,12 +205,8 @@ struct upstream_attempt {
 void client_connection::build_upstream_head(request_state& rs, std::pmr::string& out) {
     const auto& req = rs.parser.get();
     const auto& route = rs.route->config;
-    const auto& route_edits = route.request_headers;
+    const auto& edits = route.request_headers;
     const auto& filter_edits = rs.ctx.upstream_edits;
-    auto edited = [&](const config::header_edits&, std::string_view name) {
-        return server::edited(route_edits, filter_edits, name);
-    };
-    const auto& edits = route_edits;
 
     std::string_view target = rs.ctx.upstream_target ? std::string_view(*rs.ctx.upstream_target) : std::string_view(rs.target);
     std::pmr::string rewritten(rs.allocator);
@@ -247,12 +243,12 @@ void client_connection::build_upstream_head(request_state& rs, std::pmr::string&
             case gateway_field_kind::none:
                 break;
         }
-        if (edited(edits, name)) {
+        if (edited(edits, filter_edits, name)) {
             continue;
         }
         http::append_field(out, name, field.value());
     }
-    if (route.host_rewrite && !edited(edits, "Host")) {
+    if (route.host_rewrite && !edited(edits, filter_edits, "Host")) {
         http::append_field(out, "Host", *route.host_rewrite);
     }
     if (rs.framing == http::body_framing::length) {
@@ -264,12 +260,12 @@ void client_connection::build_upstream_head(request_state& rs, std::pmr::string&
     }
     if (!xff.empty()) xff += ", ";
     xff += client_ip_;
-    if (!edited(edits, "X-Forwarded-For")) http::append_field(out, "X-Forwarded-For", xff);
-    if (!edited(edits, "X-Forwarded-Proto")) http::append_field(out, "X-Forwarded-Proto", "http");
-    if (!rs.forwarded_host.empty() && !edited(edits, "X-Forwarded-Host")) {
+    if (!edited(edits, filter_edits, "X-Forwarded-For")) http::append_field(out, "X-Forwarded-For", xff);
+    if (!edited(edits, filter_edits, "X-Forwarded-Proto")) http::append_field(out, "X-Forwarded-Proto", "http");
+    if (!rs.forwarded_host.empty() && !edited(edits, filter_edits, "X-Forwarded-Host")) {
         http::append_field(out, "X-Forwarded-Host", rs.forwarded_host);
     }
-    if (!edited(edits, "X-Request-Id")) http::append_field(out, "X-Request-Id", rs.ctx.request_id);
+    if (!edited(edits, filter_edits, "X-Request-Id")) http::append_field(out, "X-Request-Id", rs.ctx.request_id);
     append_edits(out, edits, filter_edits);
     out += "\r\n";
 }
@@ -612,7 +608,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     const auto& filter_edits = rs.ctx.response_edits;
     rs.log.status = status;
     if (!rs.chain->empty()) {
-        filters_fields_view fields(res);
+        fields_lookup fields(res);
         filters::response_view view{status, false, &fields};
         run_response_filters(rs, view);
     }

@@ -25,19 +25,21 @@ using request_parser =
 using response_parser =
     boost::beast::http::parser<false, boost::beast::http::empty_body, std::pmr::polymorphic_allocator<char>>;
 
-// The request's fields as filters see them.
-class filters_fields_view final : public filters::field_view {
+// Lookup of a message's fields by name, as the router (header matches) and filters see them.
+class fields_lookup final : public router::header_source, public filters::field_view {
 public:
-    explicit filters_fields_view(const http::fields& fields) : fields_(fields) {}
-    std::optional<std::string_view> get(std::string_view name) const override {
+    explicit fields_lookup(const http::fields& fields) : fields_(fields) {}
+    std::optional<std::string_view> find(std::string_view name) const override { return first(name); }
+    std::optional<std::string_view> get(std::string_view name) const override { return first(name); }
+
+private:
+    std::optional<std::string_view> first(std::string_view name) const {
         auto it = fields_.find(name);
         if (it == fields_.end()) {
             return std::nullopt;
         }
         return it->value();
     }
-
-private:
     const http::fields& fields_;
 };
 
@@ -56,7 +58,7 @@ struct request_state {
     std::chrono::steady_clock::time_point begin;     // precise, for durations
     std::chrono::steady_clock::time_point upstream_begin;
     bool response_started = false;            // a response head reached the client
-    std::optional<filters_fields_view> headers_view;  // ctx.headers, over parser.get()
+    std::optional<fields_lookup> headers_view;  // over parser.get(): route matching and ctx.headers
     std::size_t head_bytes = 0;     // head bytes the parser consumed so far
     bool request_line_seen = false; // the request line is complete and within its limit
     const router::route* route = nullptr;

@@ -21,6 +21,7 @@ namespace gatehouse::server {
 
 class worker;
 struct request_state;
+struct chain_entry;
 struct exchange_result;
 
 // Starts serving socket (accepted from peer) on the worker's event loop.
@@ -64,7 +65,11 @@ private:
     void build_upstream_head(request_state& rs, std::pmr::string& out);
 
     // Filter phases (the chain in rs.chain) and the end of a request (on_log, metrics).
-    boost::asio::awaitable<filters::filter_status> run_request_filters(request_state& rs);
+    // on_request: synchronous filters from next until one answers or an async one is next (no
+    // coroutine frame), then the rest, awaiting async ones.
+    filters::filter_status run_sync_filters(request_state& rs, std::size_t& next);
+    boost::asio::awaitable<filters::filter_status> run_async_filters(request_state& rs, std::size_t next);
+    void note_answer(request_state& rs, const chain_entry& entry);
     void run_response_filters(request_state& rs, const filters::response_view& response);
     static void append_response_edits(const request_state& rs, std::string& out);
     void start_log(request_state& rs);
