@@ -102,49 +102,6 @@ bool valid_template(std::string_view path, std::string& why) {
     return true;
 }
 
-void read_header_edits(reader& r, const YAML::Node& node, const std::string& path, header_edits& out) {
-    if (!r.expect_map(node, path, {"set", "add", "remove"})) {
-        return;
-    }
-    auto read_pairs = [&](std::string_view key, std::vector<std::pair<std::string, std::string>>& target) {
-        auto map = node[std::string(key)];
-        if (!map.IsDefined() || map.IsNull()) {
-            return;
-        }
-        auto p = reader::join(path, key);
-        if (!map.IsMap()) {
-            r.error(map, p, "expected a mapping of header name to value");
-            return;
-        }
-        for (const auto& item : map) {
-            auto name = item.first.Scalar();
-            auto item_path = reader::join(p, name);
-            if (!valid_token(name)) {
-                r.error(item.first, item_path, "invalid header name \"" + name + "\"");
-                continue;
-            }
-            auto value = r.string(item.second, item_path);
-            if (value && !valid_field_value(*value)) {
-                r.error(item.second, item_path, "header value contains control characters");
-                continue;
-            }
-            if (value) {
-                target.emplace_back(name, *value);
-            }
-        }
-    };
-    read_pairs("set", out.set);
-    read_pairs("add", out.add);
-    if (auto remove = node["remove"]; remove.IsDefined() && !remove.IsNull()) {
-        for (auto& [n, name] : r.string_list(remove, reader::join(path, "remove"))) {
-            if (!valid_token(name)) {
-                r.error(n, reader::join(path, "remove"), "invalid header name \"" + name + "\"");
-            } else {
-                out.remove.push_back(name);
-            }
-        }
-    }
-}
 
 void read_server(reader& r, const YAML::Node& node, server_config& server) {
     const std::string path = "server";

@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "gatehouse/config/units.hpp"
+#include "gatehouse/http/field_rules.hpp"
 
 namespace gatehouse::config {
 
@@ -147,6 +148,50 @@ std::optional<bool> reader::boolean(const YAML::Node& node, const std::string& p
     }
     error(node, path, "expected true or false, got \"" + *text + "\"");
     return std::nullopt;
+}
+
+void read_header_edits(reader& r, const YAML::Node& node, const std::string& path, header_edits& out) {
+    if (!r.expect_map(node, path, {"set", "add", "remove"})) {
+        return;
+    }
+    auto read_pairs = [&](std::string_view key, std::vector<std::pair<std::string, std::string>>& target) {
+        auto map = node[std::string(key)];
+        if (!map.IsDefined() || map.IsNull()) {
+            return;
+        }
+        auto p = reader::join(path, key);
+        if (!map.IsMap()) {
+            r.error(map, p, "expected a mapping of header name to value");
+            return;
+        }
+        for (const auto& item : map) {
+            auto name = item.first.Scalar();
+            auto item_path = reader::join(p, name);
+            if (!http::valid_token(name)) {
+                r.error(item.first, item_path, "invalid header name \"" + name + "\"");
+                continue;
+            }
+            auto value = r.string(item.second, item_path);
+            if (value && !http::valid_field_value(*value)) {
+                r.error(item.second, item_path, "header value contains control characters");
+                continue;
+            }
+            if (value) {
+                target.emplace_back(name, *value);
+            }
+        }
+    };
+    read_pairs("set", out.set);
+    read_pairs("add", out.add);
+    if (auto remove = node["remove"]; remove.IsDefined() && !remove.IsNull()) {
+        for (auto& [n, name] : r.string_list(remove, reader::join(path, "remove"))) {
+            if (!http::valid_token(name)) {
+                r.error(n, reader::join(path, "remove"), "invalid header name \"" + name + "\"");
+            } else {
+                out.remove.push_back(name);
+            }
+        }
+    }
 }
 
 }  // namespace gatehouse::config

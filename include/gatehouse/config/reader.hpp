@@ -64,4 +64,8 @@ private:
     const env_lookup& env_;
 };
 
+// Reads a { set: {Name: value}, add: {...}, remove: [Name] } block (route header edits, the
+// headers filter): names must be tokens, values free of control characters.
+void read_header_edits(reader& r, const YAML::Node& node, const std::string& path, header_edits& out);
+
 }  // namespace gatehouse::config

@@ -179,60 +179,35 @@ bool protected_field(std::string_view name) {
     return false;
 }
 
+// The shared set/add/remove reader, then what only this filter adds: values are templates,
+// and the gateway's own framing fields are off limits.
 void read_list(config::reader& r, const YAML::Node& node, const std::string& path, bool response_side, edit_list& out) {
-    if (!r.expect_map(node, path, {"set", "add", "remove"})) {
-        return;
-    }
-    auto read_pairs = [&](const char* key, std::vector<std::pair<std::string, value_template>>& target) {
-        auto map = node[key];
-        if (!map.IsDefined() || map.IsNull()) {
-            return;
-        }
+    config::header_edits plain;
+    config::read_header_edits(r, node, path, plain);
+    auto compile = [&](const char* key, const std::vector<std::pair<std::string, std::string>>& from,
+                       std::vector<std::pair<std::string, value_template>>& to) {
         auto p = config::reader::join(path, key);
-        if (!map.IsMap()) {
-            r.error(map, p, "expected a mapping of header name to value");
-            return;
-        }
-        for (const auto& item : map) {
-            auto name = item.first.Scalar();
+        for (const auto& [name, value] : from) {
             auto item_path = config::reader::join(p, name);
-            if (!http::valid_token(name)) {
-                r.error(item.first, item_path, "invalid header name \"" + name + "\"");
-                continue;
-            }
             if (protected_field(name)) {
-                r.error(item.first, item_path, "\"" + name + "\" is managed by the gateway and cannot be edited");
-                continue;
-            }
-            auto value = r.string(item.second, item_path);
-            if (!value) {
-                continue;
-            }
-            if (!http::valid_field_value(*value)) {
-                r.error(item.second, item_path, "header value contains control characters");
+                r.error(node[key][name], item_path, "\"" + name + "\" is managed by the gateway and cannot be edited");
                 continue;
             }
             std::string why;
-            auto t = value_template::compile(*value, response_side, why);
-            if (!t) {
-                r.error(item.second, item_path, why);
-                continue;
+            if (auto t = value_template::compile(value, response_side, why)) {
+                to.emplace_back(name, std::move(*t));
+            } else {
+                r.error(node[key][name], item_path, why);
             }
-            target.emplace_back(name, std::move(*t));
         }
     };
-    read_pairs("set", out.set);
-    read_pairs("add", out.add);
-    if (auto remove = node["remove"]; remove.IsDefined() && !remove.IsNull()) {
-        auto p = config::reader::join(path, "remove");
-        for (auto& [n, name] : r.string_list(remove, p)) {
-            if (!http::valid_token(name)) {
-                r.error(n, p, "invalid header name \"" + name + "\"");
-            } else if (protected_field(name)) {
-                r.error(n, p, "\"" + name + "\" is managed by the gateway and cannot be edited");
-            } else {
-                out.remove.push_back(name);
-            }
+    compile("set", plain.set, out.set);
+    compile("add", plain.add, out.add);
+    for (const auto& name : plain.remove) {
+        if (protected_field(name)) {
+            r.error(node["remove"], config::reader::join(path, "remove"), "\"" + name + "\" is managed by the gateway and cannot be edited");
+        } else {
+            out.remove.push_back(name);
         }
     }
 }

@@ -8,23 +8,14 @@
 #include "cors/cors.hpp"
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/filters/registry.hpp"
+#include "map_fields.hpp"
 
 using namespace gatehouse;
 using namespace gatehouse::filters;
 
 namespace {
 
-class map_fields final : public field_view {
-public:
-    std::map<std::string, std::string> values;  // lower-case names
-    std::optional<std::string_view> get(std::string_view name) const override {
-        std::string lower(name);
-        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        auto it = values.find(lower);
-        if (it == values.end()) return std::nullopt;
-        return std::string_view(it->second);
-    }
-};
+using test_support::map_fields;
 
 bool matches(std::string_view pattern, std::string_view origin) {
     std::string error;

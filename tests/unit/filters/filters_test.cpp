@@ -9,6 +9,7 @@
 #include "access_log/access_log.hpp"
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/filters/registry.hpp"
+#include "map_fields.hpp"
 #include "headers/headers.hpp"
 #include "request_id/request_id.hpp"
 
@@ -17,17 +18,7 @@ using namespace gatehouse::filters;
 
 namespace {
 
-class map_fields final : public field_view {
-public:
-    std::map<std::string, std::string> values;  // lower-case names
-    std::optional<std::string_view> get(std::string_view name) const override {
-        std::string lower(name);
-        for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        auto it = values.find(lower);
-        if (it == values.end()) return std::nullopt;
-        return std::string_view(it->second);
-    }
-};
+using test_support::map_fields;
 
 struct fixture {
     std::pmr::monotonic_buffer_resource arena;
