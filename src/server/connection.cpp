@@ -209,25 +209,34 @@ void client_connection::note_answer(request_state& rs, const chain_entry& entry)
 filters::filter_status client_connection::run_sync_filters(request_state& rs, std::size_t& next) {
     const auto& chain = *rs.chain;
     for (; next < chain.size() && !chain[next].filter->is_async(); ++next) {
-        if (chain[next].filter->on_request(rs.ctx) == filters::filter_status::respond) {
+        auto status = chain[next].filter->on_request(rs.ctx);
+        if (status == filters::filter_status::respond) {
             note_answer(rs, chain[next]);
-            return filters::filter_status::respond;
+            return status;
+        }
+        if (status == filters::filter_status::suspend) {
+            return status;  // next stays on this filter: the async part resumes it
         }
     }
     return filters::filter_status::proceed;
 }
 
-asio::awaitable<filters::filter_status> client_connection::run_async_filters(request_state& rs, std::size_t next) {
+asio::awaitable<filters::filter_status> client_connection::run_async_filters(request_state& rs, std::size_t next,
+                                                                             bool resume_first) {
     const auto& chain = *rs.chain;
     while (next < chain.size()) {
         const auto& entry = chain[next];
         ++next;
         auto status = filters::filter_status::proceed;
-        if (entry.filter->is_async()) {
+        if (entry.filter->is_async() || resume_first) {
             status = co_await entry.filter->on_request_async(rs.ctx);
         } else {
             status = entry.filter->on_request(rs.ctx);
+            if (status == filters::filter_status::suspend) {
+                status = co_await entry.filter->on_request_async(rs.ctx);
+            }
         }
+        resume_first = false;
         if (status == filters::filter_status::respond) {
             note_answer(rs, entry);
             co_return status;
@@ -430,8 +439,8 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
     // that waits for I/O.
     std::size_t next_filter = 0;
     auto verdict = run_sync_filters(rs, next_filter);
-    if (verdict == filters::filter_status::proceed && next_filter < rs.chain->size()) {
-        verdict = co_await run_async_filters(rs, next_filter);
+    if (verdict != filters::filter_status::respond && next_filter < rs.chain->size()) {
+        verdict = co_await run_async_filters(rs, next_filter, verdict == filters::filter_status::suspend);
     }
     if (verdict == filters::filter_status::respond) {
         // The body (if any) was not read: the connection cannot carry another request.

@@ -19,6 +19,7 @@ namespace gatehouse::filters {
 enum class filter_status {
     proceed,  // go on with the next filter
     respond,  // the filter set ctx.reply: stop the chain and answer the client with it
+    suspend,  // from on_request only: this request needs I/O, await on_request_async instead
 };
 
 // One instance per worker serves every request of that worker, and requests interleave (an
@@ -31,8 +32,10 @@ public:
     // Before anything is forwarded. To answer the client, set ctx.reply and return respond.
     virtual filter_status on_request(request_context& ctx) { return filter_status::proceed; }
 
-    // True if the chain must await on_request_async instead of calling on_request: for
-    // filters that wait for I/O (a Redis rate limiter). The worker runs other requests meanwhile.
+    // True if the chain must always await on_request_async instead of calling on_request, for
+    // filters that always wait for I/O. A filter that only sometimes does returns suspend from
+    // on_request (a Redis rate limiter while Redis is up); the others cost no coroutine frame.
+    // The worker runs other requests meanwhile.
     virtual bool is_async() const { return false; }
     virtual boost::asio::awaitable<filter_status> on_request_async(request_context& ctx);
 

@@ -68,7 +68,8 @@ private:
     // on_request: synchronous filters from next until one answers or an async one is next (no
     // coroutine frame), then the rest, awaiting async ones.
     filters::filter_status run_sync_filters(request_state& rs, std::size_t& next);
-    boost::asio::awaitable<filters::filter_status> run_async_filters(request_state& rs, std::size_t next);
+    // resume_first: the filter at next returned suspend from on_request; await its async part.
+    boost::asio::awaitable<filters::filter_status> run_async_filters(request_state& rs, std::size_t next, bool resume_first);
     void note_answer(request_state& rs, const chain_entry& entry);
     void run_response_filters(request_state& rs, const filters::response_view& response);
     static void append_response_edits(const request_state& rs, std::string& out);

@@ -1,7 +1,16 @@
 #include "rate_limit.hpp"
 
+#include <boost/asio/use_awaitable.hpp>
+#include <hiredis/hiredis.h>
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <cstdio>
+
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/http/field_rules.hpp"
+#include "gatehouse/upstream/dns.hpp"
 #include "gatehouse/upstream/load_balancer.hpp"
 
 namespace gatehouse::filters::rate_limit {
@@ -142,6 +151,56 @@ decision bucket_table::take(std::uint64_t key_hash, const std::vector<limit>& li
 
 namespace {
 
+// GCRA over every limit of one key. KEYS[i]: limit i's "theoretical arrival time" in microseconds
+// of Redis's clock; ARGV[2i-1]: its emission interval (us); ARGV[2i]: its burst. Charges every
+// limit or none, so a refused request takes no token. A key expires when its bucket is whole.
+// Returns {allowed, tightest limit (0-based), remaining, reset_us, retry_after_us}.
+constexpr const char* gcra_script = R"lua(local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local allowed, tightest, remaining, reset, retry = 1, 0, 0, 0, 0
+local best = nil
+local tats = {}
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local window = interval * tonumber(ARGV[2 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i])) or now
+  if tat < now then tat = now end
+  tats[i] = tat + interval
+  if tats[i] - now > window then
+    local wait = tats[i] - now - window
+    if allowed == 1 or wait > retry then
+      retry, tightest, reset = wait, i - 1, tat - now
+    end
+    allowed, remaining = 0, 0
+  elseif allowed == 1 then
+    local left = (window - (tats[i] - now)) / interval
+    if best == nil or left < best then
+      best, tightest, remaining, reset = left, i - 1, math.floor(left), tats[i] - now
+    end
+  end
+end
+if allowed == 1 then
+  for i = 1, #KEYS do
+    local ttl = math.max(1, math.ceil((tats[i] - now) / 1000))
+    redis.call('SET', KEYS[i], string.format('%.0f', tats[i]), 'PX', string.format('%.0f', ttl))
+  end
+end
+return {allowed, tightest, remaining, reset, retry}
+)lua";
+
+std::string sha1_hex(std::string_view text) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha1(), nullptr);
+    std::string hex;
+    for (unsigned i = 0; i < length; ++i) {
+        char b[3];
+        std::snprintf(b, sizeof b, "%02x", digest[i]);
+        hex += b;
+    }
+    return hex;
+}
+
 std::uint64_t seconds_up(std::chrono::nanoseconds d) {
     auto s = std::chrono::duration_cast<std::chrono::seconds>(d + std::chrono::nanoseconds(999'999'999)).count();
     return static_cast<std::uint64_t>(std::max<std::int64_t>(0, s));
@@ -151,19 +210,103 @@ std::uint64_t seconds_of(std::chrono::nanoseconds d) {
     return static_cast<std::uint64_t>(std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(d).count()));
 }
 
+// Where every limit stands for one key, from Redis: {allowed, tightest, remaining, reset_us, retry_us}.
+std::optional<decision> decision_from(const redisReply& r, std::size_t limits) {
+    if (r.type != REDIS_REPLY_ARRAY || r.elements != 5) return std::nullopt;
+    long long v[5];
+    for (std::size_t i = 0; i < 5; ++i) {
+        if (r.element[i]->type != REDIS_REPLY_INTEGER) return std::nullopt;
+        v[i] = r.element[i]->integer;
+    }
+    if (v[1] < 0 || static_cast<std::size_t>(v[1]) >= limits || v[2] < 0) return std::nullopt;
+    decision d;
+    d.allowed = v[0] == 1;
+    d.tightest = static_cast<std::size_t>(v[1]);
+    d.remaining = static_cast<std::uint64_t>(v[2]);
+    d.reset = std::chrono::microseconds(std::max(0LL, v[3]));
+    d.retry_after = std::chrono::microseconds(std::max(0LL, v[4]));
+    return d;
+}
+
+std::string_view policy_name(backend_error_policy p) {
+    switch (p) {
+        case backend_error_policy::allow: return "allow";
+        case backend_error_policy::deny: return "deny";
+        case backend_error_policy::local: return "local";
+    }
+    return "local";
+}
+
 class rate_limit_filter final : public filter {
 public:
-    rate_limit_filter(const settings& s, std::shared_ptr<bucket_table> table, observability::counter* evictions)
-        : settings_(s), table_(std::move(table)), evictions_(evictions) {
+    rate_limit_filter(const settings& s, std::shared_ptr<bucket_table> table, worker_services& w)
+        : settings_(s), table_(std::move(table)) {
+        if (w.stats) {
+            evictions_ = &w.stats->filter_event(s.instance, "keys_evicted");
+        }
         for (const auto& l : s.limits) {
             if (!policy_.empty()) policy_ += ", ";
             policy_ += "\"" + l.name + "\";q=" + std::to_string(l.burst) + ";w=" + std::to_string(seconds_of(l.per));
         }
+        if (s.backend == backend_kind::redis) {
+            redis_ = std::make_unique<redis::client>(w.io, s.redis.connection);
+            for (auto kind : {redis::error::timeout, redis::error::unavailable, redis::error::overloaded,
+                              redis::error::server_error, redis::error::protocol}) {
+                if (w.stats) {
+                    backend_errors_[static_cast<int>(kind)] =
+                        &w.stats->filter_event(s.instance, "backend_error_" + std::string(redis::to_string(kind)));
+                }
+            }
+            for (const auto& l : s.limits) {
+                auto interval_us = std::chrono::duration_cast<std::chrono::microseconds>(l.interval()).count();
+                script_args_.push_back(std::to_string(std::max<std::int64_t>(1, interval_us)));
+                script_args_.push_back(std::to_string(l.burst));
+            }
+        }
     }
 
     filter_status on_request(request_context& ctx) override {
-        // Scratch strings reused by this worker's instance: on_request never suspends, so no
-        // other request can interleave while they are in use.
+        auto hash = key_hash(ctx);
+        if (!redis_) {
+            return apply(ctx, table_->take(hash, settings_.limits, std::chrono::steady_clock::now()));
+        }
+        // Redis down: answer now, without a coroutine frame or a wait.
+        if (!redis_->available()) {
+            return backend_failed(ctx, hash, redis::error::unavailable, redis_->last_error());
+        }
+        return filter_status::suspend;
+    }
+
+    boost::asio::awaitable<filter_status> on_request_async(request_context& ctx) override {
+        auto hash = key_hash(ctx);
+        auto command = script_command(hash, true);
+        auto r = co_await redis_->async_send(command, boost::asio::use_awaitable);
+        if (r.failure == redis::error::server_error && r.message.starts_with("NOSCRIPT")) {
+            // Redis restarted or its script cache was flushed: EVAL sends the script and caches it.
+            command = script_command(hash, false);
+            r = co_await redis_->async_send(command, boost::asio::use_awaitable);
+        }
+        if (!r.ok()) {
+            co_return backend_failed(ctx, hash, r.failure, r.message);
+        }
+        auto d = decision_from(*r.value, settings_.limits.size());
+        if (!d) {
+            co_return backend_failed(ctx, hash, redis::error::protocol, "unexpected reply from the rate-limit script");
+        }
+        if (outage_logged_) {
+            spdlog::info("rate_limit {}: Redis {}:{} answers again ({} more request(s) followed on_backend_error: {})",
+                         settings_.instance, settings_.redis.connection.host, settings_.redis.connection.port,
+                         failed_since_log_, policy_name(settings_.on_backend_error));
+            outage_logged_ = false;
+            failed_since_log_ = 0;
+        }
+        co_return apply(ctx, *d);
+    }
+
+private:
+    std::uint64_t key_hash(const request_context& ctx) {
+        // A scratch string reused by this worker's instance: key_hash never suspends, so no other
+        // request can interleave while it is in use.
         auto& key = key_;
         key.clear();
         for (const auto& [part, header] : settings_.key) {
@@ -192,7 +335,34 @@ public:
                 }
             }
         }
-        auto d = table_->take(upstream::hash_bytes(key.data(), key.size()), settings_.limits, std::chrono::steady_clock::now());
+        return upstream::hash_bytes(key.data(), key.size());
+    }
+
+    // EVALSHA (or EVAL) of the script with one Redis key per limit: prefix, instance, the key's
+    // hash (fixed length, and no client-chosen text in Redis key names) and the limit's name.
+    std::string script_command(std::uint64_t hash, bool by_sha) const {
+        char hex[17];
+        std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
+        std::vector<std::string> keys;
+        keys.reserve(settings_.limits.size());
+        for (const auto& l : settings_.limits) {
+            keys.push_back(settings_.redis.key_prefix + settings_.instance + ":" + hex + ":" + l.name);
+        }
+        auto count = std::to_string(keys.size());
+        std::vector<std::string_view> args;
+        args.reserve(3 + keys.size() + script_args_.size());
+        args.push_back(by_sha ? "EVALSHA" : "EVAL");
+        args.push_back(by_sha ? redis_script_sha1() : redis_script());
+        args.push_back(count);
+        for (const auto& k : keys) args.push_back(k);
+        for (const auto& a : script_args_) args.push_back(a);
+        std::string out;
+        out.reserve(by_sha ? 256 : 2048);
+        redis::encode_command(out, args);
+        return out;
+    }
+
+    filter_status apply(request_context& ctx, const decision& d) {
         if (d.evicted && evictions_) {
             evictions_->add();
         }
@@ -220,23 +390,69 @@ public:
         return filter_status::proceed;
     }
 
-private:
+    // Redis could not decide: count it, warn at most once per log_interval, follow the policy.
+    filter_status backend_failed(request_context& ctx, std::uint64_t hash, redis::error kind, const std::string& reason) {
+        if (auto* c = backend_errors_[static_cast<int>(kind)]) {
+            c->add();
+        }
+        ++failed_since_log_;
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_log_ >= settings_.redis.log_interval) {
+            spdlog::warn("rate_limit {}: Redis {}:{} cannot answer ({}: {}); {} request(s) followed on_backend_error: {}",
+                         settings_.instance, settings_.redis.connection.host, settings_.redis.connection.port,
+                         redis::to_string(kind), reason, failed_since_log_, policy_name(settings_.on_backend_error));
+            last_log_ = now;
+            failed_since_log_ = 0;
+            outage_logged_ = true;
+        }
+        switch (settings_.on_backend_error) {
+            case backend_error_policy::allow:
+                return filter_status::proceed;
+            case backend_error_policy::deny:
+                ctx.reply = http::local_reply{503, "rate_limit_unavailable", "the rate limit cannot be checked now"};
+                ctx.reply->headers.emplace_back("Retry-After", "1");
+                ctx.answer_reason = "backend_unavailable";
+                return filter_status::respond;
+            case backend_error_policy::local:
+                break;
+        }
+        return apply(ctx, table_->take(hash, settings_.limits, now));
+    }
+
     const settings& settings_;
-    std::shared_ptr<bucket_table> table_;
-    observability::counter* evictions_;
+    std::shared_ptr<bucket_table> table_;  // local buckets (backend local, or the redis fallback)
+    observability::counter* evictions_ = nullptr;
+    std::unique_ptr<redis::client> redis_;
+    std::array<observability::counter*, 6> backend_errors_{};
+    std::vector<std::string> script_args_;
     std::string policy_;
     std::string key_;
     std::string state_;
+    std::chrono::steady_clock::time_point last_log_{};
+    std::uint64_t failed_since_log_ = 0;
+    bool outage_logged_ = false;
 };
 
 class rate_limit_factory final : public filter_factory {
 public:
-    explicit rate_limit_factory(settings s)
-        : settings_(std::move(s)), table_(std::make_shared<bucket_table>(settings_.max_keys, settings_.limits.size())) {}
+    explicit rate_limit_factory(settings s) : settings_(std::move(s)) {
+        if (settings_.backend == backend_kind::redis) {
+            // On the control thread, as upstream names are; a name that does not resolve leaves
+            // the backend unavailable (on_backend_error applies) until the next reload.
+            std::string error;
+            settings_.redis.connection.addresses = upstream::resolve_blocking(settings_.redis.address, error);
+            if (settings_.redis.connection.addresses.empty()) {
+                spdlog::error("rate_limit {}: cannot resolve Redis host {}: {}", settings_.instance, settings_.redis.address.host, error);
+            }
+        }
+        bool local_buckets = settings_.backend == backend_kind::local || settings_.on_backend_error == backend_error_policy::local;
+        if (local_buckets) {
+            table_ = std::make_shared<bucket_table>(settings_.max_keys, settings_.limits.size());
+        }
+    }
 
     std::unique_ptr<filter> create(worker_services& w) const override {
-        auto* evictions = w.stats ? &w.stats->filter_event(settings_.instance, "keys_evicted") : nullptr;
-        return std::make_unique<rate_limit_filter>(settings_, table_, evictions);
+        return std::make_unique<rate_limit_filter>(settings_, table_, w);
     }
 
     boost::json::object describe() const override {
@@ -256,8 +472,28 @@ public:
                 case key_part::header: key.emplace_back("header:" + header); break;
             }
         }
-        return {{"type", "rate_limit"}, {"backend", "local"}, {"key", std::move(key)}, {"limits", std::move(limits)},
-                {"max_keys", settings_.max_keys}, {"headers", settings_.headers}};
+        boost::json::object out{{"type", "rate_limit"},
+                                {"backend", settings_.backend == backend_kind::local ? "local" : "redis"},
+                                {"key", std::move(key)},
+                                {"limits", std::move(limits)},
+                                {"max_keys", settings_.max_keys},
+                                {"headers", settings_.headers}};
+        if (settings_.backend == backend_kind::redis) {
+            const auto& c = settings_.redis.connection;
+            boost::json::object redis{{"address", c.host + ":" + c.port},
+                                      {"database", c.database},
+                                      {"connections", c.connections},
+                                      {"timeout_ms", c.timeout.count()},
+                                      {"connect_timeout_ms", c.connect_timeout.count()},
+                                      {"max_backoff_ms", c.max_backoff.count()},
+                                      {"key_prefix", settings_.redis.key_prefix},
+                                      {"log_interval_ms", settings_.redis.log_interval.count()}};
+            if (!c.username.empty()) redis["username"] = c.username;
+            if (!c.password.empty()) redis["password"] = "<redacted>";
+            out["redis"] = std::move(redis);
+            out["on_backend_error"] = policy_name(settings_.on_backend_error);
+        }
+        return out;
     }
 
 private:
@@ -265,18 +501,84 @@ private:
     std::shared_ptr<bucket_table> table_;
 };
 
+void parse_redis(config::reader& r, const YAML::Node& node, const std::string& path, redis_settings& out) {
+    if (!r.expect_map(node, path, {"address", "username", "password", "database", "connections", "timeout", "connect_timeout",
+                                   "max_backoff", "key_prefix", "log_interval"})) {
+        return;
+    }
+    auto& c = out.connection;
+    if (auto n = node["address"]; !n.IsDefined()) {
+        r.error(node, path + ".address", "missing required key \"address\" (host:port of the Redis server)");
+    } else if (auto a = r.address(n, path + ".address", false)) {
+        out.address = *a;
+        c.host = a->host;
+        c.port = std::to_string(a->port);
+    }
+    r.optional_field(node, "username", path, c.username, [&](const YAML::Node& n, const std::string& p) { return r.string(n, p); });
+    r.optional_field(node, "password", path, c.password, [&](const YAML::Node& n, const std::string& p) { return r.string(n, p); });
+    auto as_unsigned = [](std::optional<std::uint64_t> v) { return v ? std::optional<unsigned>(static_cast<unsigned>(*v)) : std::nullopt; };
+    r.optional_field(node, "database", path, c.database,
+                     [&](const YAML::Node& n, const std::string& p) { return as_unsigned(r.unsigned_int(n, p, 0, 10'000)); });
+    r.optional_field(node, "connections", path, c.connections,
+                     [&](const YAML::Node& n, const std::string& p) { return as_unsigned(r.unsigned_int(n, p, 1, 64)); });
+    r.optional_field(node, "timeout", path, c.timeout, [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
+    r.optional_field(node, "connect_timeout", path, c.connect_timeout,
+                     [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
+    r.optional_field(node, "max_backoff", path, c.max_backoff, [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
+    r.optional_field(node, "key_prefix", path, out.key_prefix, [&](const YAML::Node& n, const std::string& p) { return r.string(n, p); });
+    r.optional_field(node, "log_interval", path, out.log_interval, [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
+}
+
 }  // namespace
 
+const std::string& redis_script() {
+    static const std::string script = gcra_script;
+    return script;
+}
+
+const std::string& redis_script_sha1() {
+    static const std::string sha = sha1_hex(redis_script());
+    return sha;
+}
+
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "key", "limits", "backend", "max_keys", "headers"})) {
+    if (!r.expect_map(node, path, {"type", "key", "limits", "backend", "max_keys", "headers", "redis", "on_backend_error"})) {
         return nullptr;
     }
     auto before = r.errors.size();
     settings s;
     s.instance = path.substr(path.rfind('.') + 1);
     if (auto n = node["backend"]; n.IsDefined()) {
-        if (auto b = r.string(n, path + ".backend"); b && *b != "local") {
-            r.error(n, path + ".backend", "unknown backend \"" + *b + "\" (this version has: local)");
+        if (auto b = r.string(n, path + ".backend")) {
+            if (*b == "redis") {
+                s.backend = backend_kind::redis;
+            } else if (*b != "local") {
+                r.error(n, path + ".backend", "unknown backend \"" + *b + "\" (local, redis)");
+            }
+        }
+    }
+    if (auto n = node["redis"]; n.IsDefined()) {
+        if (s.backend != backend_kind::redis) {
+            r.error(n, path + ".redis", "redis settings need backend: redis");
+        } else {
+            parse_redis(r, n, path + ".redis", s.redis);
+        }
+    } else if (s.backend == backend_kind::redis) {
+        r.error(node, path + ".redis", "missing required key \"redis\" (backend: redis needs at least redis.address)");
+    }
+    if (auto n = node["on_backend_error"]; n.IsDefined()) {
+        if (s.backend != backend_kind::redis) {
+            r.error(n, path + ".on_backend_error", "on_backend_error needs backend: redis");
+        } else if (auto v = r.string(n, path + ".on_backend_error")) {
+            if (*v == "allow") {
+                s.on_backend_error = backend_error_policy::allow;
+            } else if (*v == "deny") {
+                s.on_backend_error = backend_error_policy::deny;
+            } else if (*v == "local") {
+                s.on_backend_error = backend_error_policy::local;
+            } else {
+                r.error(n, path + ".on_backend_error", "unknown value \"" + *v + "\" (allow, deny, local)");
+            }
         }
     }
     if (auto n = node["key"]; n.IsDefined()) {
@@ -328,6 +630,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
             }
             if (l.rate > 0 && l.per.count() > 0 && l.interval().count() == 0) {
                 r.error(limits[i], lp, "rate is too high for the window (more than one request per nanosecond)");
+            } else if (s.backend == backend_kind::redis && l.rate > 0 && l.interval() < std::chrono::microseconds(1)) {
+                r.error(limits[i], lp, "rate is too high for the redis backend (more than one request per microsecond)");
             }
             s.limits.push_back(l);
         }

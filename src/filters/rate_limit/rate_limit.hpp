@@ -6,6 +6,10 @@
 // updated with compare-and-swap: no lock, and a bucket whose time has passed is the same as no
 // bucket, so idle keys free their slot by themselves. The table has a fixed size (max_keys);
 // when full, the least recently limited key in the probe window is evicted and counted.
+// backend: redis keeps the buckets in Redis, one GCRA script call per request (EVALSHA, clock
+// from Redis's TIME so gateways with skewed clocks agree), shared by every gateway instance.
+// Each worker has its own pipelined connections; while Redis cannot answer, on_backend_error
+// decides: allow, deny (503), or local (this instance's own table).
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -13,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "gatehouse/config/config.hpp"
 #include "gatehouse/filters/factory.hpp"
+#include "gatehouse/redis/client.hpp"
 
 namespace YAML {
 class Node;
@@ -33,6 +39,19 @@ struct limit {
 };
 
 enum class key_part { client_ip, consumer, route, header };
+enum class backend_kind { local, redis };
+enum class backend_error_policy { allow, deny, local };
+
+struct redis_settings {
+    config::host_port address;  // resolved into connection.addresses when the config is loaded
+    redis::options connection;
+    std::string key_prefix = "gatehouse:rl:";
+    std::chrono::milliseconds log_interval{10'000};  // one warning per worker per interval at most
+};
+
+// The Lua script (GCRA over every limit; charges only if all allow) and its SHA-1 for EVALSHA.
+const std::string& redis_script();
+const std::string& redis_script_sha1();
 
 struct settings {
     std::string instance;  // the filter's name, for metrics
@@ -40,6 +59,9 @@ struct settings {
     std::vector<limit> limits;
     std::uint64_t max_keys = 100'000;
     bool headers = true;  // RateLimit-Policy and RateLimit on allowed responses too
+    backend_kind backend = backend_kind::local;
+    redis_settings redis;
+    backend_error_policy on_backend_error = backend_error_policy::local;
 };
 
 // The decision for one request against every limit.

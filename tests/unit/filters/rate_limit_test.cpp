@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/json/serialize.hpp>
 #include <thread>
 #include <yaml-cpp/yaml.h>
 
@@ -162,4 +163,59 @@ TEST(RateLimitFilter, ConfigErrors) {
     EXPECT_NE(all.find("filters.limit.limits[0].rate: must be between 1 and"), std::string::npos) << all;
     EXPECT_NE(all.find("filters.limit.limits[1].rate: missing required key \"rate\""), std::string::npos) << all;
     EXPECT_NE(all.find("filters.limit.limits[1].per: invalid duration"), std::string::npos) << all;
+}
+
+TEST(RateLimitFilter, RedisConfigErrors) {
+    auto env = config::process_env();
+    auto errors_of = [&](const std::string& yaml) {
+        config::reader r("t.yaml", env);
+        auto f = find_filter_type("rate_limit")->parse(r, YAML::Load(yaml), "filters.limit");
+        EXPECT_FALSE(f) << yaml;
+        std::string all;
+        for (const auto& e : r.errors) all += e.to_string() + "\n";
+        return all;
+    };
+    const std::string limits = "limits: [ { rate: 10, per: 1s } ]\n";
+    auto all = errors_of("type: rate_limit\nbackend: redis\n" + limits);
+    EXPECT_NE(all.find("filters.limit.redis: missing required key \"redis\""), std::string::npos) << all;
+    all = errors_of("type: rate_limit\nredis: { address: \"127.0.0.1:6379\" }\non_backend_error: allow\n" + limits);
+    EXPECT_NE(all.find("filters.limit.redis: redis settings need backend: redis"), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.limit.on_backend_error: on_backend_error needs backend: redis"), std::string::npos) << all;
+    all = errors_of("type: rate_limit\nbackend: redis\non_backend_error: maybe\n"
+                    "redis: { port: 6379, connections: 0, timeout: fast, database: -1 }\n" + limits);
+    EXPECT_NE(all.find("filters.limit.on_backend_error: unknown value \"maybe\" (allow, deny, local)"), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.limit.redis.port: unknown key"), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.limit.redis.address: missing required key \"address\""), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.limit.redis.connections: must be between 1 and 64"), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.limit.redis.timeout: invalid duration"), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.limit.redis.database:"), std::string::npos) << all;
+    all = errors_of("type: rate_limit\nbackend: redis\nredis: { address: \"127.0.0.1:6379\" }\n"
+                    "limits: [ { rate: 2000000, per: 1s } ]\n");
+    EXPECT_NE(all.find("filters.limit.limits[0]: rate is too high for the redis backend"), std::string::npos) << all;
+}
+
+TEST(RateLimitFilter, RedisConfigIsDescribedWithThePasswordRedacted) {
+    auto env = config::process_env();
+    config::reader r("t.yaml", env);
+    auto f = find_filter_type("rate_limit")->parse(
+        r, YAML::Load("type: rate_limit\nbackend: redis\non_backend_error: deny\n"
+                      "redis: { address: \"127.0.0.1:6390\", password: s3cret, timeout: 20ms, connections: 3 }\n"
+                      "limits: [ { rate: 10, per: 1s } ]\n"),
+        "filters.limit");
+    ASSERT_TRUE(f);
+    auto text = boost::json::serialize(f->describe());
+    EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
+    EXPECT_NE(text.find("\"password\":\"<redacted>\""), std::string::npos) << text;
+    EXPECT_NE(text.find("\"address\":\"127.0.0.1:6390\""), std::string::npos) << text;
+    EXPECT_NE(text.find("\"on_backend_error\":\"deny\""), std::string::npos) << text;
+    EXPECT_NE(text.find("\"timeout_ms\":20"), std::string::npos) << text;
+}
+
+TEST(RedisProtocol, CommandsAreArraysOfBulkStringsAndTheScriptHashIsItsSha1) {
+    std::string out;
+    redis::encode_command(out, {"EVALSHA", "ab", "1", std::string_view("k\r\n", 3), ""});
+    EXPECT_EQ(out, "*5\r\n$7\r\nEVALSHA\r\n$2\r\nab\r\n$1\r\n1\r\n$3\r\nk\r\n\r\n$0\r\n\r\n");
+    // Redis names a script by the SHA-1 of its text: the hash must be of exactly what EVAL sends.
+    EXPECT_EQ(rate_limit::redis_script_sha1().size(), 40u);
+    EXPECT_EQ(rate_limit::redis_script().find("redis.call('TIME')") != std::string::npos, true);
 }

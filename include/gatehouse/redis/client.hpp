@@ -1,0 +1,87 @@
+#pragma once
+// A Redis client for one worker: a few TCP connections on the worker's io_context, commands
+// pipelined on them (everything queued while a write is in flight leaves in the next write),
+// replies parsed by hiredis's RESP reader and matched to commands in order. Each command has a
+// deadline; a command that misses it completes with error::timeout and its reply, when it
+// comes, is dropped. A connection that fails is closed, its commands fail at once, and it
+// reconnects with exponential backoff. Never blocks the loop; no locks (one worker owns it).
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct redisReply;
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace gatehouse::redis {
+
+struct options {
+    std::string host = "127.0.0.1";  // for messages
+    std::string port = "6379";
+    // Resolved on the control thread (workers never block on DNS, and their io_contexts have no
+    // resolver thread); tried in order on every (re)connect. Empty: unresolved, never connects.
+    std::vector<boost::asio::ip::tcp::endpoint> addresses;
+    std::string username;  // AUTH username (Redis 6 ACL); empty: AUTH with the password only
+    std::string password;  // empty: no AUTH
+    unsigned database = 0;
+    unsigned connections = 2;
+    std::chrono::milliseconds timeout{100};          // per command
+    std::chrono::milliseconds connect_timeout{1000};
+    std::chrono::milliseconds max_backoff{5000};     // between reconnect attempts
+    std::size_t max_pending = 4096;                  // per connection; more fails at once
+};
+
+enum class error { none, timeout, unavailable, overloaded, server_error, protocol };
+std::string_view to_string(error e);
+
+// A reply: the hiredis object (owned) or an error with a reason.
+struct reply {
+    error failure = error::none;
+    std::string message;  // the reason for failure, or the Redis error text for server_error
+    std::shared_ptr<redisReply> value;
+    bool ok() const { return failure == error::none; }
+};
+
+// Appends one command in RESP (an array of bulk strings) to out.
+void encode_command(std::string& out, const std::vector<std::string_view>& args);
+
+class client {
+public:
+    using handler = boost::asio::any_completion_handler<void(reply)>;
+
+    client(boost::asio::io_context& io, options opts);
+    ~client();  // closes the connections; pending commands complete with error::unavailable
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    // Sends one RESP-encoded command (see encode_command); the handler runs on the worker's
+    // loop with the reply. Fails at once (error::unavailable) while no connection is up.
+    template <typename Token>
+    auto async_send(std::string_view encoded, Token&& token) {
+        return boost::asio::async_initiate<Token, void(reply)>(
+            [this](auto h, std::string_view cmd) { submit(cmd, handler(std::move(h))); }, token, encoded);
+    }
+
+    // True while at least one connection is ready to take commands.
+    bool available() const;
+    // Why the last connection attempt or connection failed ("connection refused", ...).
+    const std::string& last_error() const;
+
+private:
+    class connection;
+    void submit(std::string_view encoded, handler h);
+    boost::asio::io_context& io_;
+    std::shared_ptr<const options> options_;
+    std::vector<std::shared_ptr<connection>> connections_;  // shared with their in-flight operations
+    std::size_t next_ = 0;
+};
+
+}  // namespace gatehouse::redis
