@@ -13,6 +13,11 @@
 #include <openssl/x509.h>
 #include <yaml-cpp/yaml.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 #include <fstream>
@@ -402,7 +407,8 @@ verdict refuse(std::string reason) {
 
 }  // namespace
 
-verdict verify_token(const settings& s, std::string_view token) {
+verdict verify_token(const settings& s, std::string_view token, const std::vector<std::shared_ptr<key>>* key_set) {
+    const auto& keys = key_set ? *key_set : s.keys;
     if (token.size() > s.max_token_bytes) return refuse("token_too_large");
     auto dot1 = token.find('.');
     auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
@@ -430,7 +436,7 @@ verdict verify_token(const settings& s, std::string_view token) {
 
     bool any_for_alg = false;
     bool verified = false;
-    for (const auto& k : s.keys) {
+    for (const auto& k : keys) {
         if (!kid.empty() && k->kid() != kid) continue;
         if (!k->allows(alg)) continue;
         any_for_alg = true;
@@ -440,7 +446,7 @@ verdict verify_token(const settings& s, std::string_view token) {
         }
     }
     if (!any_for_alg) {
-        bool kid_known = !kid.empty() && std::any_of(s.keys.begin(), s.keys.end(), [&](auto& k) { return k->kid() == kid; });
+        bool kid_known = !kid.empty() && std::any_of(keys.begin(), keys.end(), [&](auto& k) { return k->kid() == kid; });
         return refuse(!kid.empty() && !kid_known ? "unknown_kid" : "alg_not_allowed");
     }
     if (!verified) return refuse("bad_signature");
@@ -530,9 +536,43 @@ namespace {
 
 class jwt_filter final : public filter {
 public:
-    explicit jwt_filter(const settings& s) : settings_(s), cache_(s.cache_size) {}
+    jwt_filter(const settings& s, std::shared_ptr<jwks_fetcher> fetcher, worker_services& w)
+        : settings_(s), cache_(s.cache_size), fetcher_(std::move(fetcher)), io_(w.io) {
+        if (fetcher_ && w.worker_id == 0 && w.stats) {
+            // One worker mirrors the fetcher's counters into /metrics.
+            fetched_ = &w.stats->filter_event(s.instance, "jwks_fetch_ok");
+            failed_ = &w.stats->filter_event(s.instance, "jwks_fetch_failed");
+            kid_refetches_ = &w.stats->filter_event(s.instance, "jwks_unknown_kid_refetch");
+        }
+    }
 
-    filter_status on_request(request_context& ctx) override {
+    filter_status on_request(request_context& ctx) override { return check(ctx, true); }
+
+    // A token named a kid we do not know and a JWKS fetch is under way (a rotation at the
+    // identity provider): wait for it, bounded by the fetch timeout, then check again.
+    boost::asio::awaitable<filter_status> on_request_async(request_context& ctx) override {
+        boost::asio::steady_timer timer(io_);
+        auto until = std::chrono::steady_clock::now() + fetcher_->source().timeout + std::chrono::milliseconds(100);
+        while (fetcher_->fetching() && std::chrono::steady_clock::now() < until) {
+            timer.expires_after(std::chrono::milliseconds(10));
+            co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+        }
+        co_return check(ctx, false);
+    }
+
+    void on_tick(std::chrono::steady_clock::time_point) override {
+        if (!fetched_) return;
+        auto mirror = [](observability::counter* c, const std::atomic<std::uint64_t>& source, std::uint64_t& seen) {
+            auto now = source.load(std::memory_order_relaxed);
+            for (; seen < now; ++seen) c->add();
+        };
+        mirror(fetched_, fetcher_->fetched, fetched_seen_);
+        mirror(failed_, fetcher_->failed, failed_seen_);
+        mirror(kid_refetches_, fetcher_->kid_refetches, kid_refetches_seen_);
+    }
+
+private:
+    filter_status check(request_context& ctx, bool may_wait) {
         auto authorization = ctx.header("authorization");
         if (!authorization) {
             return refuse(ctx, "missing_token", "a Bearer token is required", false);
@@ -543,6 +583,11 @@ public:
         }
         auto token = value.substr(7);
         while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+        if (fetcher_ && fetcher_->version() != keys_version_) {
+            keys_version_ = fetcher_->version();
+            keys_ = fetcher_->keys();
+            cache_.clear();  // a key may have been withdrawn
+        }
         const std::int64_t now = settings_.now ? settings_.now()
                                                : std::chrono::duration_cast<std::chrono::seconds>(
                                                      std::chrono::system_clock::now().time_since_epoch())
@@ -555,9 +600,12 @@ public:
         }
         verdict fresh;
         if (!hit) {
-            fresh = verify_token(settings_, token);
+            fresh = verify_token(settings_, token, keys_ ? keys_.get() : nullptr);
             if (fresh.ok) {
                 cache_.insert(token, fresh);
+            } else if (may_wait && fetcher_ && (fresh.reason == "unknown_kid" || keys_version_ == 0) &&
+                       fetcher_->refetch_for_unknown_kid()) {
+                return filter_status::suspend;
             }
         }
         const verdict& v = hit ? *hit : fresh;
@@ -582,7 +630,6 @@ public:
         return filter_status::proceed;
     }
 
-private:
     static filter_status refuse(request_context& ctx, std::string_view reason, std::string message, bool invalid) {
         ctx.reply = http::local_reply{401, "unauthorized", std::move(message)};
         std::string challenge = "Bearer realm=\"gatehouse\"";
@@ -596,12 +643,31 @@ private:
 
     const settings& settings_;
     verification_cache cache_;
+    std::shared_ptr<jwks_fetcher> fetcher_;
+    boost::asio::io_context& io_;
+    std::uint64_t keys_version_ = 0;
+    std::shared_ptr<const key_list> keys_;  // from the fetcher; null without a JWKS URL
+    observability::counter* fetched_ = nullptr;
+    observability::counter* failed_ = nullptr;
+    observability::counter* kid_refetches_ = nullptr;
+    std::uint64_t fetched_seen_ = 0;
+    std::uint64_t failed_seen_ = 0;
+    std::uint64_t kid_refetches_seen_ = 0;
 };
 
 class jwt_factory final : public filter_factory {
 public:
-    explicit jwt_factory(settings s) : settings_(std::move(s)) {}
-    std::unique_ptr<filter> create(worker_services&) const override { return std::make_unique<jwt_filter>(settings_); }
+    explicit jwt_factory(settings s) : settings_(std::move(s)) {
+        if (settings_.jwks) {
+            fetcher_ = std::make_shared<jwks_fetcher>(*settings_.jwks, settings_.keys, settings_.instance);
+        }
+    }
+    std::unique_ptr<filter> create(worker_services& w) const override {
+        // The fetch starts with the first worker's instance, not at parse time (--validate and a
+        // rejected reload never fetch).
+        if (fetcher_) fetcher_->start();
+        return std::make_unique<jwt_filter>(settings_, fetcher_, w);
+    }
     boost::json::object describe() const override {
         json::array keys;
         for (const auto& k : settings_.keys) keys.push_back(json::object{{"kid", k->kid()}, {"key", k->describe()}});
@@ -616,11 +682,24 @@ public:
                        {"claims_to_headers", std::move(claims)}, {"strip_authorization", settings_.strip_authorization},
                        {"max_token_bytes", settings_.max_token_bytes}, {"cache_size", settings_.cache_size}};
         if (settings_.consumer_claim) o["consumer_claim"] = *settings_.consumer_claim;
+        if (settings_.jwks) {
+            const auto& j = *settings_.jwks;
+            json::object jwks{{"url", j.url}, {"cache_duration_s", j.cache_duration.count()},
+                              {"refetch_interval_ms", j.refetch_interval.count()}, {"timeout_ms", j.timeout.count()}};
+            if (!j.ca_file.empty()) jwks["ca_file"] = j.ca_file;
+            if (fetcher_) {
+                json::array fetched;
+                for (const auto& k : *fetcher_->keys()) fetched.push_back(json::object{{"kid", k->kid()}, {"key", k->describe()}});
+                jwks["current_keys"] = std::move(fetched);
+            }
+            o["jwks"] = std::move(jwks);
+        }
         return o;
     }
 
 private:
     settings settings_;
+    std::shared_ptr<jwks_fetcher> fetcher_;
 };
 
 std::optional<std::string> read_whole_file(const std::string& path) {
@@ -634,13 +713,14 @@ std::optional<std::string> read_whole_file(const std::string& path) {
 }  // namespace
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "keys", "jwks_file", "issuer", "audience", "leeway", "required_claims",
+    if (!r.expect_map(node, path, {"type", "keys", "jwks_file", "jwks", "issuer", "audience", "leeway", "required_claims",
                                    "claims_to_headers", "consumer_claim", "strip_authorization", "max_token_bytes",
                                    "cache_size"})) {
         return nullptr;
     }
     auto before = r.errors.size();
     settings s;
+    s.instance = path.substr(path.rfind('.') + 1);
     if (auto keys = node["keys"]; keys.IsDefined()) {
         if (!keys.IsSequence()) {
             r.error(keys, path + ".keys", "expected a list of { kid, alg, secret | pem | pem_file }");
@@ -728,8 +808,46 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
             }
         }
     }
-    if (s.keys.empty() && r.errors.size() == before) {
-        r.error(node, path, "no keys: set keys or jwks_file");
+    if (auto n = node["jwks"]; n.IsDefined()) {
+        const auto jp = path + ".jwks";
+        if (r.expect_map(n, jp, {"url", "ca_file", "cache_duration", "refetch_interval", "timeout"})) {
+            jwks_source src;
+            if (auto u = n["url"]; !u.IsDefined()) {
+                r.error(n, jp + ".url", "missing required key \"url\" (https://.../jwks.json)");
+            } else if (auto url = r.string(u, jp + ".url")) {
+                std::string error;
+                if (!parse_jwks_url(*url, src, error)) r.error(u, jp + ".url", "\"" + *url + "\": " + error);
+            }
+            if (auto c = n["ca_file"]; c.IsDefined()) {
+                if (auto file = r.string(c, jp + ".ca_file")) {
+                    if (!read_whole_file(*file)) {
+                        r.error(c, jp + ".ca_file", "cannot read \"" + *file + "\"");
+                    } else {
+                        boost::asio::ssl::context probe(boost::asio::ssl::context::tls_client);
+                        boost::system::error_code ec;
+                        probe.load_verify_file(*file, ec);
+                        if (ec) r.error(c, jp + ".ca_file", "\"" + *file + "\" holds no PEM certificate: " + ec.message());
+                    }
+                    src.ca_file = *file;
+                }
+            }
+            if (auto c = n["cache_duration"]; c.IsDefined()) {
+                if (auto d = r.time(c, jp + ".cache_duration")) {
+                    if (*d < std::chrono::seconds(1)) {
+                        r.error(c, jp + ".cache_duration", "must be at least 1s");
+                    } else {
+                        src.cache_duration = std::chrono::duration_cast<std::chrono::seconds>(*d);
+                    }
+                }
+            }
+            r.optional_field(n, "refetch_interval", jp, src.refetch_interval,
+                             [&](const YAML::Node& v, const std::string& p) { return r.time(v, p); });
+            r.optional_field(n, "timeout", jp, src.timeout, [&](const YAML::Node& v, const std::string& p) { return r.time(v, p); });
+            s.jwks = std::move(src);
+        }
+    }
+    if (s.keys.empty() && !s.jwks && r.errors.size() == before) {
+        r.error(node, path, "no keys: set keys, jwks_file or jwks.url");
     }
     auto strings = [&](const char* key_name, std::vector<std::string>& out) {
         if (auto n = node[key_name]; n.IsDefined()) {

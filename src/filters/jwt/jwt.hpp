@@ -16,6 +16,7 @@
 
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/filters/factory.hpp"
+#include "jwks_fetcher.hpp"
 
 namespace YAML {
 class Node;
@@ -59,7 +60,9 @@ private:
 };
 
 struct settings {
-    std::vector<std::shared_ptr<key>> keys;
+    std::string instance;                  // the filter's name, for logs and metrics
+    std::vector<std::shared_ptr<key>> keys;  // inline keys and jwks_file
+    std::optional<jwks_source> jwks;         // keys fetched from a URL, beside those
     std::vector<std::string> issuers;      // any of these; empty: not checked
     std::vector<std::string> audiences;    // the token's aud must contain one; empty: not checked
     std::chrono::seconds leeway{30};
@@ -92,6 +95,7 @@ public:
     const verdict* find(std::string_view token, std::int64_t now, std::chrono::seconds leeway, std::string& reason);
     void insert(std::string_view token, const verdict& v);
     std::size_t size() const { return entries_.size(); }
+    void clear() { entries_.clear(); }  // the key set changed: earlier verdicts may not hold
 
 private:
     struct entry {
@@ -102,7 +106,8 @@ private:
     std::unordered_map<std::size_t, entry> entries_;
 };
 
-verdict verify_token(const settings& s, std::string_view token);
+// Verifies token against keys (default: s.keys).
+verdict verify_token(const settings& s, std::string_view token, const std::vector<std::shared_ptr<key>>* keys = nullptr);
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
 

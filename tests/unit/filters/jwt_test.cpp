@@ -287,3 +287,62 @@ TEST(Jwt, VerificationCacheStaysCorrectOnExpiry) {
     cache.insert("token-e", v);
     EXPECT_EQ(cache.size(), 2u);  // bounded
 }
+
+TEST(Jwt, JwksUrlConfigErrors) {
+    auto env = config::process_env();
+    auto errors_of = [&](const std::string& yaml) {
+        config::reader r("t.yaml", env);
+        auto f = find_filter_type("jwt")->parse(r, YAML::Load(yaml), "filters.jwt");
+        EXPECT_FALSE(f) << yaml;
+        std::string all;
+        for (const auto& e : r.errors) all += e.to_string() + "\n";
+        return all;
+    };
+    auto all = errors_of("type: jwt\njwks: { url: \"http://idp.test/jwks.json\" }\n");
+    EXPECT_NE(all.find("filters.jwt.jwks.url: \"http://idp.test/jwks.json\": must be an https URL"), std::string::npos) << all;
+    all = errors_of("type: jwt\njwks: { url: \"https://user:pw@idp.test/jwks.json\" }\n");
+    EXPECT_NE(all.find("without user, password or fragment"), std::string::npos) << all;
+    all = errors_of("type: jwt\njwks: { url: \"not a url\" }\n");
+    EXPECT_NE(all.find("filters.jwt.jwks.url: \"not a url\": not an absolute URL"), std::string::npos) << all;
+    all = errors_of("type: jwt\njwks: { ca_file: /nonexistent/ca.pem, cache_duration: 10ms, timeout: soon, refresh: 1s }\n");
+    EXPECT_NE(all.find("filters.jwt.jwks.url: missing required key \"url\""), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.jwt.jwks.ca_file: cannot read \"/nonexistent/ca.pem\""), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.jwt.jwks.cache_duration: must be at least 1s"), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.jwt.jwks.timeout: invalid duration"), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.jwt.jwks.refresh: unknown key"), std::string::npos) << all;
+    all = errors_of("type: jwt\nissuer: x\n");
+    EXPECT_NE(all.find("filters.jwt: no keys: set keys, jwks_file or jwks.url"), std::string::npos) << all;
+}
+
+TEST(Jwt, JwksUrlsAndCacheControl) {
+    jwt::jwks_source s;
+    std::string error;
+    ASSERT_TRUE(jwt::parse_jwks_url("https://idp.test:8443/realms/a/protocol/openid-connect/certs?x=1", s, error)) << error;
+    EXPECT_EQ(s.host, "idp.test");
+    EXPECT_EQ(s.port, "8443");
+    EXPECT_EQ(s.target, "/realms/a/protocol/openid-connect/certs?x=1");
+    ASSERT_TRUE(jwt::parse_jwks_url("https://[::1]/jwks", s, error)) << error;
+    EXPECT_EQ(s.host, "::1");
+    EXPECT_EQ(s.port, "443");
+    EXPECT_EQ(jwt::cache_control_max_age("public, max-age=300, must-revalidate"), std::chrono::seconds(300));
+    EXPECT_EQ(jwt::cache_control_max_age("s-maxage=10, max-age=60"), std::chrono::seconds(60));
+    EXPECT_EQ(jwt::cache_control_max_age("no-cache"), std::nullopt);
+    EXPECT_EQ(jwt::cache_control_max_age("s-max-age=9"), std::nullopt);
+}
+
+TEST(Jwt, JwksDocumentsKeepTheUsableKeys) {
+    std::string error;
+    std::vector<std::string> skipped;
+    auto keys = jwt::parse_jwks(R"({"keys":[{"kty":"oct","kid":"a","alg":"HS256","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"},)"
+                                R"({"kty":"XYZ","kid":"b"}, 7]})",
+                                error, skipped);
+    EXPECT_TRUE(error.empty()) << error;
+    ASSERT_EQ(keys.size(), 1u);
+    EXPECT_EQ(keys[0]->kid(), "a");
+    EXPECT_EQ(skipped.size(), 2u);
+    skipped.clear();
+    EXPECT_TRUE(jwt::parse_jwks("{\"keys\": []}", error, skipped).empty());
+    EXPECT_EQ(error, "no usable key in the document");
+    EXPECT_TRUE(jwt::parse_jwks("<html>", error, skipped).empty());
+    EXPECT_EQ(error, "not a JWKS document ({\"keys\": [...]})");
+}
