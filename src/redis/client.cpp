@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <charconv>
 #include <deque>
 
 namespace gatehouse::redis {
@@ -31,17 +32,31 @@ std::string_view to_string(error e) {
     return "unknown";
 }
 
-void encode_command(std::string& out, const std::vector<std::string_view>& args) {
+namespace {
+void append_number(std::string& out, std::size_t n) {
+    char digits[24];
+    auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+    out.append(digits, end);
+}
+}  // namespace
+
+void append_array_header(std::string& out, std::size_t count) {
     out += '*';
-    out += std::to_string(args.size());
+    append_number(out, count);
     out += "\r\n";
-    for (auto a : args) {
-        out += '$';
-        out += std::to_string(a.size());
-        out += "\r\n";
-        out += a;
-        out += "\r\n";
-    }
+}
+
+void append_bulk(std::string& out, std::string_view arg) {
+    out += '$';
+    append_number(out, arg.size());
+    out += "\r\n";
+    out += arg;
+    out += "\r\n";
+}
+
+void encode_command(std::string& out, const std::vector<std::string_view>& args) {
+    append_array_header(out, args.size());
+    for (auto a : args) append_bulk(out, a);
 }
 
 class client::connection : public std::enable_shared_from_this<connection> {
@@ -62,16 +77,25 @@ public:
     // False (and h untouched) when this connection cannot take the command now.
     bool submit(std::string_view encoded, handler& h, reply& refusal) {
         if (phase_ != phase::ready) {
-            refusal = {error::unavailable, last_error_.empty() ? "not connected" : last_error_, nullptr};
+            refusal = {error::unavailable, last_error_.empty() ? "not connected" : last_error_};
             return false;
         }
         if (pending_.size() >= opts_->max_pending) {
-            refusal = {error::overloaded, "too many commands waiting for replies", nullptr};
+            refusal = {error::overloaded, "too many commands waiting for replies"};
             return false;
         }
         pending_.push_back({clock::now() + opts_->timeout, std::move(h), false});
         next_.append(encoded);
-        flush();
+        // Cork: the write goes out after the handlers already queued on the loop ran, so the
+        // commands of every request they wake leave in one send instead of one each.
+        if (!writing_ && !flush_posted_) {
+            flush_posted_ = true;
+            asio::post(io_, [self = shared_from_this(), epoch = epoch_] {
+                if (epoch != self->epoch_) return;
+                self->flush_posted_ = false;
+                self->flush();
+            });
+        }
         arm_timer();
         return true;
     }
@@ -187,7 +211,7 @@ private:
                 return false;
             }
             if (!raw) return true;
-            std::shared_ptr<redisReply> value(static_cast<redisReply*>(raw), freeReplyObject);
+            std::unique_ptr<redisReply, void (*)(void*)> value(static_cast<redisReply*>(raw), freeReplyObject);
             if (pending_.empty()) {
                 fail("a reply that no command asked for");
                 return false;
@@ -238,7 +262,7 @@ private:
         for (auto& p : pending_) {
             if (p.deadline > now) break;
             if (p.internal) return fail("no answer to connection setup");
-            if (p.h) complete(std::move(p.h), {error::timeout, "no reply within " + std::to_string(opts_->timeout.count()) + "ms", nullptr});
+            if (p.h) complete(std::move(p.h), {error::timeout, "no reply within " + std::to_string(opts_->timeout.count()) + "ms"});
             p.h = {};
         }
         // A server that has not answered the oldest command for a whole connect timeout past its
@@ -293,12 +317,13 @@ private:
         timer_.cancel();
         timer_armed_ = false;
         writing_ = false;
+        flush_posted_ = false;
         out_.clear();
         next_.clear();
         auto waiting = std::move(pending_);
         pending_.clear();
         for (auto& p : waiting) {
-            if (p.h) complete(std::move(p.h), {error::unavailable, reason, nullptr});
+            if (p.h) complete(std::move(p.h), {error::unavailable, reason});
         }
     }
 
@@ -318,6 +343,7 @@ private:
     phase phase_ = phase::idle;
     std::uint64_t epoch_ = 0;  // bumped on every (re)connect: callbacks of an older socket are ignored
     bool writing_ = false;
+    bool flush_posted_ = false;
     bool timer_armed_ = false;
     bool was_up_ = false;
 };

@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -73,6 +75,14 @@ process::~process() {
         ::kill(pid_, SIGKILL);
         int status;
         ::waitpid(pid_, &status, 0);
+    }
+    // Under ASan/UBSan a child's memory error is printed to its log and may not fail any
+    // request; every test that started a process checks it here.
+    auto text = read_file(log_path_);
+    for (const char* report : {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"}) {
+        if (text.find(report) != std::string::npos) {
+            ADD_FAILURE() << log_path_ << " has a sanitizer report:\n" << text.substr(text.find(report), 4000);
+        }
     }
 }
 

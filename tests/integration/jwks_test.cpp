@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <mutex>
 #include <thread>
 
@@ -215,6 +216,15 @@ TEST(JwksUrl, RotationIsFollowedAndUnknownKidRefetchesAreLimited) {
     EXPECT_NE(metrics.find("gatehouse_filter_events_total{filter=\"auth\",event=\"jwks_unknown_kid_refetch\"} 1"), std::string::npos)
         << metrics;
     EXPECT_NE(metrics.find("gatehouse_filter_rejections_total{filter=\"auth\",reason=\"unknown_kid\"} 10"), std::string::npos) << metrics;
+    // A reload builds a new fetcher (fetching again) and retires the old one's thread.
+    gw.proc().signal(SIGHUP);
+    ASSERT_TRUE(gw.proc().wait_for_log("reloaded", 10s)) << gw.proc().log();
+    auto until = std::chrono::steady_clock::now() + 10s;
+    while (idp.requests() < 3 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+    EXPECT_EQ(idp.requests(), 3);
+    EXPECT_EQ(status_with(gw.port(), token_for("k2")), 200);
+    gw.proc().signal(SIGTERM);
+    EXPECT_EQ(gw.proc().wait_exit(20s), 0);
 }
 
 TEST(JwksUrl, LastGoodKeysServeWhileTheIdentityProviderIsDownAndRefreshResumes) {

@@ -46,12 +46,15 @@ std::string_view to_string(error e);
 struct reply {
     error failure = error::none;
     std::string message;  // the reason for failure, or the Redis error text for server_error
-    std::shared_ptr<redisReply> value;
+    std::unique_ptr<redisReply, void (*)(void*)> value{nullptr, nullptr};
     bool ok() const { return failure == error::none; }
 };
 
-// Appends one command in RESP (an array of bulk strings) to out.
+// Appends one command in RESP (an array of bulk strings) to out: the array header, then each
+// argument (append_bulk).
 void encode_command(std::string& out, const std::vector<std::string_view>& args);
+void append_array_header(std::string& out, std::size_t count);
+void append_bulk(std::string& out, std::string_view arg);
 
 class client {
 public:

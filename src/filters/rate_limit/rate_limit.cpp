@@ -279,12 +279,10 @@ public:
 
     boost::asio::awaitable<filter_status> on_request_async(request_context& ctx) override {
         auto hash = key_hash(ctx);
-        auto command = script_command(hash, true);
-        auto r = co_await redis_->async_send(command, boost::asio::use_awaitable);
+        auto r = co_await redis_->async_send(script_command(hash, true), boost::asio::use_awaitable);
         if (r.failure == redis::error::server_error && r.message.starts_with("NOSCRIPT")) {
             // Redis restarted or its script cache was flushed: EVAL sends the script and caches it.
-            command = script_command(hash, false);
-            r = co_await redis_->async_send(command, boost::asio::use_awaitable);
+            r = co_await redis_->async_send(script_command(hash, false), boost::asio::use_awaitable);
         }
         if (!r.ok()) {
             co_return backend_failed(ctx, hash, r.failure, r.message);
@@ -340,25 +338,29 @@ private:
 
     // EVALSHA (or EVAL) of the script with one Redis key per limit: prefix, instance, the key's
     // hash (fixed length, and no client-chosen text in Redis key names) and the limit's name.
-    std::string script_command(std::uint64_t hash, bool by_sha) const {
+    // Built in a scratch string of this worker's instance: the client copies it into its
+    // pipeline before the caller suspends.
+    const std::string& script_command(std::uint64_t hash, bool by_sha) {
         char hex[17];
         std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash));
-        std::vector<std::string> keys;
-        keys.reserve(settings_.limits.size());
-        for (const auto& l : settings_.limits) {
-            keys.push_back(settings_.redis.key_prefix + settings_.instance + ":" + hex + ":" + l.name);
+        auto& out = command_;
+        out.clear();
+        const auto& limits = settings_.limits;
+        redis::append_array_header(out, 3 + limits.size() + script_args_.size());
+        redis::append_bulk(out, by_sha ? "EVALSHA" : "EVAL");
+        redis::append_bulk(out, by_sha ? redis_script_sha1() : redis_script());
+        redis::append_bulk(out, limit_count_);
+        for (const auto& l : limits) {
+            key_name_.clear();
+            key_name_ += settings_.redis.key_prefix;
+            key_name_ += settings_.instance;
+            key_name_ += ':';
+            key_name_ += hex;
+            key_name_ += ':';
+            key_name_ += l.name;
+            redis::append_bulk(out, key_name_);
         }
-        auto count = std::to_string(keys.size());
-        std::vector<std::string_view> args;
-        args.reserve(3 + keys.size() + script_args_.size());
-        args.push_back(by_sha ? "EVALSHA" : "EVAL");
-        args.push_back(by_sha ? redis_script_sha1() : redis_script());
-        args.push_back(count);
-        for (const auto& k : keys) args.push_back(k);
-        for (const auto& a : script_args_) args.push_back(a);
-        std::string out;
-        out.reserve(by_sha ? 256 : 2048);
-        redis::encode_command(out, args);
+        for (const auto& a : script_args_) redis::append_bulk(out, a);
         return out;
     }
 
@@ -425,6 +427,9 @@ private:
     std::unique_ptr<redis::client> redis_;
     std::array<observability::counter*, 6> backend_errors_{};
     std::vector<std::string> script_args_;
+    std::string limit_count_ = std::to_string(settings_.limits.size());
+    std::string command_;   // scratch: the Redis command being sent
+    std::string key_name_;  // scratch: one Redis key name
     std::string policy_;
     std::string key_;
     std::string state_;
