@@ -100,7 +100,9 @@ public:
         return true;
     }
 
+    // Idempotent: the second call may come after the io_context is gone, and must not touch it.
     void close() {
+        if (phase_ == phase::closed) return;
         phase_ = phase::closed;
         ++epoch_;
         shut("client closed");
@@ -356,7 +358,14 @@ client::client(asio::io_context& io, options opts) : io_(io), options_(std::make
 }
 
 client::~client() {
+    close();
+}
+
+void client::close() {
     for (auto& c : connections_) c->close();
+    // Our references go now, while the io_context exists: a connection's sockets and timers
+    // must not outlive it. Handlers still queued keep theirs until the io_context drops them.
+    connections_.clear();
 }
 
 bool client::available() const {
@@ -367,11 +376,12 @@ bool client::available() const {
 }
 
 const std::string& client::last_error() const {
-    return connections_.front()->last_error();
+    static const std::string closed = "client closed";
+    return connections_.empty() ? closed : connections_.front()->last_error();
 }
 
 void client::submit(std::string_view encoded, handler h) {
-    reply refusal;
+    reply refusal{error::unavailable, "client closed"};
     for (std::size_t tried = 0; tried < connections_.size(); ++tried) {
         auto& c = connections_[next_++ % connections_.size()];
         if (c->submit(encoded, h, refusal)) return;

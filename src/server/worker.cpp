@@ -154,6 +154,14 @@ worker::~worker() {
             cluster->endpoint(i).pool.close_idle();
         }
     }
+    // Filters with their own sockets (the Redis client) close them while the io_context exists;
+    // the instances stay, as frames destroyed with the io_context may still run on_log.
+    for (auto* g : {generation_.get()}) {
+        for (auto& f : g->filters) f->on_shutdown();
+    }
+    for (auto& g : retired_) {
+        for (auto& f : g->filters) f->on_shutdown();
+    }
     context_.reset();
     retired_.clear();
     generation_.reset();

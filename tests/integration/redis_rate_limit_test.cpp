@@ -190,7 +190,9 @@ TEST(RedisRateLimit, EachBackendErrorPolicyWhileRedisIsDownAndRecovery) {
                   redis_filter("rl_allow", redis.port(), limit, "    on_backend_error: allow\n") +
                   redis_filter("rl_deny", redis.port(), limit, "    on_backend_error: deny\n") +
                   redis_filter("rl_local", redis.port(), limit, "    on_backend_error: local\n") +
+                  redis_filter("rl_busy", redis.port(), "{ rate: 100000, per: 1h }", "    on_backend_error: local\n") +
                   "routes:\n"
+                  "  - { name: busy, match: { prefix: /busy }, upstream: app, filters: [rl_busy] }\n"
                   "  - { name: allow, match: { prefix: /allow }, upstream: app, filters: [rl_allow] }\n"
                   "  - { name: deny, match: { prefix: /deny }, upstream: app, filters: [rl_deny] }\n"
                   "  - { name: local, match: { prefix: /local }, upstream: app, filters: [rl_local] }\n";
@@ -205,7 +207,26 @@ TEST(RedisRateLimit, EachBackendErrorPolicyWhileRedisIsDownAndRecovery) {
         EXPECT_FALSE(r.header("retry-after").empty());
     }
 
+    // Traffic in flight while Redis dies: every request still gets an answer, none an error.
+    std::atomic<bool> busy_stop{false};
+    std::atomic<int> busy_ok{0}, busy_other{0};
+    std::vector<std::thread> busy;
+    for (int t = 0; t < 3; ++t) {
+        busy.emplace_back([&] {
+            while (!busy_stop) {
+                int s = status_of(gw.port(), "/busy");
+                (s == 200 ? busy_ok : busy_other)++;
+            }
+        });
+    }
+    std::this_thread::sleep_for(200ms);
     redis.kill();
+    std::this_thread::sleep_for(300ms);
+    busy_stop = true;
+    for (auto& t : busy) t.join();
+    EXPECT_GT(busy_ok, 30);
+    EXPECT_EQ(busy_other, 0);
+
     int allowed = 0, denied = 0, local_ok = 0, local_refused = 0;
     for (int i = 0; i < 6; ++i) {
         allowed += status_of(gw.port(), "/allow") == 200;
@@ -290,6 +311,18 @@ TEST(RedisRateLimit, HungRedisCostsOneTimeoutThenRecovers) {
         ASSERT_LT(std::chrono::steady_clock::now(), until) << "Redis answers were not used again";
         std::this_thread::sleep_for(50ms);
     }
+    // A reload replaces each worker's Redis client (the old one closes with its generation).
+    gw.proc().signal(SIGHUP);
+    ASSERT_TRUE(gw.proc().wait_for_log("config reloaded", 10s));
+    until = std::chrono::steady_clock::now() + 10s;
+    for (;;) {
+        ASSERT_EQ(status_of(gw.port(), "/a", &r), 200);
+        if (!r.header("ratelimit").empty()) break;
+        ASSERT_LT(std::chrono::steady_clock::now(), until) << "the new client never answered";
+        std::this_thread::sleep_for(50ms);
+    }
+    gw.proc().signal(SIGTERM);
+    EXPECT_EQ(gw.proc().wait_exit(20s), 0);
 }
 
 TEST(RedisRateLimit, RefusedRequestsTakeNoToken) {

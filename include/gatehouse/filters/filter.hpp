@@ -51,6 +51,10 @@ public:
 
     // Called on the worker's thread about every 100 ms: flush buffers, expire state.
     virtual void on_tick(std::chrono::steady_clock::time_point now) {}
+
+    // The worker is stopping and its io_context is destroyed next: close sockets and timers
+    // now (the instance itself lives on until the requests' frames are gone).
+    virtual void on_shutdown() {}
 };
 
 }  // namespace gatehouse::filters

@@ -73,6 +73,10 @@ public:
             [this](auto h, std::string_view cmd) { submit(cmd, handler(std::move(h))); }, token, encoded);
     }
 
+    // Closes every connection for good (pending commands complete with error::unavailable);
+    // the destructor does it too. Call it before the io_context goes away.
+    void close();
+
     // True while at least one connection is ready to take commands.
     bool available() const;
     // Why the last connection attempt or connection failed ("connection refused", ...).

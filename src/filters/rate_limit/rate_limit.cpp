@@ -301,6 +301,10 @@ public:
         co_return apply(ctx, *d);
     }
 
+    void on_shutdown() override {
+        if (redis_) redis_->close();
+    }
+
 private:
     std::uint64_t key_hash(const request_context& ctx) {
         // A scratch string reused by this worker's instance: key_hash never suspends, so no other
