@@ -252,6 +252,12 @@ TEST(JwksUrl, LastGoodKeysServeWhileTheIdentityProviderIsDownAndRefreshResumes) 
     }
     EXPECT_GE(failures, 1);
 
+    // A reload while the identity provider is down starts from the last good key set.
+    gw.proc().signal(SIGHUP);
+    ASSERT_TRUE(gw.proc().wait_for_log("config reloaded", 10s));
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(status_with(gw.port(), token_for("k1")), 200);
+
     // Back, with k1 withdrawn: the next retry (backoff 1 s, 2 s, ...) picks up the new set, and
     // tokens of the withdrawn key stop passing (the per-worker verification caches are cleared).
     idp.set_body(jwks({"k2"}));

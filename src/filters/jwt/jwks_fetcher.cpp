@@ -17,6 +17,8 @@
 
 #include "jwt.hpp"
 
+#include <map>
+
 namespace gatehouse::filters::jwt {
 
 namespace asio = boost::asio;
@@ -117,9 +119,30 @@ struct jwks_fetcher::loop {
     std::atomic<bool> stopping{false};
 };
 
+namespace {
+// The last good key set of every URL fetched by this process, so that a reload (a new fetcher)
+// starts with it instead of nothing: an identity provider that is down during a reload must
+// not turn every token away. Touched only when a fetcher is made or publishes.
+std::mutex last_good_mutex;
+std::map<std::string, key_list>& last_good() {
+    static std::map<std::string, key_list> sets;
+    return sets;
+}
+}  // namespace
+
 jwks_fetcher::jwks_fetcher(jwks_source source, key_list static_keys, std::string filter_name)
     : source_(std::move(source)), static_keys_(std::move(static_keys)), name_(std::move(filter_name)),
-      keys_(std::make_shared<const key_list>(static_keys_)) {}
+      keys_(std::make_shared<const key_list>(static_keys_)) {
+    key_list seed;
+    {
+        std::lock_guard lock(last_good_mutex);
+        if (auto it = last_good().find(source_.url); it != last_good().end()) seed = it->second;
+    }
+    if (!seed.empty()) {
+        publish(std::move(seed));
+        fetching_ = false;  // keys to serve already; a first fetch still runs at start()
+    }
+}
 
 jwks_fetcher::~jwks_fetcher() {
     if (thread_.joinable()) {
@@ -135,6 +158,10 @@ std::shared_ptr<const key_list> jwks_fetcher::keys() const {
 }
 
 void jwks_fetcher::publish(key_list fetched_keys) {
+    {
+        std::lock_guard lock(last_good_mutex);
+        last_good()[source_.url] = fetched_keys;
+    }
     auto all = std::make_shared<key_list>(static_keys_);
     all->insert(all->end(), fetched_keys.begin(), fetched_keys.end());
     {
