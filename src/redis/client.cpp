@@ -248,8 +248,12 @@ private:
         if (timer_armed_ || phase_ != phase::ready) return;
         auto it = std::find_if(pending_.begin(), pending_.end(), [](const pending& p) { return p.h || p.internal; });
         if (it == pending_.end()) return;
+        wait_until(it->deadline);
+    }
+
+    void wait_until(clock::time_point at) {
         timer_armed_ = true;
-        timer_.expires_at(it->deadline);
+        timer_.expires_at(at);
         auto self = shared_from_this();
         auto epoch = epoch_;
         timer_.async_wait([self, epoch](boost::system::error_code) {
@@ -275,18 +279,10 @@ private:
         }
         if (!pending_.empty()) {
             // Keep watching the oldest command even after its caller gave up, for the check above.
-            timer_armed_ = true;
             auto first_live = std::find_if(pending_.begin(), pending_.end(), [](const pending& p) { return static_cast<bool>(p.h); });
             auto at = pending_.front().deadline + opts_->connect_timeout + std::chrono::milliseconds(1);
             if (first_live != pending_.end()) at = std::min(at, first_live->deadline);
-            timer_.expires_at(at);
-            auto self = shared_from_this();
-            auto epoch = epoch_;
-            timer_.async_wait([self, epoch](boost::system::error_code) {
-                if (epoch != self->epoch_) return;
-                self->timer_armed_ = false;
-                self->on_deadline();
-            });
+            wait_until(at);
         }
     }
 

@@ -229,23 +229,6 @@ TEST(RateLimitFilter, LocalLimitIsExactAcrossWorkers) {
 
 namespace {
 
-std::string b64url(std::string_view bytes) {
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    std::uint32_t buffer = 0;
-    int bits = 0;
-    for (unsigned char c : bytes) {
-        buffer = (buffer << 8) | c;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out += alphabet[(buffer >> bits) & 0x3f];
-        }
-    }
-    if (bits > 0) out += alphabet[(buffer << (6 - bits)) & 0x3f];
-    return out;
-}
-
 std::string hs256_token(const std::string& secret, const std::string& header, const std::string& payload) {
     auto input = b64url(header) + "." + b64url(payload);
     unsigned char mac[EVP_MAX_MD_SIZE];

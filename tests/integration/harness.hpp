@@ -19,6 +19,12 @@ namespace harness {
 using namespace std::chrono_literals;
 
 std::string gatehouse_binary();
+
+// A loopback port nothing listens on (bound, then closed): connecting to it is refused.
+std::uint16_t free_port();
+
+// base64url without padding (JWTs and JWKs in tests).
+std::string b64url(std::string_view bytes);
 std::string echo_binary();
 
 // A fresh directory under /tmp, removed at destruction.

@@ -24,23 +24,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string b64url(std::string_view bytes) {
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    std::string out;
-    std::uint32_t buffer = 0;
-    int bits = 0;
-    for (unsigned char c : bytes) {
-        buffer = (buffer << 8) | c;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            out += alphabet[(buffer >> bits) & 0x3f];
-        }
-    }
-    if (bits > 0) out += alphabet[(buffer << (6 - bits)) & 0x3f];
-    return out;
-}
-
 std::string secret_of(const std::string& kid) { return "jwks-secret-for-" + kid + "-0123456789abcdef"; }
 
 std::string jwk(const std::string& kid) {

@@ -9,19 +9,6 @@ using namespace harness;
 
 namespace {
 
-int free_port() {
-    // Bind and close: nothing listens there afterwards (connect is refused).
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
-}
-
 void expect_error_reply(const std::optional<response>& r, int status, const std::string& error) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, status) << r->body;
