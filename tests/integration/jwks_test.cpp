@@ -69,6 +69,8 @@ struct test_pki {
 class jwks_server {
 public:
     explicit jwks_server(const test_pki& pki) {
+        // SSL_write to a client that gave up (a fetch timeout) must fail, not kill the tests.
+        std::signal(SIGPIPE, SIG_IGN);
         ctx_ = SSL_CTX_new(TLS_server_method());
         SSL_CTX_use_certificate_file(ctx_, pki.cert.c_str(), SSL_FILETYPE_PEM);
         SSL_CTX_use_PrivateKey_file(ctx_, pki.key.c_str(), SSL_FILETYPE_PEM);
@@ -97,6 +99,8 @@ public:
         body_ = std::move(body);
     }
     void set_down(bool down) { down_ = down; }
+    // Read requests but answer only after this long (a hung identity provider).
+    void set_stall(std::chrono::milliseconds stall) { stall_ms_ = static_cast<int>(stall.count()); }
     int requests() const { return requests_; }
     int handshakes_failed() const { return handshakes_failed_; }
 
@@ -120,6 +124,7 @@ private:
                     request.append(buf, static_cast<std::size_t>(n));
                 }
                 if (request.starts_with("GET /.well-known/jwks.json ")) ++requests_;
+                if (stall_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(stall_ms_.load()));
                 std::string body;
                 {
                     std::lock_guard lock(mutex_);
@@ -144,6 +149,7 @@ private:
     std::thread thread_;
     std::atomic<bool> stop_{false};
     std::atomic<bool> down_{false};
+    std::atomic<int> stall_ms_{0};
     std::atomic<int> requests_{0};
     std::atomic<int> handshakes_failed_{0};
     std::mutex mutex_;
@@ -266,4 +272,19 @@ TEST(JwksUrl, AnUntrustedCertificateIsRefused) {
     EXPECT_EQ(status_with(gw.port(), token_for("k1")), 401);
     EXPECT_EQ(idp.requests(), 0);  // the key set was never requested over the untrusted connection
     EXPECT_GE(idp.handshakes_failed(), 1);
+}
+
+TEST(JwksUrl, AHungIdentityProviderTimesOutAndTheKeysKeepServing) {
+    temp_dir dir;
+    test_pki pki(dir);
+    jwks_server idp(pki);
+    idp.set_body(jwks({"k1"}));
+    echo_server echo(dir);
+    gateway gw(dir, jwks_config(echo.port(), "{ url: \"" + idp.url() + "\", ca_file: \"" + pki.ca +
+                                                 "\", cache_duration: 1s, timeout: 300ms }"));
+    ASSERT_EQ(status_with(gw.port(), token_for("k1")), 200);
+    idp.set_stall(1500ms);  // longer than the fetch timeout
+    ASSERT_TRUE(gw.proc().wait_for_log("fetch failed: response: timed out; keeping the last good key set", 15s)) << gw.proc().log();
+    EXPECT_EQ(status_with(gw.port(), token_for("k1")), 200);
+    idp.set_stall(0ms);
 }
