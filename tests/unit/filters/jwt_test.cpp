@@ -10,6 +10,7 @@
 #include <openssl/rsa.h>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <fstream>
 #include <yaml-cpp/yaml.h>
@@ -345,4 +346,17 @@ TEST(Jwt, JwksDocumentsKeepTheUsableKeys) {
     EXPECT_EQ(error, "no usable key in the document");
     EXPECT_TRUE(jwt::parse_jwks("<html>", error, skipped).empty());
     EXPECT_EQ(error, "not a JWKS document ({\"keys\": [...]})");
+}
+
+TEST(Jwt, JwksUrlIsDescribedWithoutFetching) {
+    auto env = config::process_env();
+    config::reader r("t.yaml", env);
+    // What /config shows; the set is empty until a worker starts the fetcher.
+    auto f = find_filter_type("jwt")->parse(
+        r, YAML::Load("type: jwt\njwks: { url: \"https://idp.invalid/certs\", refetch_interval: 10s }\n"), "filters.auth");
+    ASSERT_TRUE(f) << (r.errors.empty() ? "" : r.errors.front().to_string());
+    auto text = boost::json::serialize(f->describe());
+    EXPECT_NE(text.find("\"url\":\"https://idp.invalid/certs\""), std::string::npos) << text;
+    EXPECT_NE(text.find("\"refetch_interval_ms\":10000"), std::string::npos) << text;
+    EXPECT_NE(text.find("\"current_keys\":[]"), std::string::npos) << text;
 }
