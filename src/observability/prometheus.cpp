@@ -157,7 +157,7 @@ std::string render_prometheus(const std::vector<const worker_stats*>& workers, c
     }
 
     header(out, "gatehouse_filter_events_total", "counter",
-           "Things filters report, by filter and event (rate_limit: keys_evicted when its key table is full).");
+           "Things filters report, by filter and event (rate_limit: keys_evicted, backend_error_<kind>; jwt: jwks_fetch_ok, jwks_fetch_failed, jwks_unknown_kid_refetch).");
     for (const auto& [key, value] : events) {
         sample(out, "gatehouse_filter_events_total", {{"filter", key.first}, {"event", key.second}}, number(value));
     }

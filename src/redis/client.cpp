@@ -59,6 +59,13 @@ void encode_command(std::string& out, const std::vector<std::string_view>& args)
     for (auto a : args) append_bulk(out, a);
 }
 
+namespace {
+// Runs h with r on the loop, never inside the caller (which may be mid-way through its queue).
+void post_reply(asio::io_context& io, client::handler h, reply r) {
+    asio::post(io, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
+}
+}  // namespace
+
 class client::connection : public std::enable_shared_from_this<connection> {
 public:
     connection(asio::io_context& io, std::shared_ptr<const options> opts, unsigned index)
@@ -119,9 +126,7 @@ private:
         bool internal;     // AUTH or SELECT sent on connect
     };
 
-    void complete(handler h, reply r) {
-        asio::post(io_, [h = std::move(h), r = std::move(r)]() mutable { std::move(h)(std::move(r)); });
-    }
+    void complete(handler h, reply r) { post_reply(io_, std::move(h), std::move(r)); }
 
     std::string where() const { return opts_->host + ":" + opts_->port; }
 
@@ -382,7 +387,7 @@ void client::submit(std::string_view encoded, handler h) {
         auto& c = connections_[next_++ % connections_.size()];
         if (c->submit(encoded, h, refusal)) return;
     }
-    asio::post(io_, [h = std::move(h), r = std::move(refusal)]() mutable { std::move(h)(std::move(r)); });
+    post_reply(io_, std::move(h), std::move(refusal));
 }
 
 }  // namespace gatehouse::redis

@@ -156,9 +156,7 @@ worker::~worker() {
     }
     // Filters with their own sockets (the Redis client) close them while the io_context exists;
     // the instances stay, as frames destroyed with the io_context may still run on_log.
-    for (auto* g : {generation_.get()}) {
-        for (auto& f : g->filters) f->on_shutdown();
-    }
+    for (auto& f : generation_->filters) f->on_shutdown();
     for (auto& g : retired_) {
         for (auto& f : g->filters) f->on_shutdown();
     }

@@ -164,6 +164,11 @@ std::string jwks_config(std::uint16_t upstream_port, const std::string& jwks_blo
            "routes:\n  - { name: app, upstream: app }\n";
 }
 
+// The jwks block for idp, trusting the test CA, plus more settings.
+std::string trusted_jwks(const jwks_server& idp, const test_pki& pki, const std::string& more) {
+    return "{ url: \"" + idp.url() + "\", ca_file: \"" + pki.ca + "\", " + more + " }";
+}
+
 int status_with(std::uint16_t port, const std::string& token, response* out = nullptr) {
     auto r = request(port, get_request("/me", "Authorization: Bearer " + token + "\r\nConnection: close\r\n"));
     if (!r) return 0;
@@ -179,8 +184,7 @@ TEST(JwksUrl, RotationIsFollowedAndUnknownKidRefetchesAreLimited) {
     jwks_server idp(pki);
     idp.set_body(jwks({"k1"}));
     echo_server echo(dir);
-    gateway gw(dir, jwks_config(echo.port(), "{ url: \"" + idp.url() + "\", ca_file: \"" + pki.ca +
-                                                 "\", cache_duration: 1h, refetch_interval: 1h }"));
+    gateway gw(dir, jwks_config(echo.port(), trusted_jwks(idp, pki, "cache_duration: 1h, refetch_interval: 1h")));
     // The first request waits for the first fetch if it has not finished yet.
     response r;
     ASSERT_EQ(status_with(gw.port(), token_for("k1"), &r), 200) << r.body;
@@ -223,7 +227,7 @@ TEST(JwksUrl, LastGoodKeysServeWhileTheIdentityProviderIsDownAndRefreshResumes) 
     idp.set_body(jwks({"k1"}));
     echo_server echo(dir);
     // Refreshed every 0.75 s (three quarters of the cache time).
-    gateway gw(dir, jwks_config(echo.port(), "{ url: \"" + idp.url() + "\", ca_file: \"" + pki.ca + "\", cache_duration: 1s }"));
+    gateway gw(dir, jwks_config(echo.port(), trusted_jwks(idp, pki, "cache_duration: 1s")));
     ASSERT_EQ(status_with(gw.port(), token_for("k1")), 200);
 
     idp.set_down(true);
@@ -280,8 +284,7 @@ TEST(JwksUrl, AHungIdentityProviderTimesOutAndTheKeysKeepServing) {
     jwks_server idp(pki);
     idp.set_body(jwks({"k1"}));
     echo_server echo(dir);
-    gateway gw(dir, jwks_config(echo.port(), "{ url: \"" + idp.url() + "\", ca_file: \"" + pki.ca +
-                                                 "\", cache_duration: 1s, timeout: 300ms }"));
+    gateway gw(dir, jwks_config(echo.port(), trusted_jwks(idp, pki, "cache_duration: 1s, timeout: 300ms")));
     ASSERT_EQ(status_with(gw.port(), token_for("k1")), 200);
     idp.set_stall(1500ms);  // longer than the fetch timeout
     ASSERT_TRUE(gw.proc().wait_for_log("fetch failed: response: timed out; keeping the last good key set", 15s)) << gw.proc().log();

@@ -141,12 +141,11 @@ public:
         if (!consumer) {
             return refuse(ctx, 401, "invalid_key", "the API key is not valid");
         }
+        ctx.consumer = *consumer;  // also on a 403: the log says who was refused
         if (!settings_.allow.empty() &&
             std::find(settings_.allow.begin(), settings_.allow.end(), *consumer) == settings_.allow.end()) {
-            ctx.consumer = *consumer;
             return refuse(ctx, 403, "consumer_not_allowed", "this API key may not use this route");
         }
-        ctx.consumer = *consumer;
         if (settings_.strip) {
             if (!settings_.header.empty()) {
                 ctx.upstream_edits.remove(settings_.header);

@@ -84,13 +84,12 @@ public:
 
     filter_status on_request(request_context& ctx) override {
         auto origin = ctx.header("origin");
-        const bool origin_ok = origin && allowed(*origin);
         auto requested_method = ctx.header("access-control-request-method");
         if (ctx.method != "OPTIONS" || !origin || !requested_method) {
             return filter_status::proceed;  // an actual request: fields are added on the response
         }
         // A preflight: answered here, whatever the upstream would say.
-        if (!origin_ok) {
+        if (!allowed(*origin)) {
             return refuse(ctx, "origin_not_allowed", "origin " + std::string(*origin) + " is not allowed");
         }
         if (std::none_of(settings_.methods.begin(), settings_.methods.end(),

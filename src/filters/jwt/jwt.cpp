@@ -564,7 +564,8 @@ public:
         if (!fetched_) return;
         auto mirror = [](observability::counter* c, const std::atomic<std::uint64_t>& source, std::uint64_t& seen) {
             auto now = source.load(std::memory_order_relaxed);
-            for (; seen < now; ++seen) c->add();
+            c->add(now - seen);
+            seen = now;
         };
         mirror(fetched_, fetcher_->fetched, fetched_seen_);
         mirror(failed_, fetcher_->failed, failed_seen_);

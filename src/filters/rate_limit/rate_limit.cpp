@@ -266,15 +266,15 @@ public:
     }
 
     filter_status on_request(request_context& ctx) override {
+        if (redis_ && redis_->available()) {
+            return filter_status::suspend;  // on_request_async makes the key
+        }
         auto hash = key_hash(ctx);
         if (!redis_) {
             return apply(ctx, table_->take(hash, settings_.limits, std::chrono::steady_clock::now()));
         }
         // Redis down: answer now, without a coroutine frame or a wait.
-        if (!redis_->available()) {
-            return backend_failed(ctx, hash, redis::error::unavailable, redis_->last_error());
-        }
-        return filter_status::suspend;
+        return backend_failed(ctx, hash, redis::error::unavailable, redis_->last_error());
     }
 
     boost::asio::awaitable<filter_status> on_request_async(request_context& ctx) override {
