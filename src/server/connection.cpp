@@ -69,6 +69,19 @@ bool has_dot_segment(std::string_view path) {
     return false;
 }
 
+// Dotted-quad text of a v4 address, without the printf machinery.
+std::string format_ipv4(const asio::ip::address_v4& address) {
+    std::string out;
+    out.reserve(15);
+    for (auto octet : address.to_bytes()) {
+        if (!out.empty()) out += '.';
+        if (octet >= 100) out += static_cast<char>('0' + octet / 100);
+        if (octet >= 10) out += static_cast<char>('0' + octet / 10 % 10);
+        out += static_cast<char>('0' + octet % 10);
+    }
+    return out;
+}
+
 }  // namespace
 
 void spawn_client_connection(worker& w, tcp::socket socket, const tcp::endpoint& peer) {
@@ -85,17 +98,19 @@ void spawn_client_connection(worker& w, tcp::socket socket, const tcp::endpoint&
 
 client_connection::client_connection(worker& w, tcp::socket socket, const tcp::endpoint& peer)
     : worker_(w), socket_(std::move(socket)) {
-    error_code ec;
     {
         auto address = peer.address();
         if (address.is_v6() && address.to_v6().is_v4_mapped()) {
             address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
         }
-        client_ip_ = address.to_string();
+        if (address.is_v4()) {
+            client_ip_ = format_ipv4(address.to_v4());  // inet_ntop formats with sprintf
+        } else {
+            client_ip_ = address.to_string();
+        }
         client_port_ = peer.port();
         client_hash_ = upstream::hash_bytes(client_ip_.data(), client_ip_.size());
     }
-    socket_.set_option(tcp::no_delay(true), ec);
     worker_.deadlines().add(watch_);
     worker_.connection_opened();
 }
@@ -181,10 +196,37 @@ asio::awaitable<void> client_connection::run() {
 }
 
 asio::awaitable<error_code> client_connection::write_to_client(std::string_view data) {
-    const auto& timeouts = worker_.current().config->server.timeouts;
-    watch_.arm(socket_, worker_.now() + timeouts.send);
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(data.data(), data.size()), use_nothrow);
-    bytes_out_ += n;
+    const asio::const_buffer buffers[] = {asio::buffer(data.data(), data.size())};
+    error_code ec;
+    std::size_t sent = send_to_client_now(buffers, ec);
+    if (!ec && sent < data.size()) {
+        ec = co_await send_rest(socket_, buffers, sent, worker_.now() + worker_.current().config->server.timeouts.send, sent);
+    }
+    bytes_out_ += sent;
+    co_return ec;
+}
+
+void client_connection::no_delay_from_second_write() {
+    if (++client_writes_ == 2) {
+        error_code ignored;
+        socket_.set_option(tcp::no_delay(true), ignored);
+    }
+}
+
+std::size_t client_connection::send_to_client_now(std::span<const asio::const_buffer> buffers, error_code& ec) {
+    no_delay_from_second_write();
+    return send_now(socket_, buffers, ec);
+}
+
+asio::awaitable<error_code> client_connection::send_rest(tcp::socket& target, std::span<const asio::const_buffer> buffers,
+                                                         std::size_t done, clock::time_point deadline, std::size_t& sent) {
+    if (&target == &socket_) {
+        no_delay_from_second_write();  // the rest follows unacknowledged data
+    }
+    auto rest = after_bytes(buffers, done);
+    watch_.arm(target, deadline);
+    auto [ec, n] = co_await asio::async_write(target, rest, use_nothrow);
+    sent = done + n;
     co_return settle(ec);
 }
 

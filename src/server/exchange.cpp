@@ -412,9 +412,11 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             rs.upstream_begin = std::chrono::steady_clock::now();  // for on_log only: no clock read without filters
         }
         rs.log.bytes_in = rs.head_bytes + first;
-        watch_.arm(up, std::min(worker_.now() + timeouts.send, attempt.deadline));
-        auto [ec, n] = co_await asio::async_write(up, out, use_nothrow);
-        ec = settle(ec);
+        error_code ec;
+        std::size_t sent = send_now(up, out, ec);
+        if (!ec && sent < total_size(out)) {
+            ec = co_await send_rest(up, out, sent, std::min(worker_.now() + timeouts.send, attempt.deadline), sent);
+        }
         if (ec) {
             if (attempt.reused && attempt.replayable && ec != asio::error::timed_out) {
                 result.result = exchange_result::outcome::retry_stale;
@@ -446,10 +448,12 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         if (auto refusal = body.next(view_of(cbuf), chunk, body_done)) {
             co_return failed(std::move(*refusal));
         }
-        watch_.arm(up, worker_.now() + timeouts.send);
         rs.log.bytes_in += chunk;
-        auto [write_ec, written] = co_await asio::async_write(up, asio::buffer(cbuf.data().data(), chunk), use_nothrow);
-        ec = settle(write_ec);
+        const asio::const_buffer body_part[] = {asio::buffer(cbuf.data().data(), chunk)};
+        std::size_t sent = send_now(up, body_part, ec);
+        if (!ec && sent < chunk) {
+            ec = co_await send_rest(up, body_part, sent, worker_.now() + timeouts.send, sent);
+        }
         if (ec) {
             co_return failed(ec == asio::error::timed_out
                                         ? http::local_reply{504, "upstream_timeout", "upstream stopped reading the request body"}
@@ -710,11 +714,14 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             }
         }
         if (!out.empty()) {
-            watch_.arm(socket_, worker_.now() + timeouts.send);
-            auto [write_ec, written] = co_await asio::async_write(socket_, out.buffers(), use_nothrow);
+            error_code write_ec;
+            std::size_t written = send_to_client_now(out.buffers(), write_ec);
+            if (!write_ec && written < total_size(out.buffers())) {
+                write_ec = co_await send_rest(socket_, out.buffers(), written, worker_.now() + timeouts.send, written);
+            }
             bytes_out_ += written;
             rs.response_started = true;
-            if (settle(write_ec)) {
+            if (write_ec) {
                 rs.log.client_aborted = true;
                 co_return result;  // client gone: the upstream connection is in an unknown state
             }

@@ -323,8 +323,17 @@ std::string recv_request(int fd, raw_upstream* record_into) {
     return data;
 }
 
-client::client(std::uint16_t port, std::chrono::milliseconds timeout) : timeout_(timeout) {
+client::client(std::uint16_t port, std::chrono::milliseconds timeout, const char* source_ip) : timeout_(timeout) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (source_ip) {
+        sockaddr_in source{};
+        source.sin_family = AF_INET;
+        if (::inet_pton(AF_INET, source_ip, &source.sin_addr) != 1 ||
+            ::bind(fd_, reinterpret_cast<sockaddr*>(&source), sizeof source) != 0) {
+            ::close(fd_);
+            throw std::runtime_error(std::string("client: cannot bind to ") + source_ip);
+        }
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

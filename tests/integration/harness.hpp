@@ -145,7 +145,8 @@ struct response {
 // A blocking TCP client with a receive deadline on every read.
 class client {
 public:
-    explicit client(std::uint16_t port, std::chrono::milliseconds timeout = 10s);
+    // source_ip: a loopback address to connect from (any of 127.0.0.0/8), or the default.
+    explicit client(std::uint16_t port, std::chrono::milliseconds timeout = 10s, const char* source_ip = nullptr);
     ~client();
     void send(const std::string& data);
     // Reads one response; head_request: the response has no body. nullopt on EOF or timeout.

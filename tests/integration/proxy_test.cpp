@@ -32,6 +32,17 @@ TEST_F(ProxyTest, ForwardsMethodTargetAndAddsForwardingHeaders) {
     EXPECT_EQ(r->header("x-request-id"), id);  // the client sees the id the upstream saw
 }
 
+TEST_F(ProxyTest, ForwardedForNamesTheClientAddressDigitForDigit) {
+    // Loopback sources with one-, two- and three-digit octets and zeros.
+    for (const char* source : {"127.0.0.1", "127.10.200.9", "127.255.0.99", "127.100.20.3"}) {
+        client c(gw->port(), 10s, source);
+        c.send(get_request("/echo"));
+        auto r = c.read_response();
+        ASSERT_TRUE(r) << source;
+        EXPECT_EQ(echoed_header(*r, "x-forwarded-for"), source);
+    }
+}
+
 TEST_F(ProxyTest, KeepsAValidRequestIdAndReplacesAnInvalidOne) {
     auto kept = request(gw->port(), get_request("/", "X-Request-Id: client-id-123\r\n"));
     ASSERT_TRUE(kept);

@@ -10,11 +10,13 @@
 #include <memory>
 #include <memory_resource>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "gatehouse/filters/filter.hpp"
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/local_reply.hpp"
+#include "gatehouse/server/accepted_socket.hpp"
 #include "gatehouse/server/deadline.hpp"
 
 namespace gatehouse::server {
@@ -57,6 +59,18 @@ private:
     boost::asio::awaitable<next_step> reply(request_state& rs, const http::local_reply& reply, bool close);
     boost::asio::awaitable<next_step> answer_server_options(request_state& rs);
     boost::asio::awaitable<boost::system::error_code> write_to_client(std::string_view data);
+    // send_now on the client socket. Nagle's algorithm only holds back a write that follows
+    // unacknowledged data, so the first write of a connection leaves at once without
+    // TCP_NODELAY; it is set before the second (as NGINX does), which spares the syscall on a
+    // connection that answers once and closes.
+    std::size_t send_to_client_now(std::span<const boost::asio::const_buffer> buffers, boost::system::error_code& ec);
+    void no_delay_from_second_write();
+    // The part of a send that send_now could not do at once: waits until target takes the rest
+    // of buffers (from byte done on), watched until deadline; sent counts every byte sent.
+    boost::asio::awaitable<boost::system::error_code> send_rest(boost::asio::ip::tcp::socket& target,
+                                                                std::span<const boost::asio::const_buffer> buffers,
+                                                                std::size_t done, clock::time_point deadline,
+                                                                std::size_t& sent);
 
     // Feeds buffered bytes to the parser and enforces the head limits.
     head_status parse_head(request_state& rs, bool& first_look, std::optional<http::local_reply>& refusal);
@@ -84,7 +98,7 @@ private:
     void release_client_buffer_if_empty();
 
     worker& worker_;
-    boost::asio::ip::tcp::socket socket_;
+    accepted_socket socket_;
     deadline_watch watch_;
     std::unique_ptr<buffer> buffer_;  // held only while unparsed bytes remain
     // The first bytes of the next request land here: an idle connection holds no pooled buffer,
@@ -94,6 +108,7 @@ private:
     std::uint16_t client_port_ = 0;
     std::uint64_t bytes_out_ = 0;  // sent to the client for the current request
     std::uint64_t client_hash_ = 0;
+    std::uint32_t client_writes_ = 0;  // sends started on socket_ (for the lazy TCP_NODELAY)
     bool linger_ = false;  // we close on the client: drain what it still sends
 };
 
