@@ -9,6 +9,25 @@ bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
+bool is_hop_by_hop_name(std::string_view name) {
+    switch (name.size()) {
+        case 2:
+            return iequals(name, "te");
+        case 7:
+            return iequals(name, "trailer") || iequals(name, "upgrade");
+        case 10:
+            return iequals(name, "connection") || iequals(name, "keep-alive");
+        case 16:
+            return iequals(name, "proxy-connection");
+        case 17:
+            return iequals(name, "transfer-encoding");
+        case 18:
+            return iequals(name, "proxy-authenticate");
+        default:
+            return false;
+    }
+}
+
 bool valid_field_value(std::string_view value) {
     for (unsigned char c : value) {
         if ((c < 0x20 && c != '\t') || c == 0x7f) {

@@ -36,37 +36,59 @@ constexpr int max_informational = 8;
 // Connection-nominated fields (RFC 9110 section 7.6.1), read from the Connection values in
 // place: no copies and no cap on how many a peer names. Framing and Host are never removed this
 // way: the gateway sets them itself.
-struct nominated_fields {
-    const http::fields* fields = nullptr;
-    std::size_t count = 0;  // names other than "close" and "keep-alive"
-
+class nominated_fields {
+public:
     void collect(const http::fields& all) {
-        fields = &all;
-        for (auto [it, end] = all.equal_range(beast::http::field::connection); it != end; ++it) {
-            http::for_each_list_token(it->value(), [&](std::string_view token) {
-                if (!http::iequals(token, "close") && !http::iequals(token, "keep-alive")) {
-                    ++count;
-                }
-            });
-        }
+        fields_ = &all;
+        count_names();
+    }
+    void collect(const http::response_head& head) {
+        head_ = &head;
+        count_names();
     }
     bool contains(std::string_view name) const {
-        if (count == 0 || http::iequals(name, "host") || http::iequals(name, "content-length")) {
+        if (count_ == 0 || http::iequals(name, "host") || http::iequals(name, "content-length")) {
             return false;
         }
         bool found = false;
-        for (auto [it, end] = fields->equal_range(beast::http::field::connection); it != end && !found; ++it) {
-            http::for_each_list_token(it->value(), [&](std::string_view token) {
-                found = found || http::iequals(token, name);
-            });
-        }
+        for_each_value([&](std::string_view value) {
+            http::for_each_list_token(value, [&](std::string_view token) { found = found || http::iequals(token, name); });
+        });
         return found;
     }
+
+private:
+    template <typename F>
+    void for_each_value(F&& f) const {
+        if (fields_) {
+            for (auto [it, end] = fields_->equal_range(beast::http::field::connection); it != end; ++it) f(it->value());
+        } else {
+            for (const auto& field : head_->fields()) {
+                if (field.name.size() == 10 && http::iequals(field.name, "connection")) f(field.value);
+            }
+        }
+    }
+    void count_names() {
+        for_each_value([&](std::string_view value) {
+            http::for_each_list_token(value, [&](std::string_view token) {
+                if (!http::iequals(token, "close") && !http::iequals(token, "keep-alive")) {
+                    ++count_;
+                }
+            });
+        });
+    }
+
+    const http::fields* fields_ = nullptr;
+    const http::response_head* head_ = nullptr;
+    std::size_t count_ = 0;  // names other than "close" and "keep-alive"
 };
 
 // True for a field that describes this connection only: hop-by-hop, or named in Connection.
 bool connection_scoped(const http::fields::value_type& field, const nominated_fields& nominated) {
     return http::is_hop_by_hop(field.name()) || nominated.contains(field.name_string());
+}
+bool connection_scoped(const http::field_line& field, const nominated_fields& nominated) {
+    return http::is_hop_by_hop_name(field.name) || nominated.contains(field.name);
 }
 
 // True if the route's edits remove or replace the field called name.
@@ -471,32 +493,19 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         ~buffer_return() { w.buffers().release(std::move(b)); }
     } give_back{worker_, ubuf_owner};
 
-    auto& parser = rs.response;
+    auto& head_in = rs.response;
+    const auto max_head = static_cast<std::size_t>(config.server.limits.max_response_header_bytes);
     int informational = 0;
     bool got_bytes = false;
     for (;;) {
-        std::size_t head_consumed = 0;
-        parser.emplace(std::piecewise_construct, std::make_tuple(), std::make_tuple(rs.allocator));
-        parser->header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(config.server.limits.max_response_header_bytes, UINT32_MAX)));
-        parser->body_limit(boost::none);
-        if (rs.head_method) {
-            parser->skip(true);
-        }
+        head_in.reset();
         for (;;) {
             if (ubuf.size() > 0) {
-                error_code ec;
-                auto n = parser->put(ubuf.data(), ec);
-                if (ec && ec != beast::http::error::need_more) {
-                    co_return failed({502, "upstream_bad_response", "invalid upstream response: " + ec.message()});
+                auto parsed = head_in.parse(view_of(ubuf), max_head);
+                if (parsed == http::response_head::status::error) {
+                    co_return failed({502, "upstream_bad_response", std::string("invalid upstream response: ") + head_in.error()});
                 }
-                std::string_view used(static_cast<const char*>(ubuf.data().data()), n);
-                if (used.find("\n ") != std::string_view::npos || used.find("\n\t") != std::string_view::npos ||
-                    (head_consumed > 0 && !used.empty() && (used[0] == ' ' || used[0] == '\t'))) {
-                    co_return failed({502, "upstream_bad_response", "obsolete line folding in upstream response"});
-                }
-                head_consumed += n;
-                ubuf.consume(n);
-                if (parser->is_header_done()) {
+                if (parsed == http::response_head::status::complete) {
                     break;
                 }
             }
@@ -523,7 +532,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             got_bytes = true;
             ubuf.commit(n);
         }
-        auto status = parser->get().result_int();
+        auto status = head_in.code();
         if (status >= 200) {
             break;
         }
@@ -535,20 +544,22 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         }
         if (status != 100 && rs.version == 11) {
             // 102/103 and others: forwarded, minus the fields that describe the connection.
-            const auto& interim = parser->get();
             nominated_fields nominated;
-            nominated.collect(interim);
+            nominated.collect(head_in);
             std::pmr::string head(rs.allocator);
-            http::append_status_line(head, status, interim.reason());
-            for (const auto& field : interim) {
+            http::append_status_line(head, status, head_in.reason());
+            for (const auto& field : head_in.fields()) {
                 if (!connection_scoped(field, nominated)) {
-                    http::append_field(head, field.name_string(), field.value());
+                    http::append_field(head, field.name, field.value);
                 }
             }
             head += "\r\n";
+            ubuf.consume(head_in.size());
             if (co_await write_to_client(head)) {
                 co_return result;
             }
+        } else {
+            ubuf.consume(head_in.size());
         }
     }
     if (held > 0) {
@@ -557,25 +568,24 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     }
 
     // --- response validation and head for the client ---------------------------------------
-    auto& res = parser->get();
-    const unsigned status = res.result_int();
+    // The head's bytes stay in ubuf (its fields are views into them) until the client's head
+    // is written below.
+    const unsigned status = head_in.code();
     http::framing_analyzer framing;
-    for (const auto& field : res) {
-        if (!http::valid_field_value(field.value())) {
-            co_return failed({502, "upstream_bad_response", "invalid character in upstream header field"});
-        }
-        if (field.name() == beast::http::field::content_length || field.name() == beast::http::field::transfer_encoding) {
-            framing.add(field.name_string(), field.value());
+    for (const auto& field : head_in.fields()) {
+        if ((field.name.size() == 14 && http::iequals(field.name, "content-length")) ||
+            (field.name.size() == 17 && http::iequals(field.name, "transfer-encoding"))) {
+            framing.add(field.name, field.value);
         }
     }
-    if (auto e = framing.finish(false, res.version()); e != http::framing_error::ok) {
+    if (auto e = framing.finish(false, head_in.version()); e != http::framing_error::ok) {
         co_return failed({502, "upstream_bad_response", "ambiguous upstream response framing: " + std::string(http::describe(e))});
     }
     http::body_framing in = framing.framing();
     if (rs.head_method || status == 204 || status == 304) {
         in = http::body_framing::none;
     }
-    const bool upstream_keep_alive = parser->keep_alive() && res.version() == 11;
+    const bool upstream_keep_alive = head_in.keep_alive() && head_in.version() == 11;
 
     // How the body reaches the client.
     enum class out_mode { none, raw, chunk_wrap, dechunk };
@@ -612,25 +622,24 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     const auto& filter_edits = rs.ctx.response_edits;
     rs.log.status = status;
     if (!rs.chain->empty()) {
-        fields_lookup fields(res);
+        response_fields fields(head_in);
         filters::response_view view{status, false, &fields};
         run_response_filters(rs, view);
     }
     std::pmr::string head(rs.allocator);
     head.reserve(512);
-    http::append_status_line(head, status, res.reason().empty() ? http::reason_phrase(status) : std::string_view(res.reason()));
+    http::append_status_line(head, status, head_in.reason().empty() ? http::reason_phrase(status) : head_in.reason());
     // One pass over the upstream's fields, as for the request head.
     nominated_fields nominated;
-    nominated.collect(res);
+    nominated.collect(head_in);
     const bool drop_length = status == 204 || (status >= 100 && status < 200);
-    for (const auto& field : res) {
-        auto id = field.name();
-        auto name = field.name_string();
-        if (connection_scoped(field, nominated) || (drop_length && id == beast::http::field::content_length) ||
+    for (const auto& field : head_in.fields()) {
+        const auto name = field.name;
+        if (connection_scoped(field, nominated) || (drop_length && http::iequals(name, "content-length")) ||
             http::iequals(name, "x-request-id") || edited(edits, filter_edits, name)) {
             continue;
         }
-        http::append_field(head, name, field.value());
+        http::append_field(head, name, field.value);
     }
     if (add_chunked) {
         head += "Transfer-Encoding: chunked\r\n";
@@ -643,6 +652,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         head += "Connection: keep-alive\r\n";
     }
     head += "\r\n";
+    ubuf.consume(head_in.size());
 
     // --- response body ---------------------------------------------------------------------------
     std::uint64_t left = in == http::body_framing::length ? framing.content_length() : 0;

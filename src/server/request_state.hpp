@@ -13,6 +13,7 @@
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/wire.hpp"
 #include "gatehouse/http/local_reply.hpp"
+#include "gatehouse/http/response_head.hpp"
 #include "gatehouse/router/route_table.hpp"
 #include "gatehouse/server/block_cache.hpp"
 #include "gatehouse/server/deadline.hpp"
@@ -22,8 +23,6 @@ namespace gatehouse::server {
 
 using request_parser =
     boost::beast::http::parser<true, boost::beast::http::empty_body, std::pmr::polymorphic_allocator<char>>;
-using response_parser =
-    boost::beast::http::parser<false, boost::beast::http::empty_body, std::pmr::polymorphic_allocator<char>>;
 
 // Lookup of a message's fields by name, as the router (header matches) and filters see them.
 class fields_lookup final : public router::header_source, public filters::field_view {
@@ -41,6 +40,16 @@ private:
         return it->value();
     }
     const http::fields& fields_;
+};
+
+// The same over a parsed upstream response head (for response filters).
+class response_fields final : public filters::field_view {
+public:
+    explicit response_fields(const http::response_head& head) : head_(head) {}
+    std::optional<std::string_view> get(std::string_view name) const override { return head_.find(name); }
+
+private:
+    const http::response_head& head_;
 };
 
 struct request_state {
@@ -76,7 +85,7 @@ struct request_state {
     std::pmr::string target{allocator};          // origin-form target sent upstream
     std::string_view path;        // path of target, for routing (points into target)
     clock::time_point started;
-    std::optional<response_parser> response;  // the upstream's response head (one per 1xx/final)
+    http::response_head response{&arena};  // the upstream's response head (one per 1xx/final)
 };
 
 // A request_state built in a block of the worker's cache and destroyed when the request ends:

@@ -11,6 +11,10 @@ namespace gatehouse::http {
 // Case-insensitive ASCII comparison.
 bool iequals(std::string_view a, std::string_view b);
 
+// True for the names of fields that describe one connection and are never forwarded
+// (RFC 9110 section 7.6.1), by name: for heads parsed without Beast's field enum.
+bool is_hop_by_hop_name(std::string_view name);
+
 // True if the value has no control characters other than HTAB (no NUL, CR, LF, DEL).
 bool valid_field_value(std::string_view value);
 

@@ -54,11 +54,16 @@ TEST(Framing, RejectsSmugglingShapes) {
 }
 
 TEST(FieldRules, HopByHopNames) {
-    for (auto n : {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"}) {
+    // The enum test (request heads, parsed by Beast) and the name test (response heads) agree.
+    for (auto n : {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+                   "Proxy-Authenticate"}) {
         EXPECT_TRUE(is_hop_by_hop(boost::beast::http::string_to_field(n))) << n;
+        EXPECT_TRUE(gatehouse::http::is_hop_by_hop_name(n)) << n;
     }
-    for (auto n : {"Host", "Content-Length", "X-Forwarded-For", "Authorization", "Connections"}) {
+    for (auto n : {"Host", "Content-Length", "X-Forwarded-For", "Authorization", "Connections", "T", "TEE", "Upgrades",
+                   "Proxy-Authorization", ""}) {
         EXPECT_FALSE(is_hop_by_hop(boost::beast::http::string_to_field(n))) << n;
+        EXPECT_FALSE(gatehouse::http::is_hop_by_hop_name(n)) << n;
     }
 }
 
