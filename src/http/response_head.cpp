@@ -3,6 +3,7 @@
 #include "gatehouse/http/field_rules.hpp"
 
 #include <array>
+#include <cstring>
 
 namespace gatehouse::http {
 
@@ -47,7 +48,9 @@ response_head::status response_head::parse(std::string_view data, std::size_t ma
     // refused rather than guessed at: a proxy that splits lines differently from its upstream
     // is how response splitting starts).
     for (std::size_t i = scanned_; i < data.size(); ++i) {
-        if (data[i] != '\n') continue;
+        const void* lf = std::memchr(data.data() + i, '\n', data.size() - i);
+        if (!lf) break;
+        i = static_cast<std::size_t>(static_cast<const char*>(lf) - data.data());
         if (i == 0 || data[i - 1] != '\r') {
             return fail("line ending without CR");
         }
@@ -98,6 +101,9 @@ response_head::status response_head::parse_complete(std::string_view head) {
     }
 
     // field-line = field-name ":" OWS field-value OWS CRLF
+    if (fields_.capacity() == 0) {
+        fields_.reserve(16);  // more than most responses carry: one allocation, no regrowth
+    }
     std::size_t pos = eol + 2;
     while (pos + 2 < head.size()) {
         auto end = head.find("\r\n", pos);
