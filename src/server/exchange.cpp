@@ -663,79 +663,85 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     bool upstream_eof = false;
     std::pmr::string chunk_prefix(rs.allocator);
     for (;;) {
-        // Decide what part of ubuf belongs to the body and how it goes out.
+        // A head whose body has not begun waits for its first bytes (one more read): upstreams
+        // that send the head and a small body in two writes (NGINX serving a file with
+        // sendfile does) would otherwise cost a second write to the client, and the client a
+        // second wakeup, for one small response. NGINX as a proxy holds such heads back too.
+        const bool hold_head = !head_sent && in == http::body_framing::length && left > 0 && ubuf.size() == 0;
         std::size_t take = 0;
-        gather out;
-        if (!head_sent) {
-            out.push_back(asio::buffer(head));
-        }
-        auto available = view_of(ubuf);
-        if (!done) {
-            switch (in) {
-                case http::body_framing::length:
-                    take = static_cast<std::size_t>(std::min<std::uint64_t>(available.size(), left));
-                    left -= take;
-                    done = left == 0;
-                    if (take) out.push_back(asio::buffer(available.data(), take));
-                    break;
-                case http::body_framing::chunked: {
-                    decoded.spans.clear();
-                    auto scanned = response_chunks.scan(available, mode == out_mode::dechunk ? &data_spans::add : nullptr,
-                                                        &decoded);
-                    if (scanned.state == http::chunked_scanner::status::error) {
-                        if (!head_sent) {
-                            co_return failed({502, "upstream_bad_response",
-                                                     std::string("invalid chunked upstream body: ") + response_chunks.error()});
-                        }
-                        spdlog::warn("upstream sent an invalid chunked body: {}", response_chunks.error());
-                        co_return result;  // the client sees a truncated body and a closed connection
-                    }
-                    take = scanned.consumed;
-                    done = scanned.state == http::chunked_scanner::status::done;
-                    if (mode == out_mode::dechunk) {
-                        out.append(decoded.spans);
-                    } else if (take) {
-                        out.push_back(asio::buffer(available.data(), take));
-                    }
-                    break;
-                }
-                case http::body_framing::until_close:
-                    take = available.size();
-                    if (mode == out_mode::chunk_wrap) {
-                        chunk_prefix.clear();
-                        if (take) {
-                            http::append_hex(chunk_prefix, take);
-                            chunk_prefix += "\r\n";
-                            out.push_back(asio::buffer(chunk_prefix));
-                            out.push_back(asio::buffer(available.data(), take));
-                            out.push_back(asio::buffer("\r\n", 2));
-                        }
-                        if (upstream_eof) {
-                            out.push_back(asio::buffer("0\r\n\r\n", 5));
-                            done = true;
-                        }
-                    } else {
+        if (!hold_head) {
+            gather out;
+            if (!head_sent) {
+                out.push_back(asio::buffer(head));
+            }
+            auto available = view_of(ubuf);
+            if (!done) {
+                switch (in) {
+                    case http::body_framing::length:
+                        take = static_cast<std::size_t>(std::min<std::uint64_t>(available.size(), left));
+                        left -= take;
+                        done = left == 0;
                         if (take) out.push_back(asio::buffer(available.data(), take));
-                        done = upstream_eof;
+                        break;
+                    case http::body_framing::chunked: {
+                        decoded.spans.clear();
+                        auto scanned = response_chunks.scan(available, mode == out_mode::dechunk ? &data_spans::add : nullptr,
+                                                            &decoded);
+                        if (scanned.state == http::chunked_scanner::status::error) {
+                            if (!head_sent) {
+                                co_return failed({502, "upstream_bad_response",
+                                                         std::string("invalid chunked upstream body: ") + response_chunks.error()});
+                            }
+                            spdlog::warn("upstream sent an invalid chunked body: {}", response_chunks.error());
+                            co_return result;  // the client sees a truncated body and a closed connection
+                        }
+                        take = scanned.consumed;
+                        done = scanned.state == http::chunked_scanner::status::done;
+                        if (mode == out_mode::dechunk) {
+                            out.append(decoded.spans);
+                        } else if (take) {
+                            out.push_back(asio::buffer(available.data(), take));
+                        }
+                        break;
                     }
-                    break;
-                case http::body_framing::none:
-                    break;
+                    case http::body_framing::until_close:
+                        take = available.size();
+                        if (mode == out_mode::chunk_wrap) {
+                            chunk_prefix.clear();
+                            if (take) {
+                                http::append_hex(chunk_prefix, take);
+                                chunk_prefix += "\r\n";
+                                out.push_back(asio::buffer(chunk_prefix));
+                                out.push_back(asio::buffer(available.data(), take));
+                                out.push_back(asio::buffer("\r\n", 2));
+                            }
+                            if (upstream_eof) {
+                                out.push_back(asio::buffer("0\r\n\r\n", 5));
+                                done = true;
+                            }
+                        } else {
+                            if (take) out.push_back(asio::buffer(available.data(), take));
+                            done = upstream_eof;
+                        }
+                        break;
+                    case http::body_framing::none:
+                        break;
+                }
             }
-        }
-        if (!out.empty()) {
-            error_code write_ec;
-            std::size_t written = send_to_client_now(out.buffers(), write_ec);
-            if (!write_ec && written < total_size(out.buffers())) {
-                write_ec = co_await send_rest(socket_, out.buffers(), written, worker_.now() + timeouts.send, written);
+            if (!out.empty()) {
+                error_code write_ec;
+                std::size_t written = send_to_client_now(out.buffers(), write_ec);
+                if (!write_ec && written < total_size(out.buffers())) {
+                    write_ec = co_await send_rest(socket_, out.buffers(), written, worker_.now() + timeouts.send, written);
+                }
+                bytes_out_ += written;
+                rs.response_started = true;
+                if (write_ec) {
+                    rs.log.client_aborted = true;
+                    co_return result;  // client gone: the upstream connection is in an unknown state
+                }
+                head_sent = true;
             }
-            bytes_out_ += written;
-            rs.response_started = true;
-            if (write_ec) {
-                rs.log.client_aborted = true;
-                co_return result;  // client gone: the upstream connection is in an unknown state
-            }
-            head_sent = true;
         }
         ubuf.consume(take);
         if (done) {
@@ -748,6 +754,11 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             if (in == http::body_framing::until_close && (ec == asio::error::eof)) {
                 upstream_eof = true;
                 continue;
+            }
+            if (!head_sent) {  // nothing reached the client yet: it can still get a proper answer
+                co_return failed(ec == asio::error::timed_out
+                                     ? http::local_reply{504, "upstream_timeout", "upstream sent no body in time"}
+                                     : http::local_reply{502, "upstream_reset", "upstream closed before sending the body"});
             }
             spdlog::warn("upstream {} failed mid-response: {}", rs.route->config.upstream, ec.message());
             co_return result;  // truncated: closing the client connection is the only honest signal

@@ -117,6 +117,41 @@ TEST(UpstreamFailures, UpstreamDyingMidBodyClosesTheClient) {
     EXPECT_TRUE(c.closed_within(2s));
 }
 
+TEST(UpstreamFailures, HeadWithoutItsBodyIs502Not200) {
+    // The head is held until its body starts, so an upstream that dies in between still gets
+    // the client a proper error instead of a 200 head and a cut connection.
+    temp_dir dir;
+    raw_upstream dies([](int fd) {
+        recv_request(fd);
+        send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
+        std::this_thread::sleep_for(50ms);
+        ::shutdown(fd, SHUT_RDWR);
+    });
+    gateway gw(dir, one_route_config(dies.port()));
+    expect_error_reply(request(gw.port(), get_request("/")), 502, "upstream_reset");
+}
+
+TEST(UpstreamFailures, HeadAndBodyInSeparateWritesArriveAsOneResponse) {
+    temp_dir dir;
+    raw_upstream split([](int fd) {
+        while (!recv_request(fd).empty()) {
+            send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+            std::this_thread::sleep_for(100ms);
+            send_all(fd, "hello");
+        }
+    });
+    gateway gw(dir, one_route_config(split.port()));
+    client c(gw.port());
+    for (int i = 0; i < 2; ++i) {
+        c.send(get_request("/"));
+        auto r = c.read_response();
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200);
+        EXPECT_EQ(r->body, "hello");
+    }
+    EXPECT_EQ(split.connections(), 1);  // the upstream connection was reused after the wait
+}
+
 TEST(UpstreamFailures, PoolExhaustedIs503AfterMaxWait) {
     temp_dir dir;
     echo_server echo(dir);
