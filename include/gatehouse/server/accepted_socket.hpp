@@ -1,6 +1,7 @@
 #pragma once
 // The socket of an accepted client connection.
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/version.hpp>
 
 #include <utility>
 
@@ -11,6 +12,8 @@ namespace gatehouse::server {
 // and the kernel drops it from epoll when it is closed: one syscall less per connection, which
 // the close-per-request load measures. (Reaches into Asio's socket state: Boost 1.81 with its
 // default epoll reactor on Linux.)
+static_assert(BOOST_VERSION / 100 == 1081, "accepted_socket relies on Boost 1.81's socket state: re-check it");
+
 class accepted_socket : public boost::asio::ip::tcp::socket {
 public:
     explicit accepted_socket(boost::asio::ip::tcp::socket&& s) : boost::asio::ip::tcp::socket(std::move(s)) {
