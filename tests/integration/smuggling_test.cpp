@@ -182,6 +182,11 @@ INSTANTIATE_TEST_SUITE_P(
         bad_response_case{"nul_in_header", std::string("HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 2\r\n\r\nok", 47)},
         bad_response_case{"obs_fold", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok"},
         bad_response_case{"garbage", "NOT HTTP AT ALL\r\n\r\n"},
+        bad_response_case{"bare_lf", "HTTP/1.1 200 OK\nContent-Length: 8\n\nsmuggled"},
+        bad_response_case{"space_before_colon", "HTTP/1.1 200 OK\r\nContent-Length : 8\r\n\r\nsmuggled"},
+        bad_response_case{"cr_in_value", "HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 8\r\n\r\nsmuggled"},
+        bad_response_case{"status_out_of_range", "HTTP/1.1 600 Odd\r\nContent-Length: 8\r\n\r\nsmuggled"},
+        bad_response_case{"http2_status_line", "HTTP/2.0 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"},
         bad_response_case{"switching_protocols", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\nsmuggled"}),
     [](const auto& info) { return std::string(info.param.name); });
 
