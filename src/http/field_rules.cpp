@@ -1,13 +1,6 @@
 #include "gatehouse/http/field_rules.hpp"
 
-#include <strings.h>
-
-
 namespace gatehouse::http {
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 bool is_hop_by_hop_name(std::string_view name) {
     switch (name.size()) {

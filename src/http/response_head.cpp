@@ -131,7 +131,7 @@ response_head::status response_head::parse_complete(std::string_view head) {
 
 std::optional<std::string_view> response_head::find(std::string_view name) const {
     for (const auto& f : fields_) {
-        if (f.name.size() == name.size() && iequals(f.name, name)) return f.value;
+        if (iequals(f.name, name)) return f.value;
     }
     return std::nullopt;
 }
@@ -140,7 +140,7 @@ bool response_head::keep_alive() const {
     bool close = false;
     bool keep = false;
     for (const auto& f : fields_) {
-        if (f.name.size() == 10 && iequals(f.name, "connection")) {
+        if (iequals(f.name, "connection")) {
             for_each_list_token(f.value, [&](std::string_view token) {
                 close = close || iequals(token, "close");
                 keep = keep || iequals(token, "keep-alive");

@@ -200,7 +200,7 @@ asio::awaitable<error_code> client_connection::write_to_client(std::string_view 
     error_code ec;
     std::size_t sent = send_to_client_now(buffers, ec);
     if (!ec && sent < data.size()) {
-        ec = co_await send_rest(socket_, buffers, sent, worker_.now() + worker_.current().config->server.timeouts.send, sent);
+        ec = co_await send_rest(socket_, buffers, sent, worker_.now() + worker_.current().config->server.timeouts.send);
     }
     bytes_out_ += sent;
     co_return ec;
@@ -219,14 +219,14 @@ std::size_t client_connection::send_to_client_now(std::span<const asio::const_bu
 }
 
 asio::awaitable<error_code> client_connection::send_rest(tcp::socket& target, std::span<const asio::const_buffer> buffers,
-                                                         std::size_t done, clock::time_point deadline, std::size_t& sent) {
+                                                         std::size_t& sent, clock::time_point deadline) {
     if (&target == &socket_) {
         no_delay_from_second_write();  // the rest follows unacknowledged data
     }
-    auto rest = after_bytes(buffers, done);
+    auto rest = after_bytes(buffers, sent);
     watch_.arm(target, deadline);
     auto [ec, n] = co_await asio::async_write(target, rest, use_nothrow);
-    sent = done + n;
+    sent += n;
     co_return settle(ec);
 }
 

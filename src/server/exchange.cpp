@@ -64,7 +64,7 @@ private:
             for (auto [it, end] = fields_->equal_range(beast::http::field::connection); it != end; ++it) f(it->value());
         } else {
             for (const auto& field : head_->fields()) {
-                if (field.name.size() == 10 && http::iequals(field.name, "connection")) f(field.value);
+                if (http::iequals(field.name, "connection")) f(field.value);
             }
         }
     }
@@ -437,7 +437,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         error_code ec;
         std::size_t sent = send_now(up, out, ec);
         if (!ec && sent < total_size(out)) {
-            ec = co_await send_rest(up, out, sent, std::min(worker_.now() + timeouts.send, attempt.deadline), sent);
+            ec = co_await send_rest(up, out, sent, std::min(worker_.now() + timeouts.send, attempt.deadline));
         }
         if (ec) {
             if (attempt.reused && attempt.replayable && ec != asio::error::timed_out) {
@@ -474,7 +474,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         const asio::const_buffer body_part[] = {asio::buffer(cbuf.data().data(), chunk)};
         std::size_t sent = send_now(up, body_part, ec);
         if (!ec && sent < chunk) {
-            ec = co_await send_rest(up, body_part, sent, worker_.now() + timeouts.send, sent);
+            ec = co_await send_rest(up, body_part, sent, worker_.now() + timeouts.send);
         }
         if (ec) {
             co_return failed(ec == asio::error::timed_out
@@ -573,8 +573,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     const unsigned status = head_in.code();
     http::framing_analyzer framing;
     for (const auto& field : head_in.fields()) {
-        if ((field.name.size() == 14 && http::iequals(field.name, "content-length")) ||
-            (field.name.size() == 17 && http::iequals(field.name, "transfer-encoding"))) {
+        if (http::iequals(field.name, "content-length") || http::iequals(field.name, "transfer-encoding")) {
             framing.add(field.name, field.value);
         }
     }
@@ -667,81 +666,80 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         // that send the head and a small body in two writes (NGINX serving a file with
         // sendfile does) would otherwise cost a second write to the client, and the client a
         // second wakeup, for one small response. NGINX as a proxy holds such heads back too.
+        // (The length case below then takes nothing: only the write is skipped.)
         const bool hold_head = !head_sent && in == http::body_framing::length && left > 0 && ubuf.size() == 0;
         std::size_t take = 0;
-        if (!hold_head) {
-            gather out;
-            if (!head_sent) {
-                out.push_back(asio::buffer(head));
-            }
-            auto available = view_of(ubuf);
-            if (!done) {
-                switch (in) {
-                    case http::body_framing::length:
-                        take = static_cast<std::size_t>(std::min<std::uint64_t>(available.size(), left));
-                        left -= take;
-                        done = left == 0;
-                        if (take) out.push_back(asio::buffer(available.data(), take));
-                        break;
-                    case http::body_framing::chunked: {
-                        decoded.spans.clear();
-                        auto scanned = response_chunks.scan(available, mode == out_mode::dechunk ? &data_spans::add : nullptr,
-                                                            &decoded);
-                        if (scanned.state == http::chunked_scanner::status::error) {
-                            if (!head_sent) {
-                                co_return failed({502, "upstream_bad_response",
-                                                         std::string("invalid chunked upstream body: ") + response_chunks.error()});
-                            }
-                            spdlog::warn("upstream sent an invalid chunked body: {}", response_chunks.error());
-                            co_return result;  // the client sees a truncated body and a closed connection
+        gather out;
+        if (!head_sent) {
+            out.push_back(asio::buffer(head));
+        }
+        auto available = view_of(ubuf);
+        if (!done) {
+            switch (in) {
+                case http::body_framing::length:
+                    take = static_cast<std::size_t>(std::min<std::uint64_t>(available.size(), left));
+                    left -= take;
+                    done = left == 0;
+                    if (take) out.push_back(asio::buffer(available.data(), take));
+                    break;
+                case http::body_framing::chunked: {
+                    decoded.spans.clear();
+                    auto scanned = response_chunks.scan(available, mode == out_mode::dechunk ? &data_spans::add : nullptr,
+                                                        &decoded);
+                    if (scanned.state == http::chunked_scanner::status::error) {
+                        if (!head_sent) {
+                            co_return failed({502, "upstream_bad_response",
+                                                     std::string("invalid chunked upstream body: ") + response_chunks.error()});
                         }
-                        take = scanned.consumed;
-                        done = scanned.state == http::chunked_scanner::status::done;
-                        if (mode == out_mode::dechunk) {
-                            out.append(decoded.spans);
-                        } else if (take) {
-                            out.push_back(asio::buffer(available.data(), take));
-                        }
-                        break;
+                        spdlog::warn("upstream sent an invalid chunked body: {}", response_chunks.error());
+                        co_return result;  // the client sees a truncated body and a closed connection
                     }
-                    case http::body_framing::until_close:
-                        take = available.size();
-                        if (mode == out_mode::chunk_wrap) {
-                            chunk_prefix.clear();
-                            if (take) {
-                                http::append_hex(chunk_prefix, take);
-                                chunk_prefix += "\r\n";
-                                out.push_back(asio::buffer(chunk_prefix));
-                                out.push_back(asio::buffer(available.data(), take));
-                                out.push_back(asio::buffer("\r\n", 2));
-                            }
-                            if (upstream_eof) {
-                                out.push_back(asio::buffer("0\r\n\r\n", 5));
-                                done = true;
-                            }
-                        } else {
-                            if (take) out.push_back(asio::buffer(available.data(), take));
-                            done = upstream_eof;
+                    take = scanned.consumed;
+                    done = scanned.state == http::chunked_scanner::status::done;
+                    if (mode == out_mode::dechunk) {
+                        out.append(decoded.spans);
+                    } else if (take) {
+                        out.push_back(asio::buffer(available.data(), take));
+                    }
+                    break;
+                }
+                case http::body_framing::until_close:
+                    take = available.size();
+                    if (mode == out_mode::chunk_wrap) {
+                        chunk_prefix.clear();
+                        if (take) {
+                            http::append_hex(chunk_prefix, take);
+                            chunk_prefix += "\r\n";
+                            out.push_back(asio::buffer(chunk_prefix));
+                            out.push_back(asio::buffer(available.data(), take));
+                            out.push_back(asio::buffer("\r\n", 2));
                         }
-                        break;
-                    case http::body_framing::none:
-                        break;
-                }
+                        if (upstream_eof) {
+                            out.push_back(asio::buffer("0\r\n\r\n", 5));
+                            done = true;
+                        }
+                    } else {
+                        if (take) out.push_back(asio::buffer(available.data(), take));
+                        done = upstream_eof;
+                    }
+                    break;
+                case http::body_framing::none:
+                    break;
             }
-            if (!out.empty()) {
-                error_code write_ec;
-                std::size_t written = send_to_client_now(out.buffers(), write_ec);
-                if (!write_ec && written < total_size(out.buffers())) {
-                    write_ec = co_await send_rest(socket_, out.buffers(), written, worker_.now() + timeouts.send, written);
-                }
-                bytes_out_ += written;
-                rs.response_started = true;
-                if (write_ec) {
-                    rs.log.client_aborted = true;
-                    co_return result;  // client gone: the upstream connection is in an unknown state
-                }
-                head_sent = true;
+        }
+        if (!out.empty() && !hold_head) {
+            error_code write_ec;
+            std::size_t written = send_to_client_now(out.buffers(), write_ec);
+            if (!write_ec && written < total_size(out.buffers())) {
+                write_ec = co_await send_rest(socket_, out.buffers(), written, worker_.now() + timeouts.send);
             }
+            bytes_out_ += written;
+            rs.response_started = true;
+            if (write_ec) {
+                rs.log.client_aborted = true;
+                co_return result;  // client gone: the upstream connection is in an unknown state
+            }
+            head_sent = true;
         }
         ubuf.consume(take);
         if (done) {

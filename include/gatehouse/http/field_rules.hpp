@@ -1,6 +1,8 @@
 #pragma once
 // RFC 9110/9112 rules for header fields that a proxy must enforce: message framing
 // (Content-Length / Transfer-Encoding), hop-by-hop fields, field value and Host syntax.
+#include <strings.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -8,8 +10,10 @@
 
 namespace gatehouse::http {
 
-// Case-insensitive ASCII comparison.
-bool iequals(std::string_view a, std::string_view b);
+// Case-insensitive ASCII comparison. Inline: most calls differ in length and end there.
+inline bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
 
 // True for the names of fields that describe one connection and are never forwarded
 // (RFC 9110 section 7.6.1), by name: for heads parsed without Beast's field enum.

@@ -66,11 +66,10 @@ private:
     std::size_t send_to_client_now(std::span<const boost::asio::const_buffer> buffers, boost::system::error_code& ec);
     void no_delay_from_second_write();
     // The part of a send that send_now could not do at once: waits until target takes the rest
-    // of buffers (from byte done on), watched until deadline; sent counts every byte sent.
+    // of buffers, watched until deadline. sent: the bytes send_now sent, then all bytes sent.
     boost::asio::awaitable<boost::system::error_code> send_rest(boost::asio::ip::tcp::socket& target,
                                                                 std::span<const boost::asio::const_buffer> buffers,
-                                                                std::size_t done, clock::time_point deadline,
-                                                                std::size_t& sent);
+                                                                std::size_t& sent, clock::time_point deadline);
 
     // Feeds buffered bytes to the parser and enforces the head limits.
     head_status parse_head(request_state& rs, bool& first_look, std::optional<http::local_reply>& refusal);
