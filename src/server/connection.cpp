@@ -18,6 +18,7 @@
 #include "gatehouse/server/client_connection.hpp"
 #include "gatehouse/server/worker.hpp"
 #include "io.hpp"
+#include "reactor_hints.hpp"
 #include "request_state.hpp"
 
 namespace gatehouse::server {
@@ -142,6 +143,7 @@ void client_connection::release_client_buffer_if_empty() {
 }
 
 asio::awaitable<void> client_connection::run() {
+    int idle_waits = 0;
     for (;;) {
         if (!buffer_ || buffer_->size() == 0) {
             // Idle keep-alive: wait for the next request without holding a pooled buffer.
@@ -151,7 +153,10 @@ asio::awaitable<void> client_connection::run() {
             }
             // Read per wait, never held across one: a reload may free the config in between.
             watch_.arm_idle(socket_, worker_.now() + worker_.current().config->server.timeouts.idle);
-            auto [ec, n] = co_await socket_.async_read_some(asio::buffer(first_bytes_), use_nothrow);
+            if (++idle_waits == 2) {
+                watch_peer_close(socket_);  // kept alive: from now on, drained sockets wait for epoll
+            }
+            auto [ec, n] = co_await socket_.async_read_some(drain_aware(socket_, asio::buffer(first_bytes_)), use_nothrow);
             if (settle(ec)) {
                 break;
             }

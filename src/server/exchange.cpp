@@ -20,6 +20,7 @@
 #include "gatehouse/server/client_connection.hpp"
 #include "gatehouse/server/worker.hpp"
 #include "io.hpp"
+#include "reactor_hints.hpp"
 #include "request_state.hpp"
 
 namespace gatehouse::server {
@@ -448,6 +449,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
                                         ? http::local_reply{504, "upstream_timeout", "upstream did not accept the request in time"}
                                         : http::local_reply{502, "upstream_write_failed", "sending to upstream failed: " + ec.message()});
         }
+        nothing_to_read_yet(up);  // fresh, or pooled after its previous response was read in full
         if (body_done) {
             held = first;  // consumed once the response starts
         } else {

@@ -1,5 +1,9 @@
 // Proxying behaviour against the real echo upstream: what the upstream sees, what the client
 // gets back, keep-alive, pipelining, pooling and both body framings.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include "common.hpp"
 
 using namespace harness;
@@ -231,6 +235,52 @@ TEST_F(ProxyTest, ConnectionCloseIsHonoured) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->header("connection"), "close");
     EXPECT_TRUE(c.closed_within(2s));
+}
+
+// From its second request on, a kept-alive connection whose last read drained the socket
+// waits for epoll instead of trying a read first. A client that half-closes after its last
+// request must still get its answer and then a close at once, not after the idle timeout
+// (60 s here): the FIN in the request's own segment (corked), right after it, or later alone.
+TEST_F(ProxyTest, HalfClosingKeptAliveClientGetsItsAnswerThenAClose) {
+    for (int i = 0; i < 30; ++i) {
+        client c(gw->port());
+        for (int n = 0; n < 3; ++n) {
+            c.send(get_request("/kept"));
+            ASSERT_TRUE(c.read_response()) << i;
+        }
+        const bool corked = i % 3 == 0;
+        const bool fin_later = i % 3 == 2;
+        int on = 1;
+        if (corked) ::setsockopt(c.fd(), IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+        c.send(get_request("/last"));
+        if (!fin_later) ::shutdown(c.fd(), SHUT_WR);
+        auto r = c.read_response();
+        ASSERT_TRUE(r) << i;
+        EXPECT_EQ(json_field(r->body, "target"), "/last");
+        if (fin_later) ::shutdown(c.fd(), SHUT_WR);
+        EXPECT_TRUE(c.closed_within(5s)) << "connection " << i << (corked ? " (FIN with the request)" : "");
+    }
+}
+
+// A request that reaches the gateway while the previous one is still at the upstream is read
+// and answered after it, on a connection whose reads otherwise wait for epoll.
+TEST_F(ProxyTest, RequestArrivingDuringAnExchangeIsAnsweredNext) {
+    client c(gw->port());
+    for (int n = 0; n < 3; ++n) {
+        c.send(get_request("/kept"));
+        ASSERT_TRUE(c.read_response());
+    }
+    for (int n = 0; n < 3; ++n) {
+        c.send(get_request("/delay/200"));
+        std::this_thread::sleep_for(50ms);  // while /delay/200 waits at the upstream
+        c.send(get_request("/next"));
+        auto first = c.read_response();
+        ASSERT_TRUE(first);
+        EXPECT_EQ(json_field(first->body, "target"), "/delay/200");
+        auto second = c.read_response();
+        ASSERT_TRUE(second) << "the request sent during the exchange was never read";
+        EXPECT_EQ(json_field(second->body, "target"), "/next");
+    }
 }
 
 TEST(Routing, RoutesByHostPathMethodAndRewrites) {

@@ -152,6 +152,43 @@ TEST(UpstreamFailures, HeadAndBodyInSeparateWritesArriveAsOneResponse) {
     EXPECT_EQ(split.connections(), 1);  // the upstream connection was reused after the wait
 }
 
+// An upstream may answer before the request body has all arrived (RFC 9112 section 9.5): the
+// answer, sent while the gateway still streams the body, is read once the body is through.
+// (The gateway waits for the response with epoll alone from the moment the request head left,
+// so an answer that arrives any time after that must not be missed.)
+TEST(UpstreamFailures, AnswerSentBeforeTheBodyEndsIsForwarded) {
+    temp_dir dir;
+    raw_upstream early([](int fd) {
+        for (;;) {
+            std::string head;
+            char ch;
+            while (head.find("\r\n\r\n") == std::string::npos) {
+                if (::recv(fd, &ch, 1, 0) != 1) return;
+                head += ch;
+            }
+            send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
+            for (int body = 0; body < 10;) {  // then the body, Content-Length: 10
+                char chunk[16];
+                auto n = ::recv(fd, chunk, static_cast<std::size_t>(10 - body), 0);
+                if (n <= 0) return;
+                body += static_cast<int>(n);
+            }
+        }
+    });
+    gateway gw(dir, one_route_config(early.port()));
+    client c(gw.port());
+    for (int i = 0; i < 3; ++i) {
+        c.send("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n01234");
+        std::this_thread::sleep_for(150ms);  // the answer reaches the gateway before the body's end
+        c.send("56789");
+        auto r = c.read_response();
+        ASSERT_TRUE(r) << i;
+        EXPECT_EQ(r->status, 200);
+        EXPECT_EQ(r->body, "early");
+    }
+    EXPECT_EQ(early.connections(), 1);
+}
+
 TEST(UpstreamFailures, PoolExhaustedIs503AfterMaxWait) {
     temp_dir dir;
     echo_server echo(dir);
