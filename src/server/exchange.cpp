@@ -172,6 +172,21 @@ private:
     std::vector<asio::const_buffer> spill_;
 };
 
+// Ends an exchange with a reply to the client (the upstream connection is never reused after
+// one), filled into result in place: GCC 12 gives every object and temporary of a coroutine
+// body its own slot in the frame, so the exchange coroutine builds no replies itself.
+exchange_result& refuse(exchange_result& result, unsigned status, std::string_view error, std::string_view message,
+                        std::string_view detail = {}) {
+    std::string text(message);
+    text += detail;
+    result.reply = http::local_reply{status, error, std::move(text)};
+    return result;
+}
+exchange_result& refuse(exchange_result& result, unsigned status, std::string_view error, std::string_view message,
+                        const error_code& ec) {
+    return refuse(result, status, error, message, ec.message());
+}
+
 // Which buffered bytes belong to the request body: Content-Length counted down, or chunked
 // framing validated, with the route's body limit enforced.
 class body_cursor {
@@ -179,9 +194,9 @@ public:
     body_cursor(http::body_framing framing, std::uint64_t length, std::uint64_t max_body)
         : framing_(framing), left_(framing == http::body_framing::length ? length : 0), max_body_(max_body) {}
 
-    // Sets take (how many bytes of available belong to the body) and done; a reply to send
-    // instead when the framing is invalid or the body exceeds its limit.
-    std::optional<http::local_reply> next(std::string_view available, std::size_t& take, bool& done) {
+    // Sets take (how many bytes of available belong to the body) and done. False, with the
+    // reply in result, when the framing is invalid or the body exceeds its limit.
+    bool next(std::string_view available, std::size_t& take, bool& done, exchange_result& result) {
         take = 0;
         done = true;
         if (framing_ == http::body_framing::length) {
@@ -191,15 +206,17 @@ public:
         } else if (framing_ == http::body_framing::chunked) {
             auto scanned = chunks_.scan(available);
             if (scanned.state == http::chunked_scanner::status::error) {
-                return http::local_reply{400, "bad_request", std::string("invalid chunked body: ") + chunks_.error()};
+                refuse(result, 400, "bad_request", "invalid chunked body: ", chunks_.error());
+                return false;
             }
             if (chunks_.data_bytes() > max_body_) {
-                return http::local_reply{413, "body_too_large", "request body exceeds the limit"};
+                refuse(result, 413, "body_too_large", "request body exceeds the limit");
+                return false;
             }
             take = scanned.consumed;
             done = scanned.state == http::chunked_scanner::status::done;
         }
-        return std::nullopt;
+        return true;
     }
 
 private:
@@ -405,14 +422,6 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     auto& cbuf = client_buffer();
     exchange_result result;
 
-    // A reply ends the exchange; the upstream connection is never reused after one. (A plain
-    // function: GCC 12 mishandles temporaries inside co_await expressions.)
-    auto failed = [](http::local_reply r) {
-        exchange_result f;
-        f.reply = std::move(r);
-        return f;
-    };
-
     if (rs.expect_continue && !rs.continue_sent) {
         rs.continue_sent = true;
         if (co_await write_to_client("HTTP/1.1 100 Continue\r\n\r\n")) {
@@ -426,8 +435,8 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     bool body_done = true;
     {
         std::size_t first = 0;
-        if (auto refusal = body.next(view_of(cbuf), first, body_done)) {
-            co_return failed(std::move(*refusal));
+        if (!body.next(view_of(cbuf), first, body_done, result)) {
+            co_return result;
         }
         attempt.replayable = body_done;
         std::array<asio::const_buffer, 2> out{asio::buffer(attempt.head), asio::buffer(cbuf.data().data(), first)};
@@ -445,9 +454,9 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
                 result.result = exchange_result::outcome::retry_stale;
                 co_return result;
             }
-            co_return failed(ec == asio::error::timed_out
-                                        ? http::local_reply{504, "upstream_timeout", "upstream did not accept the request in time"}
-                                        : http::local_reply{502, "upstream_write_failed", "sending to upstream failed: " + ec.message()});
+            co_return ec == asio::error::timed_out
+                          ? refuse(result, 504, "upstream_timeout", "upstream did not accept the request in time")
+                          : refuse(result, 502, "upstream_write_failed", "sending to upstream failed: ", ec);
         }
         nothing_to_read_yet(up);  // fresh, or pooled after its previous response was read in full
         if (body_done) {
@@ -462,15 +471,15 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         auto ec = settle(read_ec);
         if (ec) {
             if (ec == asio::error::timed_out) {
-                co_return failed({408, "request_timeout", "request body not received in time"});
+                co_return refuse(result, 408, "request_timeout", "request body not received in time");
             }
             rs.log.client_aborted = true;
             co_return result;  // the client left mid-body: nothing to answer, nothing reusable
         }
         cbuf.commit(n);
         std::size_t chunk = 0;
-        if (auto refusal = body.next(view_of(cbuf), chunk, body_done)) {
-            co_return failed(std::move(*refusal));
+        if (!body.next(view_of(cbuf), chunk, body_done, result)) {
+            co_return result;
         }
         rs.log.bytes_in += chunk;
         const asio::const_buffer body_part[] = {asio::buffer(cbuf.data().data(), chunk)};
@@ -479,9 +488,9 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             ec = co_await send_rest(up, body_part, sent, worker_.now() + timeouts.send);
         }
         if (ec) {
-            co_return failed(ec == asio::error::timed_out
-                                        ? http::local_reply{504, "upstream_timeout", "upstream stopped reading the request body"}
-                                        : http::local_reply{502, "upstream_write_failed", "sending to upstream failed: " + ec.message()});
+            co_return ec == asio::error::timed_out
+                          ? refuse(result, 504, "upstream_timeout", "upstream stopped reading the request body")
+                          : refuse(result, 502, "upstream_write_failed", "sending to upstream failed: ", ec);
         }
         cbuf.consume(chunk);
     }
@@ -505,7 +514,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             if (ubuf.size() > 0) {
                 auto parsed = head_in.parse(view_of(ubuf), max_head);
                 if (parsed == http::response_head::status::error) {
-                    co_return failed({502, "upstream_bad_response", std::string("invalid upstream response: ") + head_in.error()});
+                    co_return refuse(result, 502, "upstream_bad_response", "invalid upstream response: ", head_in.error());
                 }
                 if (parsed == http::response_head::status::complete) {
                     break;
@@ -516,15 +525,14 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             auto ec = settle(read_ec);
             if (ec) {
                 if (ec == asio::error::timed_out) {
-                    co_return failed({504, "upstream_timeout", "upstream did not respond in time"});
+                    co_return refuse(result, 504, "upstream_timeout", "upstream did not respond in time");
                 }
                 if (!got_bytes && attempt.reused && attempt.replayable) {
                     result.result = exchange_result::outcome::retry_stale;
                     co_return result;
                 }
-                co_return failed({502, got_bytes ? "upstream_bad_response" : "upstream_reset",
-                                         got_bytes ? "upstream closed in the middle of the response head"
-                                                   : "upstream closed the connection before responding: " + ec.message()});
+                co_return got_bytes ? refuse(result, 502, "upstream_bad_response", "upstream closed in the middle of the response head")
+                                    : refuse(result, 502, "upstream_reset", "upstream closed the connection before responding: ", ec);
             }
             if (!got_bytes && held > 0) {
                 cbuf.consume(held);  // the body is committed: no replay from here on
@@ -539,10 +547,10 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             break;
         }
         if (status == 101) {
-            co_return failed({502, "upstream_bad_response", "upstream switched protocols without an upgrade request"});
+            co_return refuse(result, 502, "upstream_bad_response", "upstream switched protocols without an upgrade request");
         }
         if (++informational > max_informational) {
-            co_return failed({502, "upstream_bad_response", "too many informational responses"});
+            co_return refuse(result, 502, "upstream_bad_response", "too many informational responses");
         }
         if (status != 100 && rs.version == 11) {
             // 102/103 and others: forwarded, minus the fields that describe the connection.
@@ -580,7 +588,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         }
     }
     if (auto e = framing.finish(false, head_in.version()); e != http::framing_error::ok) {
-        co_return failed({502, "upstream_bad_response", "ambiguous upstream response framing: " + std::string(http::describe(e))});
+        co_return refuse(result, 502, "upstream_bad_response", "ambiguous upstream response framing: ", http::describe(e));
     }
     http::body_framing in = framing.framing();
     if (rs.head_method || status == 204 || status == 304) {
@@ -690,8 +698,8 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
                                                         &decoded);
                     if (scanned.state == http::chunked_scanner::status::error) {
                         if (!head_sent) {
-                            co_return failed({502, "upstream_bad_response",
-                                                     std::string("invalid chunked upstream body: ") + response_chunks.error()});
+                            co_return refuse(result, 502, "upstream_bad_response", "invalid chunked upstream body: ",
+                                             response_chunks.error());
                         }
                         spdlog::warn("upstream sent an invalid chunked body: {}", response_chunks.error());
                         co_return result;  // the client sees a truncated body and a closed connection
@@ -756,9 +764,8 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
                 continue;
             }
             if (!head_sent) {  // nothing reached the client yet: it can still get a proper answer
-                co_return failed(ec == asio::error::timed_out
-                                     ? http::local_reply{504, "upstream_timeout", "upstream sent no body in time"}
-                                     : http::local_reply{502, "upstream_reset", "upstream closed before sending the body"});
+                co_return ec == asio::error::timed_out ? refuse(result, 504, "upstream_timeout", "upstream sent no body in time")
+                                                       : refuse(result, 502, "upstream_reset", "upstream closed before sending the body");
             }
             spdlog::warn("upstream {} failed mid-response: {}", rs.route->config.upstream, ec.message());
             co_return result;  // truncated: closing the client connection is the only honest signal
