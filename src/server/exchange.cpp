@@ -161,6 +161,10 @@ public:
         for (const auto& b : buffers) push_back(b);
     }
     bool empty() const { return count_ == 0 && spill_.empty(); }
+    void clear() {
+        count_ = 0;
+        spill_.clear();
+    }
     std::span<const asio::const_buffer> buffers() const {
         return spill_.empty() ? std::span<const asio::const_buffer>(fixed_.data(), count_)
                               : std::span<const asio::const_buffer>(spill_);
@@ -415,11 +419,131 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
     co_return co_await reply(rs, *refusal, true);
 }
 
+// How an upstream response reaches the client, decided from its head (plan_relay), and the
+// state of its body while it passes (next_body_part).
+struct relay_plan {
+    enum class out_mode { none, raw, chunk_wrap, dechunk };
+    http::body_framing in = http::body_framing::none;
+    out_mode mode = out_mode::raw;
+    bool keep_client = false;
+    bool upstream_keep_alive = false;
+    // Body state.
+    std::uint64_t left = 0;  // Content-Length bytes still to come
+    http::chunked_scanner chunks;
+    data_spans decoded;
+    bool done = false;
+    bool upstream_eof = false;
+    std::pmr::string chunk_prefix;
+    std::pmr::string head;  // for the client
+    gather out;             // what the next write sends
+
+    explicit relay_plan(const std::pmr::polymorphic_allocator<char>& allocator) : chunk_prefix(allocator), head(allocator) {}
+};
+
+namespace {
+
+void refuse_send(const error_code& ec, std::string_view timeout_message, exchange_result& result) {
+    if (ec == asio::error::timed_out) {
+        refuse(result, 504, "upstream_timeout", timeout_message);
+    } else {
+        refuse(result, 502, "upstream_write_failed", "sending to upstream failed: ", ec);
+    }
+}
+
+bool response_head_complete(request_state& rs, const beast::flat_buffer& ubuf, exchange_result& result) {
+    const auto max_head = static_cast<std::size_t>(rs.gen->snap->config->server.limits.max_response_header_bytes);
+    auto parsed = rs.response.parse(view_of(ubuf), max_head);
+    if (parsed == http::response_head::status::error) {
+        refuse(result, 502, "upstream_bad_response", "invalid upstream response: ", rs.response.error());
+    }
+    return parsed == http::response_head::status::complete;
+}
+
+void no_response_head(const error_code& ec, bool got_bytes, exchange_result& result) {
+    if (ec == asio::error::timed_out) {
+        refuse(result, 504, "upstream_timeout", "upstream did not respond in time");
+    } else if (got_bytes) {
+        refuse(result, 502, "upstream_bad_response", "upstream closed in the middle of the response head");
+    } else {
+        refuse(result, 502, "upstream_reset", "upstream closed the connection before responding: ", ec);
+    }
+}
+
+bool informational_allowed(unsigned status, int count, exchange_result& result) {
+    if (status == 101) {
+        refuse(result, 502, "upstream_bad_response", "upstream switched protocols without an upgrade request");
+        return false;
+    }
+    if (count > max_informational) {
+        refuse(result, 502, "upstream_bad_response", "too many informational responses");
+        return false;
+    }
+    return true;
+}
+
+bool next_body_part(relay_plan& plan, std::string_view available, gather& out, std::size_t& take) {
+    take = 0;
+    if (plan.done) {
+        return true;
+    }
+    using out_mode = relay_plan::out_mode;
+    switch (plan.in) {
+        case http::body_framing::length:
+            take = static_cast<std::size_t>(std::min<std::uint64_t>(available.size(), plan.left));
+            plan.left -= take;
+            plan.done = plan.left == 0;
+            if (take) out.push_back(asio::buffer(available.data(), take));
+            break;
+        case http::body_framing::chunked: {
+            plan.decoded.spans.clear();
+            auto scanned = plan.chunks.scan(available, plan.mode == out_mode::dechunk ? &data_spans::add : nullptr, &plan.decoded);
+            if (scanned.state == http::chunked_scanner::status::error) {
+                return false;
+            }
+            take = scanned.consumed;
+            plan.done = scanned.state == http::chunked_scanner::status::done;
+            if (plan.mode == out_mode::dechunk) {
+                out.append(plan.decoded.spans);
+            } else if (take) {
+                out.push_back(asio::buffer(available.data(), take));
+            }
+            break;
+        }
+        case http::body_framing::until_close:
+            take = available.size();
+            if (plan.mode == out_mode::chunk_wrap) {
+                plan.chunk_prefix.clear();
+                if (take) {
+                    http::append_hex(plan.chunk_prefix, take);
+                    plan.chunk_prefix += "\r\n";
+                    out.push_back(asio::buffer(plan.chunk_prefix));
+                    out.push_back(asio::buffer(available.data(), take));
+                    out.push_back(asio::buffer("\r\n", 2));
+                }
+                if (plan.upstream_eof) {
+                    out.push_back(asio::buffer("0\r\n\r\n", 5));
+                    plan.done = true;
+                }
+            } else {
+                if (take) out.push_back(asio::buffer(available.data(), take));
+                plan.done = plan.upstream_eof;
+            }
+            break;
+        case http::body_framing::none:
+            break;
+    }
+    return true;
+}
+
+}  // namespace
+
+// The exchange coroutine keeps in its frame only what spans its waits: GCC 12 gives every
+// object of a coroutine body a frame slot, so rare paths (a streamed request body, 1xx
+// responses) are coroutines of their own, the synchronous steps are plain functions, and the
+// relay's state lives in the request arena. Its frame went from 2,176 to 864 bytes.
 asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, upstream_attempt& attempt) {
-    const auto& config = *rs.gen->snap->config;
-    const auto& timeouts = config.server.timeouts;
+    const auto& timeouts = rs.gen->snap->config->server.timeouts;
     auto& up = attempt.conn->socket;
-    auto& cbuf = client_buffer();
     exchange_result result;
 
     if (rs.expect_continue && !rs.continue_sent) {
@@ -430,69 +554,9 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     }
 
     // --- request head and body -------------------------------------------------------------
-    body_cursor body(rs.framing, rs.content_length, rs.max_body);
-    std::size_t held = 0;  // body bytes sent from cbuf but not consumed yet (for a replay)
-    bool body_done = true;
-    {
-        std::size_t first = 0;
-        if (!body.next(view_of(cbuf), first, body_done, result)) {
-            co_return result;
-        }
-        attempt.replayable = body_done;
-        std::array<asio::const_buffer, 2> out{asio::buffer(attempt.head), asio::buffer(cbuf.data().data(), first)};
-        if (!rs.chain->empty()) {
-            rs.upstream_begin = std::chrono::steady_clock::now();  // for on_log only: no clock read without filters
-        }
-        rs.log.bytes_in = rs.head_bytes + first;
-        error_code ec;
-        std::size_t sent = send_now(up, out, ec);
-        if (!ec && sent < total_size(out)) {
-            ec = co_await send_rest(up, out, sent, std::min(worker_.now() + timeouts.send, attempt.deadline));
-        }
-        if (ec) {
-            if (attempt.reused && attempt.replayable && ec != asio::error::timed_out) {
-                result.result = exchange_result::outcome::retry_stale;
-                co_return result;
-            }
-            co_return ec == asio::error::timed_out
-                          ? refuse(result, 504, "upstream_timeout", "upstream did not accept the request in time")
-                          : refuse(result, 502, "upstream_write_failed", "sending to upstream failed: ", ec);
-        }
-        nothing_to_read_yet(up);  // fresh, or pooled after its previous response was read in full
-        if (body_done) {
-            held = first;  // consumed once the response starts
-        } else {
-            cbuf.consume(first);
-        }
-    }
-    while (!body_done) {
-        watch_.arm(socket_, worker_.now() + timeouts.read);
-        auto [read_ec, n] = co_await socket_.async_read_some(cbuf.prepare(std::max(min_read, cbuf.capacity() - cbuf.size())), use_nothrow);
-        auto ec = settle(read_ec);
-        if (ec) {
-            if (ec == asio::error::timed_out) {
-                co_return refuse(result, 408, "request_timeout", "request body not received in time");
-            }
-            rs.log.client_aborted = true;
-            co_return result;  // the client left mid-body: nothing to answer, nothing reusable
-        }
-        cbuf.commit(n);
-        std::size_t chunk = 0;
-        if (!body.next(view_of(cbuf), chunk, body_done, result)) {
-            co_return result;
-        }
-        rs.log.bytes_in += chunk;
-        const asio::const_buffer body_part[] = {asio::buffer(cbuf.data().data(), chunk)};
-        std::size_t sent = send_now(up, body_part, ec);
-        if (!ec && sent < chunk) {
-            ec = co_await send_rest(up, body_part, sent, worker_.now() + timeouts.send);
-        }
-        if (ec) {
-            co_return ec == asio::error::timed_out
-                          ? refuse(result, 504, "upstream_timeout", "upstream stopped reading the request body")
-                          : refuse(result, 502, "upstream_write_failed", "sending to upstream failed: ", ec);
-        }
-        cbuf.consume(chunk);
+    std::size_t held = 0;  // body bytes sent from the client buffer but not consumed yet (for a replay)
+    if (!co_await send_request(rs, attempt, held, result)) {
+        co_return result;
     }
 
     // --- response head -------------------------------------------------------------------------
@@ -505,67 +569,43 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     } give_back{worker_, ubuf_owner};
 
     auto& head_in = rs.response;
-    const auto max_head = static_cast<std::size_t>(config.server.limits.max_response_header_bytes);
     int informational = 0;
     bool got_bytes = false;
     for (;;) {
         head_in.reset();
         for (;;) {
-            if (ubuf.size() > 0) {
-                auto parsed = head_in.parse(view_of(ubuf), max_head);
-                if (parsed == http::response_head::status::error) {
-                    co_return refuse(result, 502, "upstream_bad_response", "invalid upstream response: ", head_in.error());
-                }
-                if (parsed == http::response_head::status::complete) {
-                    break;
-                }
+            if (ubuf.size() > 0 && response_head_complete(rs, ubuf, result)) {
+                break;
+            }
+            if (result.reply) {
+                co_return result;
             }
             watch_.arm(up, attempt.deadline);
             auto [read_ec, n] = co_await up.async_read_some(ubuf.prepare(std::max(min_read, ubuf.capacity() - ubuf.size())), use_nothrow);
-            auto ec = settle(read_ec);
-            if (ec) {
-                if (ec == asio::error::timed_out) {
-                    co_return refuse(result, 504, "upstream_timeout", "upstream did not respond in time");
-                }
-                if (!got_bytes && attempt.reused && attempt.replayable) {
+            if (auto ec = settle(read_ec)) {
+                if (!got_bytes && attempt.reused && attempt.replayable && ec != asio::error::timed_out) {
                     result.result = exchange_result::outcome::retry_stale;
-                    co_return result;
+                } else {
+                    no_response_head(ec, got_bytes, result);
                 }
-                co_return got_bytes ? refuse(result, 502, "upstream_bad_response", "upstream closed in the middle of the response head")
-                                    : refuse(result, 502, "upstream_reset", "upstream closed the connection before responding: ", ec);
+                co_return result;
             }
             if (!got_bytes && held > 0) {
-                cbuf.consume(held);  // the body is committed: no replay from here on
+                client_buffer().consume(held);  // the body is committed: no replay from here on
                 held = 0;
                 attempt.replayable = false;
             }
             got_bytes = true;
             ubuf.commit(n);
         }
-        auto status = head_in.code();
-        if (status >= 200) {
+        if (head_in.code() >= 200) {
             break;
         }
-        if (status == 101) {
-            co_return refuse(result, 502, "upstream_bad_response", "upstream switched protocols without an upgrade request");
+        if (!informational_allowed(head_in.code(), ++informational, result)) {
+            co_return result;
         }
-        if (++informational > max_informational) {
-            co_return refuse(result, 502, "upstream_bad_response", "too many informational responses");
-        }
-        if (status != 100 && rs.version == 11) {
-            // 102/103 and others: forwarded, minus the fields that describe the connection.
-            nominated_fields nominated;
-            nominated.collect(head_in);
-            std::pmr::string head(rs.allocator);
-            http::append_status_line(head, status, head_in.reason());
-            for (const auto& field : head_in.fields()) {
-                if (!connection_scoped(field, nominated)) {
-                    http::append_field(head, field.name, field.value);
-                }
-            }
-            head += "\r\n";
-            ubuf.consume(head_in.size());
-            if (co_await write_to_client(head)) {
+        if (head_in.code() != 100 && rs.version == 11) {
+            if (!co_await forward_informational(rs, ubuf)) {  // 102, 103 and others
                 co_return result;
             }
         } else {
@@ -573,13 +613,172 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         }
     }
     if (held > 0) {
-        cbuf.consume(held);
+        client_buffer().consume(held);
         held = 0;
     }
 
-    // --- response validation and head for the client ---------------------------------------
+    // --- response head for the client, then the body -------------------------------------------
     // The head's bytes stay in ubuf (its fields are views into them) until the client's head
     // is written below.
+    // The relay's state lives in the request's arena, not in the frame.
+    struct plan_owner {
+        relay_plan* p;
+        ~plan_owner() { p->~relay_plan(); }
+    } owner{rs.allocator.new_object<relay_plan>(rs.allocator)};
+    relay_plan& plan = *owner.p;
+    if (!plan_relay(rs, plan, plan.head, result)) {
+        co_return result;
+    }
+    ubuf.consume(head_in.size());
+    bool head_sent = false;
+    for (;;) {
+        // A head whose body has not begun waits for its first bytes (one more read): upstreams
+        // that send the head and a small body in two writes (NGINX serving a file with
+        // sendfile does) would otherwise cost a second write to the client, and the client a
+        // second wakeup, for one small response. NGINX as a proxy holds such heads back too.
+        const bool hold_head = !head_sent && plan.in == http::body_framing::length && plan.left > 0 && ubuf.size() == 0;
+        auto& out = plan.out;
+        out.clear();
+        if (!head_sent) {
+            out.push_back(asio::buffer(plan.head));
+        }
+        std::size_t take = 0;
+        if (!next_body_part(plan, view_of(ubuf), out, take)) {
+            if (!head_sent) {
+                co_return refuse(result, 502, "upstream_bad_response", "invalid chunked upstream body: ", plan.chunks.error());
+            }
+            spdlog::warn("upstream sent an invalid chunked body: {}", plan.chunks.error());
+            co_return result;  // the client sees a truncated body and a closed connection
+        }
+        if (!out.empty() && !hold_head) {
+            error_code write_ec;
+            std::size_t written = send_to_client_now(out.buffers(), write_ec);
+            if (!write_ec && written < total_size(out.buffers())) {
+                write_ec = co_await send_rest(socket_, out.buffers(), written, worker_.now() + timeouts.send);
+            }
+            bytes_out_ += written;
+            rs.response_started = true;
+            if (write_ec) {
+                rs.log.client_aborted = true;
+                co_return result;  // client gone: the upstream connection is in an unknown state
+            }
+            head_sent = true;
+        }
+        ubuf.consume(take);
+        if (plan.done) {
+            break;
+        }
+        watch_.arm(up, worker_.now() + timeouts.read);
+        auto [read_ec, n] = co_await up.async_read_some(ubuf.prepare(std::max(min_read, ubuf.capacity() - ubuf.size())), use_nothrow);
+        if (auto ec = settle(read_ec)) {
+            if (plan.in == http::body_framing::until_close && ec == asio::error::eof) {
+                plan.upstream_eof = true;
+                continue;
+            }
+            if (!head_sent) {  // nothing reached the client yet: it can still get a proper answer
+                co_return ec == asio::error::timed_out ? refuse(result, 504, "upstream_timeout", "upstream sent no body in time")
+                                                       : refuse(result, 502, "upstream_reset", "upstream closed before sending the body");
+            }
+            spdlog::warn("upstream {} failed mid-response: {}", rs.route->config.upstream, ec.message());
+            co_return result;  // truncated: closing the client connection is the only honest signal
+        }
+        ubuf.commit(n);
+    }
+
+    if (!rs.chain->empty()) {
+        rs.log.upstream_duration = std::chrono::steady_clock::now() - rs.upstream_begin;
+    }
+    result.upstream_reusable = plan.upstream_keep_alive && ubuf.size() == 0 && plan.in != http::body_framing::until_close;
+    result.keep_client = plan.keep_client;
+    co_return result;
+}
+
+asio::awaitable<bool> client_connection::send_request(request_state& rs, upstream_attempt& attempt, std::size_t& held,
+                                                      exchange_result& result) {
+    const auto& timeouts = rs.gen->snap->config->server.timeouts;
+    auto& up = attempt.conn->socket;
+    auto& cbuf = client_buffer();
+    body_cursor body(rs.framing, rs.content_length, rs.max_body);
+    bool body_done = true;
+    std::size_t first = 0;
+    if (!body.next(view_of(cbuf), first, body_done, result)) {
+        co_return false;
+    }
+    attempt.replayable = body_done;
+    const std::array<asio::const_buffer, 2> out{asio::buffer(attempt.head), asio::buffer(cbuf.data().data(), first)};
+    if (!rs.chain->empty()) {
+        rs.upstream_begin = std::chrono::steady_clock::now();  // for on_log only: no clock read without filters
+    }
+    rs.log.bytes_in = rs.head_bytes + first;
+    error_code ec;
+    std::size_t sent = send_now(up, out, ec);
+    if (!ec && sent < total_size(out)) {
+        ec = co_await send_rest(up, out, sent, std::min(worker_.now() + timeouts.send, attempt.deadline));
+    }
+    if (ec) {
+        if (attempt.reused && attempt.replayable && ec != asio::error::timed_out) {
+            result.result = exchange_result::outcome::retry_stale;
+            co_return false;
+        }
+        refuse_send(ec, "upstream did not accept the request in time", result);
+        co_return false;
+    }
+    nothing_to_read_yet(up);  // fresh, or pooled after its previous response was read in full
+    if (body_done) {
+        held = first;  // consumed once the response starts
+        co_return true;
+    }
+    cbuf.consume(first);
+    while (!body_done) {
+        watch_.arm(socket_, worker_.now() + timeouts.read);
+        auto [read_ec, n] = co_await socket_.async_read_some(cbuf.prepare(std::max(min_read, cbuf.capacity() - cbuf.size())), use_nothrow);
+        if (auto read_error = settle(read_ec)) {
+            if (read_error == asio::error::timed_out) {
+                refuse(result, 408, "request_timeout", "request body not received in time");
+            } else {
+                rs.log.client_aborted = true;  // the client left mid-body: nothing to answer, nothing reusable
+            }
+            co_return false;
+        }
+        cbuf.commit(n);
+        std::size_t chunk = 0;
+        if (!body.next(view_of(cbuf), chunk, body_done, result)) {
+            co_return false;
+        }
+        rs.log.bytes_in += chunk;
+        const asio::const_buffer body_part[] = {asio::buffer(cbuf.data().data(), chunk)};
+        sent = send_now(up, body_part, ec);
+        if (!ec && sent < chunk) {
+            ec = co_await send_rest(up, body_part, sent, worker_.now() + timeouts.send);
+        }
+        if (ec) {
+            refuse_send(ec, "upstream stopped reading the request body", result);
+            co_return false;
+        }
+        cbuf.consume(chunk);
+    }
+    co_return true;
+}
+
+asio::awaitable<bool> client_connection::forward_informational(request_state& rs, buffer& ubuf) {
+    // Forwarded minus the fields that describe the connection.
+    const auto& head_in = rs.response;
+    nominated_fields nominated;
+    nominated.collect(head_in);
+    std::pmr::string head(rs.allocator);
+    http::append_status_line(head, head_in.code(), head_in.reason());
+    for (const auto& field : head_in.fields()) {
+        if (!connection_scoped(field, nominated)) {
+            http::append_field(head, field.name, field.value);
+        }
+    }
+    head += "\r\n";
+    ubuf.consume(head_in.size());
+    co_return !co_await write_to_client(head);
+}
+
+bool client_connection::plan_relay(request_state& rs, relay_plan& plan, std::pmr::string& head, exchange_result& result) {
+    const auto& head_in = rs.response;
     const unsigned status = head_in.code();
     http::framing_analyzer framing;
     for (const auto& field : head_in.fields()) {
@@ -588,45 +787,47 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         }
     }
     if (auto e = framing.finish(false, head_in.version()); e != http::framing_error::ok) {
-        co_return refuse(result, 502, "upstream_bad_response", "ambiguous upstream response framing: ", http::describe(e));
+        refuse(result, 502, "upstream_bad_response", "ambiguous upstream response framing: ", http::describe(e));
+        return false;
     }
-    http::body_framing in = framing.framing();
+    plan.in = framing.framing();
     if (rs.head_method || status == 204 || status == 304) {
-        in = http::body_framing::none;
+        plan.in = http::body_framing::none;
     }
-    const bool upstream_keep_alive = head_in.keep_alive() && head_in.version() == 11;
+    plan.upstream_keep_alive = head_in.keep_alive() && head_in.version() == 11;
+    plan.left = plan.in == http::body_framing::length ? framing.content_length() : 0;
+    plan.done = plan.in == http::body_framing::none;
 
-    // How the body reaches the client.
-    enum class out_mode { none, raw, chunk_wrap, dechunk };
-    out_mode mode = out_mode::raw;
     bool close_delimited = false;  // the client learns the end by our close
     bool add_chunked = false;
-    switch (in) {
+    using out_mode = relay_plan::out_mode;
+    switch (plan.in) {
         case http::body_framing::none:
-            mode = out_mode::none;
+            plan.mode = out_mode::none;
             break;
         case http::body_framing::length:
-            mode = out_mode::raw;
+            plan.mode = out_mode::raw;
             break;
         case http::body_framing::chunked:
             if (rs.version == 11) {
                 add_chunked = true;
-                mode = out_mode::raw;
+                plan.mode = out_mode::raw;
             } else {
-                mode = out_mode::dechunk;
+                plan.mode = out_mode::dechunk;
                 close_delimited = true;
             }
             break;
         case http::body_framing::until_close:
             if (rs.version == 11) {
                 add_chunked = true;
-                mode = out_mode::chunk_wrap;
+                plan.mode = out_mode::chunk_wrap;
             } else {
+                plan.mode = out_mode::raw;
                 close_delimited = true;
             }
             break;
     }
-    const bool keep_client = rs.keep_alive && !close_delimited && !worker_.draining();
+    plan.keep_client = rs.keep_alive && !close_delimited && !worker_.draining();
     const auto& edits = rs.route->config.response_headers;
     const auto& filter_edits = rs.ctx.response_edits;
     rs.log.status = status;
@@ -635,7 +836,6 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         filters::response_view view{status, false, &fields};
         run_response_filters(rs, view);
     }
-    std::pmr::string head(rs.allocator);
     head.reserve(512);
     http::append_status_line(head, status, head_in.reason().empty() ? http::reason_phrase(status) : head_in.reason());
     // One pass over the upstream's fields, as for the request head.
@@ -655,130 +855,13 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     }
     append_edits(head, edits, filter_edits);
     http::append_field(head, "X-Request-Id", rs.ctx.request_id);
-    if (!keep_client) {
+    if (!plan.keep_client) {
         head += "Connection: close\r\n";
     } else if (rs.version == 10) {
         head += "Connection: keep-alive\r\n";
     }
     head += "\r\n";
-    ubuf.consume(head_in.size());
-
-    // --- response body ---------------------------------------------------------------------------
-    std::uint64_t left = in == http::body_framing::length ? framing.content_length() : 0;
-    http::chunked_scanner response_chunks;
-    data_spans decoded;
-    bool done = in == http::body_framing::none;
-    bool head_sent = false;
-    bool upstream_eof = false;
-    std::pmr::string chunk_prefix(rs.allocator);
-    for (;;) {
-        // A head whose body has not begun waits for its first bytes (one more read): upstreams
-        // that send the head and a small body in two writes (NGINX serving a file with
-        // sendfile does) would otherwise cost a second write to the client, and the client a
-        // second wakeup, for one small response. NGINX as a proxy holds such heads back too.
-        // (The length case below then takes nothing: only the write is skipped.)
-        const bool hold_head = !head_sent && in == http::body_framing::length && left > 0 && ubuf.size() == 0;
-        std::size_t take = 0;
-        gather out;
-        if (!head_sent) {
-            out.push_back(asio::buffer(head));
-        }
-        auto available = view_of(ubuf);
-        if (!done) {
-            switch (in) {
-                case http::body_framing::length:
-                    take = static_cast<std::size_t>(std::min<std::uint64_t>(available.size(), left));
-                    left -= take;
-                    done = left == 0;
-                    if (take) out.push_back(asio::buffer(available.data(), take));
-                    break;
-                case http::body_framing::chunked: {
-                    decoded.spans.clear();
-                    auto scanned = response_chunks.scan(available, mode == out_mode::dechunk ? &data_spans::add : nullptr,
-                                                        &decoded);
-                    if (scanned.state == http::chunked_scanner::status::error) {
-                        if (!head_sent) {
-                            co_return refuse(result, 502, "upstream_bad_response", "invalid chunked upstream body: ",
-                                             response_chunks.error());
-                        }
-                        spdlog::warn("upstream sent an invalid chunked body: {}", response_chunks.error());
-                        co_return result;  // the client sees a truncated body and a closed connection
-                    }
-                    take = scanned.consumed;
-                    done = scanned.state == http::chunked_scanner::status::done;
-                    if (mode == out_mode::dechunk) {
-                        out.append(decoded.spans);
-                    } else if (take) {
-                        out.push_back(asio::buffer(available.data(), take));
-                    }
-                    break;
-                }
-                case http::body_framing::until_close:
-                    take = available.size();
-                    if (mode == out_mode::chunk_wrap) {
-                        chunk_prefix.clear();
-                        if (take) {
-                            http::append_hex(chunk_prefix, take);
-                            chunk_prefix += "\r\n";
-                            out.push_back(asio::buffer(chunk_prefix));
-                            out.push_back(asio::buffer(available.data(), take));
-                            out.push_back(asio::buffer("\r\n", 2));
-                        }
-                        if (upstream_eof) {
-                            out.push_back(asio::buffer("0\r\n\r\n", 5));
-                            done = true;
-                        }
-                    } else {
-                        if (take) out.push_back(asio::buffer(available.data(), take));
-                        done = upstream_eof;
-                    }
-                    break;
-                case http::body_framing::none:
-                    break;
-            }
-        }
-        if (!out.empty() && !hold_head) {
-            error_code write_ec;
-            std::size_t written = send_to_client_now(out.buffers(), write_ec);
-            if (!write_ec && written < total_size(out.buffers())) {
-                write_ec = co_await send_rest(socket_, out.buffers(), written, worker_.now() + timeouts.send);
-            }
-            bytes_out_ += written;
-            rs.response_started = true;
-            if (write_ec) {
-                rs.log.client_aborted = true;
-                co_return result;  // client gone: the upstream connection is in an unknown state
-            }
-            head_sent = true;
-        }
-        ubuf.consume(take);
-        if (done) {
-            break;
-        }
-        watch_.arm(up, worker_.now() + timeouts.read);
-        auto [read_ec, n] = co_await up.async_read_some(ubuf.prepare(std::max(min_read, ubuf.capacity() - ubuf.size())), use_nothrow);
-        auto ec = settle(read_ec);
-        if (ec) {
-            if (in == http::body_framing::until_close && (ec == asio::error::eof)) {
-                upstream_eof = true;
-                continue;
-            }
-            if (!head_sent) {  // nothing reached the client yet: it can still get a proper answer
-                co_return ec == asio::error::timed_out ? refuse(result, 504, "upstream_timeout", "upstream sent no body in time")
-                                                       : refuse(result, 502, "upstream_reset", "upstream closed before sending the body");
-            }
-            spdlog::warn("upstream {} failed mid-response: {}", rs.route->config.upstream, ec.message());
-            co_return result;  // truncated: closing the client connection is the only honest signal
-        }
-        ubuf.commit(n);
-    }
-
-    if (!rs.chain->empty()) {
-        rs.log.upstream_duration = std::chrono::steady_clock::now() - rs.upstream_begin;
-    }
-    result.upstream_reusable = upstream_keep_alive && ubuf.size() == 0 && in != http::body_framing::until_close;
-    result.keep_client = keep_client;
-    co_return result;
+    return true;
 }
 
 }  // namespace gatehouse::server

@@ -25,6 +25,7 @@ class worker;
 struct request_state;
 struct chain_entry;
 struct exchange_result;
+struct relay_plan;
 
 // Starts serving socket (accepted from peer) on the worker's event loop.
 void spawn_client_connection(worker& w, boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer);
@@ -56,6 +57,11 @@ private:
     boost::asio::awaitable<next_step> serve_one();
     boost::asio::awaitable<next_step> proxy(request_state& rs);
     boost::asio::awaitable<exchange_result> exchange(request_state& rs, struct upstream_attempt& attempt);
+    // Parts of exchange (see exchange.cpp for why it is split).
+    boost::asio::awaitable<bool> send_request(request_state& rs, upstream_attempt& attempt, std::size_t& held,
+                                              exchange_result& result);
+    boost::asio::awaitable<bool> forward_informational(request_state& rs, buffer& ubuf);
+    bool plan_relay(request_state& rs, relay_plan& plan, std::pmr::string& head, exchange_result& result);
     boost::asio::awaitable<next_step> reply(request_state& rs, const http::local_reply& reply, bool close);
     boost::asio::awaitable<next_step> answer_server_options(request_state& rs);
     boost::asio::awaitable<boost::system::error_code> write_to_client(std::string_view data);
