@@ -30,44 +30,22 @@ template <typename Tag, typename Tag::type Member>
 struct expose_member {
     friend typename Tag::type member(Tag) { return Member; }
 };
+// Declares tag, whose member(tag) yields a pointer to the given (private) member.
+#define GATEHOUSE_EXPOSE(tag, Type, pointer)   \
+    struct tag {                               \
+        using type = Type;                     \
+        friend type member(tag);               \
+    };                                         \
+    template struct expose_member<tag, pointer>
 
-struct try_speculative_tag {
-    using type = bool (descriptor_state::*)[reactor::max_ops];
-    friend type member(try_speculative_tag);
-};
-template struct expose_member<try_speculative_tag, &descriptor_state::try_speculative_>;
-
-struct registered_events_tag {
-    using type = std::uint32_t descriptor_state::*;
-    friend type member(registered_events_tag);
-};
-template struct expose_member<registered_events_tag, &descriptor_state::registered_events_>;
-
-struct descriptor_tag {
-    using type = int descriptor_state::*;
-    friend type member(descriptor_tag);
-};
-template struct expose_member<descriptor_tag, &descriptor_state::descriptor_>;
-
-struct reactor_tag {
-    using type = reactor* descriptor_state::*;
-    friend type member(reactor_tag);
-};
-template struct expose_member<reactor_tag, &descriptor_state::reactor_>;
-
-struct epoll_fd_tag {
-    using type = int reactor::*;
-    friend type member(epoll_fd_tag);
-};
-template struct expose_member<epoll_fd_tag, &reactor::epoll_fd_>;
-
+GATEHOUSE_EXPOSE(try_speculative_tag, bool (descriptor_state::*)[reactor::max_ops], &descriptor_state::try_speculative_);
+GATEHOUSE_EXPOSE(registered_events_tag, std::uint32_t descriptor_state::*, &descriptor_state::registered_events_);
+GATEHOUSE_EXPOSE(epoll_fd_tag, int reactor::*, &reactor::epoll_fd_);
 // The events of the descriptor's latest epoll wakeup, kept by the reactor in its operation
-// base (a protected member of a private base: the C-style cast may name an inaccessible base).
-struct task_result_tag {
-    using type = unsigned int asio::detail::scheduler_operation::*;
-    friend type member(task_result_tag);
-};
-template struct expose_member<task_result_tag, &asio::detail::scheduler_operation::task_result_>;
+// base (a protected member of a private base: the C-style cast below may name that base).
+GATEHOUSE_EXPOSE(task_result_tag, unsigned int asio::detail::scheduler_operation::*,
+                 &asio::detail::scheduler_operation::task_result_);
+#undef GATEHOUSE_EXPOSE
 
 descriptor_state* state_of(asio::ip::tcp::socket& socket) { return socket_internals::of(socket).reactor_data_; }
 
@@ -91,8 +69,8 @@ void watch_peer_close(asio::ip::tcp::socket& socket) {
     epoll_event ev{};
     ev.events = registered | EPOLLRDHUP;
     ev.data.ptr = state;
-    reactor& r = *(state->*member(reactor_tag{}));
-    if (::epoll_ctl(r.*member(epoll_fd_tag{}), EPOLL_CTL_MOD, state->*member(descriptor_tag{}), &ev) != 0) {
+    auto& r = asio::use_service<reactor>(socket.get_executor().context());
+    if (::epoll_ctl(r.*member(epoll_fd_tag{}), EPOLL_CTL_MOD, socket.native_handle(), &ev) != 0) {
         return;  // reads stay as Asio does them
     }
     registered = ev.events;
