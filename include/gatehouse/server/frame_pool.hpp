@@ -9,8 +9,9 @@
 // frame allocation with pool_allocate/pool_deallocate (src/server/frame_pool.cpp).
 //
 // It is an explicit specialization of an Asio function template, which must be seen by every
-// translation unit before its first coroutine: CMake force-includes this header into every
-// target that links gatehouse_core (a unit that missed it would pair the two allocators).
+// translation unit before its first coroutine (a unit that missed it would pair the two
+// allocators): it is the first header of gatehouse_core's precompiled header, which every
+// target linking the core reuses (gatehouse_link_core in CMakeLists.txt).
 #include <boost/asio/detail/thread_info_base.hpp>
 #include <boost/version.hpp>
 
