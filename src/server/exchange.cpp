@@ -481,7 +481,10 @@ bool informational_allowed(unsigned status, int count, exchange_result& result) 
     return true;
 }
 
-bool next_body_part(relay_plan& plan, std::string_view available, gather& out, std::size_t& take) {
+// Adds the next part of the body in available to plan.out; take: the bytes of available it used.
+// False on an invalid chunked body.
+bool next_body_part(relay_plan& plan, std::string_view available, std::size_t& take) {
+    auto& out = plan.out;
     take = 0;
     if (plan.done) {
         return true;
@@ -618,15 +621,15 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     }
 
     // --- response head for the client, then the body -------------------------------------------
-    // The head's bytes stay in ubuf (its fields are views into them) until the client's head
-    // is written below.
-    // The relay's state lives in the request's arena, not in the frame.
+    // The head's bytes stay in ubuf (its fields are views into them) until plan_relay has built
+    // the client's head from them. The relay's state lives in the request's arena, not in the
+    // frame.
     struct plan_owner {
         relay_plan* p;
         ~plan_owner() { p->~relay_plan(); }
     } owner{rs.allocator.new_object<relay_plan>(rs.allocator)};
     relay_plan& plan = *owner.p;
-    if (!plan_relay(rs, plan, plan.head, result)) {
+    if (!plan_relay(rs, plan, result)) {
         co_return result;
     }
     ubuf.consume(head_in.size());
@@ -643,7 +646,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             out.push_back(asio::buffer(plan.head));
         }
         std::size_t take = 0;
-        if (!next_body_part(plan, view_of(ubuf), out, take)) {
+        if (!next_body_part(plan, view_of(ubuf), take)) {
             if (!head_sent) {
                 co_return refuse(result, 502, "upstream_bad_response", "invalid chunked upstream body: ", plan.chunks.error());
             }
@@ -777,8 +780,9 @@ asio::awaitable<bool> client_connection::forward_informational(request_state& rs
     co_return !co_await write_to_client(head);
 }
 
-bool client_connection::plan_relay(request_state& rs, relay_plan& plan, std::pmr::string& head, exchange_result& result) {
+bool client_connection::plan_relay(request_state& rs, relay_plan& plan, exchange_result& result) {
     const auto& head_in = rs.response;
+    auto& head = plan.head;
     const unsigned status = head_in.code();
     http::framing_analyzer framing;
     for (const auto& field : head_in.fields()) {

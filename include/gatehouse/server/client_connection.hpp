@@ -61,7 +61,8 @@ private:
     boost::asio::awaitable<bool> send_request(request_state& rs, upstream_attempt& attempt, std::size_t& held,
                                               exchange_result& result);
     boost::asio::awaitable<bool> forward_informational(request_state& rs, buffer& ubuf);
-    bool plan_relay(request_state& rs, relay_plan& plan, std::pmr::string& head, exchange_result& result);
+    // Decides how the response reaches the client and builds its head (plan.head).
+    bool plan_relay(request_state& rs, relay_plan& plan, exchange_result& result);
     boost::asio::awaitable<next_step> reply(request_state& rs, const http::local_reply& reply, bool close);
     boost::asio::awaitable<next_step> answer_server_options(request_state& rs);
     boost::asio::awaitable<boost::system::error_code> write_to_client(std::string_view data);
