@@ -1,15 +1,10 @@
 #include "gatehouse/router/route_table.hpp"
 
 #include <algorithm>
-#include <strings.h>
 
 namespace gatehouse::router {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 bool constraints_match(const route& r, const request_view& req) {
     const auto& m = r.config.match;
