@@ -246,7 +246,7 @@ struct upstream_attempt {
     clock::time_point deadline;
 };
 
-void client_connection::build_upstream_head(request_state& rs, std::pmr::string& out) {
+void client_connection::build_upstream_head(request_state& rs, std::string_view endpoint_authority, std::pmr::string& out) {
     const auto& req = rs.parser.get();
     const auto& route = rs.route->config;
     const auto& edits = route.request_headers;
@@ -274,7 +274,8 @@ void client_connection::build_upstream_head(request_state& rs, std::pmr::string&
         auto id = field.name();
         auto name = field.name_string();
         if (connection_scoped(field, nominated) || id == beast::http::field::expect ||
-            id == beast::http::field::content_length || (id == beast::http::field::host && route.host_rewrite)) {
+            id == beast::http::field::content_length ||
+            (id == beast::http::field::host && (route.host_rewrite || rs.forwarded_host.empty()))) {
             continue;  // Expect: 100-continue is answered by the gateway; framing is set below
         }
         switch (gateway_field(name)) {
@@ -292,8 +293,14 @@ void client_connection::build_upstream_head(request_state& rs, std::pmr::string&
         }
         http::append_field(out, name, field.value());
     }
-    if (route.host_rewrite && !edited(edits, filter_edits, "Host")) {
-        http::append_field(out, "Host", *route.host_rewrite);
+    // An HTTP/1.1 request must name a host (RFC 9112 section 3.2): when the client named none
+    // (HTTP/1.0 without Host, or an empty Host), the upstream gets the endpoint's own authority.
+    if (!edited(edits, filter_edits, "Host")) {
+        if (route.host_rewrite) {
+            http::append_field(out, "Host", *route.host_rewrite);
+        } else if (rs.forwarded_host.empty()) {
+            http::append_field(out, "Host", endpoint_authority);
+        }
     }
     if (rs.framing == http::body_framing::length) {
         out += "Content-Length: ";
@@ -389,12 +396,14 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
         }
 
         rs.log.upstream = endpoint.label;
-        if (attempt.head.empty() || !rs.chain->empty()) {
+        // The head depends on the endpoint when filters see each try, or when Host falls back
+        // to the endpoint's authority.
+        if (attempt.head.empty() || !rs.chain->empty() || rs.forwarded_host.empty()) {
             for (const auto& entry : *rs.chain) {
                 entry.filter->on_upstream_request(rs.ctx, endpoint.label);
             }
             attempt.head.clear();
-            build_upstream_head(rs, attempt.head);
+            build_upstream_head(rs, endpoint.label, attempt.head);
         }
         ++endpoint.active;
         auto result = co_await exchange(rs, attempt);

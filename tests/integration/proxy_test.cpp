@@ -214,6 +214,21 @@ TEST_F(ProxyTest, Http10ClientGetsAnHttp10CompatibleResponse) {
     EXPECT_TRUE(c.closed_within(2s));
 }
 
+TEST_F(ProxyTest, RequestNamingNoHostReachesTheUpstreamWithTheEndpointAsHost) {
+    // HTTP/1.0 may leave Host out and HTTP/1.1 may send it empty; the upstream request is
+    // HTTP/1.1, which must carry a host (RFC 9112 section 3.2).
+    const std::string endpoint = "127.0.0.1:" + std::to_string(echo->port());
+    for (const char* raw : {"GET /h HTTP/1.0\r\n\r\n", "GET /h HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n"}) {
+        auto r = request(gw->port(), raw);
+        ASSERT_TRUE(r) << raw;
+        EXPECT_EQ(r->status, 200) << raw;
+        EXPECT_EQ(echoed_header(*r, "host"), endpoint) << raw;
+        EXPECT_FALSE(echo_has_header(*r, "x-forwarded-host")) << raw;
+        auto first = r->body.find("\"host\":");
+        EXPECT_EQ(r->body.find("\"host\":", first + 1), std::string::npos) << "one Host only: " << r->body;
+    }
+}
+
 TEST_F(ProxyTest, Http10KeepAliveWithLength) {
     client c(gw->port());
     c.send("GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");

@@ -82,7 +82,7 @@ private:
     head_status parse_head(request_state& rs, bool& first_look, std::optional<http::local_reply>& refusal);
     // Validates the parsed head and fills rs; returns a reply to send when the request is refused.
     std::optional<http::local_reply> inspect_request(request_state& rs);
-    void build_upstream_head(request_state& rs, std::pmr::string& out);
+    void build_upstream_head(request_state& rs, std::string_view endpoint_authority, std::pmr::string& out);
 
     // Filter phases (the chain in rs.chain) and the end of a request (on_log, metrics).
     // on_request: synchronous filters from next until one answers or an async one is next (no
