@@ -30,6 +30,9 @@ using boost::system::error_code;
 
 namespace {
 
+// Methods the gateway forwards, for "OPTIONS *" and the Allow field a 405 must carry (RFC 9110
+// section 15.5.6).
+constexpr std::string_view allowed_methods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 constexpr auto linger_time = std::chrono::seconds(2);
 constexpr std::size_t linger_bytes = 1024 * 1024;
 
@@ -499,7 +502,9 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
 
 asio::awaitable<client_connection::next_step> client_connection::answer_server_options(request_state& rs) {
     // "OPTIONS *" asks what the server supports in general; no route or upstream is involved.
-    std::string out = "HTTP/1.1 200 OK\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\nContent-Length: 0\r\nDate: ";
+    std::string out = "HTTP/1.1 200 OK\r\nAllow: ";
+    out += allowed_methods;
+    out += "\r\nContent-Length: 0\r\nDate: ";
     out += worker_.date();
     out += "\r\nX-Request-Id: ";
     out += rs.ctx.request_id;
@@ -590,7 +595,8 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
         }
     }
     if (req.method() == beast::http::verb::connect) {
-        return http::local_reply{405, "method_not_allowed", "CONNECT is not supported: this is not a forward proxy"};
+        return http::local_reply{405, "method_not_allowed", "CONNECT is not supported: this is not a forward proxy",
+                                 {{"Allow", std::string(allowed_methods)}}};
     }
     if (target.starts_with("/")) {
         if (rs.version == 11 && hosts != 1) {
