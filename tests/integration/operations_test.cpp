@@ -30,6 +30,12 @@ std::vector<std::string> wait_for_lines(const std::string& file, std::size_t lin
     return out;
 }
 
+// config with its "workers: 1" replaced by workers.
+std::string with_workers(std::string config, int workers) {
+    config.replace(config.find("workers: 1\n"), 11, "workers: " + std::to_string(workers) + "\n");
+    return config;
+}
+
 std::string filters_config(std::uint16_t upstream_port, const std::string& log_file) {
     return "server:\n  listen: \"127.0.0.1:0\"\n  workers: 2\n"
            "logging: { level: info }\n"
@@ -226,10 +232,15 @@ TEST_F(OperationsTest, MetricsPassPromtool) {
     EXPECT_EQ(out.find("error"), std::string::npos) << out;
 }
 
-TEST(Reload, SighupAndAdminReloadSwapConfigAndRejectBadFiles) {
+// Reload and drain with one worker and with several (a worker per thread, mailboxes between).
+class ReloadAndDrain : public ::testing::TestWithParam<int> {};
+INSTANTIATE_TEST_SUITE_P(Workers, ReloadAndDrain, ::testing::Values(1, 2),
+                         [](const auto& info) { return std::to_string(info.param); });
+
+TEST_P(ReloadAndDrain, SighupAndAdminReloadSwapConfigAndRejectBadFiles) {
     temp_dir dir;
     echo_server echo(dir, "app");
-    gateway gw(dir, one_route_config(echo.port(), "", "    match: { prefix: /old }\n"));
+    gateway gw(dir, with_workers(one_route_config(echo.port(), "", "    match: { prefix: /old }\n"), GetParam()));
     auto path = gw.config_path();
     auto old_text = read_file(path);
     EXPECT_EQ(request(gw.port(), get_request("/new"))->status, 404);
@@ -356,10 +367,11 @@ TEST(Reload, UnderTrafficLosesNoRequest) {
     EXPECT_NE(metrics.find("gatehouse_config_reloads_total{result=\"success\"} 6"), std::string::npos);
 }
 
-TEST(Drain, SigtermFinishesRequestsInFlightClosesIdleAndExitsZero) {
+TEST_P(ReloadAndDrain, SigtermFinishesRequestsInFlightClosesIdleAndExitsZero) {
     temp_dir dir;
     echo_server echo(dir, "app");
-    gateway gw(dir, one_route_config(echo.port(), "  drain_timeout: 10s\n", "    match: { prefix: / }\n"));
+    gateway gw(dir, with_workers(one_route_config(echo.port(), "  drain_timeout: 10s\n", "    match: { prefix: / }\n"),
+                                 GetParam()));
     client idle(gw.port());
     idle.send(get_request("/warm"));
     ASSERT_TRUE(idle.read_response());
