@@ -59,6 +59,15 @@ std::string_view path_kind_name(config::path_match_kind k) {
     return "?";
 }
 
+const char* underscore_policy(config::underscore_headers policy) {
+    switch (policy) {
+        case config::underscore_headers::drop: return "drop";
+        case config::underscore_headers::reject: return "reject";
+        case config::underscore_headers::allow: return "allow";
+    }
+    return "drop";
+}
+
 }  // namespace
 
 bool sensitive_header(std::string_view name) {
@@ -90,6 +99,7 @@ std::string config_to_json(const config::gateway_config& c, std::string_view che
         {"workers", c.server.workers},
         {"max_connections", c.server.max_connections},
         {"drain_timeout_ms", millis(c.server.drain_timeout)},
+        {"headers_with_underscores", underscore_policy(c.server.headers_with_underscores)},
         {"limits", json::object{{"max_request_line", lim.max_request_line},
                                 {"max_header_bytes", lim.max_header_bytes},
                                 {"max_header_count", lim.max_header_count},

@@ -105,7 +105,9 @@ bool valid_template(std::string_view path, std::string& why) {
 
 void read_server(reader& r, const YAML::Node& node, server_config& server) {
     const std::string path = "server";
-    if (!r.expect_map(node, path, {"listen", "workers", "max_connections", "limits", "timeouts", "drain_timeout"})) {
+    if (!r.expect_map(node, path,
+                      {"listen", "workers", "max_connections", "limits", "timeouts", "drain_timeout",
+                       "headers_with_underscores"})) {
         return;
     }
     if (auto listen = node["listen"]; listen.IsDefined()) {
@@ -127,6 +129,18 @@ void read_server(reader& r, const YAML::Node& node, server_config& server) {
                      [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 10'000'000); });
     r.optional_field(node, "drain_timeout", path, server.drain_timeout,
                      [&](const YAML::Node& n, const std::string& p) { return r.time(n, p, true); });
+    r.optional_field(node, "headers_with_underscores", path, server.headers_with_underscores,
+                     [&](const YAML::Node& n, const std::string& p) -> std::optional<underscore_headers> {
+                         auto s = r.string(n, p);
+                         if (!s) {
+                             return std::nullopt;
+                         }
+                         if (*s == "drop") return underscore_headers::drop;
+                         if (*s == "reject") return underscore_headers::reject;
+                         if (*s == "allow") return underscore_headers::allow;
+                         r.error(n, p, "unknown value \"" + *s + "\" (expected drop, reject or allow)");
+                         return std::nullopt;
+                     });
     if (auto limits = node["limits"]; limits.IsDefined()) {
         auto lp = reader::join(path, "limits");
         if (r.expect_map(limits, lp,

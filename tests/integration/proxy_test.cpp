@@ -229,6 +229,37 @@ TEST_F(ProxyTest, RequestNamingNoHostReachesTheUpstreamWithTheEndpointAsHost) {
     }
 }
 
+TEST(HeadersWithUnderscores, DroppedByDefaultRejectedOrAllowedOnRequest) {
+    // "X_User" reaches a CGI-style upstream as the same variable as "X-User": by default it is
+    // not forwarded, so a client cannot slip past what the gateway sets or removes.
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    const std::string raw = "GET /u HTTP/1.1\r\nHost: h\r\nX_User: admin\r\nX-Kept: yes\r\nConnection: close\r\n\r\n";
+    {
+        gateway gw(dir, one_route_config(echo.port()));
+        auto r = request(gw.port(), raw);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200);
+        EXPECT_FALSE(echo_has_header(*r, "x_user")) << r->body;
+        EXPECT_EQ(echoed_header(*r, "x-kept"), "yes");
+    }
+    {
+        gateway gw(dir, one_route_config(echo.port(), "  headers_with_underscores: reject\n"));
+        auto r = request(gw.port(), raw);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 400);
+        EXPECT_NE(json_field(r->body, "message").find("X_User"), std::string::npos) << r->body;
+        EXPECT_EQ(request(gw.port(), "GET /u HTTP/1.1\r\nHost: h\r\nX-User: a\r\nConnection: close\r\n\r\n")->status, 200);
+    }
+    {
+        gateway gw(dir, one_route_config(echo.port(), "  headers_with_underscores: allow\n"));
+        auto r = request(gw.port(), raw);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200);
+        EXPECT_EQ(echoed_header(*r, "x_user"), "admin");
+    }
+}
+
 TEST_F(ProxyTest, Http10KeepAliveWithLength) {
     client c(gw->port());
     c.send("GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");

@@ -39,6 +39,11 @@ struct timeouts_config {
     duration request{30'000};  // default per-route upstream exchange timeout
 };
 
+// What to do with request header fields whose names contain '_'. CGI-style upstreams (PHP,
+// WSGI, Rack) read "X_User" and "X-User" as the same variable, so a client could smuggle a
+// field past a gateway that sets or removes "X-User" (NGINX drops them too).
+enum class underscore_headers { drop, reject, allow };
+
 struct server_config {
     std::vector<host_port> listen{{"0.0.0.0", 8080}};
     unsigned workers = 0;  // 0: one per core
@@ -46,6 +51,7 @@ struct server_config {
     limits_config limits;
     timeouts_config timeouts;
     duration drain_timeout{10'000};  // on SIGTERM/SIGINT: how long requests in flight may finish
+    underscore_headers headers_with_underscores = underscore_headers::drop;
 };
 
 struct admin_config {

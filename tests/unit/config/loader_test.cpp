@@ -283,6 +283,17 @@ routes:
     EXPECT_FALSE(r.config);
 }
 
+TEST(Loader, HeadersWithUnderscoresPolicy) {
+    EXPECT_EQ(load(minimal).config->server.headers_with_underscores, underscore_headers::drop);
+    EXPECT_EQ(load(minimal + "server: { headers_with_underscores: reject }\n").config->server.headers_with_underscores,
+              underscore_headers::reject);
+    EXPECT_EQ(load(minimal + "server: { headers_with_underscores: allow }\n").config->server.headers_with_underscores,
+              underscore_headers::allow);
+    auto bad = load(minimal + "server: { headers_with_underscores: keep }\n");
+    EXPECT_TRUE(has_error(bad, "server.headers_with_underscores", "expected drop, reject or allow"));
+    EXPECT_FALSE(bad.config);
+}
+
 TEST(Loader, AdminAndDrainSettings) {
     auto r = load(minimal + "admin: { listen: \"127.0.0.1:9999\" }\nserver: { drain_timeout: 3s }\n");
     ASSERT_TRUE(r.errors.empty()) << r.errors.front().to_string();
