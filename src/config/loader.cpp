@@ -130,16 +130,11 @@ void read_server(reader& r, const YAML::Node& node, server_config& server) {
     r.optional_field(node, "drain_timeout", path, server.drain_timeout,
                      [&](const YAML::Node& n, const std::string& p) { return r.time(n, p, true); });
     r.optional_field(node, "headers_with_underscores", path, server.headers_with_underscores,
-                     [&](const YAML::Node& n, const std::string& p) -> std::optional<underscore_headers> {
-                         auto s = r.string(n, p);
-                         if (!s) {
-                             return std::nullopt;
-                         }
-                         if (*s == "drop") return underscore_headers::drop;
-                         if (*s == "reject") return underscore_headers::reject;
-                         if (*s == "allow") return underscore_headers::allow;
-                         r.error(n, p, "unknown value \"" + *s + "\" (expected drop, reject or allow)");
-                         return std::nullopt;
+                     [&](const YAML::Node& n, const std::string& p) {
+                         return r.one_of<underscore_headers>(n, p, "policy",
+                                                             {{"drop", underscore_headers::drop},
+                                                              {"reject", underscore_headers::reject},
+                                                              {"allow", underscore_headers::allow}});
                      });
     if (auto limits = node["limits"]; limits.IsDefined()) {
         auto lp = reader::join(path, "limits");
@@ -210,19 +205,12 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
         }
     }
     r.optional_field(node, "load_balancing", path, up.load_balancing,
-                     [&](const YAML::Node& n, const std::string& p) -> std::optional<lb_policy> {
-                         auto s = r.string(n, p);
-                         if (!s) {
-                             return std::nullopt;
-                         }
-                         if (*s == "round_robin") return lb_policy::round_robin;
-                         if (*s == "least_request") return lb_policy::least_request;
-                         if (*s == "random") return lb_policy::random;
-                         if (*s == "ip_hash") return lb_policy::ip_hash;
-                         r.error(n, p,
-                                 "unknown load balancing policy \"" + *s +
-                                     "\" (expected round_robin, least_request, random or ip_hash)");
-                         return std::nullopt;
+                     [&](const YAML::Node& n, const std::string& p) {
+                         return r.one_of<lb_policy>(n, p, "load balancing policy",
+                                                    {{"round_robin", lb_policy::round_robin},
+                                                     {"least_request", lb_policy::least_request},
+                                                     {"random", lb_policy::random},
+                                                     {"ip_hash", lb_policy::ip_hash}});
                      });
     auto time = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); };
     r.optional_field(node, "connect_timeout", path, up.connect_timeout, time);

@@ -42,6 +42,27 @@ public:
     std::optional<std::uint64_t> size(const YAML::Node& node, const std::string& path);
     std::optional<duration> time(const YAML::Node& node, const std::string& path, bool allow_zero = false);
     std::optional<host_port> address(const YAML::Node& node, const std::string& path, bool listener);
+    // One of a fixed set of words, else the error 'unknown <what> "x" (expected a, b or c)'.
+    template <typename E>
+    std::optional<E> one_of(const YAML::Node& node, const std::string& path, std::string_view what,
+                            std::initializer_list<std::pair<std::string_view, E>> choices) {
+        auto s = string(node, path);
+        if (!s) {
+            return std::nullopt;
+        }
+        std::string expected;
+        std::size_t i = 0;
+        for (const auto& [word, value] : choices) {
+            if (*s == word) {
+                return value;
+            }
+            expected += i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ";
+            expected += word;
+            ++i;
+        }
+        error(node, path, "unknown " + std::string(what) + " \"" + *s + "\" (expected " + expected + ")");
+        return std::nullopt;
+    }
     // A string or a list of strings.
     std::vector<std::pair<YAML::Node, std::string>> string_list(const YAML::Node& node, const std::string& path);
 
