@@ -576,7 +576,7 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
             if (server.headers_with_underscores == config::underscore_headers::reject) {
                 return http::local_reply{400, "bad_request", "header field name with an underscore: " + std::string(name)};
             }
-            rs.underscore_fields = server.headers_with_underscores == config::underscore_headers::drop;
+            rs.drop_underscore_fields = server.headers_with_underscores == config::underscore_headers::drop;
         }
         if (field.name() == beast::http::field::content_length || field.name() == beast::http::field::transfer_encoding) {
             framing.add(name, value);

@@ -288,7 +288,7 @@ void client_connection::build_upstream_head(request_state& rs, std::string_view 
             case gateway_field_kind::none:
                 break;
         }
-        if (edited(edits, filter_edits, name) || (rs.underscore_fields && name.find('_') != std::string_view::npos)) {
+        if (edited(edits, filter_edits, name) || (rs.drop_underscore_fields && name.find('_') != std::string_view::npos)) {
             continue;
         }
         http::append_field(out, name, field.value());

@@ -80,7 +80,7 @@ struct request_state {
     bool expect_continue = false;
     bool continue_sent = false;
     bool server_options = false;  // "OPTIONS *": answered by the gateway itself
-    bool underscore_fields = false;  // some field name contains '_' (dropped unless allowed)
+    bool drop_underscore_fields = false;  // a field name has '_' and the policy leaves such fields out upstream
     std::pmr::string host{allocator};            // normalised, for routing
     std::pmr::string forwarded_host{allocator};  // as the client sent it, for X-Forwarded-Host
     std::pmr::string target{allocator};          // origin-form target sent upstream
