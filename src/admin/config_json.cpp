@@ -59,6 +59,15 @@ std::string_view path_kind_name(config::path_match_kind k) {
     return "?";
 }
 
+const char* escaped_slash_policy(http::escaped_slash_action action) {
+    switch (action) {
+        case http::escaped_slash_action::reject: return "reject";
+        case http::escaped_slash_action::keep: return "keep";
+        case http::escaped_slash_action::decode: return "decode";
+    }
+    return "reject";
+}
+
 const char* underscore_policy(config::underscore_headers policy) {
     switch (policy) {
         case config::underscore_headers::drop: return "drop";
@@ -100,6 +109,8 @@ std::string config_to_json(const config::gateway_config& c, std::string_view che
         {"max_connections", c.server.max_connections},
         {"drain_timeout_ms", millis(c.server.drain_timeout)},
         {"headers_with_underscores", underscore_policy(c.server.headers_with_underscores)},
+        {"paths", json::object{{"escaped_slashes", escaped_slash_policy(c.server.paths.escaped_slashes)},
+                   {"merge_slashes", c.server.paths.merge_slashes}}},
         {"limits", json::object{{"max_request_line", lim.max_request_line},
                                 {"max_header_bytes", lim.max_header_bytes},
                                 {"max_header_count", lim.max_header_count},

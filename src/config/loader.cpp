@@ -107,7 +107,7 @@ void read_server(reader& r, const YAML::Node& node, server_config& server) {
     const std::string path = "server";
     if (!r.expect_map(node, path,
                       {"listen", "workers", "max_connections", "limits", "timeouts", "drain_timeout",
-                       "headers_with_underscores"})) {
+                       "headers_with_underscores", "paths"})) {
         return;
     }
     if (auto listen = node["listen"]; listen.IsDefined()) {
@@ -136,6 +136,21 @@ void read_server(reader& r, const YAML::Node& node, server_config& server) {
                                                               {"reject", underscore_headers::reject},
                                                               {"allow", underscore_headers::allow}});
                      });
+    if (auto paths = node["paths"]; paths.IsDefined()) {
+        auto pp = reader::join(path, "paths");
+        if (r.expect_map(paths, pp, {"escaped_slashes", "merge_slashes"})) {
+            r.optional_field(paths, "escaped_slashes", pp, server.paths.escaped_slashes,
+                             [&](const YAML::Node& n, const std::string& p) {
+                                 return r.one_of<http::escaped_slash_action>(
+                                     n, p, "escaped slash action",
+                                     {{"reject", http::escaped_slash_action::reject},
+                                      {"keep", http::escaped_slash_action::keep},
+                                      {"decode", http::escaped_slash_action::decode}});
+                             });
+            r.optional_field(paths, "merge_slashes", pp, server.paths.merge_slashes,
+                             [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });
+        }
+    }
     if (auto limits = node["limits"]; limits.IsDefined()) {
         auto lp = reader::join(path, "limits");
         if (r.expect_map(limits, lp,

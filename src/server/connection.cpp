@@ -13,6 +13,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/url/parse.hpp>
 
+#include "gatehouse/http/path.hpp"
 #include "gatehouse/http/request_id.hpp"
 #include "gatehouse/http/wire.hpp"
 #include "gatehouse/server/client_connection.hpp"
@@ -41,36 +42,20 @@ asio::awaitable<void> serve(worker& w, tcp::socket socket, tcp::endpoint peer) {
     co_await connection.run();
 }
 
-// True if the path has a "." or ".." segment, also percent-encoded: such paths can route
-// differently here than at the upstream, so they are refused rather than guessed at.
-bool has_dot_segment(std::string_view path) {
-    std::size_t pos = 0;
-    while (pos < path.size()) {
-        auto end = path.find('/', pos);
-        if (end == std::string_view::npos) {
-            end = path.size();
-        }
-        auto segment = path.substr(pos, end - pos);
-        int dots = 0;
-        bool only_dots = !segment.empty();
-        for (std::size_t i = 0; i < segment.size() && only_dots;) {
-            if (segment[i] == '.') {
-                ++dots;
-                ++i;
-            } else if (segment.size() - i >= 3 && segment[i] == '%' && segment[i + 1] == '2' &&
-                       (segment[i + 2] == 'e' || segment[i + 2] == 'E')) {
-                ++dots;
-                i += 3;
-            } else {
-                only_dots = false;
-            }
-        }
-        if (only_dots && (dots == 1 || dots == 2)) {
-            return true;
-        }
-        pos = end + 1;
+// Normalises the path part of an origin-form target in place (the query is left as it is), so
+// that routing, filters and the upstream all see one spelling of it. No allocation: the path
+// only shrinks.
+http::path_error normalize_target_path(std::pmr::string& target, const http::path_options& options) {
+    auto path_end = std::min(target.find('?'), target.size());
+    if (!http::path_needs_normalizing(std::string_view(target).substr(0, path_end))) {
+        return http::path_error::none;
     }
-    return false;
+    auto error = http::path_error::none;
+    auto size = http::normalize_path(target.data(), path_end, options, error);
+    if (error == http::path_error::none && size < path_end) {
+        target.erase(size, path_end - size);
+    }
+    return error;
 }
 
 // Dotted-quad text of a v4 address, without the printf machinery.
@@ -647,10 +632,10 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
         return http::local_reply{400, "bad_request", "invalid Host header"};
     }
     http::normalize_host(rs.forwarded_host, rs.host);
-    rs.path = std::string_view(rs.target).substr(0, rs.target.find('?'));
-    if (has_dot_segment(rs.path)) {
-        return http::local_reply{400, "bad_request", "dot segments in the path are not allowed"};
+    if (auto error = normalize_target_path(rs.target, server.paths); error != http::path_error::none) {
+        return http::local_reply{400, "bad_request", std::string(http::describe(error))};
     }
+    rs.path = std::string_view(rs.target).substr(0, rs.target.find('?'));
 
     if (auto it = req.find(beast::http::field::expect); it != req.end()) {
         if (!http::iequals(it->value(), "100-continue")) {

@@ -22,7 +22,12 @@
 
 namespace harness {
 
-std::string gatehouse_binary() { return GATEHOUSE_BIN; }
+// GATEHOUSE_TEST_BINARY runs the suite against another build (e.g. to see a new test fail on
+// the code before its fix).
+std::string gatehouse_binary() {
+    const char* other = std::getenv("GATEHOUSE_TEST_BINARY");
+    return other && *other ? other : GATEHOUSE_BIN;
+}
 std::string echo_binary() { return ECHO_BIN; }
 
 temp_dir::temp_dir() {

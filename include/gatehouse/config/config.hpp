@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "gatehouse/http/path.hpp"
+
 namespace gatehouse::filters {
 class filter_factory;
 }
@@ -52,6 +54,7 @@ struct server_config {
     timeouts_config timeouts;
     duration drain_timeout{10'000};  // on SIGTERM/SIGINT: how long requests in flight may finish
     underscore_headers headers_with_underscores = underscore_headers::drop;
+    http::path_options paths;  // how request paths are normalised before routing
 };
 
 struct admin_config {

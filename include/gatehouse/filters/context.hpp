@@ -64,8 +64,8 @@ struct request_context {
 
     // --- the request as received (read-only for filters) ---
     std::string_view method;
-    std::string_view target;  // origin-form, as received
-    std::string_view path;    // target without the query
+    std::string_view target;  // origin-form, its path normalised (http/path.hpp), query as received
+    std::string_view path;    // target without the query: what routing matched
     std::string_view host;    // normalised (lower case, no trailing dot)
     std::string_view client_ip;
     std::uint16_t client_port = 0;
