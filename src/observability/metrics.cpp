@@ -20,7 +20,8 @@ void route_stats::record(unsigned status, std::chrono::nanoseconds duration) {
 
 namespace {
 constexpr std::string_view error_names[] = {"connect_failed", "connect_timeout", "timeout",        "reset",
-                                            "bad_response",   "write_failed",    "pool_exhausted", "no_endpoint"};
+                                            "bad_response",   "write_failed",    "pool_exhausted", "no_endpoint",
+                                            "unexpected_bytes"};
 }
 
 std::string_view name_of(upstream_error e) {

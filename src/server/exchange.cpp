@@ -351,7 +351,7 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
             break;
         }
         auto& endpoint = cluster.endpoint(index);
-        auto acquired = endpoint.pool.try_acquire(stale_retried, !replayable, worker_.now());
+        auto acquired = endpoint.pool.try_acquire(stale_retried);
         if (acquired.status == upstream::connection_pool::acquire_status::must_wait) {
             acquired = co_await endpoint.pool.wait(attempt.deadline);
         }
@@ -699,6 +699,12 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
 
     if (!rs.chain->empty()) {
         rs.log.upstream_duration = std::chrono::steady_clock::now() - rs.upstream_begin;
+    }
+    if (ubuf.size() > 0) {
+        // Bytes past the response's framing (after a HEAD, 204 or 304 head, or past its
+        // Content-Length): never the start of a next response, since nothing asked for one.
+        rs.gen->cluster_stats[rs.route->upstream_index]->errors[static_cast<std::size_t>(observability::upstream_error::unexpected_bytes)].add();
+        spdlog::warn("upstream {} sent {} bytes beyond its response: connection closed", rs.route->config.upstream, ubuf.size());
     }
     result.upstream_reusable = plan.upstream_keep_alive && ubuf.size() == 0 && plan.in != http::body_framing::until_close;
     result.keep_client = plan.keep_client;

@@ -138,6 +138,11 @@ void worker::publish_gauges() {
             active += cluster.endpoint(i).pool.total() - cluster.endpoint(i).pool.idle();
         }
         generation_->cluster_stats[c]->active.set(active);
+        for (std::size_t i = 0; i < cluster.size(); ++i) {
+            if (auto stray = cluster.endpoint(i).pool.take_stray_closed()) {
+                generation_->cluster_stats[c]->errors[static_cast<std::size_t>(observability::upstream_error::unexpected_bytes)].add(stray);
+            }
+        }
         generation_->cluster_stats[c]->idle.set(idle);
     }
 }

@@ -12,10 +12,22 @@ namespace gatehouse::upstream {
 
 namespace asio = boost::asio;
 
-bool idle_connection_alive(upstream_connection& c) {
+idle_state check_idle_connection(upstream_connection& c) {
     char byte;
     ssize_t n = ::recv(c.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    if (n > 0) {
+        return idle_state::stray_bytes;
+    }
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? idle_state::alive : idle_state::closed;
+}
+
+bool connection_pool::usable(upstream_connection& c) {
+    switch (check_idle_connection(c)) {
+        case idle_state::alive: return true;
+        case idle_state::closed: return false;
+        case idle_state::stray_bytes: ++stray_closed_; return false;
+    }
+    return false;
 }
 
 struct connection_pool::waiter {
@@ -29,7 +41,7 @@ connection_pool::connection_pool(const config::pool_config& config) : config_(co
 
 connection_pool::~connection_pool() = default;
 
-connection_pool::acquired connection_pool::try_acquire(bool fresh, bool verify, clock::time_point now) {
+connection_pool::acquired connection_pool::try_acquire(bool fresh) {
     if (fresh && total_ >= config_.max_connections && !idle_.empty()) {
         idle_.pop_front();  // make room for the fresh connection
         --total_;
@@ -37,8 +49,7 @@ connection_pool::acquired connection_pool::try_acquire(bool fresh, bool verify, 
     while (!fresh && !idle_.empty()) {
         connection_ptr c = std::move(idle_.back());
         idle_.pop_back();
-        bool skip_check = !verify && now - c->idle_since < recently_used;
-        if (skip_check || idle_connection_alive(*c)) {
+        if (usable(*c)) {
             return acquired{acquire_status::reused, std::move(c)};
         }
         --total_;  // closed by the upstream while idle
@@ -63,7 +74,7 @@ asio::awaitable<connection_pool::acquired> connection_pool::wait(clock::time_poi
         waiters_.erase(it);  // timed out
     }
     if (w.conn) {
-        if (idle_connection_alive(*w.conn)) {
+        if (usable(*w.conn)) {
             co_return acquired{acquire_status::reused, std::move(w.conn)};
         }
         w.conn.reset();  // the slot stays ours: connect anew
@@ -114,7 +125,7 @@ void connection_pool::connect_failed() {
 void connection_pool::sweep(clock::time_point now) {
     auto limit = now - config_.idle_timeout;
     auto dead = std::remove_if(idle_.begin(), idle_.end(), [&](connection_ptr& c) {
-        return c->idle_since <= limit || !idle_connection_alive(*c);
+        return c->idle_since <= limit || !usable(*c);
     });
     total_ -= static_cast<std::size_t>(idle_.end() - dead);
     idle_.erase(dead, idle_.end());

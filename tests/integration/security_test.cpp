@@ -95,3 +95,87 @@ TEST(PathNormalization, StripPrefixAppliesToTheNormalisedPath) {
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(json_field(r->body, "target"), "/users/42?x=%2e%2e");
 }
+
+namespace {
+
+struct stray_case {
+    const char* name;
+    std::string first_request;   // what the first client sends
+    std::string first_response;  // the upstream's answer to it
+    bool head_request;
+};
+
+}  // namespace
+
+class PooledConnectionDesync : public ::testing::TestWithParam<stray_case> {};
+
+// A buggy or hostile upstream sends bytes nobody asked for after a response: the connection is
+// closed, never reused, so the next client never receives them as its response.
+TEST_P(PooledConnectionDesync, BytesAfterAResponseNeverReachTheNextRequest) {
+    const auto& param = GetParam();
+    temp_dir dir;
+    raw_upstream up([&](int fd) {
+        for (int n = 0;; ++n) {
+            auto req = recv_request(fd);
+            if (req.empty()) {
+                return;
+            }
+            if (n == 0 && req.find("/first") != std::string::npos) {
+                send_all(fd, param.first_response);
+                std::this_thread::sleep_for(50ms);
+                send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED");
+            } else {
+                send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal");
+            }
+        }
+    });
+    gateway gw(dir, one_route_config(up.port()));
+    client first(gw.port());
+    first.send(param.first_request);
+    auto r1 = first.read_response(param.head_request);
+    ASSERT_TRUE(r1);
+    std::this_thread::sleep_for(150ms);  // the stray bytes have arrived on the idle connection
+    for (int i = 0; i < 3; ++i) {
+        client next(gw.port());
+        next.send(get_request("/next"));
+        auto r = next.read_response();
+        ASSERT_TRUE(r) << i;
+        EXPECT_EQ(r->status, 200) << i;
+        EXPECT_EQ(r->body, "real") << param.name << " request " << i;
+    }
+    auto page = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_errors_total{upstream=\"app\",kind=\"unexpected_bytes\"} 1"});
+    EXPECT_NE(page.find("gatehouse_upstream_errors_total{upstream=\"app\",kind=\"unexpected_bytes\"} 1"), std::string::npos)
+        << param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Upstream, PooledConnectionDesync,
+    ::testing::Values(
+        stray_case{"after_head", "HEAD /first HTTP/1.1\r\nHost: h\r\n\r\n",
+                   "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true},
+        stray_case{"after_204", get_request("/first"), "HTTP/1.1 204 No Content\r\n\r\n", false},
+        stray_case{"after_304", get_request("/first", "If-None-Match: \"x\"\r\n"),
+                   "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n", false},
+        stray_case{"past_content_length", get_request("/first"), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(PooledConnectionDesync, BytesBeyondContentLengthInTheSameWriteCloseTheConnection) {
+    temp_dir dir;
+    std::atomic<int> answered{0};
+    raw_upstream up([&](int fd) {
+        while (!recv_request(fd).empty()) {
+            send_all(fd, answered++ == 0 ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED"
+                                : "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal");
+        }
+    });
+    gateway gw(dir, one_route_config(up.port()));
+    auto r1 = request(gw.port(), get_request("/"));
+    ASSERT_TRUE(r1);
+    EXPECT_EQ(r1->body, "ok");
+    auto r2 = request(gw.port(), get_request("/"));
+    ASSERT_TRUE(r2);
+    EXPECT_EQ(r2->body, "real");
+    EXPECT_EQ(up.connections(), 2);
+    auto page = wait_for_metrics(gw.admin_port(), {"kind=\"unexpected_bytes\"} 1"});
+    EXPECT_NE(page.find("gatehouse_upstream_errors_total{upstream=\"app\",kind=\"unexpected_bytes\"} 1"), std::string::npos);
+}

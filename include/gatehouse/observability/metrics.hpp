@@ -41,7 +41,9 @@ struct route_stats {
 };
 
 enum class upstream_error {
-    connect_failed, connect_timeout, timeout, reset, bad_response, write_failed, pool_exhausted, no_endpoint, count
+    connect_failed, connect_timeout, timeout, reset, bad_response, write_failed, pool_exhausted, no_endpoint,
+    unexpected_bytes,  // bytes the upstream sent beyond a response's framing or while idle: connection closed
+    count
 };
 std::string_view name_of(upstream_error e);
 // The kind of a local reply's error code ("upstream_timeout"), or count when it is not an upstream error.

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <utility>
 
 #include "gatehouse/config/config.hpp"
 
@@ -22,8 +23,13 @@ struct upstream_connection {
 };
 using connection_ptr = std::unique_ptr<upstream_connection>;
 
-// True if an idle connection has neither unread bytes nor EOF (one non-blocking peek).
-bool idle_connection_alive(upstream_connection& c);
+// What one non-blocking peek finds on an idle connection.
+enum class idle_state {
+    alive,       // nothing to read: reusable
+    closed,      // EOF or an error: the upstream closed it (the normal end of keep-alive)
+    stray_bytes  // bytes nobody asked for: reusing it would hand them to the next request
+};
+idle_state check_idle_connection(upstream_connection& c);
 
 class connection_pool {
 public:
@@ -45,9 +51,10 @@ public:
 
     // A connection or a reserved slot without waiting (no coroutine frame on the hot path), or
     // must_wait at max_connections. fresh: never hand out an idle connection (a retry after a
-    // reused one died). verify: check an idle connection for EOF or stray bytes even if it was
-    // used recently (one syscall); callers that can replay a request on a stale one skip it.
-    acquired try_acquire(bool fresh, bool verify, clock::time_point now);
+    // reused one died). An idle connection is checked for EOF and stray bytes (one peek)
+    // before it is handed out, however recently it was used: an upstream that sent bytes
+    // after its response would otherwise answer the next request with them.
+    acquired try_acquire(bool fresh);
 
     // After must_wait: waits at most max_wait (and never past deadline) for a connection or a
     // slot; exhausted when none came.
@@ -66,21 +73,22 @@ public:
     void close_idle();
 
     std::size_t idle() const { return idle_.size(); }
+    // Connections closed because they showed unasked bytes while idle, since the last call.
+    std::uint64_t take_stray_closed() { return std::exchange(stray_closed_, 0); }
     std::size_t total() const { return total_; }
 
 private:
     struct waiter;
     void wake_one_with_slot();
 
-    // Connections used this recently are handed out without the liveness peek when the caller
-    // can replay; upstream keep-alive timeouts are seconds, so a close inside this window is a
-    // rare race that the replay covers.
-    static constexpr auto recently_used = std::chrono::seconds(2);
+    // True if c may be handed out; counts stray bytes.
+    bool usable(upstream_connection& c);
 
     config::pool_config config_;
     std::deque<connection_ptr> idle_;  // oldest at the front
     std::deque<waiter*> waiters_;
     std::size_t total_ = 0;            // idle + in use + connecting
+    std::uint64_t stray_closed_ = 0;
 };
 
 }  // namespace gatehouse::upstream

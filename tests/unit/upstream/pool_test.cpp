@@ -5,6 +5,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+
+#include <thread>
 
 using namespace gatehouse;
 using upstream::connection_pool;
@@ -26,33 +30,45 @@ upstream::connection_ptr make_connection(asio::io_context& ctx) {
     return std::make_unique<upstream::upstream_connection>(ctx.get_executor());
 }
 
+// A pooled connection over loopback and the upstream's end of it.
+struct connected {
+    upstream::connection_ptr conn;
+    asio::ip::tcp::socket peer;
+};
+connected make_connected(asio::io_context& ctx) {
+    asio::ip::tcp::acceptor acceptor(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+    auto conn = make_connection(ctx);
+    conn->socket.connect(acceptor.local_endpoint());
+    return {std::move(conn), acceptor.accept()};
+}
+
 }  // namespace
 
 TEST(ConnectionPool, ReservesSlotsUpToMaxConnections) {
     connection_pool pool(pool_config(2, 2, std::chrono::milliseconds(0)));
     auto now = upstream::clock::now();
-    EXPECT_EQ(pool.try_acquire(false, false, now).status, status::connect);
-    EXPECT_EQ(pool.try_acquire(false, false, now).status, status::connect);
+    EXPECT_EQ(pool.try_acquire(false).status, status::connect);
+    EXPECT_EQ(pool.try_acquire(false).status, status::connect);
     EXPECT_EQ(pool.total(), 2u);
-    EXPECT_EQ(pool.try_acquire(false, false, now).status, status::exhausted);  // max_wait 0: no waiting
+    EXPECT_EQ(pool.try_acquire(false).status, status::exhausted);  // max_wait 0: no waiting
     pool.connect_failed();
     EXPECT_EQ(pool.total(), 1u);
-    EXPECT_EQ(pool.try_acquire(false, false, now).status, status::connect);
+    EXPECT_EQ(pool.try_acquire(false).status, status::connect);
 }
 
 TEST(ConnectionPool, ReusesRecentIdleConnectionsMostRecentFirst) {
     asio::io_context ctx;
     connection_pool pool(pool_config(4, 4, std::chrono::milliseconds(0)));
     auto now = upstream::clock::now();
-    pool.try_acquire(false, false, now);
-    pool.try_acquire(false, false, now);
-    auto a = make_connection(ctx);
-    auto b = make_connection(ctx);
-    auto* b_raw = b.get();
-    pool.release(std::move(a), true, now);
-    pool.release(std::move(b), true, now);
+    pool.try_acquire(false);
+    pool.try_acquire(false);
+    auto a = make_connected(ctx);
+    auto b = make_connected(ctx);
+    auto* b_raw = b.conn.get();
+    pool.release(std::move(a.conn), true, now);
+    pool.release(std::move(b.conn), true, now);
     EXPECT_EQ(pool.idle(), 2u);
-    auto got = pool.try_acquire(false, false, now);  // unverified: used moments ago
+    auto got = pool.try_acquire(false);
     EXPECT_EQ(got.status, status::reused);
     EXPECT_EQ(got.conn.get(), b_raw);
     EXPECT_EQ(pool.idle(), 1u);
@@ -63,7 +79,7 @@ TEST(ConnectionPool, NonReusableAndOverMaxIdleConnectionsAreClosed) {
     asio::io_context ctx;
     connection_pool pool(pool_config(4, 1, std::chrono::milliseconds(0)));
     auto now = upstream::clock::now();
-    for (int i = 0; i < 3; ++i) pool.try_acquire(false, false, now);
+    for (int i = 0; i < 3; ++i) pool.try_acquire(false);
     pool.release(make_connection(ctx), false, now);  // misbehaved: closed
     pool.release(make_connection(ctx), true, now);   // kept
     pool.release(make_connection(ctx), true, now);   // over max_idle: closed
@@ -71,14 +87,48 @@ TEST(ConnectionPool, NonReusableAndOverMaxIdleConnectionsAreClosed) {
     EXPECT_EQ(pool.total(), 1u);
 }
 
+TEST(ConnectionPool, IdleConnectionThatReceivedBytesIsNeverReusedAndIsCounted) {
+    asio::io_context ctx;
+    connection_pool pool(pool_config(4, 4, std::chrono::milliseconds(0)));
+    auto now = upstream::clock::now();
+    pool.try_acquire(false);
+    pool.try_acquire(false);
+    auto quiet = make_connected(ctx);
+    auto chatty = make_connected(ctx);
+    auto* quiet_raw = quiet.conn.get();
+    pool.release(std::move(quiet.conn), true, now);
+    pool.release(std::move(chatty.conn), true, now);  // most recent: tried first
+    asio::write(chatty.peer, asio::buffer("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED", 46));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // loopback delivery
+    auto got = pool.try_acquire(false);  // used a moment ago, still checked
+    EXPECT_EQ(got.status, status::reused);
+    EXPECT_EQ(got.conn.get(), quiet_raw);
+    EXPECT_EQ(pool.take_stray_closed(), 1u);
+    EXPECT_EQ(pool.take_stray_closed(), 0u);
+    EXPECT_EQ(pool.total(), 1u);
+}
+
+TEST(ConnectionPool, IdleConnectionClosedByTheUpstreamIsEvictedButNotCountedAsStray) {
+    asio::io_context ctx;
+    connection_pool pool(pool_config(4, 4, std::chrono::milliseconds(0)));
+    auto now = upstream::clock::now();
+    pool.try_acquire(false);
+    auto c = make_connected(ctx);
+    pool.release(std::move(c.conn), true, now);
+    c.peer.close();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(pool.try_acquire(false).status, status::connect);
+    EXPECT_EQ(pool.take_stray_closed(), 0u);
+}
+
 TEST(ConnectionPool, VerifiedIdleConnectionThatIsNotConnectedIsEvicted) {
     asio::io_context ctx;
     connection_pool pool(pool_config(4, 4, std::chrono::milliseconds(0)));
     auto now = upstream::clock::now();
-    pool.try_acquire(false, false, now);
+    pool.try_acquire(false);
     pool.release(make_connection(ctx), true, now);
     // A socket that is not connected fails the liveness peek: evicted, a new slot instead.
-    auto got = pool.try_acquire(false, true, now);
+    auto got = pool.try_acquire(false);
     EXPECT_EQ(got.status, status::connect);
     EXPECT_EQ(pool.idle(), 0u);
     EXPECT_EQ(pool.total(), 1u);
@@ -88,9 +138,9 @@ TEST(ConnectionPool, FreshSkipsIdleConnections) {
     asio::io_context ctx;
     connection_pool pool(pool_config(1, 1, std::chrono::milliseconds(0)));
     auto now = upstream::clock::now();
-    pool.try_acquire(false, false, now);
+    pool.try_acquire(false);
     pool.release(make_connection(ctx), true, now);
-    auto got = pool.try_acquire(true, false, now);  // at max_connections: the idle one makes room
+    auto got = pool.try_acquire(true);  // at max_connections: the idle one makes room
     EXPECT_EQ(got.status, status::connect);
     EXPECT_EQ(pool.idle(), 0u);
     EXPECT_EQ(pool.total(), 1u);
@@ -102,7 +152,7 @@ TEST(ConnectionPool, SweepClosesConnectionsIdlePastTheTimeout) {
     cfg.idle_timeout = std::chrono::seconds(5);
     connection_pool pool(cfg);
     auto now = upstream::clock::now();
-    pool.try_acquire(false, false, now);
+    pool.try_acquire(false);
     pool.release(make_connection(ctx), true, now);
     pool.sweep(now + std::chrono::seconds(6));
     EXPECT_EQ(pool.idle(), 0u);
@@ -113,8 +163,8 @@ TEST(ConnectionPool, WaiterGetsAReleasedConnectionOrTimesOut) {
     asio::io_context ctx;
     connection_pool pool(pool_config(1, 1, std::chrono::milliseconds(200)));
     auto now = upstream::clock::now();
-    ASSERT_EQ(pool.try_acquire(false, false, now).status, status::connect);
-    ASSERT_EQ(pool.try_acquire(false, false, now).status, status::must_wait);
+    ASSERT_EQ(pool.try_acquire(false).status, status::connect);
+    ASSERT_EQ(pool.try_acquire(false).status, status::must_wait);
 
     std::optional<status> first, second;
     asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
