@@ -121,15 +121,18 @@ bool edited(const config::header_edits& edits, const filters::head_edits& filter
     return edited(edits, name) || (!filter_edits.empty() && filter_edits.replaces(name));
 }
 
-// Request fields the gateway writes itself (Beast has no enum for them).
+// Request fields the gateway writes itself, or that say who the client is and so must not
+// come from the client: an upstream that believes a client's Forwarded or X-Real-IP would log,
+// authorise or rate-limit by an address the client chose (Beast has no enum for them).
 enum class gateway_field_kind { none, forwarded_for, other_gateway };
 gateway_field_kind gateway_field(std::string_view name) {
-    if (name.size() < 12 || (name[0] != 'x' && name[0] != 'X')) {
+    if (name.size() < 9 || (name[0] != 'x' && name[0] != 'X' && name[0] != 'f' && name[0] != 'F')) {
         return gateway_field_kind::none;
     }
     if (http::iequals(name, "x-forwarded-for")) return gateway_field_kind::forwarded_for;
     if (http::iequals(name, "x-forwarded-proto") || http::iequals(name, "x-forwarded-host") ||
-        http::iequals(name, "x-request-id")) {
+        http::iequals(name, "x-request-id") || http::iequals(name, "forwarded") || http::iequals(name, "x-real-ip") ||
+        http::iequals(name, "x-forwarded-port") || http::iequals(name, "x-forwarded-prefix")) {
         return gateway_field_kind::other_gateway;
     }
     return gateway_field_kind::none;

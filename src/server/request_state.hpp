@@ -30,6 +30,22 @@ public:
     explicit fields_lookup(const http::fields& fields) : fields_(fields) {}
     std::optional<std::string_view> find(std::string_view name) const override { return first(name); }
     std::optional<std::string_view> get(std::string_view name) const override { return first(name); }
+    std::optional<std::string_view> get_list(std::string_view name, std::pmr::string& scratch) const override {
+        auto [it, end] = fields_.equal_range(name);
+        if (it == end) {
+            return std::nullopt;
+        }
+        if (std::next(it) == end) {
+            return it->value();
+        }
+        scratch.clear();
+        for (; it != end; ++it) {
+            if (!scratch.empty()) scratch += ", ";
+            scratch += it->value();
+        }
+        return std::string_view(scratch);
+    }
+    std::size_t count(std::string_view name) const override { return fields_.count(name); }
 
 private:
     std::optional<std::string_view> first(std::string_view name) const {
@@ -47,6 +63,27 @@ class response_fields final : public filters::field_view {
 public:
     explicit response_fields(const http::response_head& head) : head_(head) {}
     std::optional<std::string_view> get(std::string_view name) const override { return head_.find(name); }
+    std::optional<std::string_view> get_list(std::string_view name, std::pmr::string& scratch) const override {
+        std::optional<std::string_view> single;
+        std::size_t lines = 0;
+        scratch.clear();
+        for (const auto& field : head_.fields()) {
+            if (!http::iequals(field.name, name)) continue;
+            if (++lines == 1) {
+                single = field.value;
+            } else {
+                if (lines == 2) scratch = *single;
+                scratch += ", ";
+                scratch += field.value;
+            }
+        }
+        return lines > 1 ? std::optional<std::string_view>(scratch) : single;
+    }
+    std::size_t count(std::string_view name) const override {
+        std::size_t lines = 0;
+        for (const auto& field : head_.fields()) lines += http::iequals(field.name, name) ? 1 : 0;
+        return lines;
+    }
 
 private:
     const http::response_head& head_;

@@ -179,3 +179,46 @@ TEST(PooledConnectionDesync, BytesBeyondContentLengthInTheSameWriteCloseTheConne
     auto page = wait_for_metrics(gw.admin_port(), {"kind=\"unexpected_bytes\"} 1"});
     EXPECT_NE(page.find("gatehouse_upstream_errors_total{upstream=\"app\",kind=\"unexpected_bytes\"} 1"), std::string::npos);
 }
+
+// RFC 9110 section 5.3: several lines of a list-valued field are one list. A client behind a
+// trusted proxy must not get its own first X-Forwarded-For line believed.
+TEST(ForwardedFields, XForwardedForOnSeveralLinesIsOneList) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir,
+               "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n"
+               "filters:\n"
+               "  inside: { type: ip_filter, allow: [10.0.0.0/8], trusted_proxies: [127.0.0.1] }\n"
+               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
+               "routes:\n  - { name: app, match: { prefix: / }, upstream: app, filters: [inside] }\n");
+
+    auto split = request(gw.port(), get_request("/", "X-Forwarded-For: 10.9.9.9\r\nX-Forwarded-For: 203.0.113.7\r\n"));
+    ASSERT_TRUE(split);
+    EXPECT_EQ(split->status, 403) << split->body;
+    auto joined = request(gw.port(), get_request("/", "X-Forwarded-For: 10.9.9.9, 203.0.113.7\r\n"));
+    ASSERT_TRUE(joined);
+    EXPECT_EQ(joined->status, 403);
+    auto inside = request(gw.port(), get_request("/", "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For: 10.9.9.9\r\n"));
+    ASSERT_TRUE(inside);
+    EXPECT_EQ(inside->status, 200);
+    EXPECT_EQ(echoed_header(*inside, "x-forwarded-for"), "203.0.113.7, 10.9.9.9, 127.0.0.1");
+}
+
+// Fields that name the client or the original request come from the gateway, never from the
+// client: an upstream that trusts them would believe what the client chose.
+TEST(ForwardedFields, ClientSentIdentityFieldsAreRemoved) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir, one_route_config(echo.port()));
+    auto r = request(gw.port(), get_request("/", "Forwarded: for=10.0.0.1;proto=https\r\nX-Real-IP: 10.0.0.1\r\n"
+                                                 "X-Forwarded-Port: 443\r\nX-Forwarded-Prefix: /admin\r\n"
+                                                 "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\n"
+                                                 "forwarded: for=10.0.0.2\r\n"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    for (auto name : {"forwarded", "x-real-ip", "x-forwarded-port", "x-forwarded-prefix"}) {
+        EXPECT_FALSE(echo_has_header(*r, name)) << name << " reached the upstream: " << r->body;
+    }
+    EXPECT_EQ(echoed_header(*r, "x-forwarded-proto"), "http");
+    EXPECT_EQ(echoed_header(*r, "x-forwarded-host"), "test.local");
+}

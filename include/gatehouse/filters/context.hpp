@@ -53,8 +53,17 @@ private:
 class field_view {
 public:
     virtual ~field_view() = default;
-    // The first value of the field named name (case-insensitive), or nullopt.
+    // The first value of the field named name (case-insensitive), or nullopt. For a field
+    // that is a list, or that must appear once, use get_list or count: a client can send
+    // several lines of one field, and the upstream may read another line than this one.
     virtual std::optional<std::string_view> get(std::string_view name) const = 0;
+    // All lines of the field named name as one comma-separated list (RFC 9110 section 5.3):
+    // the value itself when one line carries it, else the lines joined into scratch.
+    virtual std::optional<std::string_view> get_list(std::string_view name, std::pmr::string& scratch) const {
+        return get(name);
+    }
+    // How many lines carry the field named name.
+    virtual std::size_t count(std::string_view name) const { return get(name) ? 1 : 0; }
 };
 
 struct request_context {
@@ -102,6 +111,11 @@ struct request_context {
     std::optional<std::string_view> header(std::string_view name) const {
         return headers ? headers->get(name) : std::nullopt;
     }
+    // Every line of a list-valued request field as one list (field_view::get_list).
+    std::optional<std::string_view> header_list(std::string_view name, std::pmr::string& scratch) const {
+        return headers ? headers->get_list(name, scratch) : std::nullopt;
+    }
+    std::size_t header_count(std::string_view name) const { return headers ? headers->count(name) : 0; }
 };
 
 // A response head about to be sent to the client.

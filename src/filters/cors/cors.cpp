@@ -96,7 +96,8 @@ public:
                          [&](const std::string& m) { return m == *requested_method; })) {
             return refuse(ctx, "method_not_allowed", "method " + std::string(*requested_method) + " is not allowed");
         }
-        auto requested_headers = ctx.header("access-control-request-headers");
+        std::pmr::string joined(ctx.request_id.get_allocator());
+        auto requested_headers = ctx.header_list("access-control-request-headers", joined);
         if (requested_headers && !settings_.headers.empty()) {
             bool ok = true;
             http::for_each_list_token(*requested_headers, [&](std::string_view h) {

@@ -127,7 +127,10 @@ public:
 
     filter_status on_request(request_context& ctx) override {
         if (!settings_.trusted_proxies.empty()) {
-            auto forwarded = ctx.header("x-forwarded-for");
+            // Every line: a client may send its own line first, and a trusted proxy appends
+            // to the last one (or adds a line), so the first line alone is the client's word.
+            std::pmr::string joined(ctx.request_id.get_allocator());
+            auto forwarded = ctx.header_list("x-forwarded-for", joined);
             auto client = effective_client(settings_, ctx.client_ip, forwarded ? *forwarded : std::string_view());
             if (client != ctx.client_ip) {
                 ctx.set_client_ip(client);

@@ -309,7 +309,7 @@ private:
     std::uint64_t key_hash(const request_context& ctx) {
         // A scratch string reused by this worker's instance: key_hash never suspends, so no other
         // request can interleave while it is in use.
-        auto& key = key_;
+        auto& key = key_;  // header_scratch_ likewise
         key.clear();
         for (const auto& [part, header] : settings_.key) {
             key += '\x1f';
@@ -326,7 +326,7 @@ private:
                     }
                     break;
                 case key_part::header: {
-                    auto v = ctx.header(header);
+                    auto v = ctx.header_list(header, header_scratch_);
                     if (v) {
                         key += *v;
                     } else {
@@ -436,6 +436,7 @@ private:
     std::string key_name_;  // scratch: one Redis key name
     std::string policy_;
     std::string key_;
+    std::pmr::string header_scratch_;  // scratch: a key field sent on several lines, joined
     std::string state_;
     std::chrono::steady_clock::time_point last_log_{};
     std::uint64_t failed_since_log_ = 0;
