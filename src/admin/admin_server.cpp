@@ -11,6 +11,11 @@
 #include <boost/beast/http/write.hpp>
 #include <stdexcept>
 
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <cctype>
+
 #include "gatehouse/upstream/dns.hpp"
 
 namespace gatehouse::admin {
@@ -36,7 +41,79 @@ http::response<http::string_body> make_response(unsigned status, std::string_vie
     return res;
 }
 
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+// The host of a Host value, without port or IPv6 brackets.
+std::string_view host_name(std::string_view value) {
+    value = trim(value);
+    if (value.starts_with("[")) {
+        auto close = value.find(']');
+        return close == std::string_view::npos ? std::string_view() : value.substr(1, close - 1);
+    }
+    return value.substr(0, value.rfind(':') == std::string_view::npos ? value.size() : value.rfind(':'));
+}
+
+bool host_allowed(std::string_view host_value, const config::admin_config& settings) {
+    auto host = host_name(host_value);
+    if (host.empty()) {
+        return false;
+    }
+    if (iequals(host, "localhost")) {
+        return true;
+    }
+    // A literal address cannot be a rebound name: the page would have to be served from it.
+    boost::system::error_code ec;
+    asio::ip::make_address(std::string(host), ec);
+    if (!ec) {
+        return true;
+    }
+    return std::any_of(settings.hosts.begin(), settings.hosts.end(), [&](const std::string& h) { return iequals(h, host); });
+}
+
+bool token_matches(std::optional<std::string_view> authorization, const std::string& token) {
+    if (!authorization) {
+        return false;
+    }
+    auto value = trim(*authorization);
+    if (value.size() < 7 || !iequals(value.substr(0, 7), "bearer ")) {
+        return false;
+    }
+    auto presented = trim(value.substr(7));
+    return presented.size() == token.size() && CRYPTO_memcmp(presented.data(), token.data(), token.size()) == 0;
+}
+
 }  // namespace
+
+admin_refusal check_admin_request(const admin_request& req, const config::admin_config& settings) {
+    if (req.path == "/healthz" || req.path == "/readyz") {
+        return admin_refusal::none;
+    }
+    if (req.host && !host_allowed(*req.host, settings)) {
+        return admin_refusal::host_not_allowed;
+    }
+    if (!settings.token.empty() && !token_matches(req.authorization, settings.token)) {
+        return admin_refusal::unauthorized;
+    }
+    if (req.state_changing) {
+        if (req.origin) {
+            return admin_refusal::cross_site;
+        }
+        if (req.fetch_site && !iequals(trim(*req.fetch_site), "none") && !iequals(trim(*req.fetch_site), "same-origin")) {
+            return admin_refusal::cross_site;
+        }
+    }
+    return admin_refusal::none;
+}
 
 struct admin_server::impl {
     asio::io_context& io;
@@ -60,6 +137,33 @@ struct admin_server::impl {
             res.set(http::field::allow, allow);
             return res;
         };
+        auto field = [&](http::field name) -> std::optional<std::string_view> {
+            auto it = req.find(name);
+            return it == req.end() ? std::nullopt : std::optional<std::string_view>(it->value());
+        };
+        auto fetch_site = req.find("sec-fetch-site");
+        admin_request facts{target,
+                            req.method() != http::verb::get && req.method() != http::verb::head,
+                            field(http::field::host),
+                            field(http::field::origin),
+                            fetch_site == req.end() ? std::nullopt : std::optional<std::string_view>(fetch_site->value()),
+                            field(http::field::authorization)};
+        if (req.count(http::field::host) > 1 || req.count(http::field::authorization) > 1) {
+            return json_error(400, "bad_request", "repeated Host or Authorization field");
+        }
+        switch (check_admin_request(facts, h.settings())) {
+            case admin_refusal::none:
+                break;
+            case admin_refusal::host_not_allowed:
+                return json_error(403, "host_not_allowed", "this Host is not an admin address (see admin.hosts)");
+            case admin_refusal::cross_site:
+                return json_error(403, "cross_site_request", "admin changes are not accepted from web pages");
+            case admin_refusal::unauthorized: {
+                auto res = json_error(401, "unauthorized", "send Authorization: Bearer <admin.token>");
+                res.set(http::field::www_authenticate, "Bearer realm=\"gatehouse-admin\"");
+                return res;
+            }
+        }
         if (target == "/healthz") {
             if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
             return make_response(200, "text/plain", "ok\n", v, keep);

@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <boost/asio/ip/address.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -102,6 +104,48 @@ bool valid_template(std::string_view path, std::string& why) {
     return true;
 }
 
+
+bool loopback_host(const std::string& host) {
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(host, ec);
+    return ec ? host == "localhost" : address.is_loopback();
+}
+
+void read_admin(reader& r, const YAML::Node& admin, admin_config& out) {
+    if (auto listen = admin["listen"]; listen.IsDefined()) {
+        if (listen.IsNull() || (listen.IsScalar() && listen.Scalar() == "off")) {
+            out.listen.reset();
+        } else if (auto hp = r.address(listen, "admin.listen", true)) {
+            out.listen = *hp;
+        }
+    }
+    if (auto hosts = admin["hosts"]; hosts.IsDefined() && !hosts.IsNull()) {
+        for (auto& [n, name] : r.string_list(hosts, "admin.hosts")) {
+            std::string lower;
+            for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            if (lower.empty() || lower.find_first_of(" /:@") != std::string::npos) {
+                r.error(n, "admin.hosts", "invalid host name \"" + name + "\" (a name without port)");
+            } else {
+                out.hosts.push_back(lower);
+            }
+        }
+    }
+    auto token = admin["token"];
+    r.optional_field(admin, "token", "admin", out.token,
+                     [&](const YAML::Node& n, const std::string& p) -> std::optional<std::string> {
+                         auto s = r.string(n, p);
+                         if (s && !s->empty() && s->size() < 16) {
+                             r.error(n, p, "too short: use at least 16 characters (e.g. openssl rand -hex 16)");
+                             return std::nullopt;
+                         }
+                         return s;
+                     });
+    if (out.listen && !loopback_host(out.listen->host) && out.token.empty()) {
+        r.error(token.IsDefined() ? token : admin["listen"], token.IsDefined() ? "admin.token" : "admin.listen",
+                "admin.token is required when the admin listener is not on loopback (" + out.listen->host +
+                    "): anyone who reaches it could read the config and reload it");
+    }
+}
 
 void read_server(reader& r, const YAML::Node& node, server_config& server) {
     const std::string path = "server";
@@ -560,14 +604,8 @@ load_result load_config_text(std::string_view text, const std::string& source, c
         if (auto admin = root["admin"]; admin.IsDefined()) {
             if (admin.IsNull()) {
                 cfg.admin.listen.reset();
-            } else if (r.expect_map(admin, "admin", {"listen"})) {
-                if (auto listen = admin["listen"]; listen.IsDefined()) {
-                    if (listen.IsNull() || (listen.IsScalar() && listen.Scalar() == "off")) {
-                        cfg.admin.listen.reset();
-                    } else if (auto hp = r.address(listen, "admin.listen", true)) {
-                        cfg.admin.listen = *hp;
-                    }
-                }
+            } else if (r.expect_map(admin, "admin", {"listen", "hosts", "token"})) {
+                read_admin(r, admin, cfg.admin);
             }
         }
         if (auto filters = root["filters"]; filters.IsDefined() && !filters.IsNull()) {

@@ -80,6 +80,7 @@ void server::start() {
         h.metrics = [this] { return metrics(); };
         h.config = [this] { return admin::config_to_json(*snapshot_->config, process_.config_checksum); };
         h.reload = [this] { return reload(); };
+        h.settings = [this]() -> const config::admin_config& { return snapshot_->config->admin; };
         admin_ = std::make_unique<admin::admin_server>(control_, std::move(h));
         auto address = admin_->listen(*config.admin.listen);
         spdlog::info("admin listening on {}:{}", address.address().to_string(), address.port());

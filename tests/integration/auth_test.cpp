@@ -81,7 +81,7 @@ TEST(ApiKeyAuth, KeysAnswer401And403AndNameTheConsumerUpstream) {
     EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"keys\",reason=\"invalid_key\"} 1"), std::string::npos);
     EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"alice_only\",reason=\"consumer_not_allowed\"} 1"),
               std::string::npos);
-    auto config = request(gw.admin_port(), "GET /config HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    auto config = request(gw.admin_port(), "GET /config HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(config);
     EXPECT_EQ(config->body.find("alice-from-env"), std::string::npos);
     EXPECT_EQ(config->body.find("bob-secret"), std::string::npos);
@@ -93,7 +93,7 @@ TEST(ApiKeyAuth, ARejectedRequestWithABodyClosesTheConnection) {
     echo_server echo(dir, "app");
     gateway gw(dir, api_key_config(echo.port()), {{"ALICE_KEY", "alice-from-env-1"}});
     client c(gw.port());
-    c.send("POST /orders HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
+    c.send("POST /orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n\r\nhello");
     auto r = c.read_response();
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 401);
@@ -291,7 +291,7 @@ TEST(JwtFilter, BearerTokensThroughTheGateway) {
                   std::string::npos)
             << reason << "\n" << metrics;
     }
-    auto config = request(gw.admin_port(), "GET /config HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    auto config = request(gw.admin_port(), "GET /config HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(config);
     EXPECT_EQ(config->body.find(secret), std::string::npos);
 }

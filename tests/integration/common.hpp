@@ -35,7 +35,7 @@ inline std::string wait_for_metrics(std::uint16_t admin_port, std::initializer_l
     auto until = std::chrono::steady_clock::now() + timeout;
     std::string page;
     for (;;) {
-        auto r = request(admin_port, "GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
+        auto r = request(admin_port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
         page = r ? r->body : "";
         bool all = true;
         for (const auto& t : texts) all = all && page.find(t) != std::string::npos;

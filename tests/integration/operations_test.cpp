@@ -10,7 +10,7 @@ using namespace harness;
 namespace {
 
 std::string admin_get(std::uint16_t admin_port, const std::string& path) {
-    auto r = request(admin_port, "GET " + path + " HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
+    auto r = request(admin_port, "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     return r ? std::to_string(r->status) + "\n" + r->body : "no response";
 }
 
@@ -112,7 +112,7 @@ TEST_F(OperationsTest, EarlyAnswersRefusalsAndUpstreamErrorsAreLoggedToo) {
     EXPECT_EQ(closed->status, 403);
     EXPECT_EQ(json_field(closed->body, "error"), "closed");
     EXPECT_EQ(json_field(closed->body, "request_id"), closed->header("x-request-id"));
-    auto bad = request(gw->port(), "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+    auto bad = request(gw->port(), "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
     ASSERT_TRUE(bad);
     EXPECT_EQ(bad->status, 400);
 
@@ -147,7 +147,7 @@ TEST_F(OperationsTest, ClientAbortsAndUpstreamFailuresAreLoggedAndCounted) {
     {
         // The client leaves in the middle of its request body.
         client c(gw->port());
-        c.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + std::string(5000, 'x'));
+        c.send("POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n" + std::string(5000, 'x'));
         std::this_thread::sleep_for(200ms);
     }
     auto lines = wait_for_lines(log_file, 1);
@@ -211,7 +211,7 @@ TEST_F(OperationsTest, AdminHealthReadinessMetricsAndRedactedConfig) {
     EXPECT_NE(config.find("\"Authorization\":\"<redacted>\""), std::string::npos) << config;
     EXPECT_NE(config.find("\"client_headers\""), std::string::npos);
     EXPECT_EQ(admin_get(gw->admin_port(), "/nope").substr(0, 4), "404\n");
-    auto wrong_method = request(gw->admin_port(), "GET /reload HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    auto wrong_method = request(gw->admin_port(), "GET /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(wrong_method);
     EXPECT_EQ(wrong_method->status, 405);
     EXPECT_EQ(wrong_method->header("allow"), "POST");
@@ -262,7 +262,7 @@ TEST_P(ReloadAndDrain, SighupAndAdminReloadSwapConfigAndRejectBadFiles) {
 
     // An invalid file through POST /reload: 400 with the error, the running config stays.
     dir.write(path.substr(path.rfind('/') + 1), next + "  - name: broken\n    upstream: nowhere\n");
-    auto r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    auto r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400);
     EXPECT_NE(r->body.find("unknown upstream \\\"nowhere\\\""), std::string::npos) << r->body;
@@ -275,7 +275,7 @@ TEST_P(ReloadAndDrain, SighupAndAdminReloadSwapConfigAndRejectBadFiles) {
 
     // A valid file through POST /reload.
     dir.write(path.substr(path.rfind('/') + 1), old_text);
-    r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     EXPECT_NE(r->body.find("\"status\":\"reloaded\""), std::string::npos);
@@ -295,7 +295,7 @@ TEST(Reload, RequestsInFlightFinishOnTheConfigTheyStartedWith) {
     auto next = text;
     next.replace(next.find(std::to_string(old_app.port())), std::to_string(old_app.port()).size(), std::to_string(new_app.port()));
     dir.write(path.substr(path.rfind('/') + 1), next);
-    auto r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    auto r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     std::string service;
@@ -354,7 +354,7 @@ TEST(Reload, UnderTrafficLosesNoRequest) {
         std::this_thread::sleep_for(150ms);
         // Alternate the route's timeout so every reload is a real change.
         dir.write(name, text + "    timeout: " + std::to_string(10 + i) + "s\n");
-        auto r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        auto r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 200) << r->body;
     }
@@ -384,7 +384,7 @@ TEST_P(ReloadAndDrain, SigtermFinishesRequestsInFlightClosesIdleAndExitsZero) {
     for (std::size_t i = 0; i < others.size(); ++i) {
         more.emplace_back([&, i] {
             std::string body(1000 * (i + 1), 'b');
-            others[i] = request(gw.port(), "POST /delay/" + std::to_string(800 + 100 * i) + " HTTP/1.1\r\nHost: a\r\n"
+            others[i] = request(gw.port(), "POST /delay/" + std::to_string(800 + 100 * i) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                            "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
         });
     }
@@ -396,7 +396,7 @@ TEST_P(ReloadAndDrain, SigtermFinishesRequestsInFlightClosesIdleAndExitsZero) {
     // Listeners are closed: a new connection is refused.
     std::this_thread::sleep_for(300ms);
     EXPECT_THROW(client late(gw.port(), 1s), std::runtime_error);
-    auto ready = request(gw.admin_port(), "GET /readyz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    auto ready = request(gw.admin_port(), "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(ready);
     EXPECT_EQ(ready->status, 503);
     in_flight.join();

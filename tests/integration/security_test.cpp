@@ -222,3 +222,126 @@ TEST(ForwardedFields, ClientSentIdentityFieldsAreRemoved) {
     EXPECT_EQ(echoed_header(*r, "x-forwarded-proto"), "http");
     EXPECT_EQ(echoed_header(*r, "x-forwarded-host"), "test.local");
 }
+
+namespace {
+
+std::string admin_config(std::uint16_t upstream_port, const std::string& admin_extra) {
+    return "admin: { listen: \"127.0.0.1:0\"" + admin_extra + " }\n" + one_route_config(upstream_port);
+}
+
+std::optional<response> admin_call(std::uint16_t port, const std::string& method, const std::string& path,
+                                   const std::string& headers) {
+    return request(port, method + " " + path + " HTTP/1.1\r\n" + headers + "Content-Length: 0\r\nConnection: close\r\n\r\n");
+}
+
+}  // namespace
+
+// Any web page open in a browser on the gateway's host can send a POST to 127.0.0.1:9901.
+TEST(AdminListener, ReloadFromAWebPageIsRefused) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir, admin_config(echo.port(), ""));
+    const std::string form = "Host: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n";
+    auto csrf = admin_call(gw.admin_port(), "POST", "/reload", form + "Origin: http://evil.example\r\n");
+    ASSERT_TRUE(csrf);
+    EXPECT_EQ(csrf->status, 403);
+    EXPECT_EQ(json_field(csrf->body, "error"), "cross_site_request");
+    auto null_origin = admin_call(gw.admin_port(), "POST", "/reload", form + "Origin: null\r\n");
+    ASSERT_TRUE(null_origin);
+    EXPECT_EQ(null_origin->status, 403);
+    auto fetch = admin_call(gw.admin_port(), "POST", "/reload", form + "Sec-Fetch-Site: cross-site\r\n");
+    ASSERT_TRUE(fetch);
+    EXPECT_EQ(fetch->status, 403);
+    auto same_site = admin_call(gw.admin_port(), "POST", "/reload", form + "Sec-Fetch-Site: same-site\r\n");
+    ASSERT_TRUE(same_site);
+    EXPECT_EQ(same_site->status, 403);
+    EXPECT_EQ(gw.proc().log().find("reload"), std::string::npos) << "a refused reload still ran";
+    // curl, scripts and orchestrators send neither.
+    auto ok = admin_call(gw.admin_port(), "POST", "/reload", "Host: 127.0.0.1\r\n");
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200) << ok->body;
+    auto user_typed = admin_call(gw.admin_port(), "POST", "/reload", "Host: 127.0.0.1\r\nSec-Fetch-Site: none\r\n");
+    ASSERT_TRUE(user_typed);
+    EXPECT_EQ(user_typed->status, 200);
+}
+
+// DNS rebinding: a page on evil.example re-points its name at 127.0.0.1 and reads the admin
+// pages as same-origin; its requests carry Host: evil.example.
+TEST(AdminListener, OnlyKnownHostsReadTheAdminPages) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir, admin_config(echo.port(), ", hosts: [gw-admin.internal]"));
+    const auto port = std::to_string(gw.admin_port());
+    for (std::string page : {"/config", "/metrics"}) {
+        auto rebound = admin_call(gw.admin_port(), "GET", page, "Host: evil.example:" + port + "\r\n");
+        ASSERT_TRUE(rebound);
+        EXPECT_EQ(rebound->status, 403) << page;
+        EXPECT_EQ(json_field(rebound->body, "error"), "host_not_allowed");
+        EXPECT_EQ(rebound->body.find("upstreams"), std::string::npos);
+    }
+    auto reload = admin_call(gw.admin_port(), "POST", "/reload", "Host: evil.example\r\n");
+    ASSERT_TRUE(reload);
+    EXPECT_EQ(reload->status, 403);
+    for (std::string host : {"127.0.0.1:" + port, "localhost:" + port, std::string("LOCALHOST"), "[::1]:" + port, std::string("gw-admin.internal"),
+                             "GW-Admin.Internal:" + port}) {
+        auto r = admin_call(gw.admin_port(), "GET", "/metrics", "Host: " + host + "\r\n");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << host;
+    }
+    // Probes stay open to any name: load balancers call them by whatever name they use.
+    auto health = admin_call(gw.admin_port(), "GET", "/healthz", "Host: lb.example\r\n");
+    ASSERT_TRUE(health);
+    EXPECT_EQ(health->status, 200);
+    auto two = admin_call(gw.admin_port(), "GET", "/metrics", "Host: 127.0.0.1\r\nHost: evil.example\r\n");
+    ASSERT_TRUE(two);
+    EXPECT_EQ(two->status, 400);
+}
+
+TEST(AdminListener, TokenGuardsEveryPageButTheProbes) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    const std::string token = "admin-token-0123456789abcdef";
+    gateway gw(dir, admin_config(echo.port(), ", token: \"${ADMIN_TOKEN}\""), {{"ADMIN_TOKEN", token}});
+    const std::string host = "Host: 127.0.0.1\r\n";
+    for (std::string page : {"/config", "/metrics"}) {
+        auto none = admin_call(gw.admin_port(), "GET", page, host);
+        ASSERT_TRUE(none);
+        EXPECT_EQ(none->status, 401) << page;
+        EXPECT_EQ(none->header("www-authenticate"), "Bearer realm=\"gatehouse-admin\"");
+        auto wrong = admin_call(gw.admin_port(), "GET", page, host + "Authorization: Bearer " + token + "x\r\n");
+        ASSERT_TRUE(wrong);
+        EXPECT_EQ(wrong->status, 401) << page;
+        auto right = admin_call(gw.admin_port(), "GET", page, host + "Authorization: Bearer " + token + "\r\n");
+        ASSERT_TRUE(right);
+        EXPECT_EQ(right->status, 200) << page;
+        EXPECT_EQ(right->body.find(token), std::string::npos) << page << " shows the admin token";
+    }
+    auto reload = admin_call(gw.admin_port(), "POST", "/reload", host);
+    ASSERT_TRUE(reload);
+    EXPECT_EQ(reload->status, 401);
+    auto reload_ok = admin_call(gw.admin_port(), "POST", "/reload", host + "Authorization: bearer " + token + "\r\n");
+    ASSERT_TRUE(reload_ok);
+    EXPECT_EQ(reload_ok->status, 200) << reload_ok->body;
+    for (std::string page : {"/healthz", "/readyz"}) {
+        auto probe = admin_call(gw.admin_port(), "GET", page, host);
+        ASSERT_TRUE(probe);
+        EXPECT_EQ(probe->status, 200) << page;
+    }
+    EXPECT_EQ(gw.proc().log().find(token), std::string::npos) << "the token was logged";
+}
+
+TEST(AdminListener, ANonLoopbackAdminNeedsAToken) {
+    temp_dir dir;
+    auto file = dir.write("open.yaml", "admin: { listen: \"0.0.0.0:9901\" }\n" + one_route_config(1));
+    auto [code, out] = run_command(gatehouse_binary() + " --validate " + file);
+    EXPECT_EQ(code, 1);
+    EXPECT_NE(out.find("open.yaml:1:"), std::string::npos) << out;
+    EXPECT_NE(out.find("admin.token is required when the admin listener is not on loopback"), std::string::npos) << out;
+    auto short_token = dir.write("short.yaml", "admin: { listen: \"0.0.0.0:9901\", token: abc }\n" + one_route_config(1));
+    auto [code2, out2] = run_command(gatehouse_binary() + " --validate " + short_token);
+    EXPECT_EQ(code2, 1);
+    EXPECT_NE(out2.find("admin.token: too short"), std::string::npos) << out2;
+    auto fine = dir.write("fine.yaml", "admin: { listen: \"0.0.0.0:9901\", token: 0123456789abcdef0123 }\n" + one_route_config(1));
+    auto [code3, out3] = run_command(gatehouse_binary() + " --validate " + fine);
+    EXPECT_EQ(code3, 0) << out3;
+}

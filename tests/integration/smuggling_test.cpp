@@ -81,7 +81,7 @@ INSTANTIATE_TEST_SUITE_P(
         bad_request_case{"bare_lf_line_end", "GET / HTTP/1.1\nHost: h\n\n", 400},
         bad_request_case{"space_in_name", "GET / HTTP/1.1\r\nHost: h\r\nX A: b\r\n\r\n", 400},
         bad_request_case{"missing_host", "GET / HTTP/1.1\r\n\r\n", 400},
-        bad_request_case{"two_hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        bad_request_case{"two_hosts", "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: b\r\n\r\n", 400},
         bad_request_case{"bad_host", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
         bad_request_case{"host_with_userinfo", "GET / HTTP/1.1\r\nHost: user@evil\r\n\r\n", 400},
         bad_request_case{"http2_version", "GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},

@@ -6,6 +6,8 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string_view>
 #include <string>
 
 #include "gatehouse/config/config.hpp"
@@ -23,7 +25,33 @@ struct handlers {
     std::function<std::string()> metrics;        // Prometheus text
     std::function<std::string()> config;         // the running config as JSON, secrets redacted
     std::function<reload_outcome()> reload;      // reload the config file
+    std::function<const config::admin_config&()> settings;  // hosts and token of the running config
 };
+
+// What the guard needs of one admin request.
+struct admin_request {
+    std::string_view path;            // without the query
+    bool state_changing = false;      // not GET or HEAD
+    std::optional<std::string_view> host;
+    std::optional<std::string_view> origin;
+    std::optional<std::string_view> fetch_site;  // Sec-Fetch-Site
+    std::optional<std::string_view> authorization;
+};
+
+// Why an admin request is refused.
+enum class admin_refusal {
+    none,
+    host_not_allowed,  // 403: a name not configured (DNS rebinding: a page's own domain)
+    cross_site,        // 403: a state-changing request sent by a web page (CSRF)
+    unauthorized,      // 401: admin.token is set and the request does not carry it
+};
+
+// The admin listener's guard, in this order: /healthz and /readyz are open to any caller (load
+// balancers and orchestrators probe them); for every other page the Host must be an IP
+// literal, "localhost" or one of settings.hosts; with settings.token, the Bearer token must
+// match; a state-changing request must not come from a browser page of another origin
+// (Origin present, or Sec-Fetch-Site other than none or same-origin).
+admin_refusal check_admin_request(const admin_request& req, const config::admin_config& settings);
 
 class admin_server {
 public:

@@ -59,6 +59,13 @@ struct server_config {
 
 struct admin_config {
     std::optional<host_port> listen = host_port{"127.0.0.1", 9901};  // nullopt: no admin listener
+    // Host names (besides IP literals and "localhost") the admin pages answer to: a page whose
+    // domain was re-bound to this address sends its own name, which is refused.
+    std::vector<std::string> hosts;
+    // When set, every page but /healthz and /readyz needs "Authorization: Bearer <token>".
+    // Required when the listener is not on loopback.
+    std::string token;
+    bool operator==(const admin_config&) const = default;
 };
 
 // One declared filter instance; its factory holds the validated, typed settings.
