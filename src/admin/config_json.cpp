@@ -3,6 +3,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "gatehouse/config/env.hpp"
 #include "gatehouse/filters/factory.hpp"
 
 namespace gatehouse::admin {
@@ -75,6 +76,22 @@ const char* underscore_policy(config::underscore_headers policy) {
         case config::underscore_headers::allow: return "allow";
     }
     return "drop";
+}
+
+// Replaces every string that holds a value taken from the environment: whatever a deployment
+// passes through ${ENV} (keys, tokens, passwords, hosts) stays out of /config, in every filter,
+// route and upstream, whatever the filter's own describe() shows.
+void redact_env_values(json::value& v, const std::vector<std::string>& secrets) {
+    if (v.is_string()) {
+        std::string text(v.as_string());
+        if (config::redact_values(text, secrets)) {
+            v = redacted;
+        }
+    } else if (v.is_array()) {
+        for (auto& item : v.as_array()) redact_env_values(item, secrets);
+    } else if (v.is_object()) {
+        for (auto& item : v.as_object()) redact_env_values(item.value(), secrets);
+    }
 }
 
 }  // namespace
@@ -179,6 +196,13 @@ std::string config_to_json(const config::gateway_config& c, std::string_view che
         routes.emplace_back(std::move(route));
     }
     root["routes"] = std::move(routes);
+    if (!c.env_values.empty()) {
+        for (auto& section : root) {
+            if (section.key() != "source" && section.key() != "checksum") {
+                redact_env_values(section.value(), c.env_values);
+            }
+        }
+    }
     return json::serialize(root) + "\n";
 }
 

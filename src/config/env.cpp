@@ -27,7 +27,23 @@ bool valid_name(std::string_view name) {
 }
 }  // namespace
 
-std::optional<std::string> expand_env(std::string_view text, const env_lookup& lookup, std::string& error) {
+bool redact_values(std::string& text, const std::vector<std::string>& secrets) {
+    bool any = false;
+    for (const auto& secret : secrets) {
+        if (secret.size() < 3) {
+            continue;
+        }
+        for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos)) {
+            text.replace(pos, secret.size(), "<redacted>");
+            pos += 10;
+            any = true;
+        }
+    }
+    return any;
+}
+
+std::optional<std::string> expand_env(std::string_view text, const env_lookup& lookup, std::string& error,
+                                      std::vector<std::string>* from_env) {
     std::string out;
     out.reserve(text.size());
     for (std::size_t i = 0; i < text.size();) {
@@ -63,6 +79,9 @@ std::optional<std::string> expand_env(std::string_view text, const env_lookup& l
         auto value = lookup(std::string(name));
         if (value && !(fallback && value->empty())) {
             out += *value;
+            if (from_env && !value->empty()) {
+                from_env->push_back(*value);
+            }
         } else if (fallback) {
             out += *fallback;
         } else {

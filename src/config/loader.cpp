@@ -652,6 +652,13 @@ load_result load_config_text(std::string_view text, const std::string& source, c
         }
     }
     if (r.errors.empty()) {
+        // Longest first, so that a secret containing another is redacted whole.
+        auto& secrets = r.env_values;
+        std::sort(secrets.begin(), secrets.end(), [](const std::string& a, const std::string& b) {
+            return a.size() != b.size() ? a.size() > b.size() : a < b;
+        });
+        secrets.erase(std::unique(secrets.begin(), secrets.end()), secrets.end());
+        cfg.env_values = std::move(secrets);
         result.config = std::move(cfg);
     }
     result.errors = std::move(r.errors);

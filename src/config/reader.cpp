@@ -20,6 +20,7 @@ void reader::error(const YAML::Node& node, const std::string& path, std::string 
     }
     e.path = path;
     e.message = std::move(message);
+    redact_values(e.message, env_values);  // messages quote values, and reach logs and /reload answers
     errors.push_back(std::move(e));
 }
 
@@ -49,7 +50,7 @@ std::optional<std::string> reader::string(const YAML::Node& node, const std::str
         return std::nullopt;
     }
     std::string message;
-    auto value = expand_env(node.Scalar(), env_, message);
+    auto value = expand_env(node.Scalar(), env_, message, &env_values);
     if (!value) {
         error(node, path, message);
     }

@@ -345,3 +345,26 @@ TEST(AdminListener, ANonLoopbackAdminNeedsAToken) {
     auto [code3, out3] = run_command(gatehouse_binary() + " --validate " + fine);
     EXPECT_EQ(code3, 0) << out3;
 }
+
+TEST(ConfigPage, ValuesFromTheEnvironmentAreRedacted) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    const std::string token = "bk-5a4b3c2d1e0f9a8b";
+    gateway gw(dir,
+               "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n"
+               "filters:\n"
+               "  backend: { type: headers, request: { set: { X-Backend-Token: \"Bearer ${BACKEND_TOKEN}\", "
+               "X-Backend-Sig: \"${BACKEND_TOKEN}\" } } }\n"
+               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
+               "routes:\n  - { name: app, upstream: app, filters: [backend] }\n",
+               {{"BACKEND_TOKEN", token}});
+    auto page = request(gw.admin_port(), "GET /config HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(page);
+    EXPECT_EQ(page->status, 200);
+    EXPECT_EQ(page->body.find(token), std::string::npos) << page->body;
+    EXPECT_NE(page->body.find("\"X-Backend-Sig\":\"<redacted>\""), std::string::npos) << page->body;
+    auto proxied = request(gw.port(), get_request("/"));  // the upstream still gets the real value
+    ASSERT_TRUE(proxied);
+    EXPECT_EQ(echoed_header(*proxied, "x-backend-sig"), token);
+    EXPECT_EQ(gw.proc().log().find(token), std::string::npos);
+}

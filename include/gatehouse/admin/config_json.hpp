@@ -1,7 +1,7 @@
 #pragma once
 // The running config as JSON for the admin /config page. Secrets never leave the process:
-// values of credential-bearing header fields are replaced by "<redacted>", and each filter
-// describes its own settings with its secrets redacted.
+// every string holding a value taken from the environment, values of credential-bearing header
+// fields and each filter's own secrets are replaced by "<redacted>".
 #include <string>
 
 #include "gatehouse/config/config.hpp"

@@ -139,6 +139,8 @@ struct route_config {
 struct gateway_config {
     std::string source;    // file the config came from, for messages
     std::string checksum;  // FNV-1a 64 of the file's bytes, hex
+    // Values taken from ${ENV} references: /config shows "<redacted>" for any string holding one.
+    std::vector<std::string> env_values;
     server_config server;
     logging_config logging;
     admin_config admin;

@@ -22,6 +22,9 @@ public:
     reader(std::string source, const env_lookup& env) : source_(std::move(source)), env_(env) {}
 
     std::vector<config_error> errors;
+    // Values taken from the environment so far (expand_env's from_env): redacted from error
+    // messages here, and from /config by the loader's caller.
+    std::vector<std::string> env_values;
 
     // Records an error at node's position.
     void error(const YAML::Node& node, const std::string& path, std::string message);

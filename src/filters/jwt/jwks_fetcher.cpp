@@ -42,7 +42,8 @@ bool parse_jwks_url(const std::string& url, jwks_source& source, std::string& er
         error = "expected https://host[:port]/path, without user, password or fragment";
         return false;
     }
-    source.url = url;
+    source.url = std::string(parsed->scheme()) + "://" + std::string(parsed->encoded_host_and_port()) +
+                 std::string(parsed->encoded_path()) + (parsed->has_query() ? "?<redacted>" : "");
     source.host = parsed->host_address();  // IPv6 without brackets
     source.port = parsed->has_port() ? std::string(parsed->port()) : "443";
     source.target = parsed->encoded_path().empty() ? "/" : std::string(parsed->encoded_path());
