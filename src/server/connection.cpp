@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include <sys/socket.h>
 
@@ -368,6 +369,12 @@ client_connection::head_status client_connection::parse_head(request_state& rs, 
             return head_status::need_more;
         }
         rs.request_line_seen = true;
+        // A later HTTP/1.x minor version is served as 1.1 (RFC 9110 section 2.5), which Beast
+        // refuses to parse: the digit is rewritten in the buffer before it sees it.
+        if (eol >= 9 && data.substr(eol - 9, 7) == "HTTP/1." && data[eol - 1] == '\r' && data[eol - 2] > '1' &&
+            data[eol - 2] <= '9') {
+            static_cast<char*>(buf.data().data())[eol - 2] = '1';
+        }
     }
     error_code ec;
     auto n = rs.parser.put(buf.data(), ec);
@@ -469,6 +476,9 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
     if (rs.server_options) {
         co_return co_await answer_server_options(rs);
     }
+    if (rs.trace_here) {
+        co_return co_await answer_trace(rs);
+    }
     rs.chain = &rs.gen->route_chains[rs.route->index];
     // Synchronous filters run without a coroutine frame; one is made only from the first filter
     // that waits for I/O.
@@ -495,6 +505,40 @@ asio::awaitable<client_connection::next_step> client_connection::answer_server_o
     out += rs.ctx.request_id;
     bool close = !rs.keep_alive || rs.framing != http::body_framing::none;
     out += close ? "\r\nConnection: close\r\n\r\n" : (rs.version == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
+    rs.log.status = 200;
+    rs.response_started = true;
+    auto ec = co_await write_to_client(out);
+    co_return (ec || close) ? next_step::close : next_step::keep_alive;
+}
+
+asio::awaitable<client_connection::next_step> client_connection::answer_trace(request_state& rs) {
+    // The request as received, as RFC 9110 section 9.3.8 asks of the final recipient, minus the
+    // fields that carry credentials: reflecting them to a script is what cross-site tracing
+    // exploits.
+    const auto& req = rs.parser.get();
+    std::string message;
+    message += req.method_string();
+    message += ' ';
+    message += req.target();
+    message += rs.version == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
+    for (const auto& field : req) {
+        auto name = field.name_string();
+        if (field.name() == beast::http::field::authorization || field.name() == beast::http::field::cookie ||
+            field.name() == beast::http::field::proxy_authorization || http::iequals(name, "x-api-key")) {
+            continue;
+        }
+        http::append_field(message, name, field.value());
+    }
+    message += "\r\n";
+    std::string out = "HTTP/1.1 200 OK\r\nContent-Type: message/http\r\nContent-Length: ";
+    http::append_number(out, message.size());
+    out += "\r\nDate: ";
+    out += worker_.date();
+    out += "\r\nX-Request-Id: ";
+    out += rs.ctx.request_id;
+    bool close = !rs.keep_alive || rs.framing != http::body_framing::none;
+    out += close ? "\r\nConnection: close\r\n\r\n" : (rs.version == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
+    out += message;
     rs.log.status = 200;
     rs.response_started = true;
     auto ec = co_await write_to_client(out);
@@ -543,6 +587,7 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
 
     http::framing_analyzer framing;
     std::size_t count = 0;
+    std::size_t connection_tokens = 0;
     int hosts = 0;
     std::string_view host_value;
     for (const auto& field : req) {
@@ -565,6 +610,11 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
         }
         if (field.name() == beast::http::field::content_length || field.name() == beast::http::field::transfer_encoding) {
             framing.add(name, value);
+        } else if (field.name() == beast::http::field::connection) {
+            http::for_each_list_token(value, [&](std::string_view) { ++connection_tokens; });
+            if (connection_tokens > http::max_connection_tokens) {
+                return http::local_reply{400, "bad_request", "too many Connection options"};
+            }
         }
     }
     if (auto e = framing.finish(true, rs.version); e != http::framing_error::ok) {
@@ -642,6 +692,24 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
             return http::local_reply{417, "expectation_failed", "only \"Expect: 100-continue\" is supported"};
         }
         rs.expect_continue = rs.version == 11 && rs.framing != http::body_framing::none;
+    }
+
+    if (req.method() == beast::http::verb::trace || req.method() == beast::http::verb::options) {
+        // RFC 9110 section 7.6.2: at Max-Forwards 0 this hop is the final recipient.
+        if (auto it = req.find(beast::http::field::max_forwards); it != req.end()) {
+            std::uint64_t hops = 0;
+            auto value = it->value();
+            auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), hops);
+            if (ec != std::errc{} || end != value.data() + value.size() || value.empty() ||
+                req.count(beast::http::field::max_forwards) > 1) {
+                return http::local_reply{400, "bad_request", "invalid Max-Forwards"};
+            }
+            if (hops == 0) {
+                (req.method() == beast::http::verb::trace ? rs.trace_here : rs.server_options) = true;
+                return std::nullopt;
+            }
+            rs.max_forwards = hops;
+        }
     }
 
     rs.headers_view.emplace(req);

@@ -34,54 +34,47 @@ namespace {
 
 constexpr int max_informational = 8;
 
-// Connection-nominated fields (RFC 9110 section 7.6.1), read from the Connection values in
-// place: no copies and no cap on how many a peer names. Framing and Host are never removed this
-// way: the gateway sets them itself.
+// Connection-nominated fields (RFC 9110 section 7.6.1), collected once per message from every
+// Connection line as views into the message: then one comparison per nominated name for each
+// field. Framing and Host are never removed this way: the gateway sets them itself.
 class nominated_fields {
 public:
-    void collect(const http::fields& all) {
-        fields_ = &all;
-        count_names();
+    // False when the message names more than max_connection_tokens (the caller refuses it).
+    bool collect(const http::fields& all) {
+        for (auto [it, end] = all.equal_range(beast::http::field::connection); it != end; ++it) add(it->value());
+        return !overflow_;
     }
-    void collect(const http::response_head& head) {
-        head_ = &head;
-        count_names();
+    bool collect(const http::response_head& head) {
+        for (const auto& field : head.fields()) {
+            if (http::iequals(field.name, "connection")) add(field.value);
+        }
+        return !overflow_;
     }
     bool contains(std::string_view name) const {
-        if (count_ == 0 || http::iequals(name, "host") || http::iequals(name, "content-length")) {
-            return false;
+        for (std::size_t i = 0; i < count_; ++i) {
+            if (http::iequals(names_[i], name)) return true;
         }
-        bool found = false;
-        for_each_value([&](std::string_view value) {
-            http::for_each_list_token(value, [&](std::string_view token) { found = found || http::iequals(token, name); });
-        });
-        return found;
+        return false;
     }
 
 private:
-    template <typename F>
-    void for_each_value(F&& f) const {
-        if (fields_) {
-            for (auto [it, end] = fields_->equal_range(beast::http::field::connection); it != end; ++it) f(it->value());
-        } else {
-            for (const auto& field : head_->fields()) {
-                if (http::iequals(field.name, "connection")) f(field.value);
+    void add(std::string_view value) {
+        http::for_each_list_token(value, [&](std::string_view token) {
+            if (http::iequals(token, "close") || http::iequals(token, "keep-alive") || http::iequals(token, "host") ||
+                http::iequals(token, "content-length")) {
+                return;
             }
-        }
-    }
-    void count_names() {
-        for_each_value([&](std::string_view value) {
-            http::for_each_list_token(value, [&](std::string_view token) {
-                if (!http::iequals(token, "close") && !http::iequals(token, "keep-alive")) {
-                    ++count_;
-                }
-            });
+            if (count_ == names_.size()) {
+                overflow_ = true;
+                return;
+            }
+            names_[count_++] = token;
         });
     }
 
-    const http::fields* fields_ = nullptr;
-    const http::response_head* head_ = nullptr;
-    std::size_t count_ = 0;  // names other than "close" and "keep-alive"
+    std::array<std::string_view, http::max_connection_tokens> names_;
+    std::size_t count_ = 0;
+    bool overflow_ = false;
 };
 
 // True for a field that describes this connection only: hop-by-hop, or named in Connection.
@@ -292,6 +285,12 @@ void client_connection::build_upstream_head(request_state& rs, std::string_view 
                 break;
         }
         if (edited(edits, filter_edits, name) || (rs.drop_underscore_fields && name.find('_') != std::string_view::npos)) {
+            continue;
+        }
+        if (rs.max_forwards && id == beast::http::field::max_forwards) {
+            out += "Max-Forwards: ";  // one hop less (RFC 9110 section 7.6.2)
+            http::append_number(out, *rs.max_forwards - 1);
+            out += "\r\n";
             continue;
         }
         http::append_field(out, name, field.value());
@@ -785,7 +784,10 @@ asio::awaitable<bool> client_connection::forward_informational(request_state& rs
     // Forwarded minus the fields that describe the connection.
     const auto& head_in = rs.response;
     nominated_fields nominated;
-    nominated.collect(head_in);
+    if (!nominated.collect(head_in)) {
+        ubuf.consume(head_in.size());  // an interim response is optional: drop one we cannot clean
+        co_return true;
+    }
     std::pmr::string head(rs.allocator);
     http::append_status_line(head, head_in.code(), head_in.reason());
     for (const auto& field : head_in.fields()) {
@@ -862,7 +864,10 @@ bool client_connection::plan_relay(request_state& rs, relay_plan& plan, exchange
     http::append_status_line(head, status, head_in.reason().empty() ? http::reason_phrase(status) : head_in.reason());
     // One pass over the upstream's fields, as for the request head.
     nominated_fields nominated;
-    nominated.collect(head_in);
+    if (!nominated.collect(head_in)) {
+        refuse(result, 502, "upstream_bad_response", "upstream response names too many Connection options");
+        return false;
+    }
     const bool drop_length = status == 204 || (status >= 100 && status < 200);
     for (const auto& field : head_in.fields()) {
         const auto name = field.name;

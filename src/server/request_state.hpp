@@ -116,7 +116,9 @@ struct request_state {
     bool head_method = false;
     bool expect_continue = false;
     bool continue_sent = false;
-    bool server_options = false;  // "OPTIONS *": answered by the gateway itself
+    bool server_options = false;  // "OPTIONS *", or OPTIONS with Max-Forwards: 0: answered by the gateway itself
+    bool trace_here = false;      // TRACE with Max-Forwards: 0: the gateway is its final recipient
+    std::optional<std::uint64_t> max_forwards;  // TRACE or OPTIONS with a valid Max-Forwards above 0
     bool drop_underscore_fields = false;  // a field name has '_' and the policy leaves such fields out upstream
     std::pmr::string host{allocator};            // normalised, for routing
     std::pmr::string forwarded_host{allocator};  // as the client sent it, for X-Forwarded-Host

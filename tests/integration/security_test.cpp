@@ -368,3 +368,89 @@ TEST(ConfigPage, ValuesFromTheEnvironmentAreRedacted) {
     EXPECT_EQ(echoed_header(*proxied, "x-backend-sig"), token);
     EXPECT_EQ(gw.proc().log().find(token), std::string::npos);
 }
+
+TEST(Cors, AnyOriginWithCredentialsIsRefusedByValidateAndNullNeverMatches) {
+    temp_dir dir;
+    auto bad = dir.write("cors.yaml", one_route_config(1) + "    filters: [c]\n" +
+                                          "filters:\n  c: { type: cors, allow_origins: ['*'], allow_credentials: true }\n");
+    auto [code, out] = run_command(gatehouse_binary() + " --validate " + bad);
+    EXPECT_EQ(code, 1) << out;
+    EXPECT_NE(out.find("cors.yaml:"), std::string::npos) << out;
+    EXPECT_NE(out.find("filters.c.allow_credentials"), std::string::npos) << out;
+
+    echo_server echo(dir, "app");
+    gateway gw(dir, one_route_config(echo.port()) + "    filters: [c]\nfilters:\n  c: { type: cors, allow_origins: ['*'] }\n");
+    auto preflight = request(gw.port(), "OPTIONS /x HTTP/1.1\r\nHost: h\r\nOrigin: null\r\n"
+                                        "Access-Control-Request-Method: GET\r\n\r\n");
+    ASSERT_TRUE(preflight);
+    EXPECT_EQ(preflight->status, 403);
+    auto actual = request(gw.port(), get_request("/x", "Origin: null\r\n"));
+    ASSERT_TRUE(actual);
+    EXPECT_EQ(actual->status, 200);
+    EXPECT_FALSE(actual->has("access-control-allow-origin"));
+}
+
+TEST(Conformance, MaxForwardsZeroIsAnsweredByTheGateway) {
+    temp_dir dir;
+    raw_upstream up([&](int fd) {
+        while (!recv_request(fd, &up).empty()) send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nup");
+    });
+    gateway gw(dir, one_route_config(up.port()));
+    auto options = request(gw.port(), "OPTIONS /api HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\n\r\n");
+    ASSERT_TRUE(options);
+    EXPECT_EQ(options->status, 200);
+    EXPECT_FALSE(options->header("allow").empty());
+    auto trace = request(gw.port(), "TRACE /api HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\nCookie: session=s3cret\r\n"
+                                    "Authorization: Bearer t0ken\r\nX-Probe: yes\r\n\r\n");
+    ASSERT_TRUE(trace);
+    EXPECT_EQ(trace->status, 200);
+    EXPECT_EQ(trace->header("content-type"), "message/http");
+    EXPECT_EQ(trace->body.rfind("TRACE /api HTTP/1.1\r\n", 0), 0u) << trace->body;
+    EXPECT_NE(trace->body.find("X-Probe: yes"), std::string::npos);
+    EXPECT_EQ(trace->body.find("s3cret"), std::string::npos) << "credentials reflected";
+    EXPECT_EQ(trace->body.find("t0ken"), std::string::npos) << "credentials reflected";
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(up.received(), "");
+    // Above zero: forwarded with one hop less.
+    auto forwarded = request(gw.port(), "OPTIONS /api HTTP/1.1\r\nHost: h\r\nMax-Forwards: 5\r\n\r\n");
+    ASSERT_TRUE(forwarded);
+    EXPECT_EQ(forwarded->body, "up");
+    EXPECT_NE(up.received().find("Max-Forwards: 4\r\n"), std::string::npos) << up.received();
+}
+
+TEST(Conformance, LaterHttp1MinorVersionsAreServedAsHttp11) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir, one_route_config(echo.port()));
+    auto r = request(gw.port(), "GET /v HTTP/1.2\r\nHost: h\r\n\r\n");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->version, "HTTP/1.1");
+    auto two = request(gw.port(), "GET /v HTTP/2.0\r\nHost: h\r\n\r\n");
+    ASSERT_TRUE(two);
+    EXPECT_EQ(two->status, 505);
+}
+
+TEST(Conformance, ConnectionOptionsAreCapped) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir, one_route_config(echo.port()));
+    std::string many;
+    for (int i = 0; i < 33; ++i) many += (i ? ", x-opt-" : "x-opt-") + std::to_string(i);
+    auto r = request(gw.port(), get_request("/", "Connection: " + many + "\r\n"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400);
+    // Split over lines, the same list.
+    std::string lines;
+    for (int i = 0; i < 33; ++i) lines += "Connection: x-opt-" + std::to_string(i) + "\r\n";
+    auto split = request(gw.port(), get_request("/", lines));
+    ASSERT_TRUE(split);
+    EXPECT_EQ(split->status, 400);
+    // Within the cap, every nominated field on every line is removed.
+    auto ok = request(gw.port(), get_request("/", "Connection: x-a\r\nConnection: x-b, keep-alive\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n"));
+    ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->status, 200);
+    EXPECT_FALSE(echo_has_header(*ok, "x-a"));
+    EXPECT_FALSE(echo_has_header(*ok, "x-b"));
+    EXPECT_TRUE(echo_has_header(*ok, "x-c"));
+}

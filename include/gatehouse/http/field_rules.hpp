@@ -49,6 +49,10 @@ void normalize_host(std::string_view host, String& out) {
 }
 
 // Calls f(token) for each comma-separated element of a list field, with whitespace trimmed.
+// Connection options one message may name: more is refused (400 from a client, 502 from an
+// upstream), which bounds the work of removing nominated fields.
+inline constexpr std::size_t max_connection_tokens = 32;
+
 template <typename F>
 void for_each_list_token(std::string_view value, F&& f) {
     while (!value.empty()) {

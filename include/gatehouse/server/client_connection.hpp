@@ -65,6 +65,7 @@ private:
     bool plan_relay(request_state& rs, relay_plan& plan, exchange_result& result);
     boost::asio::awaitable<next_step> reply(request_state& rs, const http::local_reply& reply, bool close);
     boost::asio::awaitable<next_step> answer_server_options(request_state& rs);
+    boost::asio::awaitable<next_step> answer_trace(request_state& rs);
     boost::asio::awaitable<boost::system::error_code> write_to_client(std::string_view data);
     // send_now on the client socket. Nagle's algorithm only holds back a write that follows
     // unacknowledged data, so the first write of a connection leaves at once without

@@ -6,6 +6,11 @@
 namespace gatehouse::filters::cors {
 
 bool origin_pattern::matches(std::string_view origin) const {
+    // "null" is what sandboxed iframes, file: pages and some redirects send: any page can make
+    // its requests carry it, so no wildcard covers it (only an explicit "null" entry would).
+    if (http::iequals(origin, "null")) {
+        return !any && !wildcard && http::iequals(prefix, "null");
+    }
     if (any) {
         return true;
     }
@@ -240,6 +245,12 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
                      [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });
     if (auto n = node["max_age"]; n.IsDefined()) {
         if (auto d = r.time(n, path + ".max_age", true)) s.max_age = *d;
+    }
+    if (s.credentials && s.any_origin()) {
+        // The Fetch standard refuses "*" with credentials; reflecting every origin instead would
+        // let any site read credentialed answers.
+        r.error(node["allow_credentials"], path + ".allow_credentials",
+                "allow_credentials: true cannot be combined with allow_origins \"*\": list the origins");
     }
     if (r.errors.size() != before) {
         return nullptr;
