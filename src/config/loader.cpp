@@ -610,6 +610,14 @@ load_result load_config_text(std::string_view text, const std::string& source, c
         }
         if (auto filters = root["filters"]; filters.IsDefined() && !filters.IsNull()) {
             read_filters(r, filters, cfg);
+            for (const auto& f : cfg.filters) {
+                if (!f.factory) continue;
+                for (auto& name : f.factory->identity_fields()) {
+                    bool known = std::any_of(cfg.identity_fields.begin(), cfg.identity_fields.end(),
+                                             [&](const std::string& n) { return http::iequals(n, name); });
+                    if (!known) cfg.identity_fields.push_back(std::move(name));
+                }
+            }
         }
         if (auto defaults = root["default_filters"]; defaults.IsDefined() && !defaults.IsNull()) {
             cfg.default_filters = read_chain(r, defaults, "default_filters", cfg.filters);

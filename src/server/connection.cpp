@@ -687,6 +687,12 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
     }
     rs.path = std::string_view(rs.target).substr(0, rs.target.find('?'));
 
+    // jwt and api_key check one credential; an upstream reading another line of the same field
+    // would act on one nobody checked.
+    if (req.count(beast::http::field::authorization) > 1 || req.count(beast::http::field::proxy_authorization) > 1) {
+        return http::local_reply{400, "bad_request", "more than one Authorization field"};
+    }
+
     if (auto it = req.find(beast::http::field::expect); it != req.end()) {
         if (!http::iequals(it->value(), "100-continue")) {
             return http::local_reply{417, "expectation_failed", "only \"Expect: 100-continue\" is supported"};

@@ -264,7 +264,8 @@ void client_connection::build_upstream_head(request_state& rs, std::string_view 
     // One pass over the client's fields: keep what is end-to-end, collect X-Forwarded-For,
     // leave out what the gateway or the route sets itself (no edits of Beast's field tree).
     nominated_fields nominated;
-    nominated.collect(req);
+    nominated.collect(req);  // within the cap: inspect_request refused more
+    const auto& identity = rs.gen->snap->config->identity_fields;
     std::pmr::string xff(rs.allocator);
     for (const auto& field : req) {
         auto id = field.name();
@@ -284,7 +285,9 @@ void client_connection::build_upstream_head(request_state& rs, std::string_view 
             case gateway_field_kind::none:
                 break;
         }
-        if (edited(edits, filter_edits, name) || (rs.drop_underscore_fields && name.find('_') != std::string_view::npos)) {
+        if (edited(edits, filter_edits, name) || (rs.drop_underscore_fields && name.find('_') != std::string_view::npos) ||
+            (!identity.empty() && std::any_of(identity.begin(), identity.end(),
+                                              [&](const std::string& n) { return http::iequals(n, name); }))) {
             continue;
         }
         if (rs.max_forwards && id == beast::http::field::max_forwards) {

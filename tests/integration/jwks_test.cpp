@@ -6,13 +6,13 @@
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <csignal>
 #include <mutex>
 #include <thread>
@@ -24,10 +24,23 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string secret_of(const std::string& kid) { return "jwks-secret-for-" + kid + "-0123456789abcdef"; }
+// One Ed25519 key pair per kid, made on first use. (A JWKS URL may not serve symmetric keys:
+// a public key set is no place for a shared secret.)
+EVP_PKEY* key_of(const std::string& kid) {
+    static std::mutex mutex;
+    static std::map<std::string, EVP_PKEY*> keys;
+    std::lock_guard lock(mutex);
+    auto& k = keys[kid];
+    if (!k) k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+    return k;
+}
 
 std::string jwk(const std::string& kid) {
-    return R"({"kty":"oct","kid":")" + kid + R"(","alg":"HS256","k":")" + b64url(secret_of(kid)) + R"("})";
+    unsigned char raw[32];
+    std::size_t size = sizeof raw;
+    EVP_PKEY_get_raw_public_key(key_of(kid), raw, &size);
+    return R"({"kty":"OKP","crv":"Ed25519","kid":")" + kid + R"(","alg":"EdDSA","x":")" +
+           b64url(std::string_view(reinterpret_cast<char*>(raw), size)) + R"("})";
 }
 
 std::string jwks(std::initializer_list<std::string> kids) {
@@ -38,14 +51,15 @@ std::string jwks(std::initializer_list<std::string> kids) {
 
 std::string token_for(const std::string& kid) {
     auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    auto input = b64url(R"({"alg":"HS256","kid":")" + kid + R"("})") + "." +
+    auto input = b64url(R"({"alg":"EdDSA","kid":")" + kid + R"("})") + "." +
                  b64url(R"({"sub":"user-1","exp":)" + std::to_string(now + 600) + "}");
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int size = 0;
-    auto secret = secret_of(kid);
-    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(input.data()),
-         input.size(), mac, &size);
-    return input + "." + b64url(std::string_view(reinterpret_cast<char*>(mac), size));
+    unsigned char signature[64];
+    std::size_t size = sizeof signature;
+    EVP_MD_CTX* md = EVP_MD_CTX_new();
+    EVP_DigestSignInit(md, nullptr, nullptr, nullptr, key_of(kid));
+    EVP_DigestSign(md, signature, &size, reinterpret_cast<const unsigned char*>(input.data()), input.size());
+    EVP_MD_CTX_free(md);
+    return input + "." + b64url(std::string_view(reinterpret_cast<char*>(signature), size));
 }
 
 // A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl tool.

@@ -454,3 +454,52 @@ TEST(Conformance, ConnectionOptionsAreCapped) {
     EXPECT_FALSE(echo_has_header(*ok, "x-b"));
     EXPECT_TRUE(echo_has_header(*ok, "x-c"));
 }
+
+// jwt and api_key check one credential; an upstream reading another line of the field would
+// act on one nobody checked.
+TEST(DuplicatedCredentials, AreRefused) {
+    temp_dir dir;
+    raw_upstream up([&](int fd) {
+        while (!recv_request(fd, &up).empty()) send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
+    gateway gw(dir, admin_behind_key_config(up.port()));
+    auto two_auth = request(gw.port(), get_request("/api/x", "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n"));
+    ASSERT_TRUE(two_auth);
+    EXPECT_EQ(two_auth->status, 400);
+    auto two_keys = request(gw.port(), get_request("/api/admin/x", "X-Api-Key: ops-secret-1234\r\nX-Api-Key: other\r\n"));
+    ASSERT_TRUE(two_keys);
+    EXPECT_EQ(two_keys->status, 400);
+    EXPECT_EQ(json_field(two_keys->body, "error"), "duplicate_key");
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(up.received(), "");
+    auto one = request(gw.port(), get_with_key("/api/admin/x"));
+    ASSERT_TRUE(one);
+    EXPECT_EQ(one->status, 200);
+}
+
+// The consumer and claim fields an auth filter sets are trusted by upstreams: a route without
+// that filter must not let a client send its own.
+TEST(IdentityFields, ClientCopiesAreRemovedOnEveryRoute) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir,
+               "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n"
+               "filters:\n"
+               "  keys: { type: api_key, consumer_header: X-Consumer, keys: [ { consumer: ops, key: ops-secret-1234 } ] }\n"
+               "  token: { type: jwt, keys: [ { kid: k, alg: HS256, secret: \"0123456789abcdef0123456789abcdef\" } ],\n"
+               "           claims_to_headers: { sub: X-User-Id } }\n"
+               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
+               "routes:\n"
+               "  - { name: keyed, match: { prefix: /keyed }, upstream: app, filters: [keys] }\n"
+               "  - { name: open, match: { prefix: / }, upstream: app }\n");
+    auto open = request(gw.port(), get_request("/open", "X-Consumer: ops\r\nx-user-id: admin\r\nX-Other: kept\r\n"));
+    ASSERT_TRUE(open);
+    EXPECT_EQ(open->status, 200);
+    EXPECT_FALSE(echo_has_header(*open, "x-consumer")) << open->body;
+    EXPECT_FALSE(echo_has_header(*open, "x-user-id")) << open->body;
+    EXPECT_TRUE(echo_has_header(*open, "x-other"));
+    auto keyed = request(gw.port(), get_request("/keyed", "X-Api-Key: ops-secret-1234\r\nX-Consumer: root\r\n"));
+    ASSERT_TRUE(keyed);
+    EXPECT_EQ(keyed->status, 200);
+    EXPECT_EQ(echoed_header(*keyed, "x-consumer"), "ops");
+}

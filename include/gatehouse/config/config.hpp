@@ -146,6 +146,7 @@ struct gateway_config {
     admin_config admin;
     std::vector<filter_instance> filters;       // declared instances, in file order
     std::vector<std::size_t> default_filters;   // the chain of routes that do not replace it
+    std::vector<std::string> identity_fields;   // set by auth filters: never taken from a client
     std::vector<upstream_config> upstreams;
     std::vector<route_config> routes;
 };

@@ -5,6 +5,8 @@
 #include <boost/json/object.hpp>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "gatehouse/filters/filter.hpp"
 #include "gatehouse/observability/metrics.hpp"
@@ -29,6 +31,10 @@ public:
     virtual std::unique_ptr<filter> create(worker_services& worker) const = 0;
     // The filter's settings as JSON for the admin /config page, secrets replaced by "<redacted>".
     virtual boost::json::object describe() const = 0;
+    // Request fields this filter sets to tell the upstream who the caller is (a consumer
+    // header, claims): the gateway removes client-sent copies from every request, on every
+    // route, so that a route without this filter cannot be used to forge them.
+    virtual std::vector<std::string> identity_fields() const { return {}; }
 };
 
 }  // namespace gatehouse::filters

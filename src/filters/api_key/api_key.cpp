@@ -121,6 +121,10 @@ public:
         std::optional<std::string_view> presented;
         bool from_query = false;
         if (!settings_.header.empty()) {
+            if (ctx.header_count(settings_.header) > 1) {
+                // Which one would the upstream read? Not necessarily the one checked here.
+                return refuse(ctx, 400, "duplicate_key", "more than one " + settings_.header + " field");
+            }
             presented = ctx.header(settings_.header);
         }
         if (!presented && settings_.query) {
@@ -183,6 +187,10 @@ class api_key_factory final : public filter_factory {
 public:
     explicit api_key_factory(settings s) : settings_(std::move(s)) {}
     std::unique_ptr<filter> create(worker_services&) const override { return std::make_unique<api_key_filter>(settings_); }
+    std::vector<std::string> identity_fields() const override {
+        return settings_.consumer_header ? std::vector<std::string>{*settings_.consumer_header} : std::vector<std::string>{};
+    }
+
     boost::json::object describe() const override {
         boost::json::array consumers;
         std::set<std::string> seen;

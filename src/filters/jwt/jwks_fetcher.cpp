@@ -64,7 +64,14 @@ key_list parse_jwks(std::string_view json_text, std::string& error, std::vector<
     std::size_t index = 0;
     for (const auto& jwk : doc.as_object().at("keys").as_array()) {
         std::string why = "not an object";
-        auto k = jwk.is_object() ? key::jwk(&jwk.as_object(), why) : nullptr;
+        std::shared_ptr<key> k;
+        if (jwk.is_object() && jwk.as_object().contains("kty") && jwk.as_object().at("kty") == "oct") {
+            // A key set served at a URL is public: a symmetric key in it is a shared secret that
+            // anyone who can fetch it could sign with.
+            why = "symmetric (oct) keys are not accepted from a JWKS URL";
+        } else if (jwk.is_object()) {
+            k = key::jwk(&jwk.as_object(), why);
+        }
         if (k) {
             keys.push_back(std::move(k));
         } else {

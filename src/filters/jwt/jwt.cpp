@@ -460,6 +460,7 @@ verdict verify_token(const settings& s, std::string_view token, const std::vecto
     auto exp = number_claim(*payload, "exp", malformed);
     auto nbf = number_claim(*payload, "nbf", malformed);
     if (malformed) return refuse("malformed_token");
+    if (!exp && s.require_exp) return refuse("missing_exp");
     if (exp && now - s.leeway.count() >= *exp) return refuse("expired");
     if (nbf && now + s.leeway.count() < *nbf) return refuse("not_yet_valid");
     if (!s.issuers.empty()) {
@@ -669,6 +670,12 @@ public:
         if (fetcher_) fetcher_->start();
         return std::make_unique<jwt_filter>(settings_, fetcher_, w);
     }
+    std::vector<std::string> identity_fields() const override {
+        std::vector<std::string> names;
+        for (const auto& [claim, header] : settings_.claims_to_headers) names.push_back(header);
+        return names;
+    }
+
     boost::json::object describe() const override {
         json::array keys;
         for (const auto& k : settings_.keys) keys.push_back(json::object{{"kid", k->kid()}, {"key", k->describe()}});
@@ -680,7 +687,7 @@ public:
         for (const auto& [c, h] : settings_.claims_to_headers) claims[c] = h;
         json::object o{{"type", "jwt"}, {"keys", std::move(keys)}, {"issuer", std::move(iss)}, {"audience", std::move(aud)},
                        {"leeway_s", settings_.leeway.count()}, {"required_claims", std::move(req)},
-                       {"claims_to_headers", std::move(claims)}, {"strip_authorization", settings_.strip_authorization},
+                       {"claims_to_headers", std::move(claims)}, {"strip_authorization", settings_.strip_authorization}, {"require_exp", settings_.require_exp},
                        {"max_token_bytes", settings_.max_token_bytes}, {"cache_size", settings_.cache_size}};
         if (settings_.consumer_claim) o["consumer_claim"] = *settings_.consumer_claim;
         if (settings_.jwks) {
@@ -716,7 +723,7 @@ std::optional<std::string> read_whole_file(const std::string& path) {
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
     if (!r.expect_map(node, path, {"type", "keys", "jwks_file", "jwks", "issuer", "audience", "leeway", "required_claims",
                                    "claims_to_headers", "consumer_claim", "strip_authorization", "max_token_bytes",
-                                   "cache_size"})) {
+                                   "cache_size", "require_exp"})) {
         return nullptr;
     }
     auto before = r.errors.size();
@@ -877,6 +884,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
         }
     }
     if (auto n = node["consumer_claim"]; n.IsDefined()) s.consumer_claim = r.string(n, path + ".consumer_claim");
+    r.optional_field(node, "require_exp", path, s.require_exp,
+                     [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });
     r.optional_field(node, "strip_authorization", path, s.strip_authorization,
                      [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });
     r.optional_field(node, "max_token_bytes", path, s.max_token_bytes,

@@ -66,6 +66,7 @@ struct settings {
     std::vector<std::string> issuers;      // any of these; empty: not checked
     std::vector<std::string> audiences;    // the token's aud must contain one; empty: not checked
     std::chrono::seconds leeway{30};
+    bool require_exp = true;               // a token without exp would be valid forever
     std::vector<std::string> required_claims;
     std::vector<std::pair<std::string, std::string>> claims_to_headers;  // claim, header
     std::optional<std::string> consumer_claim;

@@ -182,14 +182,23 @@ TEST(Jwt, EveryAlgorithmWithGeneratedKeys) {
         jwt::settings s;
         s.keys.push_back(jwt::key::secret("", alg, secret));
         s.now = [] { return std::int64_t{1'700'000'000}; };
-        auto token = make_token(std::string(R"({"alg":")") + alg + "\"}", R"({"sub":"u1"})",
+        auto token = make_token(std::string(R"({"alg":")") + alg + "\"}", R"({"sub":"u1","exp":1700000100})",
                                 [&](std::string_view in) { return hmac(alg, secret, in); });
         EXPECT_TRUE(jwt::verify_token(s, token).ok) << alg;
     }
 }
 
+TEST(Jwt, ATokenWithoutExpIsRefusedUnlessAllowed) {
+    auto s = hs_settings();
+    EXPECT_EQ(jwt::verify_token(s, hs_token(R"({"sub":"a"})")).reason, "missing_exp");
+    EXPECT_TRUE(jwt::verify_token(s, hs_token(R"({"sub":"a","exp":1700000100})")).ok);
+    s.require_exp = false;
+    EXPECT_TRUE(jwt::verify_token(s, hs_token(R"({"sub":"a"})")).ok);
+}
+
 TEST(Jwt, AttackTokensAreRefused) {
     auto s = hs_settings();
+    s.require_exp = false;  // the claims below are about other things
     EXPECT_TRUE(jwt::verify_token(s, hs_token(R"({"sub":"a"})")).ok);
     // alg none, in any spelling, with or without a signature.
     for (auto alg : {"none", "None", "NONE", "nOnE"}) {
@@ -334,13 +343,16 @@ TEST(Jwt, JwksUrlsAndCacheControl) {
 TEST(Jwt, JwksDocumentsKeepTheUsableKeys) {
     std::string error;
     std::vector<std::string> skipped;
-    auto keys = jwt::parse_jwks(R"({"keys":[{"kty":"oct","kid":"a","alg":"HS256","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"},)"
-                                R"({"kty":"XYZ","kid":"b"}, 7]})",
+    auto keys = jwt::parse_jwks(R"({"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},)"
+                                R"({"kty":"XYZ","kid":"b"}, 7,)"
+                                R"({"kty":"oct","kid":"c","alg":"HS256","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}]})",
                                 error, skipped);
     EXPECT_TRUE(error.empty()) << error;
     ASSERT_EQ(keys.size(), 1u);
     EXPECT_EQ(keys[0]->kid(), "a");
-    EXPECT_EQ(skipped.size(), 2u);
+    ASSERT_EQ(skipped.size(), 3u);
+    // A key set at a URL is public: a shared secret in it is not a key anyone should trust.
+    EXPECT_EQ(skipped[2], "key 3: symmetric (oct) keys are not accepted from a JWKS URL");
     skipped.clear();
     EXPECT_TRUE(jwt::parse_jwks("{\"keys\": []}", error, skipped).empty());
     EXPECT_EQ(error, "no usable key in the document");
