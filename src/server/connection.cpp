@@ -573,6 +573,18 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
     rs.version = req.version();
     rs.keep_alive = rs.parser.keep_alive();
     rs.head_method = req.method() == beast::http::verb::head;
+    switch (req.method()) {
+        case beast::http::verb::get:
+        case beast::http::verb::head:
+        case beast::http::verb::options:
+        case beast::http::verb::trace:
+        case beast::http::verb::put:
+        case beast::http::verb::delete_:
+            rs.idempotent = true;
+            break;
+        default:
+            rs.idempotent = false;
+    }
 
     // Request id first, so every refusal below carries one.
     if (auto it = req.find("x-request-id"); it != req.end() && http::valid_request_id(it->value())) {

@@ -600,7 +600,9 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             watch_.arm(up, attempt.deadline);
             auto [read_ec, n] = co_await up.async_read_some(ubuf.prepare(std::max(min_read, ubuf.capacity() - ubuf.size())), use_nothrow);
             if (auto ec = settle(read_ec)) {
-                if (!got_bytes && attempt.reused && attempt.replayable && ec != asio::error::timed_out) {
+                // The request reached the upstream whole: resending it is safe only if repeating
+                // it changes nothing (RFC 9110 section 9.2.2); a POST may have been acted on.
+                if (!got_bytes && attempt.reused && attempt.replayable && rs.idempotent && ec != asio::error::timed_out) {
                     result.result = exchange_result::outcome::retry_stale;
                 } else {
                     no_response_head(ec, got_bytes, result);
@@ -739,7 +741,7 @@ asio::awaitable<bool> client_connection::send_request(request_state& rs, upstrea
         ec = co_await send_rest(up, out, sent, std::min(worker_.now() + timeouts.send, attempt.deadline));
     }
     if (ec) {
-        if (attempt.reused && attempt.replayable && ec != asio::error::timed_out) {
+        if (attempt.reused && attempt.replayable && (rs.idempotent || sent == 0) && ec != asio::error::timed_out) {
             result.result = exchange_result::outcome::retry_stale;
             co_return false;
         }

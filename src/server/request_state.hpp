@@ -114,6 +114,7 @@ struct request_state {
     unsigned version = 11;
     bool keep_alive = true;
     bool head_method = false;
+    bool idempotent = false;  // RFC 9110 section 9.2.2: may be resent after a connection died
     bool expect_continue = false;
     bool continue_sent = false;
     bool server_options = false;  // "OPTIONS *", or OPTIONS with Max-Forwards: 0: answered by the gateway itself

@@ -246,10 +246,37 @@ TEST(UpstreamFailures, StaleReusedConnectionIsRetriedOnAFreshOne) {
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 200) << i;
     }
-    // A POST with a body is replayable only because its whole body was still buffered.
-    auto post = request(gw.port(), "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
+    // A PUT with a body is replayable because it is idempotent and its whole body was still
+    // buffered.
+    auto put = request(gw.port(), "PUT / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
+    ASSERT_TRUE(put);
+    EXPECT_EQ(put->status, 200);
+}
+
+// RFC 9110 section 9.2.2: a POST that reached the upstream whole may have been acted on even if
+// no answer came back, so it is never sent a second time.
+TEST(UpstreamFailures, PostIsNotResentAfterAReusedConnectionDied) {
+    temp_dir dir;
+    std::atomic<int> posts{0};
+    raw_upstream up([&](int fd) {
+        for (int n = 0;; ++n) {
+            auto req = recv_request(fd);
+            if (req.empty()) return;
+            if (req.starts_with("POST")) ++posts;
+            if (n == 1) return;  // the second request on a connection: read whole, then closed
+            send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+    });
+    gateway gw(dir, one_route_config(up.port()));
+    auto first = request(gw.port(), get_request("/"));
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->status, 200);
+    auto post = request(gw.port(), "POST /orders HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
     ASSERT_TRUE(post);
-    EXPECT_EQ(post->status, 200);
+    EXPECT_EQ(post->status, 502) << post->body;
+    EXPECT_EQ(json_field(post->body, "error"), "upstream_reset");
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(posts.load(), 1) << "the POST was sent twice";
 }
 
 TEST(UpstreamFailures, UnresolvableNameIs503AndTheGatewayKeepsRunning) {
