@@ -136,6 +136,7 @@ std::string config_to_json(const config::gateway_config& c, std::string_view che
         {"timeouts_ms", json::object{{"header", millis(t.header)},
                                      {"idle", millis(t.idle)},
                                      {"read", millis(t.read)},
+                                     {"body", millis(t.body)},
                                      {"send", millis(t.send)},
                                      {"request", millis(t.request)}}}};
     root["logging"] = json::object{{"level", c.logging.level}};

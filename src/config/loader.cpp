@@ -221,12 +221,13 @@ void read_server(reader& r, const YAML::Node& node, server_config& server) {
     }
     if (auto timeouts = node["timeouts"]; timeouts.IsDefined()) {
         auto tp = reader::join(path, "timeouts");
-        if (r.expect_map(timeouts, tp, {"header", "idle", "read", "send", "request"})) {
+        if (r.expect_map(timeouts, tp, {"header", "idle", "read", "body", "send", "request"})) {
             auto time = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); };
             auto& t = server.timeouts;
             r.optional_field(timeouts, "header", tp, t.header, time);
             r.optional_field(timeouts, "idle", tp, t.idle, time);
             r.optional_field(timeouts, "read", tp, t.read, time);
+            r.optional_field(timeouts, "body", tp, t.body, time);
             r.optional_field(timeouts, "send", tp, t.send, time);
             r.optional_field(timeouts, "request", tp, t.request, time);
         }

@@ -450,6 +450,7 @@ struct relay_plan {
     std::pmr::string chunk_prefix;
     std::pmr::string head;  // for the client
     gather out;             // what the next write sends
+    clock::time_point client_deadline;  // the client must have taken the whole response by then
 
     explicit relay_plan(const std::pmr::polymorphic_allocator<char>& allocator) : chunk_prefix(allocator), head(allocator) {}
 };
@@ -649,6 +650,7 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         co_return result;
     }
     ubuf.consume(head_in.size());
+    plan.client_deadline = worker_.now() + timeouts.body;
     bool head_sent = false;
     for (;;) {
         // A head whose body has not begun waits for its first bytes (one more read): upstreams
@@ -673,7 +675,10 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             error_code write_ec;
             std::size_t written = send_to_client_now(out.buffers(), write_ec);
             if (!write_ec && written < total_size(out.buffers())) {
-                write_ec = co_await send_rest(socket_, out.buffers(), written, worker_.now() + timeouts.send);
+                // A client that reads slowly holds the upstream connection: the whole response
+                // body must be taken within timeouts.body, however steadily it trickles.
+                write_ec = co_await send_rest(socket_, out.buffers(), written,
+                                              std::min(worker_.now() + timeouts.send, plan.client_deadline));
             }
             bytes_out_ += written;
             rs.response_started = true;
@@ -754,8 +759,11 @@ asio::awaitable<bool> client_connection::send_request(request_state& rs, upstrea
         co_return true;
     }
     cbuf.consume(first);
+    // A client trickling its body (a byte just inside every read timeout) would hold the
+    // upstream connection for ever: the whole body has one deadline too.
+    const auto body_deadline = worker_.now() + timeouts.body;
     while (!body_done) {
-        watch_.arm(socket_, worker_.now() + timeouts.read);
+        watch_.arm(socket_, std::min(worker_.now() + timeouts.read, body_deadline));
         auto [read_ec, n] = co_await socket_.async_read_some(cbuf.prepare(std::max(min_read, cbuf.capacity() - cbuf.size())), use_nothrow);
         if (auto read_error = settle(read_ec)) {
             if (read_error == asio::error::timed_out) {

@@ -1,5 +1,7 @@
 // The gateway as a security boundary: the bypasses an attacker who knows HTTP better than the
 // upstream tries, each through the real binary (docs/security.md).
+#include <sys/socket.h>
+
 #include "common.hpp"
 
 using namespace harness;
@@ -502,4 +504,36 @@ TEST(IdentityFields, ClientCopiesAreRemovedOnEveryRoute) {
     ASSERT_TRUE(keyed);
     EXPECT_EQ(keyed->status, 200);
     EXPECT_EQ(echoed_header(*keyed, "x-consumer"), "ops");
+}
+
+// A client trickling its body, a byte inside every read timeout, would hold a pooled upstream
+// connection for ever: the whole body has a deadline of its own.
+TEST(SlowClients, ATricklingRequestBodyGets408) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir, one_route_config(echo.port(), "  timeouts: { read: 2s, body: 1s }\n"));
+    client c(gw.port());
+    c.send("POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n");
+    for (int i = 0; i < 12; ++i) {  // 3 s in all, past the body deadline
+        std::this_thread::sleep_for(250ms);  // within the read timeout each time
+        ::send(c.fd(), "x", 1, MSG_NOSIGNAL);
+    }
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 408) << r->body;
+    EXPECT_EQ(json_field(r->body, "error"), "request_timeout");
+}
+
+// The same bound for a client that reads the response too slowly.
+TEST(SlowClients, AClientReadingTooSlowlyIsCutOff) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    gateway gw(dir, one_route_config(echo.port(), "  timeouts: { send: 10s, body: 1s }\n"));
+    client c(gw.port(), 10s);
+    const std::uint64_t size = 64ull * 1024 * 1024;
+    c.send(get_request("/bytes/" + std::to_string(size)));
+    std::this_thread::sleep_for(2500ms);  // reads nothing past the body deadline
+    auto all = c.read_all(10s);  // what the kernel buffers held, then the close
+    EXPECT_LT(all.size(), size) << "the whole body was sent to a client that did not read it in time";
+    EXPECT_GT(all.size(), 0u);
 }

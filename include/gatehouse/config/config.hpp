@@ -37,6 +37,7 @@ struct timeouts_config {
     duration header{10'000};   // whole request header, from its first byte (slowloris)
     duration idle{60'000};     // keep-alive wait for the next request
     duration read{60'000};     // between body bytes from the client
+    duration body{60'000};     // a whole request body, and a client's reading of a whole response body
     duration send{60'000};     // a write to the client making no progress
     duration request{30'000};  // default per-route upstream exchange timeout
 };
