@@ -1,6 +1,9 @@
 // The gateway as a security boundary: the bypasses an attacker who knows HTTP better than the
 // upstream tries, each through the real binary (docs/security.md).
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common.hpp"
 
@@ -536,4 +539,32 @@ TEST(SlowClients, AClientReadingTooSlowlyIsCutOff) {
     auto all = c.read_all(10s);  // what the kernel buffers held, then the close
     EXPECT_LT(all.size(), size) << "the whole body was sent to a client that did not read it in time";
     EXPECT_GT(all.size(), 0u);
+}
+
+// The access log's writer stuck on a pipe nobody reads must not stop the traffic.
+TEST(AccessLogOverflow, TrafficKeepsFlowingWhenTheLogCannotBeWritten) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    auto fifo = dir.path() + "/access.pipe";
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK);  // opened, never read
+    ASSERT_GE(reader, 0);
+    gateway gw(dir, one_route_config(echo.port(), "", "    filters: [log]\n") +
+                        "filters:\n  log: { type: access_log, output: \"" + fifo + "\", buffer: 1B, flush: 10ms }\n");
+    client c(gw.port(), 5s);
+    // The pipe holds 64 KiB, the writer's queue 4096 batches of one line: far fewer than this.
+    const int requests = 6000;
+    int ok = 0;
+    for (int i = 0; i < requests; ++i) {
+        c.send(get_request("/r"));
+        auto r = c.read_response();
+        if (!r) break;
+        ok += r->status == 200;
+    }
+    EXPECT_EQ(ok, requests);
+    auto page = wait_for_metrics(gw.admin_port(), {"gatehouse_filter_events_total{filter=\"log\",event=\"lines_dropped\"}"});
+    auto at = page.find("gatehouse_filter_events_total{filter=\"log\",event=\"lines_dropped\"} ");
+    ASSERT_NE(at, std::string::npos) << page;
+    EXPECT_GT(std::stol(page.substr(at + 66)), 1000) << page.substr(at, 80);
+    ::close(reader);
 }

@@ -115,40 +115,58 @@ private:
 std::mutex registry_mutex;  // config load and SIGUSR1 only, never per request
 std::map<std::string, std::weak_ptr<reopenable_file_sink>> file_sinks;
 
-// One asynchronous logger per output, shared by every access_log instance and kept across
-// reloads while any instance still uses it, so two loggers never append to one file.
-std::shared_ptr<spdlog::logger> logger_for(const std::string& output) {
-    static std::map<std::string, std::weak_ptr<spdlog::logger>> loggers;
-    static std::shared_ptr<spdlog::details::thread_pool> pool;
+// Batches the writer thread may have queued (all outputs together).
+constexpr std::size_t queue_capacity = 4096;
+
+std::shared_ptr<spdlog::details::thread_pool> writer_pool() {
+    static std::shared_ptr<spdlog::details::thread_pool> pool =
+        std::make_shared<spdlog::details::thread_pool>(queue_capacity, 1);
+    return pool;
+}
+
+// One asynchronous logger per output and overflow policy, shared by every access_log instance
+// and kept across reloads while any instance still uses it; loggers of one output share its
+// sink, and the pool's single thread writes them in turn, so lines never interleave.
+std::shared_ptr<spdlog::logger> logger_for(const std::string& output, bool block) {
+    static std::map<std::pair<std::string, bool>, std::weak_ptr<spdlog::logger>> loggers;
+    static std::map<std::string, std::weak_ptr<spdlog::sinks::sink>> sinks;
+    auto pool = writer_pool();
     std::lock_guard lock(registry_mutex);
-    if (auto existing = loggers[output].lock()) {
+    if (auto existing = loggers[{output, block}].lock()) {
         return existing;
     }
-    if (!pool) {
-        pool = std::make_shared<spdlog::details::thread_pool>(4096, 1);
+    spdlog::sink_ptr sink = sinks[output].lock();
+    if (!sink) {
+        if (output == "stdout") {
+            sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+        } else if (output == "stderr") {
+            sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+        } else {
+            auto file = std::make_shared<reopenable_file_sink>(output);  // throws if it cannot open
+            file_sinks[output] = file;
+            sink = file;
+        }
+        sink->set_pattern("%v");
+        sinks[output] = sink;
     }
-    spdlog::sink_ptr sink;
-    if (output == "stdout") {
-        sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
-    } else if (output == "stderr") {
-        sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-    } else {
-        auto file = std::make_shared<reopenable_file_sink>(output);  // throws if it cannot open
-        file_sinks[output] = file;
-        sink = file;
-    }
-    sink->set_pattern("%v");
-    auto logger = std::make_shared<spdlog::async_logger>("access_log:" + output, sink, pool,
-                                                         spdlog::async_overflow_policy::block);
+    // Dropping: a full queue loses its oldest batch rather than block a worker (the filter
+    // itself drops and counts when it sees the queue full, so this only covers a race).
+    auto logger = std::make_shared<spdlog::async_logger>(
+        "access_log:" + output, sink, pool,
+        block ? spdlog::async_overflow_policy::block : spdlog::async_overflow_policy::overrun_oldest);
     logger->set_level(spdlog::level::info);
     logger->flush_on(spdlog::level::info);  // each batch reaches the file when written
-    loggers[output] = logger;
+    loggers[{output, block}] = logger;
     return logger;
 }
 
 class access_log_filter final : public filter {
 public:
-    access_log_filter(const settings& s, std::shared_ptr<spdlog::logger> logger) : settings_(s), logger_(std::move(logger)) {
+    access_log_filter(const settings& s, std::shared_ptr<spdlog::logger> logger, worker_services& w)
+        : settings_(s), logger_(std::move(logger)), pool_(writer_pool()) {
+        if (w.stats && !s.block_on_overflow) {
+            dropped_ = &w.stats->filter_event(s.instance, "lines_dropped");
+        }
         batch_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(settings_.buffer, 1 << 20)) + 1024);
     }
     ~access_log_filter() override { flush(); }
@@ -174,6 +192,14 @@ private:
         if (batch_.empty()) {
             return;
         }
+        if (!settings_.block_on_overflow && pool_->queue_size() >= queue_capacity) {
+            // The writer is stuck (full disk, a pipe nobody reads): traffic must not wait for it.
+            if (dropped_) {
+                dropped_->add(static_cast<std::uint64_t>(std::count(batch_.begin(), batch_.end(), '\n')));
+            }
+            batch_.clear();
+            return;
+        }
         std::string_view lines(batch_);
         lines.remove_suffix(1);  // the sink adds the last newline
         logger_->log(spdlog::level::info, lines);
@@ -182,6 +208,8 @@ private:
 
     const settings& settings_;
     std::shared_ptr<spdlog::logger> logger_;
+    std::shared_ptr<spdlog::details::thread_pool> pool_;
+    observability::counter* dropped_ = nullptr;
     std::string batch_;
     std::chrono::steady_clock::time_point first_line_;
 };
@@ -190,8 +218,8 @@ class access_log_factory final : public filter_factory {
 public:
     access_log_factory(settings s, std::shared_ptr<spdlog::logger> logger) : settings_(std::move(s)), logger_(std::move(logger)) {}
 
-    std::unique_ptr<filter> create(worker_services&) const override {
-        return std::make_unique<access_log_filter>(settings_, logger_);
+    std::unique_ptr<filter> create(worker_services& w) const override {
+        return std::make_unique<access_log_filter>(settings_, logger_, w);
     }
 
     boost::json::object describe() const override {
@@ -203,7 +231,8 @@ public:
                 {"output", settings_.output},
                 {"fields", std::move(fields)},
                 {"buffer", settings_.buffer},
-                {"flush_ms", settings_.flush.count()}};
+                {"flush_ms", settings_.flush.count()},
+                {"on_overflow", settings_.block_on_overflow ? "block" : "drop"}};
     }
 
 private:
@@ -281,16 +310,20 @@ void format_line(const settings& s, const request_context& ctx, const exchange_l
 }
 
 std::shared_ptr<const filter_factory> make_factory(settings s) {
-    auto logger = logger_for(s.output);
+    auto logger = logger_for(s.output, s.block_on_overflow);
     return std::make_shared<access_log_factory>(std::move(s), std::move(logger));
 }
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "output", "fields", "buffer", "flush"})) {
+    if (!r.expect_map(node, path, {"type", "output", "fields", "buffer", "flush", "on_overflow"})) {
         return nullptr;
     }
     auto before = r.errors.size();
     settings s;
+    s.instance = path.substr(path.rfind('.') + 1);
+    r.optional_field(node, "on_overflow", path, s.block_on_overflow, [&](const YAML::Node& n, const std::string& p) {
+        return r.one_of<bool>(n, p, "overflow policy", {{"drop", false}, {"block", true}});
+    });
     if (auto n = node["output"]; n.IsDefined()) {
         if (auto out = r.string(n, path + ".output")) {
             if (out->empty()) {

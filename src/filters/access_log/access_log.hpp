@@ -29,6 +29,11 @@ struct settings {
     std::vector<field> fields;      // in this order; all when not configured
     std::uint64_t buffer = 64 * 1024;
     config::duration flush{1000};
+    // When the writer cannot keep up (a full disk, a stdout pipe nobody reads): drop lines and
+    // count them (gatehouse_filter_events_total{event="lines_dropped"}), or block the workers
+    // until it catches up, which stops all traffic.
+    bool block_on_overflow = false;
+    std::string instance;  // the filter's name, for its metrics
 };
 
 // Appends the JSON line (with its newline) for one exchange.
