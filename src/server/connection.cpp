@@ -14,7 +14,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/url/parse.hpp>
 
-#include "gatehouse/http/path.hpp"
+#include "gatehouse/http/check_request.hpp"
 #include "gatehouse/http/request_id.hpp"
 #include "gatehouse/http/wire.hpp"
 #include "gatehouse/server/client_connection.hpp"
@@ -32,31 +32,12 @@ using boost::system::error_code;
 
 namespace {
 
-// Methods the gateway forwards, for "OPTIONS *" and the Allow field a 405 must carry (RFC 9110
-// section 15.5.6).
-constexpr std::string_view allowed_methods = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 constexpr auto linger_time = std::chrono::seconds(2);
 constexpr std::size_t linger_bytes = 1024 * 1024;
 
 asio::awaitable<void> serve(worker& w, tcp::socket socket, tcp::endpoint peer) {
     client_connection connection(w, std::move(socket), peer);
     co_await connection.run();
-}
-
-// Normalises the path part of an origin-form target in place (the query is left as it is), so
-// that routing, filters and the upstream all see one spelling of it. No allocation: the path
-// only shrinks.
-http::path_error normalize_target_path(std::pmr::string& target, const http::path_options& options) {
-    auto path_end = std::min(target.find('?'), target.size());
-    if (!http::path_needs_normalizing(std::string_view(target).substr(0, path_end))) {
-        return http::path_error::none;
-    }
-    auto error = http::path_error::none;
-    auto size = http::normalize_path(target.data(), path_end, options, error);
-    if (error == http::path_error::none && size < path_end) {
-        target.erase(size, path_end - size);
-    }
-    return error;
 }
 
 // Dotted-quad text of a v4 address, without the printf machinery.
@@ -498,7 +479,7 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
 asio::awaitable<client_connection::next_step> client_connection::answer_server_options(request_state& rs) {
     // "OPTIONS *" asks what the server supports in general; no route or upstream is involved.
     std::string out = "HTTP/1.1 200 OK\r\nAllow: ";
-    out += allowed_methods;
+    out += http::allowed_methods;
     out += "\r\nContent-Length: 0\r\nDate: ";
     out += worker_.date();
     out += "\r\nX-Request-Id: ";
@@ -570,164 +551,15 @@ void client_connection::describe_request(request_state& rs) {
 std::optional<http::local_reply> client_connection::inspect_request(request_state& rs) {
     const auto& server = rs.gen->snap->config->server;
     auto& req = rs.parser.get();
-    rs.version = req.version();
-    rs.keep_alive = rs.parser.keep_alive();
-    rs.head_method = req.method() == beast::http::verb::head;
-    switch (req.method()) {
-        case beast::http::verb::get:
-        case beast::http::verb::head:
-        case beast::http::verb::options:
-        case beast::http::verb::trace:
-        case beast::http::verb::put:
-        case beast::http::verb::delete_:
-            rs.idempotent = true;
-            break;
-        default:
-            rs.idempotent = false;
-    }
-
-    // Request id first, so every refusal below carries one.
+    // Request id first, so every refusal carries one.
     if (auto it = req.find("x-request-id"); it != req.end() && http::valid_request_id(it->value())) {
         rs.ctx.request_id = it->value();
     } else {
         http::make_request_id(worker_.random(), rs.ctx.request_id);
     }
-
-    if (rs.version != 10 && rs.version != 11) {
-        return http::local_reply{505, "version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported"};
-    }
-
-    http::framing_analyzer framing;
-    std::size_t count = 0;
-    std::size_t connection_tokens = 0;
-    int hosts = 0;
-    std::string_view host_value;
-    for (const auto& field : req) {
-        auto name = field.name_string();
-        auto value = field.value();
-        if (++count > server.limits.max_header_count) {
-            return http::local_reply{431, "headers_too_large", "too many header fields"};
-        }
-        if (!http::valid_field_value(value)) {
-            return http::local_reply{400, "bad_request", "invalid character in header field value"};
-        }
-        if (field.name() == beast::http::field::host) {
-            ++hosts;
-            host_value = value;
-        } else if (field.name() == beast::http::field::unknown && name.find('_') != std::string_view::npos) {
-            if (server.headers_with_underscores == config::underscore_headers::reject) {
-                return http::local_reply{400, "bad_request", "header field name with an underscore: " + std::string(name)};
-            }
-            rs.drop_underscore_fields = server.headers_with_underscores == config::underscore_headers::drop;
-        }
-        if (field.name() == beast::http::field::content_length || field.name() == beast::http::field::transfer_encoding) {
-            framing.add(name, value);
-        } else if (field.name() == beast::http::field::connection) {
-            http::for_each_list_token(value, [&](std::string_view) { ++connection_tokens; });
-            if (connection_tokens > http::max_connection_tokens) {
-                return http::local_reply{400, "bad_request", "too many Connection options"};
-            }
-        }
-    }
-    if (auto e = framing.finish(true, rs.version); e != http::framing_error::ok) {
-        unsigned status = e == http::framing_error::unsupported_coding ? 501 : 400;
-        return http::local_reply{status, status == 501 ? "not_implemented" : "bad_request",
-                                 "ambiguous or invalid message framing: " + std::string(http::describe(e))};
-    }
-    rs.framing = framing.framing();
-    rs.content_length = framing.content_length();
-
-    // Request target (RFC 9112 section 3.2). Beast rejects spaces and controls; a fragment or
-    // raw non-ASCII bytes are not part of any request-target either, and upstreams differ in
-    // how they would read them.
-    std::string_view target = req.target();
-    for (unsigned char c : target) {
-        if (c == '#' || c >= 0x80) {
-            return http::local_reply{400, "bad_request", "invalid character in request target"};
-        }
-    }
-    if (req.method() == beast::http::verb::connect) {
-        return http::local_reply{405, "method_not_allowed", "CONNECT is not supported: this is not a forward proxy",
-                                 {{"Allow", std::string(allowed_methods)}}};
-    }
-    if (target.starts_with("/")) {
-        if (rs.version == 11 && hosts != 1) {
-            return http::local_reply{400, "bad_request", hosts == 0 ? "missing Host header" : "more than one Host header"};
-        }
-        if (hosts > 1) {
-            return http::local_reply{400, "bad_request", "more than one Host header"};
-        }
-        rs.forwarded_host = host_value;
-        rs.target = target;
-    } else if (target == "*") {
-        if (req.method() == beast::http::verb::options) {
-            if ((rs.version == 11 && hosts != 1) || hosts > 1) {
-                return http::local_reply{400, "bad_request", hosts == 0 ? "missing Host header" : "more than one Host header"};
-            }
-            rs.server_options = true;  // about the gateway itself (RFC 9110 section 9.3.7)
-            return std::nullopt;
-        }
-        return http::local_reply{400, "bad_request", "only OPTIONS may use the asterisk-form target"};
-    } else {
-        // absolute-form: the authority replaces Host; it only selects among our routes, so a
-        // foreign host can never make the gateway connect anywhere it is not configured to.
-        auto url = boost::urls::parse_absolute_uri(target);
-        if (!url || (!http::iequals(url->scheme(), "http") && !http::iequals(url->scheme(), "https")) ||
-            !url->has_authority() || url->encoded_host().empty() || url->has_userinfo() || url->has_fragment()) {
-            return http::local_reply{400, "bad_request", "invalid request target"};
-        }
-        if (hosts > 1) {
-            return http::local_reply{400, "bad_request", "more than one Host header"};
-        }
-        rs.forwarded_host = url->encoded_host_and_port();
-        rs.target = url->encoded_path().empty() ? "/" : std::string(url->encoded_path());
-        if (url->has_query()) {
-            rs.target += '?';
-            rs.target += url->encoded_query();
-        }
-        if (!rs.target.starts_with("/")) {
-            return http::local_reply{400, "bad_request", "invalid request target"};
-        }
-        req.set(beast::http::field::host, rs.forwarded_host);
-    }
-    if (!rs.forwarded_host.empty() && !http::valid_host(rs.forwarded_host)) {
-        return http::local_reply{400, "bad_request", "invalid Host header"};
-    }
-    http::normalize_host(rs.forwarded_host, rs.host);
-    if (auto error = normalize_target_path(rs.target, server.paths); error != http::path_error::none) {
-        return http::local_reply{400, "bad_request", std::string(http::describe(error))};
-    }
-    rs.path = std::string_view(rs.target).substr(0, rs.target.find('?'));
-
-    // jwt and api_key check one credential; an upstream reading another line of the same field
-    // would act on one nobody checked.
-    if (req.count(beast::http::field::authorization) > 1 || req.count(beast::http::field::proxy_authorization) > 1) {
-        return http::local_reply{400, "bad_request", "more than one Authorization field"};
-    }
-
-    if (auto it = req.find(beast::http::field::expect); it != req.end()) {
-        if (!http::iequals(it->value(), "100-continue")) {
-            return http::local_reply{417, "expectation_failed", "only \"Expect: 100-continue\" is supported"};
-        }
-        rs.expect_continue = rs.version == 11 && rs.framing != http::body_framing::none;
-    }
-
-    if (req.method() == beast::http::verb::trace || req.method() == beast::http::verb::options) {
-        // RFC 9110 section 7.6.2: at Max-Forwards 0 this hop is the final recipient.
-        if (auto it = req.find(beast::http::field::max_forwards); it != req.end()) {
-            std::uint64_t hops = 0;
-            auto value = it->value();
-            auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), hops);
-            if (ec != std::errc{} || end != value.data() + value.size() || value.empty() ||
-                req.count(beast::http::field::max_forwards) > 1) {
-                return http::local_reply{400, "bad_request", "invalid Max-Forwards"};
-            }
-            if (hops == 0) {
-                (req.method() == beast::http::verb::trace ? rs.trace_here : rs.server_options) = true;
-                return std::nullopt;
-            }
-            rs.max_forwards = hops;
-        }
+    const http::request_rules rules{server.limits.max_header_count, server.headers_with_underscores, server.paths};
+    if (auto refusal = http::check_request(req, rs.parser.keep_alive(), rules, rs); refusal || rs.server_options || rs.trace_here) {
+        return refusal;
     }
 
     rs.headers_view.emplace(req);

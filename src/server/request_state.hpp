@@ -10,6 +10,7 @@
 #include <string>
 
 #include "gatehouse/filters/context.hpp"
+#include "gatehouse/http/check_request.hpp"
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/wire.hpp"
 #include "gatehouse/http/local_reply.hpp"
@@ -89,12 +90,18 @@ private:
     const http::response_head& head_;
 };
 
-struct request_state {
-    // Per-request arena: header fields and head strings are bump-allocated here and released
-    // together when the request ends, instead of a malloc and free for each.
+// Per-request arena: header fields and head strings are bump-allocated here and released
+// together when the request ends, instead of a malloc and free for each. A base, so that it
+// exists before the request facts whose strings live in it.
+struct request_arena {
     alignas(std::max_align_t) std::array<std::byte, 4096> arena_storage;
     std::pmr::monotonic_buffer_resource arena{arena_storage.data(), arena_storage.size()};
     std::pmr::polymorphic_allocator<char> allocator{&arena};
+};
+
+// The facts check_request establishes (version, framing, target, host, ...) are its base.
+struct request_state : request_arena, http::request_facts {
+    request_state() : http::request_facts(allocator) {}
 
     request_parser parser{std::piecewise_construct, std::make_tuple(), std::make_tuple(allocator)};
     filters::request_context ctx{allocator};  // what filters see; holds the request id
@@ -108,23 +115,8 @@ struct request_state {
     std::size_t head_bytes = 0;     // head bytes the parser consumed so far
     bool request_line_seen = false; // the request line is complete and within its limit
     const router::route* route = nullptr;
-    http::body_framing framing = http::body_framing::none;
-    std::uint64_t content_length = 0;
     std::uint64_t max_body = 0;
-    unsigned version = 11;
-    bool keep_alive = true;
-    bool head_method = false;
-    bool idempotent = false;  // RFC 9110 section 9.2.2: may be resent after a connection died
-    bool expect_continue = false;
     bool continue_sent = false;
-    bool server_options = false;  // "OPTIONS *", or OPTIONS with Max-Forwards: 0: answered by the gateway itself
-    bool trace_here = false;      // TRACE with Max-Forwards: 0: the gateway is its final recipient
-    std::optional<std::uint64_t> max_forwards;  // TRACE or OPTIONS with a valid Max-Forwards above 0
-    bool drop_underscore_fields = false;  // a field name has '_' and the policy leaves such fields out upstream
-    std::pmr::string host{allocator};            // normalised, for routing
-    std::pmr::string forwarded_host{allocator};  // as the client sent it, for X-Forwarded-Host
-    std::pmr::string target{allocator};          // origin-form target sent upstream
-    std::string_view path;        // path of target, for routing (points into target)
     clock::time_point started;
     http::response_head response{&arena};  // the upstream's response head (one per 1xx/final)
 };

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "gatehouse/http/path.hpp"
+#include "gatehouse/http/check_request.hpp"
 
 namespace gatehouse::filters {
 class filter_factory;
@@ -42,10 +42,7 @@ struct timeouts_config {
     duration request{30'000};  // default per-route upstream exchange timeout
 };
 
-// What to do with request header fields whose names contain '_'. CGI-style upstreams (PHP,
-// WSGI, Rack) read "X_User" and "X-User" as the same variable, so a client could smuggle a
-// field past a gateway that sets or removes "X-User" (NGINX drops them too).
-enum class underscore_headers { drop, reject, allow };
+using http::underscore_headers;  // what to do with request field names that contain an underscore
 
 struct server_config {
     std::vector<host_port> listen{{"0.0.0.0", 8080}};
