@@ -387,7 +387,7 @@ std::vector<std::size_t> read_chain(reader& r, const YAML::Node& node, const std
         return chain;
     }
     for (auto& [n, name] : r.string_list(node, path)) {
-        auto it = std::find_if(declared.begin(), declared.end(), [&](const filter_instance& f) { return f.name == name; });
+        auto it = std::find_if(declared.begin(), declared.end(), [&name = name](const filter_instance& f) { return f.name == name; });
         if (it == declared.end()) {
             r.error(n, path, "unknown filter \"" + name + "\" (declare it under filters:)");
             continue;

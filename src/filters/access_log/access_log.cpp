@@ -335,7 +335,7 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
     }
     if (auto n = node["fields"]; n.IsDefined()) {
         for (auto& [fn, name] : r.string_list(n, path + ".fields")) {
-            auto it = std::find_if(std::begin(field_names), std::end(field_names), [&](auto& p) { return p.first == name; });
+            auto it = std::find_if(std::begin(field_names), std::end(field_names), [&name = name](auto& p) { return p.first == name; });
             if (it == std::end(field_names)) {
                 std::string known;
                 for (auto [k, v] : field_names) {

@@ -327,7 +327,7 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
     }
     if (auto n = node["allow"]; n.IsDefined()) {
         for (auto& [an, name] : r.string_list(n, path + ".allow")) {
-            bool known = std::any_of(keys.begin(), keys.end(), [&](auto& k) { return k.first == name; });
+            bool known = std::any_of(keys.begin(), keys.end(), [&name = name](auto& k) { return k.first == name; });
             if (!known) {
                 r.error(an, path + ".allow", "unknown consumer \"" + name + "\"");
             }

@@ -210,7 +210,8 @@ std::uint64_t seconds_of(std::chrono::nanoseconds d) {
     return static_cast<std::uint64_t>(std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(d).count()));
 }
 
-// Where every limit stands for one key, from Redis: {allowed, tightest, remaining, reset_us, retry_us}.
+}  // namespace
+
 std::optional<decision> decision_from(const redisReply& r, std::size_t limits) {
     if (r.type != REDIS_REPLY_ARRAY || r.elements != 5) return std::nullopt;
     long long v[5];
@@ -227,6 +228,8 @@ std::optional<decision> decision_from(const redisReply& r, std::size_t limits) {
     d.retry_after = std::chrono::microseconds(std::max(0LL, v[4]));
     return d;
 }
+
+namespace {
 
 std::string_view policy_name(backend_error_policy p) {
     switch (p) {

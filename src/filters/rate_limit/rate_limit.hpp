@@ -24,6 +24,8 @@
 namespace YAML {
 class Node;
 }
+struct redisReply;
+
 namespace gatehouse::config {
 class reader;
 }
@@ -73,6 +75,10 @@ struct decision {
     std::chrono::nanoseconds retry_after{};   // when refused: until a request would pass
     bool evicted = false;                     // a key was pushed out of a full table
 };
+
+// Where every limit stands for one key, from the Redis script's reply {allowed, tightest,
+// remaining, reset_us, retry_us}; nullopt for any other shape (a broken or hostile Redis).
+std::optional<decision> decision_from(const redisReply& r, std::size_t limits);
 
 // The buckets of one instance, shared by every worker.
 class bucket_table {
