@@ -1,7 +1,6 @@
 #include "gatehouse/http/check_request.hpp"
 
 #include <boost/url/parse.hpp>
-
 #include <charconv>
 
 namespace gatehouse::http {
@@ -79,7 +78,7 @@ std::optional<local_reply> check_request(request_head& req, bool keep_alive, con
     if (auto e = framing.finish(true, facts.version); e != framing_error::ok) {
         unsigned status = e == framing_error::unsupported_coding ? 501 : 400;
         return local_reply{status, status == 501 ? "not_implemented" : "bad_request",
-                                 "ambiguous or invalid message framing: " + std::string(describe(e))};
+                           "ambiguous or invalid message framing: " + std::string(describe(e))};
     }
     facts.framing = framing.framing();
     facts.content_length = framing.content_length();
@@ -94,8 +93,10 @@ std::optional<local_reply> check_request(request_head& req, bool keep_alive, con
         }
     }
     if (req.method() == bhttp::verb::connect) {
-        return local_reply{405, "method_not_allowed", "CONNECT is not supported: this is not a forward proxy",
-                                 {{"Allow", std::string(allowed_methods)}}};
+        return local_reply{405,
+                           "method_not_allowed",
+                           "CONNECT is not supported: this is not a forward proxy",
+                           {{"Allow", std::string(allowed_methods)}}};
     }
     if (target.starts_with("/")) {
         if (facts.version == 11 && hosts != 1) {
@@ -109,7 +110,8 @@ std::optional<local_reply> check_request(request_head& req, bool keep_alive, con
     } else if (target == "*") {
         if (req.method() == bhttp::verb::options) {
             if ((facts.version == 11 && hosts != 1) || hosts > 1) {
-                return local_reply{400, "bad_request", hosts == 0 ? "missing Host header" : "more than one Host header"};
+                return local_reply{400, "bad_request",
+                                   hosts == 0 ? "missing Host header" : "more than one Host header"};
             }
             facts.server_options = true;  // about the gateway itself (RFC 9110 section 9.3.7)
             return std::nullopt;
@@ -119,8 +121,8 @@ std::optional<local_reply> check_request(request_head& req, bool keep_alive, con
         // absolute-form: the authority replaces Host; it only selects among our routes, so a
         // foreign host can never make the gateway connect anywhere it is not configured to.
         auto url = boost::urls::parse_absolute_uri(target);
-        if (!url || (!iequals(url->scheme(), "http") && !iequals(url->scheme(), "https")) ||
-            !url->has_authority() || url->encoded_host().empty() || url->has_userinfo() || url->has_fragment()) {
+        if (!url || (!iequals(url->scheme(), "http") && !iequals(url->scheme(), "https")) || !url->has_authority() ||
+            url->encoded_host().empty() || url->has_userinfo() || url->has_fragment()) {
             return local_reply{400, "bad_request", "invalid request target"};
         }
         if (hosts > 1) {

@@ -7,13 +7,18 @@ namespace gatehouse::http {
 namespace {
 
 int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
-char upper_hex(char c) { return (c >= 'a' && c <= 'f') ? static_cast<char>(c - 'a' + 'A') : c; }
+char upper_hex(char c) {
+    return (c >= 'a' && c <= 'f') ? static_cast<char>(c - 'a' + 'A') : c;
+}
 
 // RFC 3986 section 2.3.
 bool unreserved(unsigned char c) {
@@ -96,8 +101,10 @@ std::size_t resolve_segments(char* data, std::size_t size, const path_options& o
             continue;
         }
         if (segment == "..") {
-            while (w > 0 && data[w - 1] != '/') --w;  // drop the last output segment
-            if (w > 0) --w;                          // and its slash
+            while (w > 0 && data[w - 1] != '/')
+                --w;  // drop the last output segment
+            if (w > 0)
+                --w;  // and its slash
             trailing_slash = last;
             continue;
         }
@@ -124,13 +131,20 @@ std::size_t resolve_segments(char* data, std::size_t size, const path_options& o
 
 std::string_view describe(path_error e) {
     switch (e) {
-        case path_error::none: return "none";
-        case path_error::not_absolute: return "the path does not start with '/'";
-        case path_error::bad_percent_encoding: return "invalid percent-encoding in the path";
-        case path_error::encoded_nul: return "encoded NUL (%00) in the path";
-        case path_error::backslash: return "backslash in the path";
-        case path_error::escaped_slash: return "encoded slash (%2F or %5C) in the path";
-        case path_error::dot_segment_parameter: return "parameter on a dot segment (\"..;\") in the path";
+        case path_error::none:
+            return "none";
+        case path_error::not_absolute:
+            return "the path does not start with '/'";
+        case path_error::bad_percent_encoding:
+            return "invalid percent-encoding in the path";
+        case path_error::encoded_nul:
+            return "encoded NUL (%00) in the path";
+        case path_error::backslash:
+            return "backslash in the path";
+        case path_error::escaped_slash:
+            return "encoded slash (%2F or %5C) in the path";
+        case path_error::dot_segment_parameter:
+            return "parameter on a dot segment (\"..;\") in the path";
     }
     return "invalid path";
 }

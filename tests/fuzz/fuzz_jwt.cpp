@@ -14,9 +14,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         jwt::settings st;
         st.keys.push_back(jwt::key::secret("hs", "HS256", "0123456789abcdef0123456789abcdef"));
         std::string error;
-        st.keys.push_back(jwt::key::pem("ed", "EdDSA",
-                                        "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n-----END PUBLIC KEY-----\n",
-                                        error));
+        st.keys.push_back(jwt::key::pem(
+            "ed", "EdDSA",
+            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n-----END PUBLIC "
+            "KEY-----\n",
+            error));
         st.issuers = {"https://idp"};
         st.required_claims = {"sub"};
         st.now = [] { return std::int64_t{1'700'000'000}; };
@@ -24,6 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }();
     std::string_view token(reinterpret_cast<const char*>(data), size);
     auto v = jwt::verify_token(s, token);
-    if (v.ok) std::abort();
+    if (v.ok)
+        std::abort();
     return 0;
 }

@@ -4,7 +4,6 @@
 // and the request fuzzer (tests/fuzz/) drive it directly.
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/message.hpp>
-
 #include <cstdint>
 #include <memory_resource>
 #include <optional>
@@ -45,12 +44,12 @@ struct request_facts {
     unsigned version = 11;  // 10 or 11 once checked
     bool keep_alive = true;
     bool head_method = false;
-    bool idempotent = false;        // RFC 9110 section 9.2.2: may be resent after a connection died
+    bool idempotent = false;  // RFC 9110 section 9.2.2: may be resent after a connection died
     bool expect_continue = false;
-    bool server_options = false;    // "OPTIONS *", or OPTIONS with Max-Forwards: 0: answered by the gateway itself
-    bool trace_here = false;        // TRACE with Max-Forwards: 0: the gateway is its final recipient
+    bool server_options = false;  // "OPTIONS *", or OPTIONS with Max-Forwards: 0: answered by the gateway itself
+    bool trace_here = false;      // TRACE with Max-Forwards: 0: the gateway is its final recipient
     std::optional<std::uint64_t> max_forwards;  // TRACE or OPTIONS with a valid Max-Forwards above 0
-    bool drop_underscore_fields = false;  // a field name has '_' and the policy leaves such fields out upstream
+    bool drop_underscore_fields = false;        // a field name has '_' and the policy leaves such fields out upstream
     body_framing framing = body_framing::none;
     std::uint64_t content_length = 0;
     std::pmr::string host;            // normalised, for routing

@@ -24,12 +24,12 @@ struct path_options {
 // Why a path was refused (the text goes into the 400's message).
 enum class path_error {
     none,
-    not_absolute,          // does not start with '/'
-    bad_percent_encoding,  // '%' not followed by two hex digits
-    encoded_nul,           // %00
-    backslash,             // a raw '\'
-    escaped_slash,         // %2F or %5C under escaped_slash_action::reject
-    dot_segment_parameter, // ".;" or "..;": a dot segment some servers resolve after dropping the parameter
+    not_absolute,           // does not start with '/'
+    bad_percent_encoding,   // '%' not followed by two hex digits
+    encoded_nul,            // %00
+    backslash,              // a raw '\'
+    escaped_slash,          // %2F or %5C under escaped_slash_action::reject
+    dot_segment_parameter,  // ".;" or "..;": a dot segment some servers resolve after dropping the parameter
 };
 std::string_view describe(path_error e);
 

@@ -31,9 +31,11 @@ std::map<std::string, std::string> secret_environment(const std::string& text) {
     int port = 41000;
     for (std::sregex_iterator it(text.begin(), text.end(), reference), end; it != end; ++it) {
         std::string name = (*it)[1];
-        if (env.count(name)) continue;
+        if (env.count(name))
+            continue;
         std::string lower;
-        for (char c : name) lower += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        for (char c : name)
+            lower += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (name.ends_with("_PORT")) {
             env[name] = std::to_string(++port);
         } else if (name.ends_with("THREADS") || name.ends_with("WORKERS")) {
@@ -69,16 +71,18 @@ TEST(ConfigJson, NoValueFromTheEnvironmentAppearsInAnyShippedConfig) {
     std::filesystem::current_path(SOURCE_DIR);  // configs name files relative to the checkout
     for (const auto& file : files) {
         auto env = secret_environment(read(file));
-        auto result = config::load_config_file(file.string(), [&](const std::string& name) -> std::optional<std::string> {
-            auto it = env.find(name);
-            return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
-        });
+        auto result =
+            config::load_config_file(file.string(), [&](const std::string& name) -> std::optional<std::string> {
+                auto it = env.find(name);
+                return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+            });
         ASSERT_TRUE(result.config) << file << ": " << (result.errors.empty() ? "" : result.errors[0].to_string());
         auto page = admin::config_to_json(*result.config, result.config->checksum);
         EXPECT_NO_THROW(boost::json::parse(page)) << file;
         for (const auto& [name, value] : env) {
             if (value.size() >= 4 && value != "info") {
-                EXPECT_EQ(page.find(value), std::string::npos) << file << ": the value of " << name << " shows in /config";
+                EXPECT_EQ(page.find(value), std::string::npos)
+                    << file << ": the value of " << name << " shows in /config";
             }
         }
         if (!env.empty()) {
@@ -91,24 +95,28 @@ TEST(ConfigJson, EveryStringHoldingAnEnvironmentValueIsRedactedAndDefaultsAreNot
     const std::string yaml =
         "server: { listen: \"127.0.0.1:0\" }\n"
         "filters:\n"
-        "  backend_auth: { type: headers, request: { set: { X-Backend-Token: \"Bearer ${BACKEND_TOKEN}\", X-Sig: \"${BACKEND_TOKEN}\" } } }\n"
+        "  backend_auth: { type: headers, request: { set: { X-Backend-Token: \"Bearer ${BACKEND_TOKEN}\", X-Sig: "
+        "\"${BACKEND_TOKEN}\" } } }\n"
         "upstreams:\n  app: { endpoints: [\"${APP_HOST:-app.internal}:80\"] }\n"
         "routes:\n  - { name: r, upstream: app, host_rewrite: \"${REWRITE:-}api.example\", filters: [backend_auth] }\n";
     std::map<std::string, std::string> env{{"BACKEND_TOKEN", "tok-8d7f6e5d4c3b"}, {"REWRITE", "v2."}};
-    auto result = config::load_config_text(yaml, "inline.yaml", [&](const std::string& name) -> std::optional<std::string> {
-        auto it = env.find(name);
-        return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
-    });
+    auto result =
+        config::load_config_text(yaml, "inline.yaml", [&](const std::string& name) -> std::optional<std::string> {
+            auto it = env.find(name);
+            return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+        });
     ASSERT_TRUE(result.config) << (result.errors.empty() ? "" : result.errors[0].to_string());
     auto page = admin::config_to_json(*result.config, "x");
     EXPECT_EQ(page.find("tok-8d7f6e5d4c3b"), std::string::npos) << page;
     EXPECT_NE(page.find("\"host_rewrite\":\"<redacted>\""), std::string::npos) << page;
-    EXPECT_NE(page.find("app.internal:80"), std::string::npos) << "a default written in the file is no secret: " << page;
+    EXPECT_NE(page.find("app.internal:80"), std::string::npos)
+        << "a default written in the file is no secret: " << page;
 }
 
 TEST(ConfigJson, ErrorMessagesDoNotQuoteEnvironmentValues) {
-    const std::string yaml = "server: { listen: \"127.0.0.1:0\", workers: \"${WORKERS}\" }\n"
-                             "upstreams:\n  app: { endpoints: [\"a:1\"] }\nroutes:\n  - { name: r, upstream: app }\n";
+    const std::string yaml =
+        "server: { listen: \"127.0.0.1:0\", workers: \"${WORKERS}\" }\n"
+        "upstreams:\n  app: { endpoints: [\"a:1\"] }\nroutes:\n  - { name: r, upstream: app }\n";
     auto result = config::load_config_text(yaml, "inline.yaml", [](const std::string&) -> std::optional<std::string> {
         return std::string("p4ssw0rd-not-a-number");
     });

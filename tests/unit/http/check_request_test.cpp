@@ -64,10 +64,10 @@ TEST(CheckRequest, RefusesWithTheRightStatus) {
         unsigned status;
     };
     for (auto [raw, status] : {
-             refusal_case{"GET / HTTP/1.1\r\n\r\n", 400},                                              // no Host
-             refusal_case{"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},                        // two
-             refusal_case{"GET /a\\b HTTP/1.1\r\nHost: a\r\n\r\n", 400},                               // backslash
-             refusal_case{"GET /a%2fb HTTP/1.1\r\nHost: a\r\n\r\n", 400},                              // escaped slash
+             refusal_case{"GET / HTTP/1.1\r\n\r\n", 400},                        // no Host
+             refusal_case{"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},  // two
+             refusal_case{"GET /a\\b HTTP/1.1\r\nHost: a\r\n\r\n", 400},         // backslash
+             refusal_case{"GET /a%2fb HTTP/1.1\r\nHost: a\r\n\r\n", 400},        // escaped slash
              refusal_case{"GET / HTTP/1.1\r\nHost: a\r\nAuthorization: x\r\nAuthorization: y\r\n\r\n", 400},
              refusal_case{"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
              refusal_case{"GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417},
