@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/upstream/dns.hpp"
 
 namespace gatehouse::admin {
@@ -47,11 +48,7 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
+using gatehouse::http::iequals;
 
 // The host of a Host value, without port or IPv6 brackets.
 std::string_view host_name(std::string_view value) {

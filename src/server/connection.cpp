@@ -476,20 +476,31 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
     co_return co_await proxy(rs);
 }
 
-asio::awaitable<client_connection::next_step> client_connection::answer_server_options(request_state& rs) {
-    // "OPTIONS *" asks what the server supports in general; no route or upstream is involved.
-    std::string out = "HTTP/1.1 200 OK\r\nAllow: ";
-    out += http::allowed_methods;
-    out += "\r\nContent-Length: 0\r\nDate: ";
+asio::awaitable<client_connection::next_step> client_connection::answer_ok(request_state& rs, std::string_view fields,
+                                                                            std::string_view body) {
+    std::string out = "HTTP/1.1 200 OK\r\n";
+    out += fields;
+    out += "Content-Length: ";
+    http::append_number(out, body.size());
+    out += "\r\nDate: ";
     out += worker_.date();
     out += "\r\nX-Request-Id: ";
     out += rs.ctx.request_id;
     bool close = !rs.keep_alive || rs.framing != http::body_framing::none;
     out += close ? "\r\nConnection: close\r\n\r\n" : (rs.version == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
+    out += body;
     rs.log.status = 200;
     rs.response_started = true;
     auto ec = co_await write_to_client(out);
     co_return (ec || close) ? next_step::close : next_step::keep_alive;
+}
+
+asio::awaitable<client_connection::next_step> client_connection::answer_server_options(request_state& rs) {
+    // "OPTIONS *" asks what the server supports in general; no route or upstream is involved.
+    std::string allow = "Allow: ";
+    allow += http::allowed_methods;
+    allow += "\r\n";
+    co_return co_await answer_ok(rs, allow, {});
 }
 
 asio::awaitable<client_connection::next_step> client_connection::answer_trace(request_state& rs) {
@@ -511,19 +522,7 @@ asio::awaitable<client_connection::next_step> client_connection::answer_trace(re
         http::append_field(message, name, field.value());
     }
     message += "\r\n";
-    std::string out = "HTTP/1.1 200 OK\r\nContent-Type: message/http\r\nContent-Length: ";
-    http::append_number(out, message.size());
-    out += "\r\nDate: ";
-    out += worker_.date();
-    out += "\r\nX-Request-Id: ";
-    out += rs.ctx.request_id;
-    bool close = !rs.keep_alive || rs.framing != http::body_framing::none;
-    out += close ? "\r\nConnection: close\r\n\r\n" : (rs.version == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
-    out += message;
-    rs.log.status = 200;
-    rs.response_started = true;
-    auto ec = co_await write_to_client(out);
-    co_return (ec || close) ? next_step::close : next_step::keep_alive;
+    co_return co_await answer_ok(rs, "Content-Type: message/http\r\n", message);
 }
 
 void client_connection::start_log(request_state& rs) {

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <csignal>
 #include <mutex>
 #include <thread>
@@ -27,12 +28,15 @@ namespace {
 // One Ed25519 key pair per kid, made on first use. (A JWKS URL may not serve symmetric keys:
 // a public key set is no place for a shared secret.)
 EVP_PKEY* key_of(const std::string& kid) {
+    using key_ptr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
     static std::mutex mutex;
-    static std::map<std::string, EVP_PKEY*> keys;
+    static std::map<std::string, key_ptr> keys;
     std::lock_guard lock(mutex);
-    auto& k = keys[kid];
-    if (!k) k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
-    return k;
+    auto it = keys.find(kid);
+    if (it == keys.end()) {
+        it = keys.emplace(kid, key_ptr(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"), &EVP_PKEY_free)).first;
+    }
+    return it->second.get();
 }
 
 std::string jwk(const std::string& kid) {

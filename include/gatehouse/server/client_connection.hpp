@@ -64,6 +64,8 @@ private:
     // Decides how the response reaches the client and builds its head (plan.head).
     bool plan_relay(request_state& rs, relay_plan& plan, exchange_result& result);
     boost::asio::awaitable<next_step> reply(request_state& rs, const http::local_reply& reply, bool close);
+    // A 200 the gateway answers itself: fields (each ending in CRLF), then body.
+    boost::asio::awaitable<next_step> answer_ok(request_state& rs, std::string_view fields, std::string_view body);
     boost::asio::awaitable<next_step> answer_server_options(request_state& rs);
     boost::asio::awaitable<next_step> answer_trace(request_state& rs);
     boost::asio::awaitable<boost::system::error_code> write_to_client(std::string_view data);
