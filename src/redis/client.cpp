@@ -7,6 +7,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <hiredis/hiredis.h>
+
+#include <cstdint>
+#include <type_traits>
 #include <hiredis/read.h>
 #include <spdlog/spdlog.h>
 
@@ -52,6 +55,53 @@ void append_bulk(std::string& out, std::string_view arg) {
     out += "\r\n";
     out += arg;
     out += "\r\n";
+}
+
+namespace {
+
+// hiredis's own object functions, with arrays bounded (copied from the reader hiredis makes,
+// since its table is not exported).
+// The element count is an int in hiredis 0.14 and a size_t in 1.x.
+using create_array_fn = decltype(redisReplyObjectFunctions::createArray);
+template <typename>
+struct count_type_of;
+template <typename R, typename Task, typename Count>
+struct count_type_of<R (*)(Task, Count)> {
+    using type = Count;
+};
+using element_count = count_type_of<create_array_fn>::type;
+
+redisReplyObjectFunctions bounded_functions;
+create_array_fn default_create_array = nullptr;
+
+void* create_bounded_array(const redisReadTask* task, element_count elements) {
+    if constexpr (std::is_signed_v<element_count>) {
+        if (elements < 0) {
+            return nullptr;
+        }
+    }
+    if (static_cast<std::uint64_t>(elements) > max_reply_elements) {
+        return nullptr;  // the reader reports an error and stops
+    }
+    return default_create_array(task, elements);
+}
+
+}  // namespace
+
+redisReader* create_reader() {
+    redisReader* reader = redisReaderCreate();
+    if (!reader) {
+        return nullptr;
+    }
+    static const bool initialised = [reader] {
+        bounded_functions = *reader->fn;
+        default_create_array = bounded_functions.createArray;
+        bounded_functions.createArray = &create_bounded_array;
+        return true;
+    }();
+    (void)initialised;
+    reader->fn = &bounded_functions;
+    return reader;
 }
 
 void encode_command(std::string& out, const std::vector<std::string_view>& args) {
@@ -155,7 +205,7 @@ private:
         boost::system::error_code ignored;
         socket_.set_option(tcp::no_delay(true), ignored);
         if (reader_) redisReaderFree(reader_);
-        reader_ = redisReaderCreate();
+        reader_ = create_reader();
         phase_ = phase::ready;
         // AUTH and SELECT go first on the same pipeline: Redis answers in order, so commands
         // queued behind them already run authenticated.
@@ -209,6 +259,10 @@ private:
     bool on_bytes(std::size_t n) {
         if (redisReaderFeed(reader_, in_.data(), n) != REDIS_OK) {
             fail(std::string("protocol error: ") + reader_->errstr);
+            return false;
+        }
+        if (reader_->len - reader_->pos > max_reply_buffer) {
+            fail("protocol error: a reply larger than " + std::to_string(max_reply_buffer) + " bytes");
             return false;
         }
         for (;;) {

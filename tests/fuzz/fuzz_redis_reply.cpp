@@ -6,13 +6,14 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "gatehouse/redis/client.hpp"
 #include "rate_limit/rate_limit.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size < 1)
         return 0;
     const std::size_t limits = 1 + data[0] % 4;
-    redisReader* reader = redisReaderCreate();
+    redisReader* reader = gatehouse::redis::create_reader();  // as the client reads replies
     if (redisReaderFeed(reader, reinterpret_cast<const char*>(data + 1), size - 1) == REDIS_OK) {
         for (int i = 0; i < 64; ++i) {
             void* raw = nullptr;

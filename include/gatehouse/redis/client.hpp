@@ -16,6 +16,7 @@
 #include <vector>
 
 struct redisReply;
+struct redisReader;
 
 namespace boost::asio {
 class io_context;
@@ -49,6 +50,16 @@ struct reply {
     std::unique_ptr<redisReply, void (*)(void*)> value{nullptr, nullptr};
     bool ok() const { return failure == error::none; }
 };
+
+// A reply bigger than this is a protocol error: the gateway's commands get small replies, and a
+// hostile or broken server must not make a worker allocate what a reply's header announces.
+inline constexpr std::size_t max_reply_elements = 1024;         // per array
+inline constexpr std::size_t max_reply_buffer = 1024 * 1024;    // bytes of a reply not yet complete
+
+// hiredis's RESP reader as the client uses it: an array header above max_reply_elements fails
+// the read instead of allocating room for that many elements (hiredis 0.14 has no limit, 1.x
+// one of four billion). Free it with redisReaderFree.
+redisReader* create_reader();
 
 // Appends one command in RESP (an array of bulk strings) to out: the array header, then each
 // argument (append_bulk).
