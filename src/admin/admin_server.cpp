@@ -42,17 +42,12 @@ http::response<http::string_body> make_response(unsigned status, std::string_vie
     return res;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 using gatehouse::http::iequals;
+using gatehouse::http::trim_whitespace;
 
 // The host of a Host value, without port or IPv6 brackets.
 std::string_view host_name(std::string_view value) {
-    value = trim(value);
+    value = trim_whitespace(value);
     if (value.starts_with("[")) {
         auto close = value.find(']');
         return close == std::string_view::npos ? std::string_view() : value.substr(1, close - 1);
@@ -81,11 +76,11 @@ bool token_matches(std::optional<std::string_view> authorization, const std::str
     if (!authorization) {
         return false;
     }
-    auto value = trim(*authorization);
+    auto value = trim_whitespace(*authorization);
     if (value.size() < 7 || !iequals(value.substr(0, 7), "bearer ")) {
         return false;
     }
-    auto presented = trim(value.substr(7));
+    auto presented = trim_whitespace(value.substr(7));
     return presented.size() == token.size() && CRYPTO_memcmp(presented.data(), token.data(), token.size()) == 0;
 }
 
@@ -105,7 +100,8 @@ admin_refusal check_admin_request(const admin_request& req, const config::admin_
         if (req.origin) {
             return admin_refusal::cross_site;
         }
-        if (req.fetch_site && !iequals(trim(*req.fetch_site), "none") && !iequals(trim(*req.fetch_site), "same-origin")) {
+        auto site = req.fetch_site ? trim_whitespace(*req.fetch_site) : std::string_view("none");
+        if (!iequals(site, "none") && !iequals(site, "same-origin")) {
             return admin_refusal::cross_site;
         }
     }

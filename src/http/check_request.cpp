@@ -1,5 +1,6 @@
 #include "gatehouse/http/check_request.hpp"
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <charconv>
 
@@ -47,6 +48,10 @@ std::optional<local_reply> check_request(request_head& req, bool keep_alive, con
     std::size_t count = 0;
     std::size_t connection_tokens = 0;
     int hosts = 0;
+    int authorizations = 0;
+    int proxy_authorizations = 0;
+    int max_forwards_lines = 0;
+    std::string_view max_forwards;
     std::string_view host_value;
     for (const auto& field : req) {
         auto name = field.name_string();
@@ -73,6 +78,13 @@ std::optional<local_reply> check_request(request_head& req, bool keep_alive, con
             if (connection_tokens > max_connection_tokens) {
                 return local_reply{400, "bad_request", "too many Connection options"};
             }
+        } else if (field.name() == bhttp::field::authorization) {
+            ++authorizations;
+        } else if (field.name() == bhttp::field::proxy_authorization) {
+            ++proxy_authorizations;
+        } else if (field.name() == bhttp::field::max_forwards) {
+            ++max_forwards_lines;
+            max_forwards = value;
         }
     }
     if (auto e = framing.finish(true, facts.version); e != framing_error::ok) {
@@ -150,7 +162,7 @@ std::optional<local_reply> check_request(request_head& req, bool keep_alive, con
 
     // jwt and api_key check one credential; an upstream reading another line of the same field
     // would act on one nobody checked.
-    if (req.count(bhttp::field::authorization) > 1 || req.count(bhttp::field::proxy_authorization) > 1) {
+    if (authorizations > 1 || proxy_authorizations > 1) {
         return local_reply{400, "bad_request", "more than one Authorization field"};
     }
 
@@ -163,12 +175,11 @@ std::optional<local_reply> check_request(request_head& req, bool keep_alive, con
 
     if (req.method() == bhttp::verb::trace || req.method() == bhttp::verb::options) {
         // RFC 9110 section 7.6.2: at Max-Forwards 0 this hop is the final recipient.
-        if (auto it = req.find(bhttp::field::max_forwards); it != req.end()) {
+        if (max_forwards_lines > 0) {
             std::uint64_t hops = 0;
-            auto value = it->value();
+            const auto& value = max_forwards;
             auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), hops);
-            if (ec != std::errc{} || end != value.data() + value.size() || value.empty() ||
-                req.count(bhttp::field::max_forwards) > 1) {
+            if (ec != std::errc{} || end != value.data() + value.size() || value.empty() || max_forwards_lines > 1) {
                 return local_reply{400, "bad_request", "invalid Max-Forwards"};
             }
             if (hops == 0) {

@@ -24,12 +24,6 @@ bool is_token_char(unsigned char c) {
 // Field values and reason phrases: HTAB, SP, VCHAR and obs-text; no other control characters.
 bool is_text_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 }  // namespace
 
 void response_head::reset() {
@@ -124,7 +118,7 @@ response_head::status response_head::parse_complete(std::string_view head) {
         if (fields_.size() == max_fields) {
             return fail("too many header fields");
         }
-        fields_.push_back({line.substr(0, colon), trim(value)});
+        fields_.push_back({line.substr(0, colon), http::trim_whitespace(value)});
     }
     return status::complete;
 }

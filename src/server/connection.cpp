@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 
 #include <sys/socket.h>
 
@@ -12,7 +11,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/url/parse.hpp>
 
 #include "gatehouse/http/check_request.hpp"
 #include "gatehouse/http/request_id.hpp"

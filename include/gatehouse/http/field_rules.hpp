@@ -48,18 +48,23 @@ void normalize_host(std::string_view host, String& out) {
     }
 }
 
-// Calls f(token) for each comma-separated element of a list field, with whitespace trimmed.
 // Connection options one message may name: more is refused (400 from a client, 502 from an
 // upstream), which bounds the work of removing nominated fields.
 inline constexpr std::size_t max_connection_tokens = 32;
 
+// s without leading and trailing spaces and tabs (optional whitespace, RFC 9110 section 5.6.3).
+inline std::string_view trim_whitespace(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// Calls f(token) for each comma-separated element of a list field, with whitespace trimmed.
 template <typename F>
 void for_each_list_token(std::string_view value, F&& f) {
     while (!value.empty()) {
         auto comma = value.find(',');
-        auto token = value.substr(0, comma);
-        while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
-        while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+        auto token = trim_whitespace(value.substr(0, comma));
         if (!token.empty()) f(token);
         if (comma == std::string_view::npos) break;
         value.remove_prefix(comma + 1);

@@ -86,12 +86,6 @@ bool in_any(const std::vector<network>& list, const std::array<unsigned char, 16
     return false;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 }  // namespace
 
 std::string effective_client(const settings& s, std::string_view peer, std::string_view forwarded_for) {
@@ -105,7 +99,7 @@ std::string effective_client(const settings& s, std::string_view peer, std::stri
     std::string_view rest = forwarded_for;
     while (!rest.empty()) {
         auto comma = rest.rfind(',');
-        auto item = trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+        auto item = http::trim_whitespace(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
         rest = comma == std::string_view::npos ? std::string_view() : rest.substr(0, comma);
         auto address = parse_address(item);
         if (!address) {

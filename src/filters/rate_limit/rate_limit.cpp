@@ -312,7 +312,7 @@ private:
     std::uint64_t key_hash(const request_context& ctx) {
         // A scratch string reused by this worker's instance: key_hash never suspends, so no other
         // request can interleave while it is in use.
-        auto& key = key_;  // header_scratch_ likewise
+        auto& key = key_;  // header_scratch_ is reused the same way
         key.clear();
         for (const auto& [part, header] : settings_.key) {
             key += '\x1f';
