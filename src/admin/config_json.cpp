@@ -118,6 +118,8 @@ std::string config_to_json(const config::gateway_config& c, std::string_view che
 
     json::array listen;
     for (const auto& l : c.server.listen) listen.emplace_back(address(l));
+    json::array trusted;
+    for (const auto& n : c.server.trusted_proxies) trusted.emplace_back(n.text);
     const auto& lim = c.server.limits;
     const auto& t = c.server.timeouts;
     root["server"] = json::object{
@@ -128,6 +130,7 @@ std::string config_to_json(const config::gateway_config& c, std::string_view che
         {"headers_with_underscores", underscore_policy(c.server.headers_with_underscores)},
         {"paths", json::object{{"escaped_slashes", escaped_slash_policy(c.server.paths.escaped_slashes)},
                    {"merge_slashes", c.server.paths.merge_slashes}}},
+        {"trusted_proxies", std::move(trusted)},
         {"limits", json::object{{"max_request_line", lim.max_request_line},
                                 {"max_header_bytes", lim.max_header_bytes},
                                 {"max_header_count", lim.max_header_count},

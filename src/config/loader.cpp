@@ -151,8 +151,19 @@ void read_server(reader& r, const YAML::Node& node, server_config& server) {
     const std::string path = "server";
     if (!r.expect_map(node, path,
                       {"listen", "workers", "max_connections", "limits", "timeouts", "drain_timeout",
-                       "headers_with_underscores", "paths"})) {
+                       "headers_with_underscores", "paths", "trusted_proxies"})) {
         return;
+    }
+    if (auto trusted = node["trusted_proxies"]; trusted.IsDefined() && !trusted.IsNull()) {
+        const std::string tp = reader::join(path, "trusted_proxies");
+        for (auto& [n, text] : r.string_list(trusted, tp)) {
+            std::string error;
+            if (auto net = common::parse_network(text, error)) {
+                server.trusted_proxies.push_back(std::move(*net));
+            } else {
+                r.error(n, tp, error);
+            }
+        }
     }
     if (auto listen = node["listen"]; listen.IsDefined()) {
         server.listen.clear();

@@ -78,6 +78,8 @@ client_connection::client_connection(worker& w, tcp::socket socket, const tcp::e
             client_ip_ = address.to_string();
         }
         client_port_ = peer.port();
+        peer_bytes_ = address.is_v4() ? asio::ip::make_address_v6(asio::ip::v4_mapped, address.to_v4()).to_bytes()
+                                      : address.to_v6().to_bytes();
         client_hash_ = upstream::hash_bytes(client_ip_.data(), client_ip_.size());
     }
     worker_.deadlines().add(watch_);
@@ -319,79 +321,6 @@ asio::awaitable<client_connection::next_step> client_connection::reply(request_s
     co_return (ec || close) ? next_step::close : next_step::keep_alive;
 }
 
-client_connection::head_status client_connection::parse_head(request_state& rs, bool& first_look,
-                                                              std::optional<http::local_reply>& refusal) {
-    const auto& limits = worker_.current().config->server.limits;
-    auto& buf = *buffer_;
-    if (buf.size() == 0) {
-        return head_status::need_more;
-    }
-    if (first_look) {
-        // RFC 9112 section 2.2: ignore empty lines received before the request line.
-        first_look = false;
-        for (int i = 0; i < 8 && buf.size() >= 2; ++i) {
-            auto* p = static_cast<const char*>(buf.data().data());
-            if (p[0] != '\r' || p[1] != '\n') {
-                break;
-            }
-            buf.consume(2);
-        }
-    }
-    std::string_view data(static_cast<const char*>(buf.data().data()), buf.size());
-    if (!rs.request_line_seen) {
-        auto eol = data.find('\n');
-        if ((eol == std::string_view::npos ? data.size() : eol) > limits.max_request_line) {
-            refusal = http::local_reply{414, "uri_too_long", "request line too long"};
-            return head_status::refused;
-        }
-        if (eol == std::string_view::npos) {
-            return head_status::need_more;
-        }
-        rs.request_line_seen = true;
-        // A later HTTP/1.x minor version is served as 1.1 (RFC 9110 section 2.5), which Beast
-        // refuses to parse: the digit is rewritten in the buffer before it sees it.
-        if (eol >= 9 && data.substr(eol - 9, 7) == "HTTP/1." && data[eol - 1] == '\r' && data[eol - 2] > '1' &&
-            data[eol - 2] <= '9') {
-            static_cast<char*>(buf.data().data())[eol - 2] = '1';
-        }
-    }
-    error_code ec;
-    auto n = rs.parser.put(buf.data(), ec);
-    if (ec && ec != beast::http::error::need_more) {
-        auto line = data.substr(0, data.find('\n'));
-        bool version_shaped = line.size() >= 10 && line.ends_with("\r") && std::count(line.begin(), line.end(), ' ') == 2 &&
-                              line.substr(line.size() - 9, 5) == "HTTP/" && std::isdigit(static_cast<unsigned char>(line[line.size() - 4])) &&
-                              line[line.size() - 3] == '.' && std::isdigit(static_cast<unsigned char>(line[line.size() - 2]));
-        if (ec == beast::http::error::header_limit) {
-            refusal = http::local_reply{431, "headers_too_large", "request header too large"};
-        } else if (ec == beast::http::error::bad_version && version_shaped) {
-            refusal = http::local_reply{505, "version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported"};
-        } else {
-            refusal = http::local_reply{400, "bad_request", "malformed request: " + ec.message()};
-        }
-        return head_status::refused;
-    }
-    // Beast consumes whole lines as it goes: check each consumed part for obs-fold (a line that
-    // starts with whitespace), which RFC 9112 section 5.2 lets a server reject.
-    auto used = data.substr(0, n);
-    bool folded = used.find("\n ") != std::string_view::npos || used.find("\n\t") != std::string_view::npos ||
-                  (rs.head_bytes > 0 && !used.empty() && (used[0] == ' ' || used[0] == '\t'));
-    rs.head_bytes += n;
-    buf.consume(n);
-    if (folded) {
-        refusal = http::local_reply{400, "bad_request", "obsolete line folding in header"};
-        return head_status::refused;
-    }
-    if (rs.parser.is_header_done()) {
-        return head_status::complete;
-    }
-    if (rs.head_bytes + buf.size() > limits.max_header_bytes) {
-        refusal = http::local_reply{431, "headers_too_large", "request header too large"};
-        return head_status::refused;
-    }
-    return head_status::need_more;
-}
-
 asio::awaitable<client_connection::next_step> client_connection::serve_one() {
     request_lease lease(worker_.request_blocks());
     request_state& rs = *lease;
@@ -416,16 +345,15 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
         }
     } logger{*this, rs, true};
     start_log(rs);
-    rs.parser.header_limit(static_cast<std::uint32_t>(std::min<std::uint64_t>(server.limits.max_header_bytes, UINT32_MAX)));
-    rs.parser.body_limit(boost::none);  // bodies are relayed by us, under the route's limit
+    const http::head_limits head_limits{static_cast<std::size_t>(server.limits.max_request_line),
+                                        static_cast<std::size_t>(server.limits.max_header_bytes)};
+    http::request_head_reader::prepare(rs.parser, head_limits);
     auto& buf = client_buffer();
     const auto header_deadline = rs.started + server.timeouts.header;
-    bool first_look = true;
     std::optional<http::local_reply> refusal;
 
     for (;;) {
-        auto status = parse_head(rs, first_look, refusal);
-        if (status != head_status::need_more) {
+        if (rs.head_reader.read(rs.parser, buf, head_limits, refusal) != http::head_progress::need_more) {
             break;
         }
         auto want = std::max(min_read, buf.capacity() - buf.size());
@@ -448,7 +376,7 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
         close = !refusal || refusal->status != 404 || rs.framing != http::body_framing::none;
         describe_request(rs);
     }
-    rs.log.bytes_in = rs.head_bytes;
+    rs.log.bytes_in = rs.head_reader.head_bytes();
     if (refusal) {
         co_return co_await reply(rs, *refusal, close);
     }
@@ -541,6 +469,18 @@ void client_connection::describe_request(request_state& rs) {
     ctx.route_name = rs.route ? std::string_view(rs.route->config.name) : std::string_view();
     if (!rs.headers_view) {
         rs.headers_view.emplace(req);
+    }
+    // Behind a trusted proxy the client is the one its X-Forwarded-For names, for every filter
+    // and the access log (NGINX's real_ip with real_ip_recursive).
+    const auto& trusted = rs.gen->snap->config->server.trusted_proxies;
+    rs.from_trusted_proxy = !trusted.empty() && common::in_any(trusted, peer_bytes_);
+    if (rs.from_trusted_proxy) {
+        std::pmr::string joined(rs.allocator);
+        auto forwarded_for = rs.headers_view->get_list("x-forwarded-for", joined);
+        if (forwarded_for) {
+            auto client = common::client_behind_proxies(trusted, client_ip_, *forwarded_for);
+            if (client != client_ip_) ctx.set_client_ip(client);
+        }
     }
     ctx.headers = &*rs.headers_view;
 }

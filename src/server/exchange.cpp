@@ -267,6 +267,8 @@ void client_connection::build_upstream_head(request_state& rs, std::string_view 
     nominated.collect(req);  // within the cap: inspect_request refused more
     const auto& identity = rs.gen->snap->config->identity_fields;
     std::pmr::string xff(rs.allocator);
+    bool proxy_proto = false;  // a trusted proxy's X-Forwarded-Proto / -Host is passed on
+    bool proxy_host = false;
     for (const auto& field : req) {
         auto id = field.name();
         auto name = field.name_string();
@@ -281,7 +283,11 @@ void client_connection::build_upstream_head(request_state& rs, std::string_view 
                 xff += field.value();
                 continue;
             case gateway_field_kind::other_gateway:
-                continue;
+                // A trusted proxy describes its own client; anyone else's description is dropped.
+                if (!rs.from_trusted_proxy || http::iequals(name, "x-request-id")) continue;
+                proxy_proto = proxy_proto || http::iequals(name, "x-forwarded-proto");
+                proxy_host = proxy_host || http::iequals(name, "x-forwarded-host");
+                break;
             case gateway_field_kind::none:
                 break;
         }
@@ -317,8 +323,10 @@ void client_connection::build_upstream_head(request_state& rs, std::string_view 
     if (!xff.empty()) xff += ", ";
     xff += client_ip_;
     if (!edited(edits, filter_edits, "X-Forwarded-For")) http::append_field(out, "X-Forwarded-For", xff);
-    if (!edited(edits, filter_edits, "X-Forwarded-Proto")) http::append_field(out, "X-Forwarded-Proto", "http");
-    if (!rs.forwarded_host.empty() && !edited(edits, filter_edits, "X-Forwarded-Host")) {
+    if (!proxy_proto && !edited(edits, filter_edits, "X-Forwarded-Proto")) {
+        http::append_field(out, "X-Forwarded-Proto", "http");
+    }
+    if (!proxy_host && !rs.forwarded_host.empty() && !edited(edits, filter_edits, "X-Forwarded-Host")) {
         http::append_field(out, "X-Forwarded-Host", rs.forwarded_host);
     }
     if (!edited(edits, filter_edits, "X-Request-Id")) http::append_field(out, "X-Request-Id", rs.ctx.request_id);
@@ -332,9 +340,6 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
     const auto& up = cluster.config();
 
     upstream_attempt attempt(rs.allocator);
-    // A request whose body is already buffered can be resent if a reused connection turns out dead.
-    const bool replayable = rs.framing == http::body_framing::none ||
-                            (rs.framing == http::body_framing::length && client_buffer().size() >= rs.content_length);
     attempt.deadline = rs.started + rs.route->config.timeout.value_or(config.server.timeouts.request);
 
     std::uint64_t excluded = 0;
@@ -739,7 +744,7 @@ asio::awaitable<bool> client_connection::send_request(request_state& rs, upstrea
     if (!rs.chain->empty()) {
         rs.upstream_begin = std::chrono::steady_clock::now();  // for on_log only: no clock read without filters
     }
-    rs.log.bytes_in = rs.head_bytes + first;
+    rs.log.bytes_in = rs.head_reader.head_bytes() + first;
     error_code ec;
     std::size_t sent = send_now(up, out, ec);
     if (!ec && sent < total_size(out)) {

@@ -14,6 +14,7 @@
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/wire.hpp"
 #include "gatehouse/http/local_reply.hpp"
+#include "gatehouse/http/request_head_reader.hpp"
 #include "gatehouse/http/response_head.hpp"
 #include "gatehouse/router/route_table.hpp"
 #include "gatehouse/server/block_cache.hpp"
@@ -22,8 +23,7 @@
 
 namespace gatehouse::server {
 
-using request_parser =
-    boost::beast::http::parser<true, boost::beast::http::empty_body, std::pmr::polymorphic_allocator<char>>;
+using http::request_parser;
 
 // Lookup of a message's fields by name, as the router (header matches) and filters see them.
 class fields_lookup final : public router::header_source, public filters::field_view {
@@ -112,8 +112,8 @@ struct request_state : request_arena, http::request_facts {
     std::chrono::steady_clock::time_point upstream_begin;
     bool response_started = false;            // a response head reached the client
     std::optional<fields_lookup> headers_view;  // over parser.get(): route matching and ctx.headers
-    std::size_t head_bytes = 0;     // head bytes the parser consumed so far
-    bool request_line_seen = false; // the request line is complete and within its limit
+    http::request_head_reader head_reader;
+    bool from_trusted_proxy = false;  // the peer is in server.trusted_proxies
     const router::route* route = nullptr;
     std::uint64_t max_body = 0;
     bool continue_sent = false;

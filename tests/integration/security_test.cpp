@@ -228,6 +228,73 @@ TEST(ForwardedFields, ClientSentIdentityFieldsAreRemoved) {
     EXPECT_EQ(echoed_header(*r, "x-forwarded-host"), "test.local");
 }
 
+// server.trusted_proxies: a load balancer in front of the gateway says who its client is. Its
+// X-Forwarded-For names the client every filter sees, and its forwarding fields are passed on;
+// from any other peer they are still replaced.
+TEST(ForwardedFields, ATrustedProxyNamesTheClientAndKeepsItsForwardingFields) {
+    temp_dir dir;
+    echo_server echo(dir, "app");
+    auto config = [&](const std::string& trusted, const std::string& chain = "inside, tag") {
+        return "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n  trusted_proxies: [" + trusted + "]\n"
+               "filters:\n"
+               "  inside: { type: ip_filter, allow: [10.0.0.0/8] }\n"
+               "  tag: { type: headers, request: { set: { X-Seen-Client: \"%{client_ip}\" } } }\n"
+               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
+               "routes:\n  - { name: app, match: { prefix: / }, upstream: app, filters: [" + chain + "] }\n";
+    };
+    const std::string fields =
+        "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For: 10.9.9.9, 127.0.0.5\r\n"
+        "X-Forwarded-Proto: https\r\nX-Forwarded-Host: api.example\r\nX-Forwarded-Port: 443\r\n"
+        "X-Forwarded-Prefix: /v1\r\nForwarded: for=10.9.9.9;proto=https\r\nX-Real-IP: 10.9.9.9\r\n";
+    auto count = [](const response& r, const std::string& name) {
+        std::size_t n = 0;
+        for (auto at = r.body.find("\"" + name + "\":"); at != std::string::npos; at = r.body.find("\"" + name + "\":", at + 1)) ++n;
+        return n;
+    };
+    {
+        // 127.0.0.0/8 is trusted: the walk skips 127.0.0.5 and stops at 10.9.9.9.
+        gateway gw(dir, config("127.0.0.0/8, 192.0.2.0/24"));
+        auto r = request(gw.port(), get_request("/", fields));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;
+        EXPECT_EQ(echoed_header(*r, "x-seen-client"), "10.9.9.9");
+        EXPECT_EQ(echoed_header(*r, "x-forwarded-for"), "203.0.113.7, 10.9.9.9, 127.0.0.5, 127.0.0.1");
+        EXPECT_EQ(echoed_header(*r, "x-forwarded-proto"), "https");
+        EXPECT_EQ(count(*r, "x-forwarded-proto"), 1u) << r->body;
+        EXPECT_EQ(echoed_header(*r, "x-forwarded-host"), "api.example");
+        EXPECT_EQ(count(*r, "x-forwarded-host"), 1u);
+        EXPECT_EQ(echoed_header(*r, "x-forwarded-port"), "443");
+        EXPECT_EQ(echoed_header(*r, "x-forwarded-prefix"), "/v1");
+        EXPECT_EQ(echoed_header(*r, "forwarded"), "for=10.9.9.9;proto=https");
+        EXPECT_EQ(echoed_header(*r, "x-real-ip"), "10.9.9.9");
+        // A client id is not a forwarding field: the gateway still decides it.
+        auto id = request(gw.port(), get_request("/", fields + "X-Request-Id: bad id with spaces\r\n"));
+        ASSERT_TRUE(id);
+        ASSERT_EQ(id->status, 200) << id->body;
+        EXPECT_NE(echoed_header(*id, "x-request-id"), "bad id with spaces");
+    }
+    {
+        // The same request from a peer that is not trusted: its word counts for nothing.
+        gateway gw(dir, config("192.0.2.0/24"));
+        auto r = request(gw.port(), get_request("/", fields));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 403) << r->body;
+    }
+    {
+        // Without the IP rule, an untrusted peer's forwarding fields are replaced or removed.
+        gateway gw(dir, config("192.0.2.0/24", "tag"));
+        auto r = request(gw.port(), get_request("/", fields));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;
+        EXPECT_EQ(echoed_header(*r, "x-seen-client"), "127.0.0.1");
+        EXPECT_EQ(echoed_header(*r, "x-forwarded-proto"), "http");
+        EXPECT_EQ(echoed_header(*r, "x-forwarded-host"), "test.local");
+        for (auto name : {"forwarded", "x-real-ip", "x-forwarded-port", "x-forwarded-prefix"}) {
+            EXPECT_FALSE(echo_has_header(*r, name)) << name;
+        }
+    }
+}
+
 namespace {
 
 std::string admin_config(std::uint16_t upstream_port, const std::string& admin_extra) {

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "gatehouse/common/ip_network.hpp"
 #include "gatehouse/http/check_request.hpp"
 
 namespace gatehouse::filters {
@@ -53,6 +54,10 @@ struct server_config {
     duration drain_timeout{10'000};  // on SIGTERM/SIGINT: how long requests in flight may finish
     underscore_headers headers_with_underscores = underscore_headers::drop;
     http::path_options paths;  // how request paths are normalised before routing
+    // Peers (load balancers, CDNs) whose X-Forwarded-For names the client and whose other
+    // forwarding fields (X-Forwarded-Proto, Forwarded, ...) are passed on; from anyone else
+    // they are replaced.
+    std::vector<common::network> trusted_proxies;
 };
 
 struct admin_config {

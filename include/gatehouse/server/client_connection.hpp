@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 
+#include "gatehouse/common/ip_network.hpp"
 #include "gatehouse/filters/filter.hpp"
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/local_reply.hpp"
@@ -48,12 +49,6 @@ private:
 
     using buffer = boost::beast::flat_buffer;
 
-    enum class head_status {
-        complete,   // the head is parsed and consumed from the buffer
-        need_more,  // read more bytes
-        refused     // refusal holds the reply
-    };
-
     boost::asio::awaitable<next_step> serve_one();
     boost::asio::awaitable<next_step> proxy(request_state& rs);
     boost::asio::awaitable<exchange_result> exchange(request_state& rs, struct upstream_attempt& attempt);
@@ -81,8 +76,6 @@ private:
                                                                 std::span<const boost::asio::const_buffer> buffers,
                                                                 std::size_t& sent, clock::time_point deadline);
 
-    // Feeds buffered bytes to the parser and enforces the head limits.
-    head_status parse_head(request_state& rs, bool& first_look, std::optional<http::local_reply>& refusal);
     // Validates the parsed head and fills rs; returns a reply to send when the request is refused.
     std::optional<http::local_reply> inspect_request(request_state& rs);
     void build_upstream_head(request_state& rs, std::string_view endpoint_authority, std::pmr::string& out);
@@ -114,6 +107,7 @@ private:
     // and a speculative read (unlike a readiness wait) costs no syscall when nothing is pending.
     std::array<char, 1024> first_bytes_;
     std::string client_ip_;
+    common::ip_bytes peer_bytes_{};  // client_ip_ for network lookups (server.trusted_proxies)
     std::uint16_t client_port_ = 0;
     std::uint64_t bytes_out_ = 0;  // sent to the client for the current request
     std::uint64_t client_hash_ = 0;

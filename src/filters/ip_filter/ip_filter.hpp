@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "gatehouse/common/ip_network.hpp"
 #include "gatehouse/filters/factory.hpp"
 
 namespace YAML {
@@ -20,18 +21,9 @@ class reader;
 
 namespace gatehouse::filters::ip_filter {
 
-// One network: an address in 16 bytes (IPv4 as v4-mapped IPv6) and a prefix length.
-struct network {
-    std::array<unsigned char, 16> bytes{};
-    unsigned prefix = 0;  // in bits, over the 128-bit form
-    std::string text;     // as configured
-    bool contains(const std::array<unsigned char, 16>& address) const;
-};
-
-// "10.0.0.0/8", "2001:db8::/32", or a single address. nullopt if invalid (error says why).
-std::optional<network> parse_network(std::string_view text, std::string& error);
-// An address in the 16-byte form, or nullopt.
-std::optional<std::array<unsigned char, 16>> parse_address(std::string_view text);
+using common::network;
+using common::parse_address;
+using common::parse_network;
 
 struct settings {
     std::vector<network> allow;  // empty: everything not denied
