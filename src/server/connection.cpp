@@ -18,7 +18,8 @@
 #include "gatehouse/server/client_connection.hpp"
 #include "gatehouse/server/worker.hpp"
 #include "io.hpp"
-#include "reactor_hints.hpp"
+#include "asio_internals/accepted_socket.hpp"
+#include "asio_internals/reactor_hints.hpp"
 #include "request_state.hpp"
 
 namespace gatehouse::server {
@@ -67,6 +68,7 @@ void spawn_client_connection(worker& w, tcp::socket socket, const tcp::endpoint&
 
 client_connection::client_connection(worker& w, tcp::socket socket, const tcp::endpoint& peer)
     : worker_(w), socket_(std::move(socket)) {
+    forget_possible_dup(socket_);
     {
         auto address = peer.address();
         if (address.is_v6() && address.to_v6().is_v4_mapped()) {

@@ -20,7 +20,7 @@
 #include "gatehouse/server/client_connection.hpp"
 #include "gatehouse/server/worker.hpp"
 #include "io.hpp"
-#include "reactor_hints.hpp"
+#include "asio_internals/reactor_hints.hpp"
 #include "request_state.hpp"
 
 namespace gatehouse::server {

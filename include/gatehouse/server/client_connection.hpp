@@ -17,7 +17,6 @@
 #include "gatehouse/filters/filter.hpp"
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/local_reply.hpp"
-#include "gatehouse/server/accepted_socket.hpp"
 #include "gatehouse/server/deadline.hpp"
 
 namespace gatehouse::server {
@@ -100,7 +99,7 @@ private:
     void release_client_buffer_if_empty();
 
     worker& worker_;
-    accepted_socket socket_;
+    boost::asio::ip::tcp::socket socket_;
     deadline_watch watch_;
     std::unique_ptr<buffer> buffer_;  // held only while unparsed bytes remain
     // The first bytes of the next request land here: an idle connection holds no pooled buffer,

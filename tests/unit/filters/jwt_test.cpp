@@ -170,7 +170,7 @@ TEST(Jwt, EveryAlgorithmWithGeneratedKeys) {
         s.keys.push_back(k);
         s.now = [] { return std::int64_t{1'700'000'000}; };
         auto header = std::string(R"({"alg":")") + alg + R"(","kid":"k1"})";
-        auto token = make_token(header, R"({"sub":"u1","exp":1700000100})", [&](std::string_view in) { return pair.sign(alg, in); });
+        auto token = make_token(header, R"({"sub":"u1","exp":1700000100})", [&pair, &alg = alg](std::string_view in) { return pair.sign(alg, in); });
         auto v = jwt::verify_token(s, token);
         EXPECT_TRUE(v.ok) << alg << ": " << v.reason;
         // One flipped bit in the signature.

@@ -46,7 +46,6 @@ connected make_connected(asio::io_context& ctx) {
 
 TEST(ConnectionPool, ReservesSlotsUpToMaxConnections) {
     connection_pool pool(pool_config(2, 2, std::chrono::milliseconds(0)));
-    auto now = upstream::clock::now();
     EXPECT_EQ(pool.try_acquire(false).status, status::connect);
     EXPECT_EQ(pool.try_acquire(false).status, status::connect);
     EXPECT_EQ(pool.total(), 2u);

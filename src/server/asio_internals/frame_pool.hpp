@@ -10,14 +10,15 @@
 //
 // It is an explicit specialization of an Asio function template, which must be seen by every
 // translation unit before its first coroutine (a unit that missed it would pair the two
-// allocators): it is the first header of gatehouse_core's precompiled header, which every
-// target linking the core reuses (gatehouse_link_core in CMakeLists.txt).
-#include <boost/asio/detail/thread_info_base.hpp>
-#include <boost/version.hpp>
-
+// allocators): CMake force-includes this header into every unit of the project (-include), so
+// no unit depends on the precompiled header or on its own include order for it. Only with
+// GATEHOUSE_ASIO_INTERNALS (asio_internals/README.md); otherwise Asio allocates frames itself
+// and the pool is unused.
 #include <cstddef>
 
-static_assert(BOOST_VERSION / 100 == 1081, "frame_pool specializes Boost 1.81's frame allocation: re-check it");
+#if GATEHOUSE_ASIO_INTERNALS
+#include <boost/asio/detail/thread_info_base.hpp>
+#endif
 
 namespace gatehouse::server {
 void* pool_allocate(std::size_t size, std::size_t align);
@@ -26,6 +27,7 @@ void pool_deallocate(void* pointer, std::size_t size) noexcept;
 std::size_t pool_kept_bytes() noexcept;
 }  // namespace gatehouse::server
 
+#if GATEHOUSE_ASIO_INTERNALS
 namespace boost::asio::detail {
 
 template <>
@@ -43,3 +45,4 @@ inline void thread_info_base::deallocate<thread_info_base::awaitable_frame_tag>(
 }
 
 }  // namespace boost::asio::detail
+#endif  // GATEHOUSE_ASIO_INTERNALS

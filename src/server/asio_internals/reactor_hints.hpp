@@ -6,12 +6,18 @@
 // So every wait for the next request or for a response started with a failing recv: two per
 // proxied request, where NGINX makes none (it remembers that a short read drained the socket,
 // and registers EPOLLRDHUP so that a close that came with the data is not missed).
-// These reach into Asio's socket and reactor state (see reactor_hints.cpp); Boost 1.81 only.
+// These reach into Asio's socket and reactor state (see reactor_hints.cpp), only with
+// GATEHOUSE_ASIO_INTERNALS (asio_internals/README.md); otherwise they do nothing and reads
+// are plain Asio reads.
 #include <boost/asio/buffer.hpp>
-#include <boost/asio/detail/reactive_socket_recv_op.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#if GATEHOUSE_ASIO_INTERNALS
+#include <boost/asio/detail/reactive_socket_recv_op.hpp>
+#endif
 
 namespace gatehouse::server {
+
+#if GATEHOUSE_ASIO_INTERNALS
 
 // Tells the reactor that socket has nothing to read yet, so that the next read waits for epoll.
 // Safe only straight after sending a request on an upstream connection whose previous
@@ -40,7 +46,19 @@ drain_aware_buffer drain_aware(boost::asio::ip::tcp::socket& socket, boost::asio
 // After a short read into a drain_aware_buffer: true if the socket can be called drained.
 bool drained_after_short_read(void* reactor_state);
 
+#else
+
+inline void nothing_to_read_yet(boost::asio::ip::tcp::socket&) {}
+inline void watch_peer_close(boost::asio::ip::tcp::socket&) {}
+inline boost::asio::mutable_buffer drain_aware(boost::asio::ip::tcp::socket&, boost::asio::mutable_buffer buffer) {
+    return buffer;
+}
+
+#endif
+
 }  // namespace gatehouse::server
+
+#if GATEHOUSE_ASIO_INTERNALS
 
 namespace boost::asio::detail {
 
@@ -80,3 +98,5 @@ private:
 };
 
 }  // namespace boost::asio::detail
+
+#endif  // GATEHOUSE_ASIO_INTERNALS

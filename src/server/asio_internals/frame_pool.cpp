@@ -1,4 +1,4 @@
-#include "gatehouse/server/frame_pool.hpp"
+#include "frame_pool.hpp"
 
 #include <array>
 #include <cstdlib>

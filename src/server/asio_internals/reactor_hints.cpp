@@ -1,21 +1,20 @@
 #include "reactor_hints.hpp"
 
+#if GATEHOUSE_ASIO_INTERNALS
 #include <sys/epoll.h>
 
 #include <boost/asio/detail/epoll_reactor.hpp>
 #include <boost/asio/detail/scheduler_operation.hpp>
-#include <boost/version.hpp>
 
 namespace gatehouse::server {
 
 namespace asio = boost::asio;
 
-// Reaches into Boost 1.81's epoll reactor: the socket implementation (a protected member,
+// Reaches into the epoll reactor of the Boost versions in GATEHOUSE_ASIO_CHECKED_VERSIONS: the socket implementation (a protected member,
 // reached through a derived class) and private members of the reactor and of its
 // per-descriptor state (reached through explicit instantiations, which may name them).
 // Workers run with CONCURRENCY_HINT_UNSAFE (one thread per io_context, no descriptor locks),
 // so only the owning thread ever touches this state.
-static_assert(BOOST_VERSION / 100 == 1081, "reactor_hints relies on Boost 1.81's epoll reactor: re-check it");
 
 namespace {
 
@@ -93,3 +92,5 @@ bool drained_after_short_read(void* reactor_state) {
 }
 
 }  // namespace gatehouse::server
+
+#endif  // GATEHOUSE_ASIO_INTERNALS
