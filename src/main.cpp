@@ -1,6 +1,4 @@
 // gatehouse: flags, config loading, then the server until a signal.
-#include <spdlog/spdlog.h>
-
 #include <sys/resource.h>
 
 #include <csignal>
@@ -8,6 +6,8 @@
 #include <cstring>
 #include <iostream>
 #include <string>
+
+#include <spdlog/spdlog.h>
 
 #include "gatehouse/admin/probe.hpp"
 #include "gatehouse/config/loader.hpp"

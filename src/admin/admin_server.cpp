@@ -1,6 +1,8 @@
 #include "gatehouse/admin/admin_server.hpp"
 
-#include <spdlog/spdlog.h>
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,12 +11,8 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <stdexcept>
-
 #include <openssl/crypto.h>
-
-#include <algorithm>
-#include <cctype>
+#include <spdlog/spdlog.h>
 
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/upstream/dns.hpp"
@@ -31,8 +29,8 @@ namespace {
 constexpr auto admin_timeout = std::chrono::seconds(30);
 constexpr std::size_t admin_body_limit = 64 * 1024;
 
-http::response<http::string_body> make_response(unsigned status, std::string_view type, std::string body, unsigned version,
-                                                bool keep_alive) {
+http::response<http::string_body> make_response(unsigned status, std::string_view type, std::string body,
+                                                unsigned version, bool keep_alive) {
     http::response<http::string_body> res{static_cast<http::status>(status), version};
     res.set(http::field::content_type, type);
     res.set(http::field::cache_control, "no-store");
@@ -69,7 +67,8 @@ bool host_allowed(std::string_view host_value, const config::admin_config& setti
     if (!ec) {
         return true;
     }
-    return std::any_of(settings.hosts.begin(), settings.hosts.end(), [&](const std::string& h) { return iequals(h, host); });
+    return std::any_of(settings.hosts.begin(), settings.hosts.end(),
+                       [&](const std::string& h) { return iequals(h, host); });
 }
 
 bool token_matches(std::optional<std::string_view> authorization, const std::string& token) {
@@ -119,7 +118,8 @@ struct admin_server::impl {
         const bool keep = req.keep_alive();
         const auto v = req.version();
         auto json_error = [&](unsigned status, std::string_view error, std::string_view message) {
-            std::string body = "{\"error\":\"" + std::string(error) + "\",\"message\":\"" + std::string(message) + "\"}\n";
+            std::string body =
+                "{\"error\":\"" + std::string(error) + "\",\"message\":\"" + std::string(message) + "\"}\n";
             return make_response(status, "application/json", std::move(body), v, keep);
         };
         auto only = [&](http::verb verb, std::string_view allow) -> std::optional<http::response<http::string_body>> {
@@ -135,12 +135,13 @@ struct admin_server::impl {
             return it == req.end() ? std::nullopt : std::optional<std::string_view>(it->value());
         };
         auto fetch_site = req.find("sec-fetch-site");
-        admin_request facts{target,
-                            req.method() != http::verb::get && req.method() != http::verb::head,
-                            field(http::field::host),
-                            field(http::field::origin),
-                            fetch_site == req.end() ? std::nullopt : std::optional<std::string_view>(fetch_site->value()),
-                            field(http::field::authorization)};
+        admin_request facts{
+            target,
+            req.method() != http::verb::get && req.method() != http::verb::head,
+            field(http::field::host),
+            field(http::field::origin),
+            fetch_site == req.end() ? std::nullopt : std::optional<std::string_view>(fetch_site->value()),
+            field(http::field::authorization)};
         if (req.count(http::field::host) > 1 || req.count(http::field::authorization) > 1) {
             return json_error(400, "bad_request", "repeated Host or Authorization field");
         }
@@ -232,7 +233,8 @@ struct admin_server::impl {
     }
 };
 
-admin_server::admin_server(asio::io_context& io, handlers h) : impl_(std::make_unique<impl>(impl{io, std::move(h), nullptr})) {}
+admin_server::admin_server(asio::io_context& io, handlers h)
+    : impl_(std::make_unique<impl>(impl{io, std::move(h), nullptr})) {}
 
 admin_server::~admin_server() = default;
 

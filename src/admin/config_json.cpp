@@ -43,37 +43,50 @@ json::object edits(const config::header_edits& e) {
 
 std::string_view policy_name(config::lb_policy p) {
     switch (p) {
-        case config::lb_policy::round_robin: return "round_robin";
-        case config::lb_policy::least_request: return "least_request";
-        case config::lb_policy::random: return "random";
-        case config::lb_policy::ip_hash: return "ip_hash";
+        case config::lb_policy::round_robin:
+            return "round_robin";
+        case config::lb_policy::least_request:
+            return "least_request";
+        case config::lb_policy::random:
+            return "random";
+        case config::lb_policy::ip_hash:
+            return "ip_hash";
     }
     return "?";
 }
 
 std::string_view path_kind_name(config::path_match_kind k) {
     switch (k) {
-        case config::path_match_kind::prefix: return "prefix";
-        case config::path_match_kind::exact: return "exact";
-        case config::path_match_kind::templated: return "template";
+        case config::path_match_kind::prefix:
+            return "prefix";
+        case config::path_match_kind::exact:
+            return "exact";
+        case config::path_match_kind::templated:
+            return "template";
     }
     return "?";
 }
 
 const char* escaped_slash_policy(http::escaped_slash_action action) {
     switch (action) {
-        case http::escaped_slash_action::reject: return "reject";
-        case http::escaped_slash_action::keep: return "keep";
-        case http::escaped_slash_action::decode: return "decode";
+        case http::escaped_slash_action::reject:
+            return "reject";
+        case http::escaped_slash_action::keep:
+            return "keep";
+        case http::escaped_slash_action::decode:
+            return "decode";
     }
     return "reject";
 }
 
 const char* underscore_policy(config::underscore_headers policy) {
     switch (policy) {
-        case config::underscore_headers::drop: return "drop";
-        case config::underscore_headers::reject: return "reject";
-        case config::underscore_headers::allow: return "allow";
+        case config::underscore_headers::drop:
+            return "drop";
+        case config::underscore_headers::reject:
+            return "reject";
+        case config::underscore_headers::allow:
+            return "allow";
     }
     return "drop";
 }
@@ -98,7 +111,8 @@ void redact_env_values(json::value& v, const std::vector<std::string>& secrets) 
 
 bool sensitive_header(std::string_view name) {
     auto n = lower(name);
-    for (std::string_view s : {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"}) {
+    for (std::string_view s :
+         {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"}) {
         if (n == s) {
             return true;
         }
@@ -122,28 +136,29 @@ std::string config_to_json(const config::gateway_config& c, std::string_view che
     for (const auto& n : c.server.trusted_proxies) trusted.emplace_back(n.text);
     const auto& lim = c.server.limits;
     const auto& t = c.server.timeouts;
-    root["server"] = json::object{
-        {"listen", std::move(listen)},
-        {"workers", c.server.workers},
-        {"max_connections", c.server.max_connections},
-        {"drain_timeout_ms", millis(c.server.drain_timeout)},
-        {"headers_with_underscores", underscore_policy(c.server.headers_with_underscores)},
-        {"paths", json::object{{"escaped_slashes", escaped_slash_policy(c.server.paths.escaped_slashes)},
-                   {"merge_slashes", c.server.paths.merge_slashes}}},
-        {"trusted_proxies", std::move(trusted)},
-        {"limits", json::object{{"max_request_line", lim.max_request_line},
-                                {"max_header_bytes", lim.max_header_bytes},
-                                {"max_header_count", lim.max_header_count},
-                                {"max_body", lim.max_body},
-                                {"max_response_header_bytes", lim.max_response_header_bytes}}},
-        {"timeouts_ms", json::object{{"header", millis(t.header)},
-                                     {"idle", millis(t.idle)},
-                                     {"read", millis(t.read)},
-                                     {"body", millis(t.body)},
-                                     {"send", millis(t.send)},
-                                     {"request", millis(t.request)}}}};
+    root["server"] =
+        json::object{{"listen", std::move(listen)},
+                     {"workers", c.server.workers},
+                     {"max_connections", c.server.max_connections},
+                     {"drain_timeout_ms", millis(c.server.drain_timeout)},
+                     {"headers_with_underscores", underscore_policy(c.server.headers_with_underscores)},
+                     {"paths", json::object{{"escaped_slashes", escaped_slash_policy(c.server.paths.escaped_slashes)},
+                                            {"merge_slashes", c.server.paths.merge_slashes}}},
+                     {"trusted_proxies", std::move(trusted)},
+                     {"limits", json::object{{"max_request_line", lim.max_request_line},
+                                             {"max_header_bytes", lim.max_header_bytes},
+                                             {"max_header_count", lim.max_header_count},
+                                             {"max_body", lim.max_body},
+                                             {"max_response_header_bytes", lim.max_response_header_bytes}}},
+                     {"timeouts_ms", json::object{{"header", millis(t.header)},
+                                                  {"idle", millis(t.idle)},
+                                                  {"read", millis(t.read)},
+                                                  {"body", millis(t.body)},
+                                                  {"send", millis(t.send)},
+                                                  {"request", millis(t.request)}}}};
     root["logging"] = json::object{{"level", c.logging.level}};
-    root["admin"] = json::object{{"listen", c.admin.listen ? json::value(address(*c.admin.listen)) : json::value(nullptr)}};
+    root["admin"] =
+        json::object{{"listen", c.admin.listen ? json::value(address(*c.admin.listen)) : json::value(nullptr)}};
 
     json::object filters;
     for (const auto& f : c.filters) {
@@ -158,17 +173,16 @@ std::string config_to_json(const config::gateway_config& c, std::string_view che
     for (const auto& u : c.upstreams) {
         json::array endpoints;
         for (const auto& e : u.endpoints) endpoints.emplace_back(address(e));
-        upstreams[u.name] = json::object{
-            {"endpoints", std::move(endpoints)},
-            {"load_balancing", policy_name(u.load_balancing)},
-            {"connect_timeout_ms", millis(u.connect_timeout)},
-            {"dns_refresh_ms", millis(u.dns_refresh)},
-            {"retries", u.retries},
-            {"pool", json::object{{"max_connections", u.pool.max_connections},
-                                  {"max_idle", u.pool.max_idle},
-                                  {"idle_timeout_ms", millis(u.pool.idle_timeout)},
-                                  {"max_wait_ms", millis(u.pool.max_wait)},
-                                  {"max_waiters", u.pool.max_waiters}}}};
+        upstreams[u.name] = json::object{{"endpoints", std::move(endpoints)},
+                                         {"load_balancing", policy_name(u.load_balancing)},
+                                         {"connect_timeout_ms", millis(u.connect_timeout)},
+                                         {"dns_refresh_ms", millis(u.dns_refresh)},
+                                         {"retries", u.retries},
+                                         {"pool", json::object{{"max_connections", u.pool.max_connections},
+                                                               {"max_idle", u.pool.max_idle},
+                                                               {"idle_timeout_ms", millis(u.pool.idle_timeout)},
+                                                               {"max_wait_ms", millis(u.pool.max_wait)},
+                                                               {"max_waiters", u.pool.max_waiters}}}};
     }
     root["upstreams"] = std::move(upstreams);
 
@@ -184,13 +198,17 @@ std::string config_to_json(const config::gateway_config& c, std::string_view che
         match["methods"] = std::move(methods);
         json::object headers;
         for (const auto& h : r.match.headers) {
-            headers[h.name] = !h.value ? json::value(nullptr) : json::value(sensitive_header(h.name) ? redacted : std::string_view(*h.value));
+            headers[h.name] = !h.value ? json::value(nullptr)
+                                       : json::value(sensitive_header(h.name) ? redacted : std::string_view(*h.value));
         }
         match["headers"] = std::move(headers);
         json::array chain;
         for (auto i : r.filters) chain.emplace_back(c.filters[i].name);
-        json::object route{{"name", r.name}, {"match", std::move(match)}, {"upstream", r.upstream},
-                           {"request_headers", edits(r.request_headers)}, {"response_headers", edits(r.response_headers)},
+        json::object route{{"name", r.name},
+                           {"match", std::move(match)},
+                           {"upstream", r.upstream},
+                           {"request_headers", edits(r.request_headers)},
+                           {"response_headers", edits(r.response_headers)},
                            {"filters", std::move(chain)}};
         if (r.strip_prefix) route["strip_prefix"] = *r.strip_prefix;
         if (r.replace_prefix) route["replace_prefix"] = *r.replace_prefix;

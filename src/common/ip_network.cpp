@@ -1,7 +1,8 @@
 #include "gatehouse/common/ip_network.hpp"
 
-#include <boost/asio/ip/address.hpp>
 #include <charconv>
+
+#include <boost/asio/ip/address.hpp>
 
 #include "gatehouse/http/field_rules.hpp"
 

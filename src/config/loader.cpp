@@ -1,9 +1,5 @@
 #include "gatehouse/config/loader.hpp"
 
-#include <yaml-cpp/yaml.h>
-
-#include <boost/asio/ip/address.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -11,6 +7,9 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include <boost/asio/ip/address.hpp>
+#include <yaml-cpp/yaml.h>
 
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/config/units.hpp"
@@ -35,7 +34,6 @@ std::string config_error::to_string() const {
 
 namespace {
 
-
 using http::valid_field_value;
 using http::valid_token;
 
@@ -50,8 +48,8 @@ bool valid_host_pattern(std::string_view host) {
         return false;
     }
     for (char c : host) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' ||
-                  c == ':' || c == '[' || c == ']';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' || c == ':' ||
+                  c == '[' || c == ']';
         if (!ok) {
             return false;
         }
@@ -103,7 +101,6 @@ bool valid_template(std::string_view path, std::string& why) {
     }
     return true;
 }
-
 
 bool loopback_host(const std::string& host) {
     boost::system::error_code ec;
@@ -215,8 +212,9 @@ void read_server(reader& r, const YAML::Node& node, server_config& server) {
             auto& l = server.limits;
             r.optional_field(limits, "max_request_line", lp, l.max_request_line, size);
             r.optional_field(limits, "max_header_bytes", lp, l.max_header_bytes, size);
-            r.optional_field(limits, "max_header_count", lp, l.max_header_count,
-                             [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 10'000); });
+            r.optional_field(
+                limits, "max_header_count", lp, l.max_header_count,
+                [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 10'000); });
             r.optional_field(limits, "max_body", lp, l.max_body, size);
             r.optional_field(limits, "max_response_header_bytes", lp, l.max_response_header_bytes, size);
             if (l.max_request_line < 64 || l.max_header_bytes < 256 || l.max_response_header_bytes < 256) {
@@ -275,14 +273,13 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
             r.error(endpoints, path + ".endpoints", "at least one endpoint is required");
         }
     }
-    r.optional_field(node, "load_balancing", path, up.load_balancing,
-                     [&](const YAML::Node& n, const std::string& p) {
-                         return r.one_of<lb_policy>(n, p, "load balancing policy",
-                                                    {{"round_robin", lb_policy::round_robin},
-                                                     {"least_request", lb_policy::least_request},
-                                                     {"random", lb_policy::random},
-                                                     {"ip_hash", lb_policy::ip_hash}});
-                     });
+    r.optional_field(node, "load_balancing", path, up.load_balancing, [&](const YAML::Node& n, const std::string& p) {
+        return r.one_of<lb_policy>(n, p, "load balancing policy",
+                                   {{"round_robin", lb_policy::round_robin},
+                                    {"least_request", lb_policy::least_request},
+                                    {"random", lb_policy::random},
+                                    {"ip_hash", lb_policy::ip_hash}});
+    });
     auto time = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); };
     r.optional_field(node, "connect_timeout", path, up.connect_timeout, time);
     r.optional_field(node, "dns_refresh", path, up.dns_refresh, time);
@@ -293,13 +290,15 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
         if (r.expect_map(pool, pp, {"max_connections", "max_idle", "idle_timeout", "max_wait", "max_waiters"})) {
             auto count = [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 1'000'000); };
             r.optional_field(pool, "max_connections", pp, up.pool.max_connections, count);
-            r.optional_field(pool, "max_idle", pp, up.pool.max_idle,
-                             [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 1'000'000); });
+            r.optional_field(pool, "max_idle", pp, up.pool.max_idle, [&](const YAML::Node& n, const std::string& p) {
+                return r.unsigned_int(n, p, 0, 1'000'000);
+            });
             r.optional_field(pool, "idle_timeout", pp, up.pool.idle_timeout, time);
             r.optional_field(pool, "max_wait", pp, up.pool.max_wait,
                              [&](const YAML::Node& n, const std::string& p) { return r.time(n, p, true); });
-            r.optional_field(pool, "max_waiters", pp, up.pool.max_waiters,
-                             [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 1'000'000); });
+            r.optional_field(
+                pool, "max_waiters", pp, up.pool.max_waiters,
+                [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 1'000'000); });
         }
     }
 }
@@ -342,7 +341,8 @@ void read_match(reader& r, const YAML::Node& node, const std::string& path, matc
                 return;
             }
         } else if (!valid_path(*value)) {
-            r.error(n, p, "invalid path \"" + *value + "\": must start with \"/\" and contain no spaces, \"?\" or \"#\"");
+            r.error(n, p,
+                    "invalid path \"" + *value + "\": must start with \"/\" and contain no spaces, \"?\" or \"#\"");
             return;
         }
         match.path_kind = kind;
@@ -398,7 +398,8 @@ std::vector<std::size_t> read_chain(reader& r, const YAML::Node& node, const std
         return chain;
     }
     for (auto& [n, name] : r.string_list(node, path)) {
-        auto it = std::find_if(declared.begin(), declared.end(), [&name = name](const filter_instance& f) { return f.name == name; });
+        auto it = std::find_if(declared.begin(), declared.end(),
+                               [&name = name](const filter_instance& f) { return f.name == name; });
         if (it == declared.end()) {
             r.error(n, path, "unknown filter \"" + name + "\" (declare it under filters:)");
             continue;
@@ -439,7 +440,8 @@ void read_route_filters(reader& r, const YAML::Node& node, const std::string& pa
             r.error(node, path, "use either replace, or add and skip");
             return;
         }
-        route.filters = replace.IsNull() ? std::vector<std::size_t>{} : read_chain(r, replace, path + ".replace", cfg.filters);
+        route.filters =
+            replace.IsNull() ? std::vector<std::size_t>{} : read_chain(r, replace, path + ".replace", cfg.filters);
         return;
     }
     if (auto skip = node["skip"]; skip.IsDefined() && !skip.IsNull()) {
@@ -493,8 +495,8 @@ void read_filters(reader& r, const YAML::Node& node, gateway_config& cfg) {
 
 void read_route(reader& r, const YAML::Node& node, const std::string& path, route_config& route) {
     if (!r.expect_map(node, path,
-                      {"name", "match", "upstream", "strip_prefix", "replace_prefix", "host_rewrite",
-                       "request_headers", "response_headers", "timeout", "max_body", "filters"})) {
+                      {"name", "match", "upstream", "strip_prefix", "replace_prefix", "host_rewrite", "request_headers",
+                       "response_headers", "timeout", "max_body", "filters"})) {
         return;
     }
     if (auto name = node["name"]; name.IsDefined()) {
@@ -593,24 +595,26 @@ load_result load_config_text(std::string_view text, const std::string& source, c
     }
     if (!root.IsDefined() || root.IsNull()) {
         r.error(root, "", "the config is empty");
-    } else if (r.expect_map(root, "", {"server", "logging", "admin", "filters", "default_filters", "upstreams", "routes"})) {
+    } else if (r.expect_map(root, "",
+                            {"server", "logging", "admin", "filters", "default_filters", "upstreams", "routes"})) {
         if (auto server = root["server"]; server.IsDefined()) {
             read_server(r, server, cfg.server);
         }
         if (auto logging = root["logging"]; logging.IsDefined()) {
             if (r.expect_map(logging, "logging", {"level"})) {
-                r.optional_field(logging, "level", "logging", cfg.logging.level,
-                                 [&](const YAML::Node& n, const std::string& p) -> std::optional<std::string> {
-                                     auto s = r.string(n, p);
-                                     static const std::set<std::string> levels{"trace", "debug", "info", "warn",
-                                                                               "error", "critical", "off"};
-                                     if (s && !levels.contains(*s)) {
-                                         r.error(n, p, "unknown level \"" + *s +
-                                                           "\" (trace, debug, info, warn, error, critical, off)");
-                                         return std::nullopt;
-                                     }
-                                     return s;
-                                 });
+                r.optional_field(
+                    logging, "level", "logging", cfg.logging.level,
+                    [&](const YAML::Node& n, const std::string& p) -> std::optional<std::string> {
+                        auto s = r.string(n, p);
+                        static const std::set<std::string> levels{"trace", "debug",    "info", "warn",
+                                                                  "error", "critical", "off"};
+                        if (s && !levels.contains(*s)) {
+                            r.error(n, p,
+                                    "unknown level \"" + *s + "\" (trace, debug, info, warn, error, critical, off)");
+                            return std::nullopt;
+                        }
+                        return s;
+                    });
             }
         }
         if (auto admin = root["admin"]; admin.IsDefined()) {

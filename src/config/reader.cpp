@@ -24,7 +24,8 @@ void reader::error(const YAML::Node& node, const std::string& path, std::string 
     errors.push_back(std::move(e));
 }
 
-bool reader::expect_map(const YAML::Node& node, const std::string& path, std::initializer_list<std::string_view> allowed) {
+bool reader::expect_map(const YAML::Node& node, const std::string& path,
+                        std::initializer_list<std::string_view> allowed) {
     if (!node.IsMap()) {
         error(node, path, "expected a mapping");
         return false;
@@ -43,7 +44,6 @@ bool reader::expect_map(const YAML::Node& node, const std::string& path, std::in
     return true;
 }
 
-
 std::optional<std::string> reader::string(const YAML::Node& node, const std::string& path) {
     if (!node.IsScalar()) {
         error(node, path, "expected a string");
@@ -58,7 +58,7 @@ std::optional<std::string> reader::string(const YAML::Node& node, const std::str
 }
 
 std::optional<std::uint64_t> reader::unsigned_int(const YAML::Node& node, const std::string& path, std::uint64_t min,
-                                          std::uint64_t max) {
+                                                  std::uint64_t max) {
     auto text = string(node, path);
     if (!text) {
         return std::nullopt;

@@ -122,8 +122,8 @@ std::optional<parsed_host_port> parse_host_port(std::string_view text, bool allo
         }
     }
     for (char c : host) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                  c == '-' || c == ':' || c == '_';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+                  c == ':' || c == '_';
         if (!ok) {
             return std::nullopt;
         }

@@ -6,15 +6,15 @@
 //   GET /__stats               {"connections": accepted connections, "requests": requests served}
 //   anything else              JSON describing the request: method, target, headers, body size
 //                              and the FNV-1a 64-bit hash of the body
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include <charconv>
 #include <cstdio>
 #include <iostream>
 #include <string>
 #include <thread>
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 
 #include "gatehouse/http/local_reply.hpp"
 
@@ -41,7 +41,8 @@ asio::awaitable<bool> send_pattern(tcp::socket& socket, std::uint64_t size, bool
     std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n";
     head += "X-Echo-Service: " + service_name + "\r\n";
     if (!request_id.empty()) head += "X-Echo-Request-Id: " + request_id + "\r\n";
-    head += chunked ? std::string("Transfer-Encoding: chunked\r\n") : "Content-Length: " + std::to_string(size) + "\r\n";
+    head +=
+        chunked ? std::string("Transfer-Encoding: chunked\r\n") : "Content-Length: " + std::to_string(size) + "\r\n";
     if (!keep_alive) head += "Connection: close\r\n";
     head += "\r\n";
     auto [ec, n] = co_await asio::async_write(socket, asio::buffer(head), use_nothrow);
@@ -60,7 +61,8 @@ asio::awaitable<bool> send_pattern(tcp::socket& socket, std::uint64_t size, bool
             prefix += "\r\n";
             suffix = "\r\n";
         }
-        std::array<asio::const_buffer, 3> out{asio::buffer(prefix), asio::buffer(block.data(), len), asio::buffer(suffix)};
+        std::array<asio::const_buffer, 3> out{asio::buffer(prefix), asio::buffer(block.data(), len),
+                                              asio::buffer(suffix)};
         auto [wec, wn] = co_await asio::async_write(socket, out, use_nothrow);
         if (wec) co_return false;
         sent += len;
@@ -124,7 +126,8 @@ asio::awaitable<void> session(tcp::socket socket) {
         if (path.starts_with("/bytes/")) {
             bool chunked = target.find("chunked=1") != std::string::npos;
             if (!co_await send_pattern(socket, parse_number(path.substr(7)), chunked, keep_alive, request_id,
-                                    req.method() == http::verb::head)) break;
+                                       req.method() == http::verb::head))
+                break;
             if (!keep_alive) break;
             continue;
         }
@@ -161,7 +164,8 @@ asio::awaitable<void> session(tcp::socket socket) {
                 gatehouse::http::append_json_escaped(out, f.value());
                 out += "\"";
             }
-            out += "},\"body_bytes\":" + std::to_string(body_bytes) + ",\"body_fnv\":\"" + std::to_string(hash) + "\"}\n";
+            out +=
+                "},\"body_bytes\":" + std::to_string(body_bytes) + ",\"body_fnv\":\"" + std::to_string(hash) + "\"}\n";
         }
         if (req.method() != http::verb::head) {
             res.prepare_payload();

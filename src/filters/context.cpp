@@ -6,15 +6,18 @@
 namespace gatehouse::filters {
 
 void head_edits::set(std::string_view name, std::string_view value) {
-    edits_.push_back({op::set, std::pmr::string(name, edits_.get_allocator()), std::pmr::string(value, edits_.get_allocator())});
+    edits_.push_back(
+        {op::set, std::pmr::string(name, edits_.get_allocator()), std::pmr::string(value, edits_.get_allocator())});
 }
 
 void head_edits::add(std::string_view name, std::string_view value) {
-    edits_.push_back({op::add, std::pmr::string(name, edits_.get_allocator()), std::pmr::string(value, edits_.get_allocator())});
+    edits_.push_back(
+        {op::add, std::pmr::string(name, edits_.get_allocator()), std::pmr::string(value, edits_.get_allocator())});
 }
 
 void head_edits::remove(std::string_view name) {
-    edits_.push_back({op::remove, std::pmr::string(name, edits_.get_allocator()), std::pmr::string(edits_.get_allocator())});
+    edits_.push_back(
+        {op::remove, std::pmr::string(name, edits_.get_allocator()), std::pmr::string(edits_.get_allocator())});
 }
 
 bool head_edits::replaces(std::string_view name) const {

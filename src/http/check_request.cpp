@@ -1,8 +1,9 @@
 #include "gatehouse/http/check_request.hpp"
 
 #include <algorithm>
-#include <boost/url/parse.hpp>
 #include <charconv>
+
+#include <boost/url/parse.hpp>
 
 namespace gatehouse::http {
 

@@ -56,8 +56,8 @@ bool valid_host(std::string_view host) {
             return false;
         }
         for (char c : host.substr(1, close - 1)) {
-            bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' ||
-                      c == '.';
+            bool ok =
+                (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
             if (!ok) {
                 return false;
             }
@@ -98,14 +98,22 @@ bool valid_host(std::string_view host) {
 
 std::string_view describe(framing_error e) {
     switch (e) {
-        case framing_error::ok: return "ok";
-        case framing_error::duplicate_content_length: return "more than one Content-Length";
-        case framing_error::invalid_content_length: return "invalid Content-Length";
-        case framing_error::content_length_with_chunked: return "both Content-Length and Transfer-Encoding";
-        case framing_error::chunked_not_last: return "Transfer-Encoding whose final coding is not chunked";
-        case framing_error::chunked_twice: return "chunked applied more than once";
-        case framing_error::unsupported_coding: return "unsupported transfer coding";
-        case framing_error::transfer_encoding_in_http10: return "Transfer-Encoding in an HTTP/1.0 message";
+        case framing_error::ok:
+            return "ok";
+        case framing_error::duplicate_content_length:
+            return "more than one Content-Length";
+        case framing_error::invalid_content_length:
+            return "invalid Content-Length";
+        case framing_error::content_length_with_chunked:
+            return "both Content-Length and Transfer-Encoding";
+        case framing_error::chunked_not_last:
+            return "Transfer-Encoding whose final coding is not chunked";
+        case framing_error::chunked_twice:
+            return "chunked applied more than once";
+        case framing_error::unsupported_coding:
+            return "unsupported transfer coding";
+        case framing_error::transfer_encoding_in_http10:
+            return "Transfer-Encoding in an HTTP/1.0 message";
     }
     return "unknown";
 }

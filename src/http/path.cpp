@@ -7,12 +7,9 @@ namespace gatehouse::http {
 namespace {
 
 int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
@@ -101,10 +98,8 @@ std::size_t resolve_segments(char* data, std::size_t size, const path_options& o
             continue;
         }
         if (segment == "..") {
-            while (w > 0 && data[w - 1] != '/')
-                --w;  // drop the last output segment
-            if (w > 0)
-                --w;  // and its slash
+            while (w > 0 && data[w - 1] != '/') --w;  // drop the last output segment
+            if (w > 0) --w;                           // and its slash
             trailing_slash = last;
             continue;
         }

@@ -1,9 +1,10 @@
 #include "gatehouse/http/request_head_reader.hpp"
 
 #include <algorithm>
-#include <boost/beast/http/error.hpp>
 #include <cctype>
 #include <string_view>
+
+#include <boost/beast/http/error.hpp>
 
 namespace gatehouse::http {
 

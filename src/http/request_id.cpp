@@ -7,8 +7,8 @@ bool valid_request_id(std::string_view id) {
         return false;
     }
     for (char c : id) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-                  c == '_' || c == ':' || c == '+' || c == '/' || c == '=' || c == '-';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                  c == ':' || c == '+' || c == '/' || c == '=' || c == '-';
         if (!ok) {
             return false;
         }
@@ -23,7 +23,9 @@ std::uint64_t splitmix(std::uint64_t& x) {
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
-std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+std::uint64_t rotl(std::uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 }  // namespace
 
 fast_random::fast_random(std::uint64_t seed) {
@@ -48,8 +50,8 @@ void make_request_id(fast_random& rng, char* text) {
     static constexpr char hex[] = "0123456789abcdef";
     std::uint64_t hi = rng.next();
     std::uint64_t lo = rng.next();
-    hi = (hi & ~0xf000ull) | 0x4000ull;                 // version 4
-    lo = (lo & ~(0xcull << 60)) | (0x8ull << 60);        // variant 10xx
+    hi = (hi & ~0xf000ull) | 0x4000ull;            // version 4
+    lo = (lo & ~(0xcull << 60)) | (0x8ull << 60);  // variant 10xx
     int pos = 0;
     auto put = [&](std::uint64_t v, int nibbles) {
         for (int i = nibbles - 1; i >= 0; --i) {

@@ -1,9 +1,9 @@
 #include "gatehouse/http/response_head.hpp"
 
-#include "gatehouse/http/field_rules.hpp"
-
 #include <array>
 #include <cstring>
+
+#include "gatehouse/http/field_rules.hpp"
 
 namespace gatehouse::http {
 
@@ -22,7 +22,9 @@ bool is_token_char(unsigned char c) {
 }
 
 // Field values and reason phrases: HTAB, SP, VCHAR and obs-text; no other control characters.
-bool is_text_char(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+bool is_text_char(unsigned char c) {
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
 
 }  // namespace
 

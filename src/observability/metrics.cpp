@@ -14,14 +14,14 @@ void route_stats::record(unsigned status, std::chrono::nanoseconds duration) {
         ++bucket;
     }
     latency[bucket].add();
-    latency_sum_us.add(static_cast<std::uint64_t>(std::max<std::int64_t>(
-        0, std::chrono::duration_cast<std::chrono::microseconds>(duration).count())));
+    latency_sum_us.add(static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(duration).count())));
 }
 
 namespace {
-constexpr std::string_view error_names[] = {"connect_failed", "connect_timeout", "timeout",        "reset",
-                                            "bad_response",   "write_failed",    "pool_exhausted", "no_endpoint",
-                                            "unexpected_bytes"};
+constexpr std::string_view error_names[] = {"connect_failed", "connect_timeout", "timeout",
+                                            "reset",          "bad_response",    "write_failed",
+                                            "pool_exhausted", "no_endpoint",     "unexpected_bytes"};
 }
 
 std::string_view name_of(upstream_error e) {
@@ -59,12 +59,12 @@ cluster_stats& worker_stats::cluster(const std::string& name) {
 void worker_stats::rejection(std::string_view filter, std::string_view reason) {
     // Only this worker inserts, so its own lookups need no lock; the admin reads under it.
     std::pair<std::string_view, std::string_view> key{filter, reason};
-    auto it = std::find_if(rejections_.begin(), rejections_.end(), [&](const auto& e) {
-        return e.first.first == key.first && e.first.second == key.second;
-    });
+    auto it = std::find_if(rejections_.begin(), rejections_.end(),
+                           [&](const auto& e) { return e.first.first == key.first && e.first.second == key.second; });
     if (it == rejections_.end()) {
         std::lock_guard lock(mutex_);
-        it = rejections_.emplace(std::make_pair(std::string(filter), std::string(reason)), std::make_unique<counter>()).first;
+        it = rejections_.emplace(std::make_pair(std::string(filter), std::string(reason)), std::make_unique<counter>())
+                 .first;
     }
     it->second->add();
 }

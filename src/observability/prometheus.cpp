@@ -35,8 +35,8 @@ void header(std::string& out, std::string_view name, std::string_view type, std:
 }
 
 // name{k1="v1",k2="v2"} value
-void sample(std::string& out, std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
-            std::string_view value) {
+void sample(std::string& out, std::string_view name,
+            std::initializer_list<std::pair<std::string_view, std::string_view>> labels, std::string_view value) {
     out += name;
     if (labels.size() > 0) {
         out += '{';
@@ -86,8 +86,8 @@ std::string render_prometheus(const std::vector<const worker_stats*>& workers, c
     std::map<std::pair<std::string, std::string>, std::uint64_t> rejections;
     std::map<std::pair<std::string, std::string>, std::uint64_t> events;
     for (const auto* w : workers) {
-        w->visit([&](const worker_stats::route_map& r, const worker_stats::cluster_map& c, const worker_stats::rejection_map& j,
-                     const worker_stats::rejection_map& ev) {
+        w->visit([&](const worker_stats::route_map& r, const worker_stats::cluster_map& c,
+                     const worker_stats::rejection_map& j, const worker_stats::rejection_map& ev) {
             for (const auto& [key, value] : ev) {
                 events[key] += value->get();
             }
@@ -113,7 +113,8 @@ std::string render_prometheus(const std::vector<const worker_stats*>& workers, c
     out.reserve(4096 + routes.size() * 1500);
     static constexpr std::array<std::string_view, 5> classes{"1xx", "2xx", "3xx", "4xx", "5xx"};
 
-    header(out, "gatehouse_requests_total", "counter", "Requests answered, by route (empty: no route matched) and status class.");
+    header(out, "gatehouse_requests_total", "counter",
+           "Requests answered, by route (empty: no route matched) and status class.");
     for (const auto& [name, t] : routes) {
         for (std::size_t i = 0; i < classes.size(); ++i) {
             sample(out, "gatehouse_requests_total", {{"route", name}, {"code", classes[i]}}, number(t.by_class[i]));
@@ -126,8 +127,8 @@ std::string render_prometheus(const std::vector<const worker_stats*>& workers, c
         std::uint64_t cumulative = 0;
         for (std::size_t i = 0; i < latency_bounds.size(); ++i) {
             cumulative += t.latency[i];
-            sample(out, "gatehouse_request_duration_seconds_bucket", {{"route", name}, {"le", seconds_bound(latency_bounds[i])}},
-                   number(cumulative));
+            sample(out, "gatehouse_request_duration_seconds_bucket",
+                   {{"route", name}, {"le", seconds_bound(latency_bounds[i])}}, number(cumulative));
         }
         cumulative += t.latency.back();
         sample(out, "gatehouse_request_duration_seconds_bucket", {{"route", name}, {"le", "+Inf"}}, number(cumulative));
@@ -146,18 +147,21 @@ std::string render_prometheus(const std::vector<const worker_stats*>& workers, c
     header(out, "gatehouse_upstream_errors_total", "counter", "Failed upstream exchanges, by upstream and kind.");
     for (const auto& [name, t] : clusters) {
         for (std::size_t i = 0; i < t.errors.size(); ++i) {
-            sample(out, "gatehouse_upstream_errors_total", {{"upstream", name}, {"kind", name_of(static_cast<upstream_error>(i))}},
-                   number(t.errors[i]));
+            sample(out, "gatehouse_upstream_errors_total",
+                   {{"upstream", name}, {"kind", name_of(static_cast<upstream_error>(i))}}, number(t.errors[i]));
         }
     }
 
-    header(out, "gatehouse_filter_rejections_total", "counter", "Requests a filter answered itself, by filter and reason.");
+    header(out, "gatehouse_filter_rejections_total", "counter",
+           "Requests a filter answered itself, by filter and reason.");
     for (const auto& [key, value] : rejections) {
-        sample(out, "gatehouse_filter_rejections_total", {{"filter", key.first}, {"reason", key.second}}, number(value));
+        sample(out, "gatehouse_filter_rejections_total", {{"filter", key.first}, {"reason", key.second}},
+               number(value));
     }
 
     header(out, "gatehouse_filter_events_total", "counter",
-           "Things filters report, by filter and event (rate_limit: keys_evicted, backend_error_<kind>; jwt: jwks_fetch_ok, jwks_fetch_failed, jwks_unknown_kid_refetch).");
+           "Things filters report, by filter and event (rate_limit: keys_evicted, backend_error_<kind>; jwt: "
+           "jwks_fetch_ok, jwks_fetch_failed, jwks_unknown_kid_refetch).");
     for (const auto& [key, value] : events) {
         sample(out, "gatehouse_filter_events_total", {{"filter", key.first}, {"event", key.second}}, number(value));
     }

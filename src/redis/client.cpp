@@ -1,5 +1,11 @@
 #include "gatehouse/redis/client.hpp"
 
+#include <array>
+#include <charconv>
+#include <cstdint>
+#include <deque>
+#include <type_traits>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -7,15 +13,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <hiredis/hiredis.h>
-
-#include <cstdint>
-#include <type_traits>
 #include <hiredis/read.h>
 #include <spdlog/spdlog.h>
-
-#include <array>
-#include <charconv>
-#include <deque>
 
 namespace gatehouse::redis {
 
@@ -25,12 +24,18 @@ using clock = std::chrono::steady_clock;
 
 std::string_view to_string(error e) {
     switch (e) {
-        case error::none: return "none";
-        case error::timeout: return "timeout";
-        case error::unavailable: return "unavailable";
-        case error::overloaded: return "overloaded";
-        case error::server_error: return "server_error";
-        case error::protocol: return "protocol";
+        case error::none:
+            return "none";
+        case error::timeout:
+            return "timeout";
+        case error::unavailable:
+            return "unavailable";
+        case error::overloaded:
+            return "overloaded";
+        case error::server_error:
+            return "server_error";
+        case error::protocol:
+            return "protocol";
     }
     return "unknown";
 }
@@ -119,7 +124,12 @@ void post_reply(asio::io_context& io, client::handler h, reply r) {
 class client::connection : public std::enable_shared_from_this<connection> {
 public:
     connection(asio::io_context& io, std::shared_ptr<const options> opts, unsigned index)
-        : io_(io), opts_(std::move(opts)), index_(index), socket_(io), timer_(io), retry_(io),
+        : io_(io),
+          opts_(std::move(opts)),
+          index_(index),
+          socket_(io),
+          timer_(io),
+          retry_(io),
           backoff_(initial_backoff) {}
 
     ~connection() {
@@ -172,8 +182,8 @@ private:
 
     struct pending {
         clock::time_point deadline;
-        handler h;         // empty once the command timed out (its reply is then dropped)
-        bool internal;     // AUTH or SELECT sent on connect
+        handler h;      // empty once the command timed out (its reply is then dropped)
+        bool internal;  // AUTH or SELECT sent on connect
     };
 
     void complete(handler h, reply r) { post_reply(io_, std::move(h), std::move(r)); }
@@ -192,11 +202,12 @@ private:
         if (opts_->addresses.empty()) {
             return fail("cannot resolve " + opts_->host);
         }
-        asio::async_connect(socket_, opts_->addresses, [self, epoch](boost::system::error_code ec, const tcp::endpoint&) {
-            if (epoch != self->epoch_) return;
-            if (ec) return self->fail(ec.message());
-            self->connected();
-        });
+        asio::async_connect(socket_, opts_->addresses,
+                            [self, epoch](boost::system::error_code ec, const tcp::endpoint&) {
+                                if (epoch != self->epoch_) return;
+                                if (ec) return self->fail(ec.message());
+                                self->connected();
+                            });
     }
 
     void connected() {
@@ -249,7 +260,8 @@ private:
         socket_.async_read_some(asio::buffer(in_), [self, epoch](boost::system::error_code ec, std::size_t n) {
             if (epoch != self->epoch_) return;
             if (ec) {
-                return self->fail(ec == asio::error::eof ? std::string("connection closed by server") : "read: " + ec.message());
+                return self->fail(ec == asio::error::eof ? std::string("connection closed by server")
+                                                         : "read: " + ec.message());
             }
             if (self->on_bytes(n)) self->read();
         });
@@ -327,18 +339,24 @@ private:
         for (auto& p : pending_) {
             if (p.deadline > now) break;
             if (p.internal) return fail("no answer to connection setup");
-            if (p.h) complete(std::move(p.h), {error::timeout, "no reply within " + std::to_string(opts_->timeout.count()) + "ms"});
+            if (p.h)
+                complete(std::move(p.h),
+                         {error::timeout, "no reply within " + std::to_string(opts_->timeout.count()) + "ms"});
             p.h = {};
         }
         // A server that has not answered the oldest command for a whole connect timeout past its
         // deadline is gone (a hung process, a dropped network): start over on a new connection.
         if (!pending_.empty() && now - pending_.front().deadline > opts_->connect_timeout) {
-            return fail("no reply for " + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              now - pending_.front().deadline + opts_->timeout).count()) + "ms");
+            return fail("no reply for " +
+                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           now - pending_.front().deadline + opts_->timeout)
+                                           .count()) +
+                        "ms");
         }
         if (!pending_.empty()) {
             // Keep watching the oldest command even after its caller gave up, for the check above.
-            auto first_live = std::find_if(pending_.begin(), pending_.end(), [](const pending& p) { return static_cast<bool>(p.h); });
+            auto first_live =
+                std::find_if(pending_.begin(), pending_.end(), [](const pending& p) { return static_cast<bool>(p.h); });
             auto at = pending_.front().deadline + opts_->connect_timeout + std::chrono::milliseconds(1);
             if (first_live != pending_.end()) at = std::min(at, first_live->deadline);
             wait_until(at);
@@ -405,7 +423,8 @@ private:
     bool was_up_ = false;
 };
 
-client::client(asio::io_context& io, options opts) : io_(io), options_(std::make_shared<const options>(std::move(opts))) {
+client::client(asio::io_context& io, options opts)
+    : io_(io), options_(std::make_shared<const options>(std::move(opts))) {
     for (unsigned i = 0; i < std::max(1u, options_->connections); ++i) {
         connections_.push_back(std::make_shared<connection>(io, options_, i));
         connections_.back()->start();

@@ -8,8 +8,7 @@ namespace {
 
 bool constraints_match(const route& r, const request_view& req) {
     const auto& m = r.config.match;
-    if (!m.methods.empty() &&
-        std::find(m.methods.begin(), m.methods.end(), req.method) == m.methods.end()) {
+    if (!m.methods.empty() && std::find(m.methods.begin(), m.methods.end(), req.method) == m.methods.end()) {
         return false;
     }
     for (const auto& h : m.headers) {

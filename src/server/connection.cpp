@@ -1,25 +1,24 @@
 // The downstream half of a request: read and validate the head, route it, answer locally
 // when refused. The upstream half is in exchange.cpp.
-#include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
-
-#include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
+#include <spdlog/spdlog.h>
 
+#include "asio_internals/accepted_socket.hpp"
+#include "asio_internals/reactor_hints.hpp"
 #include "gatehouse/http/check_request.hpp"
 #include "gatehouse/http/request_id.hpp"
 #include "gatehouse/http/wire.hpp"
 #include "gatehouse/server/client_connection.hpp"
 #include "gatehouse/server/worker.hpp"
 #include "io.hpp"
-#include "asio_internals/accepted_socket.hpp"
-#include "asio_internals/reactor_hints.hpp"
 #include "request_state.hpp"
 
 namespace gatehouse::server {
@@ -128,7 +127,8 @@ asio::awaitable<void> client_connection::run() {
             if (++idle_waits == 2) {
                 watch_peer_close(socket_);  // kept alive: from now on, drained sockets wait for epoll
             }
-            auto [ec, n] = co_await socket_.async_read_some(drain_aware(socket_, asio::buffer(first_bytes_)), use_nothrow);
+            auto [ec, n] =
+                co_await socket_.async_read_some(drain_aware(socket_, asio::buffer(first_bytes_)), use_nothrow);
             if (settle(ec)) {
                 break;
             }
@@ -195,8 +195,9 @@ std::size_t client_connection::send_to_client_now(std::span<const asio::const_bu
     return send_now(socket_, buffers, ec);
 }
 
-asio::awaitable<error_code> client_connection::send_rest(tcp::socket& target, std::span<const asio::const_buffer> buffers,
-                                                         std::size_t& sent, clock::time_point deadline) {
+asio::awaitable<error_code> client_connection::send_rest(tcp::socket& target,
+                                                         std::span<const asio::const_buffer> buffers, std::size_t& sent,
+                                                         clock::time_point deadline) {
     if (&target == &socket_) {
         no_delay_from_second_write();  // the rest follows unacknowledged data
     }
@@ -222,7 +223,7 @@ void client_connection::note_answer(request_state& rs, const chain_entry& entry)
         rs.ctx.reply = http::local_reply{500, "filter_error", "filter " + std::string(entry.name) + " gave no reply"};
     }
     worker_.stats().rejection(entry.name, rs.ctx.answer_reason.empty() ? std::string_view(rs.ctx.reply->error)
-                                                                     : std::string_view(rs.ctx.answer_reason));
+                                                                       : std::string_view(rs.ctx.answer_reason));
 }
 
 filters::filter_status client_connection::run_sync_filters(request_state& rs, std::size_t& next) {
@@ -299,8 +300,8 @@ void client_connection::append_response_edits(const request_state& rs, std::stri
     });
 }
 
-asio::awaitable<client_connection::next_step> client_connection::reply(request_state& rs,
-                                                                        const http::local_reply& r, bool close) {
+asio::awaitable<client_connection::next_step> client_connection::reply(request_state& rs, const http::local_reply& r,
+                                                                       bool close) {
     if (rs.ctx.request_id.empty()) {
         http::make_request_id(worker_.random(), rs.ctx.request_id);
     }
@@ -405,7 +406,7 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
 }
 
 asio::awaitable<client_connection::next_step> client_connection::answer_ok(request_state& rs, std::string_view fields,
-                                                                            std::string_view body) {
+                                                                           std::string_view body) {
     std::string out = "HTTP/1.1 200 OK\r\n";
     out += fields;
     out += "Content-Length: ";
@@ -415,7 +416,8 @@ asio::awaitable<client_connection::next_step> client_connection::answer_ok(reque
     out += "\r\nX-Request-Id: ";
     out += rs.ctx.request_id;
     bool close = !rs.keep_alive || rs.framing != http::body_framing::none;
-    out += close ? "\r\nConnection: close\r\n\r\n" : (rs.version == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
+    out += close ? "\r\nConnection: close\r\n\r\n"
+                 : (rs.version == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
     out += body;
     rs.log.status = 200;
     rs.response_started = true;
@@ -497,7 +499,8 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
         http::make_request_id(worker_.random(), rs.ctx.request_id);
     }
     const http::request_rules rules{server.limits.max_header_count, server.headers_with_underscores, server.paths};
-    if (auto refusal = http::check_request(req, rs.parser.keep_alive(), rules, rs); refusal || rs.server_options || rs.trace_here) {
+    if (auto refusal = http::check_request(req, rs.parser.keep_alive(), rules, rs);
+        refusal || rs.server_options || rs.trace_here) {
         return refusal;
     }
 
@@ -505,14 +508,14 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
     router::request_view view{req.method_string(), rs.host, rs.path, &*rs.headers_view};
     rs.route = rs.gen->snap->routes->match(view);
     if (!rs.route) {
-        return http::local_reply{404, "route_not_found", "no route for " + std::string(req.method_string()) + " " +
-                                                             std::string(rs.path)};
+        return http::local_reply{404, "route_not_found",
+                                 "no route for " + std::string(req.method_string()) + " " + std::string(rs.path)};
     }
     rs.max_body = rs.route->config.max_body.value_or(server.limits.max_body);
     if (rs.framing == http::body_framing::length && rs.content_length > rs.max_body) {
         return http::local_reply{413, "body_too_large",
-                                 "request body of " + std::to_string(rs.content_length) + " bytes exceeds the limit of " +
-                                     std::to_string(rs.max_body)};
+                                 "request body of " + std::to_string(rs.content_length) +
+                                     " bytes exceeds the limit of " + std::to_string(rs.max_body)};
     }
     return std::nullopt;
 }

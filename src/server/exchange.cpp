@@ -2,25 +2,25 @@
 // trying other endpoints on failure), send the head and stream the body, read the response
 // head (1xx handled), then stream the response body back. Bodies pass through one buffer at a
 // time without being copied; chunked bodies are validated as they pass.
-#include <spdlog/spdlog.h>
-
 #include <array>
+#include <optional>
+#include <span>
+#include <vector>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <optional>
-#include <span>
-#include <vector>
+#include <spdlog/spdlog.h>
 
+#include "asio_internals/reactor_hints.hpp"
 #include "gatehouse/http/chunked.hpp"
 #include "gatehouse/http/wire.hpp"
 #include "gatehouse/server/client_connection.hpp"
 #include "gatehouse/server/worker.hpp"
 #include "io.hpp"
-#include "asio_internals/reactor_hints.hpp"
 #include "request_state.hpp"
 
 namespace gatehouse::server {
@@ -106,7 +106,8 @@ void append_edits(String& out, const config::header_edits& edits, const filters:
     for (const auto& [name, value] : edits.add) {
         if (!filter_edits.replaces(name)) http::append_field(out, name, value);
     }
-    filter_edits.for_each_field([&](std::string_view name, std::string_view value) { http::append_field(out, name, value); });
+    filter_edits.for_each_field(
+        [&](std::string_view name, std::string_view value) { http::append_field(out, name, value); });
 }
 
 // True if the message's own field called name gives way to an edit.
@@ -242,13 +243,15 @@ struct upstream_attempt {
     clock::time_point deadline;
 };
 
-void client_connection::build_upstream_head(request_state& rs, std::string_view endpoint_authority, std::pmr::string& out) {
+void client_connection::build_upstream_head(request_state& rs, std::string_view endpoint_authority,
+                                            std::pmr::string& out) {
     const auto& req = rs.parser.get();
     const auto& route = rs.route->config;
     const auto& edits = route.request_headers;
     const auto& filter_edits = rs.ctx.upstream_edits;
 
-    std::string_view target = rs.ctx.upstream_target ? std::string_view(*rs.ctx.upstream_target) : std::string_view(rs.target);
+    std::string_view target =
+        rs.ctx.upstream_target ? std::string_view(*rs.ctx.upstream_target) : std::string_view(rs.target);
     std::pmr::string rewritten(rs.allocator);
     if (route.strip_prefix && target.starts_with(*route.strip_prefix)) {
         rewritten = route.replace_prefix.value_or("");
@@ -291,7 +294,8 @@ void client_connection::build_upstream_head(request_state& rs, std::string_view 
             case gateway_field_kind::none:
                 break;
         }
-        if (edited(edits, filter_edits, name) || (rs.drop_underscore_fields && name.find('_') != std::string_view::npos) ||
+        if (edited(edits, filter_edits, name) ||
+            (rs.drop_underscore_fields && name.find('_') != std::string_view::npos) ||
             (!identity.empty() && std::any_of(identity.begin(), identity.end(),
                                               [&](const std::string& n) { return http::iequals(n, name); }))) {
             continue;
@@ -356,7 +360,8 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
                                            : http::local_reply{502, "upstream_connect_failed",
                                                                "cannot connect to upstream " + up.name};
             } else {
-                refusal = http::local_reply{503, "no_upstream_available", "upstream " + up.name + " has no usable endpoint"};
+                refusal =
+                    http::local_reply{503, "no_upstream_available", "upstream " + up.name + " has no usable endpoint"};
             }
             break;
         }
@@ -397,7 +402,8 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
                     continue;
                 }
                 refusal = last_was_timeout
-                              ? http::local_reply{503, "upstream_connect_timeout", "connecting to " + endpoint.label + " timed out"}
+                              ? http::local_reply{503, "upstream_connect_timeout",
+                                                  "connecting to " + endpoint.label + " timed out"}
                               : http::local_reply{502, "upstream_connect_failed",
                                                   "cannot connect to " + endpoint.label + ": " + ec.message()};
                 break;
@@ -453,11 +459,12 @@ struct relay_plan {
     bool done = false;
     bool upstream_eof = false;
     std::pmr::string chunk_prefix;
-    std::pmr::string head;  // for the client
-    gather out;             // what the next write sends
+    std::pmr::string head;              // for the client
+    gather out;                         // what the next write sends
     clock::time_point client_deadline;  // the client must have taken the whole response by then
 
-    explicit relay_plan(const std::pmr::polymorphic_allocator<char>& allocator) : chunk_prefix(allocator), head(allocator) {}
+    explicit relay_plan(const std::pmr::polymorphic_allocator<char>& allocator)
+        : chunk_prefix(allocator), head(allocator) {}
 };
 
 namespace {
@@ -519,7 +526,8 @@ bool next_body_part(relay_plan& plan, std::string_view available, std::size_t& t
             break;
         case http::body_framing::chunked: {
             plan.decoded.spans.clear();
-            auto scanned = plan.chunks.scan(available, plan.mode == out_mode::dechunk ? &data_spans::add : nullptr, &plan.decoded);
+            auto scanned =
+                plan.chunks.scan(available, plan.mode == out_mode::dechunk ? &data_spans::add : nullptr, &plan.decoded);
             if (scanned.state == http::chunked_scanner::status::error) {
                 return false;
             }
@@ -604,11 +612,13 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
                 co_return result;
             }
             watch_.arm(up, attempt.deadline);
-            auto [read_ec, n] = co_await up.async_read_some(ubuf.prepare(std::max(min_read, ubuf.capacity() - ubuf.size())), use_nothrow);
+            auto [read_ec, n] = co_await up.async_read_some(
+                ubuf.prepare(std::max(min_read, ubuf.capacity() - ubuf.size())), use_nothrow);
             if (auto ec = settle(read_ec)) {
                 // The request reached the upstream whole: resending it is safe only if repeating
                 // it changes nothing (RFC 9110 section 9.2.2); a POST may have been acted on.
-                if (!got_bytes && attempt.reused && attempt.replayable && rs.idempotent && ec != asio::error::timed_out) {
+                if (!got_bytes && attempt.reused && attempt.replayable && rs.idempotent &&
+                    ec != asio::error::timed_out) {
                     result.result = exchange_result::outcome::retry_stale;
                 } else {
                     no_response_head(ec, got_bytes, result);
@@ -671,7 +681,8 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
         std::size_t take = 0;
         if (!next_body_part(plan, view_of(ubuf), take)) {
             if (!head_sent) {
-                co_return refuse(result, 502, "upstream_bad_response", "invalid chunked upstream body: ", plan.chunks.error());
+                co_return refuse(result, 502, "upstream_bad_response",
+                                 "invalid chunked upstream body: ", plan.chunks.error());
             }
             spdlog::warn("upstream sent an invalid chunked body: {}", plan.chunks.error());
             co_return result;  // the client sees a truncated body and a closed connection
@@ -698,15 +709,17 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
             break;
         }
         watch_.arm(up, worker_.now() + timeouts.read);
-        auto [read_ec, n] = co_await up.async_read_some(ubuf.prepare(std::max(min_read, ubuf.capacity() - ubuf.size())), use_nothrow);
+        auto [read_ec, n] =
+            co_await up.async_read_some(ubuf.prepare(std::max(min_read, ubuf.capacity() - ubuf.size())), use_nothrow);
         if (auto ec = settle(read_ec)) {
             if (plan.in == http::body_framing::until_close && ec == asio::error::eof) {
                 plan.upstream_eof = true;
                 continue;
             }
             if (!head_sent) {  // nothing reached the client yet: it can still get a proper answer
-                co_return ec == asio::error::timed_out ? refuse(result, 504, "upstream_timeout", "upstream sent no body in time")
-                                                       : refuse(result, 502, "upstream_reset", "upstream closed before sending the body");
+                co_return ec == asio::error::timed_out
+                    ? refuse(result, 504, "upstream_timeout", "upstream sent no body in time")
+                    : refuse(result, 502, "upstream_reset", "upstream closed before sending the body");
             }
             spdlog::warn("upstream {} failed mid-response: {}", rs.route->config.upstream, ec.message());
             co_return result;  // truncated: closing the client connection is the only honest signal
@@ -720,10 +733,14 @@ asio::awaitable<exchange_result> client_connection::exchange(request_state& rs, 
     if (ubuf.size() > 0) {
         // Bytes past the response's framing (after a HEAD, 204 or 304 head, or past its
         // Content-Length): never the start of a next response, since nothing asked for one.
-        rs.gen->cluster_stats[rs.route->upstream_index]->errors[static_cast<std::size_t>(observability::upstream_error::unexpected_bytes)].add();
-        spdlog::warn("upstream {} sent {} bytes beyond its response: connection closed", rs.route->config.upstream, ubuf.size());
+        rs.gen->cluster_stats[rs.route->upstream_index]
+            ->errors[static_cast<std::size_t>(observability::upstream_error::unexpected_bytes)]
+            .add();
+        spdlog::warn("upstream {} sent {} bytes beyond its response: connection closed", rs.route->config.upstream,
+                     ubuf.size());
     }
-    result.upstream_reusable = plan.upstream_keep_alive && ubuf.size() == 0 && plan.in != http::body_framing::until_close;
+    result.upstream_reusable =
+        plan.upstream_keep_alive && ubuf.size() == 0 && plan.in != http::body_framing::until_close;
     result.keep_client = plan.keep_client;
     co_return result;
 }
@@ -769,7 +786,8 @@ asio::awaitable<bool> client_connection::send_request(request_state& rs, upstrea
     const auto body_deadline = worker_.now() + timeouts.body;
     while (!body_done) {
         watch_.arm(socket_, std::min(worker_.now() + timeouts.read, body_deadline));
-        auto [read_ec, n] = co_await socket_.async_read_some(cbuf.prepare(std::max(min_read, cbuf.capacity() - cbuf.size())), use_nothrow);
+        auto [read_ec, n] = co_await socket_.async_read_some(
+            cbuf.prepare(std::max(min_read, cbuf.capacity() - cbuf.size())), use_nothrow);
         if (auto read_error = settle(read_ec)) {
             if (read_error == asio::error::timed_out) {
                 refuse(result, 408, "request_timeout", "request body not received in time");

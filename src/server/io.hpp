@@ -1,13 +1,13 @@
 #pragma once
 // Shared by the two halves of a connection (connection.cpp, exchange.cpp).
+#include <cstddef>
+#include <span>
+#include <vector>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
-
-#include <cstddef>
-#include <span>
-#include <vector>
 
 namespace gatehouse::server {
 

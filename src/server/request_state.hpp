@@ -1,21 +1,21 @@
 #pragma once
 // Per-request state shared by the downstream (connection.cpp) and upstream (exchange.cpp) halves.
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/parser.hpp>
-
 #include <array>
 #include <cstddef>
 #include <memory_resource>
 #include <optional>
 #include <string>
 
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+
 #include "gatehouse/filters/context.hpp"
 #include "gatehouse/http/check_request.hpp"
 #include "gatehouse/http/field_rules.hpp"
-#include "gatehouse/http/wire.hpp"
 #include "gatehouse/http/local_reply.hpp"
 #include "gatehouse/http/request_head_reader.hpp"
 #include "gatehouse/http/response_head.hpp"
+#include "gatehouse/http/wire.hpp"
 #include "gatehouse/router/route_table.hpp"
 #include "gatehouse/server/block_cache.hpp"
 #include "gatehouse/server/deadline.hpp"
@@ -104,13 +104,13 @@ struct request_state : request_arena, http::request_facts {
     request_state() : http::request_facts(allocator) {}
 
     request_parser parser{std::piecewise_construct, std::make_tuple(), std::make_tuple(allocator)};
-    filters::request_context ctx{allocator};  // what filters see; holds the request id
-    generation* gen = nullptr;                // the config this request runs on
-    const filter_chain* chain = nullptr;      // the route's filters, or the defaults before routing
-    filters::exchange_log log;                // filled as the exchange goes
-    std::chrono::steady_clock::time_point begin;     // precise, for durations
+    filters::request_context ctx{allocator};      // what filters see; holds the request id
+    generation* gen = nullptr;                    // the config this request runs on
+    const filter_chain* chain = nullptr;          // the route's filters, or the defaults before routing
+    filters::exchange_log log;                    // filled as the exchange goes
+    std::chrono::steady_clock::time_point begin;  // precise, for durations
     std::chrono::steady_clock::time_point upstream_begin;
-    bool response_started = false;            // a response head reached the client
+    bool response_started = false;              // a response head reached the client
     std::optional<fields_lookup> headers_view;  // over parser.get(): route matching and ctx.headers
     http::request_head_reader head_reader;
     bool from_trusted_proxy = false;  // the peer is in server.trusted_proxies

@@ -1,10 +1,10 @@
 #include "gatehouse/server/server.hpp"
 
-#include <spdlog/spdlog.h>
-
-#include <boost/asio/signal_set.hpp>
 #include <stdexcept>
 #include <thread>
+
+#include <boost/asio/signal_set.hpp>
+#include <spdlog/spdlog.h>
 
 #include "gatehouse/admin/config_json.hpp"
 #include "gatehouse/config/loader.hpp"
@@ -67,8 +67,8 @@ void server::start() {
                 // Every worker binds the same port; with port 0 the first one picks it.
                 wanted = w->listen(wanted);
             } catch (const boost::system::system_error& e) {
-                throw std::runtime_error("cannot listen on " + listen.host + ":" + std::to_string(wanted.port()) + ": " +
-                                         e.code().message());
+                throw std::runtime_error("cannot listen on " + listen.host + ":" + std::to_string(wanted.port()) +
+                                         ": " + e.code().message());
             }
         }
         bound_.push_back(wanted);
@@ -136,8 +136,8 @@ admin::reload_outcome server::reload() {
     auto& next = *loaded.config;
     const auto& running = *snapshot_->config;
     // Listeners, workers and the admin address are bound at start; changing them needs a restart.
-    bool listeners_changed = next.server.listen != running.server.listen || next.server.workers != running.server.workers ||
-                             next.admin.listen != running.admin.listen;
+    bool listeners_changed = next.server.listen != running.server.listen ||
+                             next.server.workers != running.server.workers || next.admin.listen != running.admin.listen;
     if (listeners_changed) {
         spdlog::warn("reload: server.listen, server.workers and admin.listen changes take effect after a restart");
         next.server.listen = running.server.listen;
@@ -218,7 +218,8 @@ void server::schedule_dns(std::size_t cluster) {
         unresolved = unresolved || list.empty();
     }
     auto& timer = *dns_timers_[cluster];
-    timer.expires_after(unresolved ? std::min<config::duration>(up.dns_refresh, std::chrono::seconds(1)) : up.dns_refresh);
+    timer.expires_after(unresolved ? std::min<config::duration>(up.dns_refresh, std::chrono::seconds(1))
+                                   : up.dns_refresh);
     timer.async_wait([this, cluster, snap = snapshot_.get()](boost::system::error_code ec) {
         if (snap != snapshot_.get()) {
             return;  // a reload restarted the refresh for its own clusters
@@ -238,36 +239,35 @@ void server::refresh_dns(std::size_t cluster) {
             continue;
         }
         // Asio runs getaddrinfo on its own resolver thread: the control loop never blocks.
-        resolver_->async_resolve(ep.host, std::to_string(ep.port),
-                                 [this, cluster, e, snap = snapshot_.get()](boost::system::error_code ec,
-                                                                           tcp::resolver::results_type results) {
-                                     if (snap != snapshot_.get()) {
-                                         return;  // the config changed meanwhile
-                                     }
-                                     const auto& up = snapshot_->config->upstreams[cluster];
-                                     if (ec) {
-                                         // Still unresolved: said at start already, retried each second.
-                                         auto level = addresses_[cluster][e].empty() ? spdlog::level::debug
-                                                                                     : spdlog::level::warn;
-                                         spdlog::log(level, "upstream {}: refreshing {} failed: {} (keeping {} known addresses)",
-                                                     up.name, up.endpoints[e].host, ec.message(),
-                                                     addresses_[cluster][e].size());
-                                         return;
-                                     }
-                                     upstream::address_list list;
-                                     for (const auto& r : results) {
-                                         list.push_back(r.endpoint());
-                                     }
-                                     if (list == addresses_[cluster][e]) {
-                                         return;
-                                     }
-                                     spdlog::info("upstream {}: {} now resolves to {} addresses", up.name,
-                                                  up.endpoints[e].host, list.size());
-                                     addresses_[cluster][e] = list;
-                                     for (auto& w : workers_) {
-                                         w->post_addresses(snapshot_.get(), cluster, e, list);
-                                     }
-                                 });
+        resolver_->async_resolve(
+            ep.host, std::to_string(ep.port),
+            [this, cluster, e, snap = snapshot_.get()](boost::system::error_code ec,
+                                                       tcp::resolver::results_type results) {
+                if (snap != snapshot_.get()) {
+                    return;  // the config changed meanwhile
+                }
+                const auto& up = snapshot_->config->upstreams[cluster];
+                if (ec) {
+                    // Still unresolved: said at start already, retried each second.
+                    auto level = addresses_[cluster][e].empty() ? spdlog::level::debug : spdlog::level::warn;
+                    spdlog::log(level, "upstream {}: refreshing {} failed: {} (keeping {} known addresses)", up.name,
+                                up.endpoints[e].host, ec.message(), addresses_[cluster][e].size());
+                    return;
+                }
+                upstream::address_list list;
+                for (const auto& r : results) {
+                    list.push_back(r.endpoint());
+                }
+                if (list == addresses_[cluster][e]) {
+                    return;
+                }
+                spdlog::info("upstream {}: {} now resolves to {} addresses", up.name, up.endpoints[e].host,
+                             list.size());
+                addresses_[cluster][e] = list;
+                for (auto& w : workers_) {
+                    w->post_addresses(snapshot_.get(), cluster, e, list);
+                }
+            });
     }
 }
 

@@ -1,10 +1,10 @@
 #include "gatehouse/server/worker.hpp"
 
-#include <spdlog/spdlog.h>
-
-#include <boost/asio/co_spawn.hpp>
 #include <ctime>
 #include <random>
+
+#include <boost/asio/co_spawn.hpp>
+#include <spdlog/spdlog.h>
 
 #include "gatehouse/filters/factory.hpp"
 #include "gatehouse/server/client_connection.hpp"
@@ -17,7 +17,7 @@ using asio::ip::tcp;
 
 namespace {
 constexpr auto sweep_interval = std::chrono::milliseconds(100);
-constexpr unsigned pool_sweep_every = 10;  // ticks: pools are swept once a second
+constexpr unsigned pool_sweep_every = 10;          // ticks: pools are swept once a second
 constexpr std::size_t io_buffer_size = 72 * 1024;  // a 64 KiB body and its head in one read and one write
 constexpr std::size_t max_free_buffers = 512;
 constexpr std::size_t max_free_request_blocks = 1024;
@@ -140,7 +140,9 @@ void worker::publish_gauges() {
         generation_->cluster_stats[c]->active.set(active);
         for (std::size_t i = 0; i < cluster.size(); ++i) {
             if (auto stray = cluster.endpoint(i).pool.take_stray_closed()) {
-                generation_->cluster_stats[c]->errors[static_cast<std::size_t>(observability::upstream_error::unexpected_bytes)].add(stray);
+                generation_->cluster_stats[c]
+                    ->errors[static_cast<std::size_t>(observability::upstream_error::unexpected_bytes)]
+                    .add(stray);
             }
         }
         generation_->cluster_stats[c]->idle.set(idle);
@@ -206,7 +208,9 @@ void worker::start() {
     });
 }
 
-void worker::stop() { stop_requested_ = true; }
+void worker::stop() {
+    stop_requested_ = true;
+}
 
 void worker::join() {
     if (thread_.joinable()) {
@@ -241,7 +245,8 @@ void worker::accept_loop(tcp::acceptor& acceptor, tcp::endpoint& peer) {
             // Typically EMFILE/ENFILE: pause accepting briefly instead of spinning.
             spdlog::warn("worker {}: accept failed: {}", id_, ec.message());
             auto timer = std::make_shared<asio::steady_timer>(*context_, std::chrono::milliseconds(50));
-            timer->async_wait([this, &acceptor, &peer, timer](boost::system::error_code) { accept_loop(acceptor, peer); });
+            timer->async_wait(
+                [this, &acceptor, &peer, timer](boost::system::error_code) { accept_loop(acceptor, peer); });
             return;
         }
         if (connections_.get() >= max_connections_) {
@@ -298,8 +303,9 @@ void worker::schedule_sweep() {
 
 void worker::refresh_date() {
     auto steady = clock::now().time_since_epoch();
-    wall_offset_ = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()) -
-                   std::chrono::duration_cast<std::chrono::nanoseconds>(steady);
+    wall_offset_ =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()) -
+        std::chrono::duration_cast<std::chrono::nanoseconds>(steady);
     std::time_t now = std::time(nullptr);
     if (now == date_second_) {
         return;

@@ -7,8 +7,8 @@ cluster_state::cluster_state(const config::upstream_config& config, const std::v
     : config_(&config), balancer_(config.load_balancing, seed) {
     for (std::size_t i = 0; i < config.endpoints.size(); ++i) {
         const auto& ep = config.endpoints[i];
-        auto label = (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" +
-                     std::to_string(ep.port);
+        auto label =
+            (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" + std::to_string(ep.port);
         auto state = std::make_unique<endpoint_state>(std::move(label), config.pool);
         if (i < addresses.size()) {
             state->addresses = addresses[i];

@@ -1,9 +1,8 @@
 #include "gatehouse/upstream/dns.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <spdlog/spdlog.h>
 
 namespace gatehouse::upstream {
 

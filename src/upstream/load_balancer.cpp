@@ -35,8 +35,8 @@ std::size_t load_balancer::pick(std::span<const endpoint_load> endpoints, std::u
             if (a == none) {
                 return none;
             }
-            std::size_t b = n > 1 ? next_usable(endpoints, (a + 1 + static_cast<std::size_t>(rng_.next() % (n - 1))) % n)
-                                  : a;
+            std::size_t b =
+                n > 1 ? next_usable(endpoints, (a + 1 + static_cast<std::size_t>(rng_.next() % (n - 1))) % n) : a;
             return endpoints[b].active < endpoints[a].active ? b : a;
         }
     }

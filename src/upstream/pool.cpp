@@ -3,10 +3,11 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cerrno>
 
 namespace gatehouse::upstream {
 
@@ -23,9 +24,13 @@ idle_state check_idle_connection(upstream_connection& c) {
 
 bool connection_pool::usable(upstream_connection& c) {
     switch (check_idle_connection(c)) {
-        case idle_state::alive: return true;
-        case idle_state::closed: return false;
-        case idle_state::stray_bytes: ++stray_closed_; return false;
+        case idle_state::alive:
+            return true;
+        case idle_state::closed:
+            return false;
+        case idle_state::stray_bytes:
+            ++stray_closed_;
+            return false;
     }
     return false;
 }
@@ -124,9 +129,8 @@ void connection_pool::connect_failed() {
 
 void connection_pool::sweep(clock::time_point now) {
     auto limit = now - config_.idle_timeout;
-    auto dead = std::remove_if(idle_.begin(), idle_.end(), [&](connection_ptr& c) {
-        return c->idle_since <= limit || !usable(*c);
-    });
+    auto dead = std::remove_if(idle_.begin(), idle_.end(),
+                               [&](connection_ptr& c) { return c->idle_since <= limit || !usable(*c); });
     total_ -= static_cast<std::size_t>(idle_.end() - dead);
     idle_.erase(dead, idle_.end());
 }

@@ -15,14 +15,25 @@ std::shared_ptr<const router::route_table> make_table(int n) {
     for (int i = 0; i < n; ++i) {
         auto id = std::to_string(i);
         switch (i % 4) {
-            case 0: yaml += "  - { name: p" + id + ", upstream: u, match: { prefix: /service" + id + "/ } }\n"; break;
-            case 1: yaml += "  - { name: e" + id + ", upstream: u, match: { exact: /service" + id + "/status } }\n"; break;
-            case 2: yaml += "  - { name: t" + id + ", upstream: u, match: { template: \"/service" + id + "/items/{id}\" } }\n"; break;
-            case 3: yaml += "  - { name: h" + id + ", upstream: u, match: { host: h" + id + ".example.com, prefix: /api } }\n"; break;
+            case 0:
+                yaml += "  - { name: p" + id + ", upstream: u, match: { prefix: /service" + id + "/ } }\n";
+                break;
+            case 1:
+                yaml += "  - { name: e" + id + ", upstream: u, match: { exact: /service" + id + "/status } }\n";
+                break;
+            case 2:
+                yaml +=
+                    "  - { name: t" + id + ", upstream: u, match: { template: \"/service" + id + "/items/{id}\" } }\n";
+                break;
+            case 3:
+                yaml +=
+                    "  - { name: h" + id + ", upstream: u, match: { host: h" + id + ".example.com, prefix: /api } }\n";
+                break;
         }
     }
     yaml += "  - { name: fallback, upstream: u, match: { prefix: / } }\n";
-    auto r = config::load_config_text(yaml, "bench.yaml", [](const std::string&) { return std::optional<std::string>{}; });
+    auto r =
+        config::load_config_text(yaml, "bench.yaml", [](const std::string&) { return std::optional<std::string>{}; });
     if (!r.config) {
         throw std::runtime_error(r.errors[0].to_string());
     }
@@ -44,9 +55,15 @@ void lookup(benchmark::State& state, std::string_view host, std::string path_tem
     }
 }
 
-void BM_PrefixOrTemplate(benchmark::State& state) { lookup(state, "api.example.com", "/serviceN/items/123"); }
-void BM_HostRoute(benchmark::State& state) { lookup(state, "hN.example.com", "/api/users/1"); }
-void BM_Fallback(benchmark::State& state) { lookup(state, "api.example.com", "/nothing/matches/here"); }
+void BM_PrefixOrTemplate(benchmark::State& state) {
+    lookup(state, "api.example.com", "/serviceN/items/123");
+}
+void BM_HostRoute(benchmark::State& state) {
+    lookup(state, "hN.example.com", "/api/users/1");
+}
+void BM_Fallback(benchmark::State& state) {
+    lookup(state, "api.example.com", "/nothing/matches/here");
+}
 
 }  // namespace
 

@@ -11,20 +11,16 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     std::string text(reinterpret_cast<const char*>(data), size);
     for (const char* risky : {"access_log", "file", "redis", "jwks", "pem", "output"}) {
-        if (text.find(risky) != std::string::npos)
-            return 0;
+        if (text.find(risky) != std::string::npos) return 0;
     }
     auto result = gatehouse::config::load_config_text(text, "fuzz.yaml",
                                                       [](const std::string& name) -> std::optional<std::string> {
-                                                          if (name == "UNSET")
-                                                              return std::nullopt;
+                                                          if (name == "UNSET") return std::nullopt;
                                                           return std::string("value-of-") + name;
                                                       });
-    if (!result.config && result.errors.empty())
-        std::abort();
+    if (!result.config && result.errors.empty()) std::abort();
     for (const auto& e : result.errors) {
-        if (e.file != "fuzz.yaml" || e.message.empty())
-            std::abort();
+        if (e.file != "fuzz.yaml" || e.message.empty()) std::abort();
     }
     return 0;
 }

@@ -12,8 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string error;
     std::vector<std::string> skipped;
     auto keys = jwt::parse_jwks(std::string_view(reinterpret_cast<const char*>(data), size), error, skipped);
-    for (const auto& k : keys)
-        (void)k->describe();
+    for (const auto& k : keys) (void)k->describe();
     (void)jwt::cache_control_max_age(std::string_view(reinterpret_cast<const char*>(data), size));
     return 0;
 }

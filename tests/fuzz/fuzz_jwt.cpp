@@ -26,7 +26,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }();
     std::string_view token(reinterpret_cast<const char*>(data), size);
     auto v = jwt::verify_token(s, token);
-    if (v.ok)
-        std::abort();
+    if (v.ok) std::abort();
     return 0;
 }

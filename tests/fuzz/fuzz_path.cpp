@@ -11,19 +11,16 @@ using namespace gatehouse::http;
 namespace {
 
 void check(bool ok) {
-    if (!ok)
-        std::abort();
+    if (!ok) std::abort();
 }
 
 bool has_dot_segment(const std::string& p) {
     std::size_t pos = 1;
     while (pos <= p.size()) {
         auto end = p.find('/', pos);
-        if (end == std::string::npos)
-            end = p.size();
+        if (end == std::string::npos) end = p.size();
         auto seg = p.substr(pos, end - pos);
-        if (seg == "." || seg == "..")
-            return true;
+        if (seg == "." || seg == "..") return true;
         pos = end + 1;
     }
     return false;
@@ -32,8 +29,7 @@ bool has_dot_segment(const std::string& p) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size < 1)
-        return 0;
+    if (size < 1) return 0;
     path_options options;
     options.escaped_slashes = static_cast<escaped_slash_action>(data[0] % 3);
     options.merge_slashes = (data[0] & 4) != 0;
@@ -49,11 +45,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     path.resize(n);
     check(path[0] == '/');
     check(!has_dot_segment(path));
-    if (options.merge_slashes)
-        check(path.find("//") == std::string::npos);
+    if (options.merge_slashes) check(path.find("//") == std::string::npos);
     check(path.find('\\') == std::string::npos);
-    if (!path_needs_normalizing(input))
-        check(path == input);
+    if (!path_needs_normalizing(input)) check(path == input);
     std::string again = path;
     auto m = normalize_path(again.data(), again.size(), options, error);
     check(error == path_error::none);

@@ -2,11 +2,12 @@
 // byte) into http::request_head_reader, which feeds Beast's parser with the server's extra
 // steps (leading CRLFs, request-line and head limits, obs-fold, HTTP/1.x minor rewrite), then
 // the server's checks (http::check_request) under rules picked by the first byte.
-#include <boost/beast/core/flat_buffer.hpp>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory_resource>
+
+#include <boost/beast/core/flat_buffer.hpp>
 
 #include "gatehouse/http/check_request.hpp"
 #include "gatehouse/http/request_head_reader.hpp"
@@ -14,8 +15,7 @@
 using namespace gatehouse::http;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size < 1)
-        return 0;
+    if (size < 1) return 0;
     const std::uint8_t mode = data[0];
     ++data;
     --size;
@@ -46,32 +46,23 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         fed += n;
         progress = reader.read(parser, buf, limits, refusal);
     }
-    if (reader.head_bytes() > fed)
-        std::abort();
+    if (reader.head_bytes() > fed) std::abort();
     if (progress == head_progress::refused) {
-        if (!refusal || refusal->status < 400 || refusal->status > 599)
-            std::abort();
+        if (!refusal || refusal->status < 400 || refusal->status > 599) std::abort();
         return 0;
     }
-    if (progress != head_progress::complete)
-        return 0;
-    if (!parser.is_header_done() || reader.head_bytes() > limits.max_header_bytes)
-        std::abort();
+    if (progress != head_progress::complete) return 0;
+    if (!parser.is_header_done() || reader.head_bytes() > limits.max_header_bytes) std::abort();
     request_facts facts(allocator);
     auto checked = check_request(parser.get(), parser.keep_alive(), rules, facts);
     if (checked) {
-        if (checked->status < 400 || checked->status > 599)
-            std::abort();
+        if (checked->status < 400 || checked->status > 599) std::abort();
         return 0;
     }
-    if (facts.server_options || facts.trace_here)
-        return 0;
+    if (facts.server_options || facts.trace_here) return 0;
     // What routing and the upstream will see: an origin-form target, normalised.
-    if (facts.target.empty() || facts.target[0] != '/')
-        std::abort();
-    if (facts.path.size() > facts.target.size())
-        std::abort();
-    if (facts.version != 10 && facts.version != 11)
-        std::abort();
+    if (facts.target.empty() || facts.target[0] != '/') std::abort();
+    if (facts.path.size() > facts.target.size()) std::abort();
+    if (facts.version != 10 && facts.version != 11) std::abort();
     return 0;
 }

@@ -9,8 +9,7 @@
 using namespace gatehouse::http;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-    if (size < 1)
-        return 0;
+    if (size < 1) return 0;
     const std::size_t step = 1 + data[0] % 64;
     std::string all(reinterpret_cast<const char*>(data + 1), size - 1);
     response_head head;
@@ -19,15 +18,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         received.append(all, at, step);
         at += step;
         auto s = head.parse(received, 16 * 1024);
-        if (s == response_head::status::error)
-            return 0;
+        if (s == response_head::status::error) return 0;
         if (s == response_head::status::complete) {
-            if (head.size() > received.size() || head.code() < 100 || head.code() > 999)
-                std::abort();
+            if (head.size() > received.size() || head.code() < 100 || head.code() > 999) std::abort();
             framing_analyzer framing;
             for (const auto& f : head.fields()) {
-                if (f.name.empty())
-                    std::abort();
+                if (f.name.empty()) std::abort();
                 if (iequals(f.name, "content-length") || iequals(f.name, "transfer-encoding"))
                     framing.add(f.name, f.value);
             }

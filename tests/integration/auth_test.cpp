@@ -22,7 +22,9 @@ std::string api_key_config(std::uint16_t upstream_port) {
            "  alice_only: { type: api_key, keys: [ { consumer: alice, key: \"${ALICE_KEY}\" }, "
            "{ consumer: bob, key: bob-secret-22 } ], allow: [alice] }\n"
            "default_filters: [keys]\n"
-           "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(upstream_port) + "\"]\n"
+           "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+           std::to_string(upstream_port) +
+           "\"]\n"
            "routes:\n"
            "  - { name: admin, match: { prefix: /admin }, upstream: app, filters: { replace: [alice_only] } }\n"
            "  - { name: open, match: { prefix: /public }, upstream: app, filters: { skip: [keys] } }\n"
@@ -73,13 +75,18 @@ TEST(ApiKeyAuth, KeysAnswer401And403AndNameTheConsumerUpstream) {
     EXPECT_EQ(open->status, 200);
 
     // Rejections are counted by filter and reason, and the keys appear nowhere.
-    auto page = wait_for_metrics(gw.admin_port(), {"gatehouse_filter_rejections_total{filter=\"alice_only\",reason=\"consumer_not_allowed\"} 1"});
+    auto page = wait_for_metrics(
+        gw.admin_port(),
+        {"gatehouse_filter_rejections_total{filter=\"alice_only\",reason=\"consumer_not_allowed\"} 1"});
     auto metrics = std::optional<response>(response{});
     metrics->body = page;
-    EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"keys\",reason=\"missing_key\"} 1"), std::string::npos)
+    EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"keys\",reason=\"missing_key\"} 1"),
+              std::string::npos)
         << metrics->body;
-    EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"keys\",reason=\"invalid_key\"} 1"), std::string::npos);
-    EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"alice_only\",reason=\"consumer_not_allowed\"} 1"),
+    EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"keys\",reason=\"invalid_key\"} 1"),
+              std::string::npos);
+    EXPECT_NE(metrics->body.find(
+                  "gatehouse_filter_rejections_total{filter=\"alice_only\",reason=\"consumer_not_allowed\"} 1"),
               std::string::npos);
     auto config = request(gw.admin_port(), "GET /config HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(config);
@@ -111,12 +118,16 @@ TEST(IpFilterAuth, DenyListsAndTheClientBehindATrustedProxy) {
                "filters:\n"
                "  behind_lb: { type: ip_filter, deny: [203.0.113.0/24], trusted_proxies: [127.0.0.1] }\n"
                "  direct: { type: ip_filter, allow: [10.0.0.0/8] }\n"
-               "  log: { type: access_log, output: \"" + log_file + "\", flush: 100ms, fields: [client, status] }\n"
-               "default_filters: [log]\n"
-               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
-               "routes:\n"
-               "  - { name: internal, match: { prefix: /internal }, upstream: app, filters: [direct] }\n"
-               "  - { name: app, match: { prefix: / }, upstream: app, filters: [behind_lb] }\n");
+               "  log: { type: access_log, output: \"" +
+                   log_file +
+                   "\", flush: 100ms, fields: [client, status] }\n"
+                   "default_filters: [log]\n"
+                   "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+                   std::to_string(echo.port()) +
+                   "\"]\n"
+                   "routes:\n"
+                   "  - { name: internal, match: { prefix: /internal }, upstream: app, filters: [direct] }\n"
+                   "  - { name: app, match: { prefix: / }, upstream: app, filters: [behind_lb] }\n");
     // 127.0.0.1 is a trusted proxy here: the client is the address it forwarded.
     auto denied = request(gw.port(), get_request("/x", "X-Forwarded-For: 203.0.113.77\r\n"));
     ASSERT_TRUE(denied);
@@ -147,16 +158,20 @@ TEST(IpFilterAuth, DenyListsAndTheClientBehindATrustedProxy) {
 TEST(CorsFilter, PreflightNeverReachesTheUpstreamAndActualRequestsGetTheFields) {
     temp_dir dir;
     echo_server echo(dir, "app");
-    gateway gw(dir, "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
-                    "filters:\n"
-                    "  cors: { type: cors, allow_origins: [\"https://app.example.com\"], allow_methods: [GET, PUT],\n"
-                    "          allow_headers: [Content-Type], max_age: 1h }\n"
-                    "default_filters: [cors]\n"
-                    "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
-                    "routes:\n  - { name: app, upstream: app }\n");
+    gateway gw(dir,
+               "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
+               "filters:\n"
+               "  cors: { type: cors, allow_origins: [\"https://app.example.com\"], allow_methods: [GET, PUT],\n"
+               "          allow_headers: [Content-Type], max_age: 1h }\n"
+               "default_filters: [cors]\n"
+               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+                   std::to_string(echo.port()) +
+                   "\"]\n"
+                   "routes:\n  - { name: app, upstream: app }\n");
     client c(gw.port());
-    c.send("OPTIONS /items/1 HTTP/1.1\r\nHost: api\r\nOrigin: https://app.example.com\r\n"
-           "Access-Control-Request-Method: PUT\r\nAccess-Control-Request-Headers: content-type\r\n\r\n");
+    c.send(
+        "OPTIONS /items/1 HTTP/1.1\r\nHost: api\r\nOrigin: https://app.example.com\r\n"
+        "Access-Control-Request-Method: PUT\r\nAccess-Control-Request-Headers: content-type\r\n\r\n");
     auto preflight = c.read_response();
     ASSERT_TRUE(preflight);
     EXPECT_EQ(preflight->status, 204);
@@ -174,8 +189,9 @@ TEST(CorsFilter, PreflightNeverReachesTheUpstreamAndActualRequestsGetTheFields) 
     EXPECT_EQ(actual->header("vary"), "Origin");
     EXPECT_EQ(json_field(actual->body, "method"), "PUT");
 
-    auto refused = request(gw.port(), "OPTIONS /x HTTP/1.1\r\nHost: api\r\nOrigin: https://evil.example\r\n"
-                                      "Access-Control-Request-Method: GET\r\n\r\n");
+    auto refused = request(gw.port(),
+                           "OPTIONS /x HTTP/1.1\r\nHost: api\r\nOrigin: https://evil.example\r\n"
+                           "Access-Control-Request-Method: GET\r\n\r\n");
     ASSERT_TRUE(refused);
     EXPECT_EQ(refused->status, 403);
     EXPECT_EQ(json_field(refused->body, "error"), "origin_not_allowed");
@@ -188,12 +204,15 @@ TEST(CorsFilter, PreflightNeverReachesTheUpstreamAndActualRequestsGetTheFields) 
 TEST(RateLimitFilter, LocalLimitIsExactAcrossWorkers) {
     temp_dir dir;
     echo_server echo(dir, "app");
-    gateway gw(dir, "server:\n  listen: \"127.0.0.1:0\"\n  workers: 2\nlogging: { level: info }\n"
-                    "filters:\n"
-                    "  limit: { type: rate_limit, key: client_ip, limits: [ { name: burst, rate: 5, per: 1h } ] }\n"
-                    "default_filters: [limit]\n"
-                    "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
-                    "routes:\n  - { name: app, upstream: app }\n");
+    gateway gw(dir,
+               "server:\n  listen: \"127.0.0.1:0\"\n  workers: 2\nlogging: { level: info }\n"
+               "filters:\n"
+               "  limit: { type: rate_limit, key: client_ip, limits: [ { name: burst, rate: 5, per: 1h } ] }\n"
+               "default_filters: [limit]\n"
+               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+                   std::to_string(echo.port()) +
+                   "\"]\n"
+                   "routes:\n  - { name: app, upstream: app }\n");
     int passed = 0;
     int limited = 0;
     std::optional<response> first_ok;
@@ -221,7 +240,8 @@ TEST(RateLimitFilter, LocalLimitIsExactAcrossWorkers) {
     EXPECT_EQ(refused->header("retry-after"), "720");
     EXPECT_EQ(refused->header("ratelimit"), "\"burst\";r=0;t=3600");
     auto metrics = std::optional<response>(response{});
-    metrics->body = wait_for_metrics(gw.admin_port(), {"gatehouse_filter_rejections_total{filter=\"limit\",reason=\"rate_limited\"} 7"});
+    metrics->body = wait_for_metrics(gw.admin_port(),
+                                     {"gatehouse_filter_rejections_total{filter=\"limit\",reason=\"rate_limited\"} 7"});
     EXPECT_NE(metrics->body.find("gatehouse_filter_rejections_total{filter=\"limit\",reason=\"rate_limited\"} 7"),
               std::string::npos)
         << metrics->body;
@@ -233,8 +253,8 @@ std::string hs256_token(const std::string& secret, const std::string& header, co
     auto input = b64url(header) + "." + b64url(payload);
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
-    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(input.data()),
-         input.size(), mac, &size);
+    HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+         reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &size);
     return input + "." + b64url(std::string_view(reinterpret_cast<char*>(mac), size));
 }
 
@@ -244,23 +264,28 @@ TEST(JwtFilter, BearerTokensThroughTheGateway) {
     temp_dir dir;
     echo_server echo(dir, "app");
     const std::string secret = "integration-secret-0123456789-abcdef";
-    gateway gw(dir, "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
-                    "filters:\n"
-                    "  auth:\n"
-                    "    type: jwt\n"
-                    "    keys: [ { kid: main, alg: HS256, secret: \"${JWT_SECRET}\" } ]\n"
-                    "    issuer: https://idp.test\n"
-                    "    audience: api\n"
-                    "    claims_to_headers: { sub: X-User-Id, tenant: X-Tenant }\n"
-                    "    consumer_claim: sub\n"
-                    "    strip_authorization: true\n"
-                    "default_filters: [auth]\n"
-                    "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
-                    "routes:\n  - { name: app, upstream: app }\n",
+    gateway gw(dir,
+               "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
+               "filters:\n"
+               "  auth:\n"
+               "    type: jwt\n"
+               "    keys: [ { kid: main, alg: HS256, secret: \"${JWT_SECRET}\" } ]\n"
+               "    issuer: https://idp.test\n"
+               "    audience: api\n"
+               "    claims_to_headers: { sub: X-User-Id, tenant: X-Tenant }\n"
+               "    consumer_claim: sub\n"
+               "    strip_authorization: true\n"
+               "default_filters: [auth]\n"
+               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+                   std::to_string(echo.port()) +
+                   "\"]\n"
+                   "routes:\n  - { name: app, upstream: app }\n",
                {{"JWT_SECRET", secret}});
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    auto good = hs256_token(secret, R"({"alg":"HS256","kid":"main"})",
-                            R"({"iss":"https://idp.test","aud":"api","sub":"user-7","exp":)" + std::to_string(now + 600) + "}");
+    auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto good =
+        hs256_token(secret, R"({"alg":"HS256","kid":"main"})",
+                    R"({"iss":"https://idp.test","aud":"api","sub":"user-7","exp":)" + std::to_string(now + 600) + "}");
 
     auto missing = request(gw.port(), get_request("/me"));
     ASSERT_TRUE(missing);
@@ -271,25 +296,31 @@ TEST(JwtFilter, BearerTokensThroughTheGateway) {
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->status, 200);
     EXPECT_EQ(echoed_header(*ok, "x-user-id"), "user-7");
-    EXPECT_FALSE(echo_has_header(*ok, "x-tenant"));        // no such claim: the client's value is dropped
-    EXPECT_FALSE(echo_has_header(*ok, "authorization"));   // strip_authorization
+    EXPECT_FALSE(echo_has_header(*ok, "x-tenant"));       // no such claim: the client's value is dropped
+    EXPECT_FALSE(echo_has_header(*ok, "authorization"));  // strip_authorization
 
-    auto expired = hs256_token(secret, R"({"alg":"HS256","kid":"main"})",
-                               R"({"iss":"https://idp.test","aud":"api","sub":"u","exp":)" + std::to_string(now - 3600) + "}");
-    auto none = b64url(R"({"alg":"none"})") + "." + b64url(R"({"iss":"https://idp.test","aud":"api","sub":"admin"})") + ".";
+    auto expired =
+        hs256_token(secret, R"({"alg":"HS256","kid":"main"})",
+                    R"({"iss":"https://idp.test","aud":"api","sub":"u","exp":)" + std::to_string(now - 3600) + "}");
+    auto none =
+        b64url(R"({"alg":"none"})") + "." + b64url(R"({"iss":"https://idp.test","aud":"api","sub":"admin"})") + ".";
     auto wrong_key = hs256_token("another-secret-0123456789-abcdefgh", R"({"alg":"HS256","kid":"main"})",
                                  R"({"iss":"https://idp.test","aud":"api","sub":"u"})");
-    for (const auto& [token, reason] : {std::pair{expired, "expired"}, {none, "alg_not_allowed"}, {wrong_key, "bad_signature"}}) {
+    for (const auto& [token, reason] :
+         {std::pair{expired, "expired"}, {none, "alg_not_allowed"}, {wrong_key, "bad_signature"}}) {
         auto r = request(gw.port(), get_request("/me", "Authorization: Bearer " + token + "\r\n"));
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 401) << reason;
         EXPECT_EQ(r->header("www-authenticate"), "Bearer realm=\"gatehouse\", error=\"invalid_token\"") << reason;
     }
-    auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_filter_rejections_total{filter=\"auth\",reason=\"bad_signature\"} 1"});
+    auto metrics = wait_for_metrics(gw.admin_port(),
+                                    {"gatehouse_filter_rejections_total{filter=\"auth\",reason=\"bad_signature\"} 1"});
     for (auto reason : {"missing_token", "expired", "alg_not_allowed", "bad_signature"}) {
-        EXPECT_NE(metrics.find(std::string("gatehouse_filter_rejections_total{filter=\"auth\",reason=\"") + reason + "\"} 1"),
-                  std::string::npos)
-            << reason << "\n" << metrics;
+        EXPECT_NE(
+            metrics.find(std::string("gatehouse_filter_rejections_total{filter=\"auth\",reason=\"") + reason + "\"} 1"),
+            std::string::npos)
+            << reason << "\n"
+            << metrics;
     }
     auto config = request(gw.admin_port(), "GET /config HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(config);

@@ -17,20 +17,25 @@ TEST(Cli, HelpAndVersion) {
 TEST(Cli, ValidateAcceptsTheShippedConfigs) {
     for (auto file : {"config/gatehouse.yaml", "config/bench.yaml", "config/examples/full.yaml",
                       "config/examples/auth.yaml", "config/bench-redis.yaml"}) {
-        auto [code, out] = run_command("cd " SOURCE_DIR " && PROXY_PORT=1 PROXY_THREADS=1 UPSTREAM_HOST=127.0.0.1 "
-                                       "UPSTREAM_PORT=2 " + gatehouse_binary() + " --validate " + file);
+        auto [code, out] = run_command("cd " SOURCE_DIR
+                                       " && PROXY_PORT=1 PROXY_THREADS=1 UPSTREAM_HOST=127.0.0.1 "
+                                       "UPSTREAM_PORT=2 " +
+                                       gatehouse_binary() + " --validate " + file);
         EXPECT_EQ(code, 0) << file << ": " << out;
     }
 }
 
 TEST(Cli, ValidateReportsEveryErrorWithFileLineAndKey) {
     temp_dir dir;
-    auto path = dir.write("bad.yaml", "server:\n  listen: \"${UNSET_VARIABLE_XYZ}\"\n  timeouts: { idle: 10 }\n"
-                                      "upstreams:\n  app: { endpoints: [\"127.0.0.1:1\"] }\n"
-                                      "routes:\n  - { name: r, upstream: billing, colour: red }\n");
+    auto path = dir.write("bad.yaml",
+                          "server:\n  listen: \"${UNSET_VARIABLE_XYZ}\"\n  timeouts: { idle: 10 }\n"
+                          "upstreams:\n  app: { endpoints: [\"127.0.0.1:1\"] }\n"
+                          "routes:\n  - { name: r, upstream: billing, colour: red }\n");
     auto [code, out] = run_command(gatehouse_binary() + " --validate " + path);
     EXPECT_EQ(code, 1);
-    EXPECT_NE(out.find(path + ":2:11: server.listen: environment variable UNSET_VARIABLE_XYZ is not set"), std::string::npos) << out;
+    EXPECT_NE(out.find(path + ":2:11: server.listen: environment variable UNSET_VARIABLE_XYZ is not set"),
+              std::string::npos)
+        << out;
     EXPECT_NE(out.find(path + ":3:21: server.timeouts.idle: invalid duration \"10\""), std::string::npos) << out;
     EXPECT_NE(out.find(path + ":7:26: routes[0].upstream: unknown upstream \"billing\""), std::string::npos) << out;
     EXPECT_NE(out.find(":7:35: routes[0].colour: unknown key \"colour\""), std::string::npos) << out;
@@ -48,7 +53,7 @@ TEST(Cli, BadConfigRefusesToStart) {
 TEST(Cli, PortInUseIsAClearError) {
     temp_dir dir;
     echo_server echo(dir);
-    auto path = dir.write("busy.yaml", one_route_config(echo.port()).replace(0, 0, "") );
+    auto path = dir.write("busy.yaml", one_route_config(echo.port()).replace(0, 0, ""));
     std::string cfg = read_file(path);
     cfg.replace(cfg.find("127.0.0.1:0"), 11, "127.0.0.1:" + std::to_string(echo.port()));
     dir.write("busy.yaml", cfg);
@@ -89,9 +94,11 @@ TEST(Cli, AdminAddressInUseIsAStartupError) {
     temp_dir dir;
     echo_server echo(dir);
     // The admin listener wants the echo's port, which is taken.
-    auto config = "admin: { listen: \"127.0.0.1:" + std::to_string(echo.port()) + "\" }\n" + one_route_config(echo.port());
+    auto config =
+        "admin: { listen: \"127.0.0.1:" + std::to_string(echo.port()) + "\" }\n" + one_route_config(echo.port());
     auto path = dir.write("taken.yaml", config);
     auto [code, out] = run_command(gatehouse_binary() + " --config " + path + " 2>&1");
     EXPECT_EQ(code, 1);
-    EXPECT_NE(out.find("cannot listen on admin address 127.0.0.1:" + std::to_string(echo.port())), std::string::npos) << out;
+    EXPECT_NE(out.find("cannot listen on admin address 127.0.0.1:" + std::to_string(echo.port())), std::string::npos)
+        << out;
 }

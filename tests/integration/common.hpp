@@ -1,7 +1,7 @@
 #pragma once
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 #include "harness.hpp"
 
@@ -13,8 +13,9 @@ inline std::string one_route_config(std::uint16_t upstream_port, const std::stri
                                     const std::string& route_extra = "", const std::string& upstream_extra = "") {
     return "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n" + extra_server +
            "logging: { level: info }\n"
-           "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(upstream_port) + "\"]\n" + upstream_extra +
-           "routes:\n  - name: app\n    upstream: app\n" + route_extra;
+           "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+           std::to_string(upstream_port) + "\"]\n" + upstream_extra + "routes:\n  - name: app\n    upstream: app\n" +
+           route_extra;
 }
 
 // The parts of an echo JSON body the tests look at.
@@ -24,7 +25,8 @@ inline std::string echoed_header(const response& r, const std::string& name) {
 }
 
 inline bool echo_has_header(const response& r, const std::string& name) {
-    auto headers = r.body.substr(r.body.find("\"headers\":"), r.body.find("},\"body_bytes\"") - r.body.find("\"headers\":"));
+    auto headers =
+        r.body.substr(r.body.find("\"headers\":"), r.body.find("},\"body_bytes\"") - r.body.find("\"headers\":"));
     return headers.find("\"" + name + "\":") != std::string::npos;
 }
 

@@ -30,10 +30,12 @@ TEST_F(CurlTest, UploadsWithExpectContinueAndChunked) {
     auto file = dir.path() + "/upload.bin";
     run_command("head -c 3000000 /dev/urandom > " + file);
     // curl sends Expect: 100-continue for bodies this large.
-    auto [code, out] = run_command("curl -sS --fail -H \"Expect: 100-continue\" --data-binary @" + file + " " + base + "/up");
+    auto [code, out] =
+        run_command("curl -sS --fail -H \"Expect: 100-continue\" --data-binary @" + file + " " + base + "/up");
     ASSERT_EQ(code, 0) << out;
     EXPECT_NE(out.find("\"body_bytes\":3000000"), std::string::npos) << out;
-    auto [ccode, chunked] = run_command("curl -sS --fail -H \"Transfer-Encoding: chunked\" --data-binary @" + file + " " + base + "/up");
+    auto [ccode, chunked] =
+        run_command("curl -sS --fail -H \"Transfer-Encoding: chunked\" --data-binary @" + file + " " + base + "/up");
     ASSERT_EQ(ccode, 0) << chunked;
     EXPECT_NE(chunked.find("\"body_bytes\":3000000"), std::string::npos) << chunked;
 }
@@ -42,7 +44,8 @@ TEST_F(CurlTest, Http10AndDownloads) {
     auto [code, out] = run_command("curl -sS --http1.0 " + base + "/bytes/50000?chunked=1 | wc -c");
     ASSERT_EQ(code, 0) << out;
     EXPECT_EQ(std::atoi(out.c_str()), 50000);
-    auto [dcode, size] = run_command("curl -sS -o /dev/null -w \"%{http_code} %{size_download}\" " + base + "/bytes/10000000");
+    auto [dcode, size] =
+        run_command("curl -sS -o /dev/null -w \"%{http_code} %{size_download}\" " + base + "/bytes/10000000");
     ASSERT_EQ(dcode, 0) << size;
     EXPECT_EQ(size, "200 10000000");
 }

@@ -1,7 +1,5 @@
 #include "harness.hpp"
 
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,6 +18,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <gtest/gtest.h>
+
 namespace harness {
 
 // GATEHOUSE_TEST_BINARY runs the suite against another build (e.g. to see a new test fail on
@@ -28,7 +28,9 @@ std::string gatehouse_binary() {
     const char* other = std::getenv("GATEHOUSE_TEST_BINARY");
     return other && *other ? other : GATEHOUSE_BIN;
 }
-std::string echo_binary() { return ECHO_BIN; }
+std::string echo_binary() {
+    return ECHO_BIN;
+}
 
 temp_dir::temp_dir() {
     char tmpl[] = "/tmp/gatehouse-test-XXXXXX";
@@ -177,8 +179,12 @@ std::uint16_t port_after(const std::string& log, const std::string& marker) {
 }
 }  // namespace
 
-long process::peak_rss_kib() const { return status_kib(pid_, "VmHWM:"); }
-long process::rss_kib() const { return status_kib(pid_, "VmRSS:"); }
+long process::peak_rss_kib() const {
+    return status_kib(pid_, "VmHWM:");
+}
+long process::rss_kib() const {
+    return status_kib(pid_, "VmRSS:");
+}
 
 std::pair<int, std::string> run_command(const std::string& command) {
     std::string full = "timeout 120 sh -c '" + command + "' 2>&1";
@@ -195,8 +201,8 @@ std::pair<int, std::string> run_command(const std::string& command) {
 echo_server::echo_server(temp_dir& dir, const std::string& name) {
     static int counter = 0;
     auto log = dir.path() + "/echo-" + name + "-" + std::to_string(counter++) + ".log";
-    process_ = std::make_unique<process>(std::vector<std::string>{echo_binary(), "--listen", "127.0.0.1:0", "--name", name},
-                                         log);
+    process_ = std::make_unique<process>(
+        std::vector<std::string>{echo_binary(), "--listen", "127.0.0.1:0", "--name", name}, log);
     auto content = process_->wait_for_log("listening on 127.0.0.1:");
     if (!content) throw std::runtime_error("echo server did not start: " + process_->log());
     port_ = port_after(*content, "listening on 127.0.0.1:");
@@ -213,7 +219,8 @@ gateway::gateway(temp_dir& dir, const std::string& config, std::map<std::string,
     auto n = std::to_string(counter++);
     // Tests run in parallel: unless the config says otherwise, the admin listener takes a free port.
     bool has_admin = config.starts_with("admin:") || config.find("\nadmin:") != std::string::npos;
-    config_path_ = dir.write("gateway-" + n + ".yaml", has_admin ? config : "admin: { listen: \"127.0.0.1:0\" }\n" + config);
+    config_path_ =
+        dir.write("gateway-" + n + ".yaml", has_admin ? config : "admin: { listen: \"127.0.0.1:0\" }\n" + config);
     process_ = std::make_unique<process>(std::vector<std::string>{gatehouse_binary(), "--config", config_path_},
                                          dir.path() + "/gateway-" + n + ".log", env);
     // The admin listener starts after the proxy listeners, so its line comes last.
@@ -233,7 +240,8 @@ raw_upstream::raw_upstream(handler h, int backlog) {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = 0;
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(listen_fd_, backlog) != 0) {
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(listen_fd_, backlog) != 0) {
         throw std::runtime_error("raw upstream: bind/listen failed");
     }
     socklen_t len = sizeof addr;
@@ -351,9 +359,13 @@ client::client(std::uint16_t port, std::chrono::milliseconds timeout, const char
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-client::~client() { ::close(fd_); }
+client::~client() {
+    ::close(fd_);
+}
 
-void client::send(const std::string& data) { send_all(fd_, data); }
+void client::send(const std::string& data) {
+    send_all(fd_, data);
+}
 
 bool client::fill() {
     char buf[65536];
@@ -450,7 +462,8 @@ bool client::closed_within(std::chrono::milliseconds timeout) {
     auto until = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < until) {
         pollfd p{fd_, POLLIN, 0};
-        int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count());
+        int left = static_cast<int>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count());
         if (::poll(&p, 1, std::max(left, 1)) <= 0) continue;
         char buf[4096];
         ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);

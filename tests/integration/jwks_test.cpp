@@ -4,19 +4,20 @@
 // set kept, failures logged and counted), periodic refresh, and an untrusted certificate.
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <map>
 #include <memory>
-#include <csignal>
 #include <mutex>
 #include <thread>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include "common.hpp"
 
@@ -54,7 +55,8 @@ std::string jwks(std::initializer_list<std::string> kids) {
 }
 
 std::string token_for(const std::string& kid) {
-    auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
     auto input = b64url(R"({"alg":"EdDSA","kid":")" + kid + R"("})") + "." +
                  b64url(R"({"sub":"user-1","exp":)" + std::to_string(now + 600) + "}");
     unsigned char signature[64];
@@ -72,10 +74,13 @@ struct test_pki {
     explicit test_pki(temp_dir& dir) {
         auto d = dir.path();
         dir.write("san.ext", "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-        auto [code, out] = run_command(
-            "cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=gatehouse-test-ca"
-            " && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost"
-            " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext");
+        auto [code, out] =
+            run_command("cd " + d +
+                        " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "
+                        "/CN=gatehouse-test-ca"
+                        " && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost"
+                        " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem "
+                        "-days 2 -extfile san.ext");
         EXPECT_EQ(code, 0) << out;
         ca = d + "/ca.pem";
         cert = d + "/server.pem";
@@ -148,9 +153,10 @@ private:
                     std::lock_guard lock(mutex_);
                     body = body_;
                 }
-                std::string response = down_ ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                                             : "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                                                   std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+                std::string response =
+                    down_ ? "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                          : "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
+                                std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
                 SSL_write(ssl, response.data(), static_cast<int>(response.size()));
                 SSL_shutdown(ssl);
             } else {
@@ -176,9 +182,13 @@ private:
 
 std::string jwks_config(std::uint16_t upstream_port, const std::string& jwks_block) {
     return "server:\n  listen: \"127.0.0.1:0\"\n  workers: 2\nlogging: { level: info }\n"
-           "filters:\n  auth:\n    type: jwt\n    jwks: " + jwks_block + "\n    claims_to_headers: { sub: X-User-Id }\n"
+           "filters:\n  auth:\n    type: jwt\n    jwks: " +
+           jwks_block +
+           "\n    claims_to_headers: { sub: X-User-Id }\n"
            "default_filters: [auth]\n"
-           "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(upstream_port) + "\"]\n"
+           "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+           std::to_string(upstream_port) +
+           "\"]\n"
            "routes:\n  - { name: app, upstream: app }\n";
 }
 
@@ -223,10 +233,15 @@ TEST(JwksUrl, RotationIsFollowedAndUnknownKidRefetchesAreLimited) {
     EXPECT_EQ(idp.requests(), 2);
     EXPECT_EQ(status_with(gw.port(), token_for("k1")), 200);
     auto metrics = wait_for_metrics(gw.admin_port(), {"event=\"jwks_fetch_ok\"} 2", "reason=\"unknown_kid\"} 10"});
-    EXPECT_NE(metrics.find("gatehouse_filter_events_total{filter=\"auth\",event=\"jwks_fetch_ok\"} 2"), std::string::npos) << metrics;
-    EXPECT_NE(metrics.find("gatehouse_filter_events_total{filter=\"auth\",event=\"jwks_unknown_kid_refetch\"} 1"), std::string::npos)
+    EXPECT_NE(metrics.find("gatehouse_filter_events_total{filter=\"auth\",event=\"jwks_fetch_ok\"} 2"),
+              std::string::npos)
         << metrics;
-    EXPECT_NE(metrics.find("gatehouse_filter_rejections_total{filter=\"auth\",reason=\"unknown_kid\"} 10"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("gatehouse_filter_events_total{filter=\"auth\",event=\"jwks_unknown_kid_refetch\"} 1"),
+              std::string::npos)
+        << metrics;
+    EXPECT_NE(metrics.find("gatehouse_filter_rejections_total{filter=\"auth\",reason=\"unknown_kid\"} 10"),
+              std::string::npos)
+        << metrics;
     // A reload builds a new fetcher (fetching again) and retires the old one's thread.
     gw.proc().signal(SIGHUP);
     ASSERT_TRUE(gw.proc().wait_for_log("reloaded", 10s)) << gw.proc().log();
@@ -249,7 +264,8 @@ TEST(JwksUrl, LastGoodKeysServeWhileTheIdentityProviderIsDownAndRefreshResumes) 
     ASSERT_EQ(status_with(gw.port(), token_for("k1")), 200);
 
     idp.set_down(true);
-    ASSERT_TRUE(gw.proc().wait_for_log("fetch failed: HTTP 500; keeping the last good key set", 10s)) << gw.proc().log();
+    ASSERT_TRUE(gw.proc().wait_for_log("fetch failed: HTTP 500; keeping the last good key set", 10s))
+        << gw.proc().log();
     EXPECT_EQ(status_with(gw.port(), token_for("k1")), 200);  // still served
     // Counted (mirrored into /metrics within a 100 ms tick).
     const std::string failed = "gatehouse_filter_events_total{filter=\"auth\",event=\"jwks_fetch_failed\"} ";
@@ -305,7 +321,8 @@ TEST(JwksUrl, AHungIdentityProviderTimesOutAndTheKeysKeepServing) {
     gateway gw(dir, jwks_config(echo.port(), trusted_jwks(idp, pki, "cache_duration: 1s, timeout: 300ms")));
     ASSERT_EQ(status_with(gw.port(), token_for("k1")), 200);
     idp.set_stall(1500ms);  // longer than the fetch timeout
-    ASSERT_TRUE(gw.proc().wait_for_log("fetch failed: response: timed out; keeping the last good key set", 15s)) << gw.proc().log();
+    ASSERT_TRUE(gw.proc().wait_for_log("fetch failed: response: timed out; keeping the last good key set", 15s))
+        << gw.proc().log();
     EXPECT_EQ(status_with(gw.port(), token_for("k1")), 200);
     idp.set_stall(0ms);
 }

@@ -10,11 +10,13 @@ protected:
     void SetUp() override {
         echo = std::make_unique<echo_server>(dir, "app");
         gw = std::make_unique<gateway>(
-            dir, one_route_config(echo->port(),
-                                  "  limits: { max_request_line: 1KiB, max_header_bytes: 4KiB, max_header_count: 20, max_body: 1KiB }\n"
-                                  "  timeouts: { header: 600ms, idle: 800ms, read: 600ms }\n",
-                                  "    match: { prefix: /app }\n  - name: big\n    upstream: app\n    match: { prefix: /big }\n"
-                                  "    max_body: 1GiB\n"));
+            dir,
+            one_route_config(
+                echo->port(),
+                "  limits: { max_request_line: 1KiB, max_header_bytes: 4KiB, max_header_count: 20, max_body: 1KiB }\n"
+                "  timeouts: { header: 600ms, idle: 800ms, read: 600ms }\n",
+                "    match: { prefix: /app }\n  - name: big\n    upstream: app\n    match: { prefix: /big }\n"
+                "    max_body: 1GiB\n"));
     }
     temp_dir dir;
     std::unique_ptr<echo_server> echo;

@@ -15,7 +15,8 @@ std::string admin_get(std::uint16_t admin_port, const std::string& path) {
 }
 
 // Polls file until it has at least lines lines (bounded); returns its lines.
-std::vector<std::string> wait_for_lines(const std::string& file, std::size_t lines, std::chrono::milliseconds timeout = 10s) {
+std::vector<std::string> wait_for_lines(const std::string& file, std::size_t lines,
+                                        std::chrono::milliseconds timeout = 10s) {
     auto until = std::chrono::steady_clock::now() + timeout;
     std::vector<std::string> out;
     do {
@@ -45,10 +46,14 @@ std::string filters_config(std::uint16_t upstream_port, const std::string& log_f
            "    type: headers\n"
            "    request: { set: { X-Client-Ip: \"%{client_ip}\", X-Route: \"%{route}\" }, remove: [X-Internal] }\n"
            "    response: { set: { X-Served-By: gatehouse, X-Status: \"%{status}\" } }\n"
-           "  log: { type: access_log, output: \"" + log_file + "\", flush: 100ms }\n"
+           "  log: { type: access_log, output: \"" +
+           log_file +
+           "\", flush: 100ms }\n"
            "  closed: { type: respond, status: 403, error: closed, message: \"this route is closed\" }\n"
            "default_filters: [ids, log]\n"
-           "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(upstream_port) + "\"]\n"
+           "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+           std::to_string(upstream_port) +
+           "\"]\n"
            "routes:\n"
            "  - { name: closed, match: { prefix: /closed }, upstream: app, filters: [closed] }\n"
            "  - { name: secret, match: { prefix: /secret }, upstream: app,\n"
@@ -85,7 +90,8 @@ TEST_F(OperationsTest, FiltersEditHeadersStartTracesAndLogEveryExchange) {
     EXPECT_EQ(r->header("x-status"), "200");
 
     // An incoming trace is continued: same trace id, new parent span.
-    auto continued = request(gw->port(), get_request("/x", "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"));
+    auto continued = request(
+        gw->port(), get_request("/x", "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\r\n"));
     ASSERT_TRUE(continued);
     auto forwarded = echoed_header(*continued, "traceparent");
     EXPECT_EQ(forwarded.substr(0, 36), "00-4bf92f3577b34da6a3ce929d0e0e4736-");
@@ -112,7 +118,8 @@ TEST_F(OperationsTest, EarlyAnswersRefusalsAndUpstreamErrorsAreLoggedToo) {
     EXPECT_EQ(closed->status, 403);
     EXPECT_EQ(json_field(closed->body, "error"), "closed");
     EXPECT_EQ(json_field(closed->body, "request_id"), closed->header("x-request-id"));
-    auto bad = request(gw->port(), "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
+    auto bad =
+        request(gw->port(), "GET /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n");
     ASSERT_TRUE(bad);
     EXPECT_EQ(bad->status, 400);
 
@@ -136,9 +143,11 @@ TEST_F(OperationsTest, EarlyAnswersRefusalsAndUpstreamErrorsAreLoggedToo) {
     // Nothing reached the upstream for either (its stats request is its only connection).
     EXPECT_EQ(echo->connections(), 1);
 
-    auto metrics = wait_for_metrics(gw->admin_port(), {"gatehouse_filter_rejections_total{filter=\"closed\",reason=\"closed\"} 1",
-                                                       "gatehouse_requests_total{route=\"closed\",code=\"4xx\"} 1"});
-    EXPECT_NE(metrics.find("gatehouse_filter_rejections_total{filter=\"closed\",reason=\"closed\"} 1"), std::string::npos)
+    auto metrics =
+        wait_for_metrics(gw->admin_port(), {"gatehouse_filter_rejections_total{filter=\"closed\",reason=\"closed\"} 1",
+                                            "gatehouse_requests_total{route=\"closed\",code=\"4xx\"} 1"});
+    EXPECT_NE(metrics.find("gatehouse_filter_rejections_total{filter=\"closed\",reason=\"closed\"} 1"),
+              std::string::npos)
         << metrics;
     EXPECT_NE(metrics.find("gatehouse_requests_total{route=\"closed\",code=\"4xx\"} 1"), std::string::npos);
 }
@@ -165,11 +174,16 @@ TEST(OperationsUpstream, UpstreamFailureIsLoggedWithItsKindAndCounted) {
         raw_upstream probe([](int) {});
         free_port = probe.port();
     }  // closed again: connecting is refused
-    gateway gw(dir, "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
-                    "filters:\n  log: { type: access_log, output: \"" + log_file + "\", flush: 100ms }\n"
-                    "default_filters: [log]\n"
-                    "upstreams:\n  gone:\n    endpoints: [\"127.0.0.1:" + std::to_string(free_port) + "\"]\n    retries: 0\n"
-                    "routes:\n  - { name: gone, upstream: gone }\n");
+    gateway gw(dir,
+               "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
+               "filters:\n  log: { type: access_log, output: \"" +
+                   log_file +
+                   "\", flush: 100ms }\n"
+                   "default_filters: [log]\n"
+                   "upstreams:\n  gone:\n    endpoints: [\"127.0.0.1:" +
+                   std::to_string(free_port) +
+                   "\"]\n    retries: 0\n"
+                   "routes:\n  - { name: gone, upstream: gone }\n");
     auto r = request(gw.port(), get_request("/x"));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 502);
@@ -178,9 +192,11 @@ TEST(OperationsUpstream, UpstreamFailureIsLoggedWithItsKindAndCounted) {
     EXPECT_EQ(json_field(lines[0], "status"), "502");
     EXPECT_EQ(json_field(lines[0], "reason"), "upstream_connect_failed");
     EXPECT_EQ(json_field(lines[0], "request_id"), r->header("x-request-id"));
-    auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_errors_total{upstream=\"gone\",kind=\"connect_failed\"} 1",
-                                                      "gatehouse_requests_total{route=\"gone\",code=\"5xx\"} 1"});
-    EXPECT_NE(metrics.find("gatehouse_upstream_errors_total{upstream=\"gone\",kind=\"connect_failed\"} 1"), std::string::npos)
+    auto metrics = wait_for_metrics(gw.admin_port(),
+                                    {"gatehouse_upstream_errors_total{upstream=\"gone\",kind=\"connect_failed\"} 1",
+                                     "gatehouse_requests_total{route=\"gone\",code=\"5xx\"} 1"});
+    EXPECT_NE(metrics.find("gatehouse_upstream_errors_total{upstream=\"gone\",kind=\"connect_failed\"} 1"),
+              std::string::npos)
         << metrics;
     EXPECT_NE(metrics.find("gatehouse_requests_total{route=\"gone\",code=\"5xx\"} 1"), std::string::npos);
 }
@@ -193,13 +209,15 @@ TEST_F(OperationsTest, AdminHealthReadinessMetricsAndRedactedConfig) {
         ASSERT_TRUE(request(gw->port(), get_request("/users/" + std::to_string(i))));
     }
     ASSERT_TRUE(request(gw->port(), get_request("/status/503")));
-    auto metrics = "200\n" + wait_for_metrics(gw->admin_port(), {"gatehouse_requests_total{route=\"app\",code=\"2xx\"} 3",
-                                                                 "gatehouse_request_duration_seconds_count{route=\"app\"} 4"});
+    auto metrics =
+        "200\n" + wait_for_metrics(gw->admin_port(), {"gatehouse_requests_total{route=\"app\",code=\"2xx\"} 3",
+                                                      "gatehouse_request_duration_seconds_count{route=\"app\"} 4"});
     ASSERT_EQ(metrics.substr(0, 4), "200\n");
     EXPECT_NE(metrics.find("gatehouse_requests_total{route=\"app\",code=\"2xx\"} 3"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("gatehouse_requests_total{route=\"app\",code=\"5xx\"} 1"), std::string::npos);
     EXPECT_NE(metrics.find("gatehouse_request_duration_seconds_count{route=\"app\"} 4"), std::string::npos);
-    EXPECT_NE(metrics.find("gatehouse_request_duration_seconds_bucket{route=\"app\",le=\"+Inf\"} 4"), std::string::npos);
+    EXPECT_NE(metrics.find("gatehouse_request_duration_seconds_bucket{route=\"app\",le=\"+Inf\"} 4"),
+              std::string::npos);
     EXPECT_NE(metrics.find("gatehouse_config_reloads_total{result=\"failure\"} 0"), std::string::npos);
     EXPECT_NE(metrics.find("gatehouse_config_info{checksum=\""), std::string::npos);
     // Labelled by route name, never by raw path.
@@ -211,7 +229,8 @@ TEST_F(OperationsTest, AdminHealthReadinessMetricsAndRedactedConfig) {
     EXPECT_NE(config.find("\"Authorization\":\"<redacted>\""), std::string::npos) << config;
     EXPECT_NE(config.find("\"client_headers\""), std::string::npos);
     EXPECT_EQ(admin_get(gw->admin_port(), "/nope").substr(0, 4), "404\n");
-    auto wrong_method = request(gw->admin_port(), "GET /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    auto wrong_method =
+        request(gw->admin_port(), "GET /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(wrong_method);
     EXPECT_EQ(wrong_method->status, 405);
     EXPECT_EQ(wrong_method->header("allow"), "POST");
@@ -262,7 +281,8 @@ TEST_P(ReloadAndDrain, SighupAndAdminReloadSwapConfigAndRejectBadFiles) {
 
     // An invalid file through POST /reload: 400 with the error, the running config stays.
     dir.write(path.substr(path.rfind('/') + 1), next + "  - name: broken\n    upstream: nowhere\n");
-    auto r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    auto r = request(gw.admin_port(),
+                     "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 400);
     EXPECT_NE(r->body.find("unknown upstream \\\"nowhere\\\""), std::string::npos) << r->body;
@@ -275,7 +295,8 @@ TEST_P(ReloadAndDrain, SighupAndAdminReloadSwapConfigAndRejectBadFiles) {
 
     // A valid file through POST /reload.
     dir.write(path.substr(path.rfind('/') + 1), old_text);
-    r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    r = request(gw.admin_port(),
+                "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     EXPECT_NE(r->body.find("\"status\":\"reloaded\""), std::string::npos);
@@ -293,9 +314,11 @@ TEST(Reload, RequestsInFlightFinishOnTheConfigTheyStartedWith) {
     std::this_thread::sleep_for(300ms);  // at the old upstream now
     // The new config sends everything to another upstream.
     auto next = text;
-    next.replace(next.find(std::to_string(old_app.port())), std::to_string(old_app.port()).size(), std::to_string(new_app.port()));
+    next.replace(next.find(std::to_string(old_app.port())), std::to_string(old_app.port()).size(),
+                 std::to_string(new_app.port()));
     dir.write(path.substr(path.rfind('/') + 1), next);
-    auto r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    auto r = request(gw.admin_port(),
+                     "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     std::string service;
@@ -354,7 +377,8 @@ TEST(Reload, UnderTrafficLosesNoRequest) {
         std::this_thread::sleep_for(150ms);
         // Alternate the route's timeout so every reload is a real change.
         dir.write(name, text + "    timeout: " + std::to_string(10 + i) + "s\n");
-        auto r = request(gw.admin_port(), "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        auto r = request(gw.admin_port(),
+                         "POST /reload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 200) << r->body;
     }
@@ -384,8 +408,10 @@ TEST_P(ReloadAndDrain, SigtermFinishesRequestsInFlightClosesIdleAndExitsZero) {
     for (std::size_t i = 0; i < others.size(); ++i) {
         more.emplace_back([&, i] {
             std::string body(1000 * (i + 1), 'b');
-            others[i] = request(gw.port(), "POST /delay/" + std::to_string(800 + 100 * i) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+            others[i] = request(gw.port(), "POST /delay/" + std::to_string(800 + 100 * i) +
+                                               " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                               "Content-Length: " +
+                                               std::to_string(body.size()) + "\r\n\r\n" + body);
         });
     }
     std::this_thread::sleep_for(300ms);  // the slow requests are now at the upstream
@@ -436,11 +462,16 @@ TEST(AccessLogFile, Sigusr1ReopensAfterLogrotateMovedTheFile) {
     temp_dir dir;
     echo_server echo(dir, "app");
     auto log_file = dir.path() + "/access.log";
-    gateway gw(dir, "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
-                    "filters:\n  log: { type: access_log, output: \"" + log_file + "\", flush: 100ms, fields: [path] }\n"
-                    "default_filters: [log]\n"
-                    "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
-                    "routes:\n  - { name: app, upstream: app }\n");
+    gateway gw(dir,
+               "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n"
+               "filters:\n  log: { type: access_log, output: \"" +
+                   log_file +
+                   "\", flush: 100ms, fields: [path] }\n"
+                   "default_filters: [log]\n"
+                   "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+                   std::to_string(echo.port()) +
+                   "\"]\n"
+                   "routes:\n  - { name: app, upstream: app }\n");
     ASSERT_TRUE(request(gw.port(), get_request("/before")));
     ASSERT_EQ(wait_for_lines(log_file, 1).size(), 1u);
     // logrotate: move the file away, then tell the gateway.

@@ -20,8 +20,9 @@ protected:
 };
 
 TEST_F(ProxyTest, ForwardsMethodTargetAndAddsForwardingHeaders) {
-    auto r = request(gw->port(), "PATCH /a%20b/c;p?x=1&y=%2F&z HTTP/1.1\r\nHost: Api.Example.com:8443\r\n"
-                                 "X-Forwarded-For: 203.0.113.9\r\nContent-Length: 3\r\n\r\nabc");
+    auto r = request(gw->port(),
+                     "PATCH /a%20b/c;p?x=1&y=%2F&z HTTP/1.1\r\nHost: Api.Example.com:8443\r\n"
+                     "X-Forwarded-For: 203.0.113.9\r\nContent-Length: 3\r\n\r\nabc");
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(json_field(r->body, "method"), "PATCH");
@@ -57,9 +58,10 @@ TEST_F(ProxyTest, KeepsAValidRequestIdAndReplacesAnInvalidOne) {
 }
 
 TEST_F(ProxyTest, RemovesHopByHopAndConnectionNominatedHeaders) {
-    auto r = request(gw->port(), get_request("/", "Connection: keep-alive, X-Secret, Content-Length\r\nX-Secret: s\r\n"
-                                                  "Keep-Alive: timeout=5\r\nUpgrade: websocket\r\nTE: trailers\r\n"
-                                                  "Proxy-Connection: keep-alive\r\nTrailer: X-T\r\nX-Kept: yes\r\n"));
+    auto r = request(gw->port(), get_request("/",
+                                             "Connection: keep-alive, X-Secret, Content-Length\r\nX-Secret: s\r\n"
+                                             "Keep-Alive: timeout=5\r\nUpgrade: websocket\r\nTE: trailers\r\n"
+                                             "Proxy-Connection: keep-alive\r\nTrailer: X-T\r\nX-Kept: yes\r\n"));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     for (auto name : {"connection", "x-secret", "keep-alive", "upgrade", "te", "proxy-connection", "trailer"}) {
@@ -83,8 +85,8 @@ TEST_F(ProxyTest, RemovesEveryConnectionNominatedHeaderHoweverMany) {
 
 TEST_F(ProxyTest, KeepAliveAndPipelinedRequestsAnsweredInOrder) {
     client c(gw->port());
-    c.send(get_request("/one") + get_request("/two") + "POST /three HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello" +
-           get_request("/four"));
+    c.send(get_request("/one") + get_request("/two") +
+           "POST /three HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello" + get_request("/four"));
     for (auto expected : {"/one", "/two", "/three", "/four"}) {
         auto r = c.read_response();
         ASSERT_TRUE(r) << expected;
@@ -114,8 +116,9 @@ TEST_F(ProxyTest, PoolsUpstreamConnections) {
 
 TEST_F(ProxyTest, ChunkedRequestBodyPassesThrough) {
     client c(gw->port());
-    c.send("POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-           "1a\r\nabcdefghijklmnopqrstuvwxyz\r\n");
+    c.send(
+        "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "1a\r\nabcdefghijklmnopqrstuvwxyz\r\n");
     std::this_thread::sleep_for(50ms);  // the second half arrives separately
     c.send("1a;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: t\r\n\r\n" + get_request("/after"));
     auto r = c.read_response();
@@ -249,7 +252,8 @@ TEST(HeadersWithUnderscores, DroppedByDefaultRejectedOrAllowedOnRequest) {
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 400);
         EXPECT_NE(json_field(r->body, "message").find("X_User"), std::string::npos) << r->body;
-        EXPECT_EQ(request(gw.port(), "GET /u HTTP/1.1\r\nHost: h\r\nX-User: a\r\nConnection: close\r\n\r\n")->status, 200);
+        EXPECT_EQ(request(gw.port(), "GET /u HTTP/1.1\r\nHost: h\r\nX-User: a\r\nConnection: close\r\n\r\n")->status,
+                  200);
     }
     {
         gateway gw(dir, one_route_config(echo.port(), "  headers_with_underscores: allow\n"));
@@ -332,17 +336,22 @@ TEST_F(ProxyTest, RequestArrivingDuringAnExchangeIsAnsweredNext) {
 TEST(Routing, RoutesByHostPathMethodAndRewrites) {
     temp_dir dir;
     echo_server users(dir, "users"), orders(dir, "orders");
-    gateway gw(dir, "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n"
-                    "  users: { endpoints: [\"127.0.0.1:" + std::to_string(users.port()) + "\"] }\n"
-                    "  orders: { endpoints: [\"localhost:" + std::to_string(orders.port()) + "\"] }\n"
-                    "routes:\n"
-                    "  - name: user\n    upstream: users\n    match: { template: \"/api/users/{id}\", methods: [GET] }\n"
-                    "    strip_prefix: /api/users\n    replace_prefix: /v2/people\n"
-                    "    host_rewrite: users.internal\n"
-                    "    request_headers: { set: { X-Route: user }, remove: [Cookie] }\n"
-                    "    response_headers: { set: { X-Served-By: gatehouse }, remove: [X-Echo-Service] }\n"
-                    "  - name: orders\n    upstream: orders\n    match: { host: \"*.shop.test\", prefix: /api }\n"
-                    "  - name: fallback\n    upstream: users\n    match: { prefix: /, headers: { X-Beta: \"1\" } }\n");
+    gateway gw(dir,
+               "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n"
+               "  users: { endpoints: [\"127.0.0.1:" +
+                   std::to_string(users.port()) +
+                   "\"] }\n"
+                   "  orders: { endpoints: [\"localhost:" +
+                   std::to_string(orders.port()) +
+                   "\"] }\n"
+                   "routes:\n"
+                   "  - name: user\n    upstream: users\n    match: { template: \"/api/users/{id}\", methods: [GET] }\n"
+                   "    strip_prefix: /api/users\n    replace_prefix: /v2/people\n"
+                   "    host_rewrite: users.internal\n"
+                   "    request_headers: { set: { X-Route: user }, remove: [Cookie] }\n"
+                   "    response_headers: { set: { X-Served-By: gatehouse }, remove: [X-Echo-Service] }\n"
+                   "  - name: orders\n    upstream: orders\n    match: { host: \"*.shop.test\", prefix: /api }\n"
+                   "  - name: fallback\n    upstream: users\n    match: { prefix: /, headers: { X-Beta: \"1\" } }\n");
     auto user = request(gw.port(), get_request("/api/users/42?full=1", "Cookie: secret\r\n"));
     ASSERT_TRUE(user);
     EXPECT_EQ(user->status, 200);
@@ -378,7 +387,8 @@ TEST(LoadBalancing, RoundRobinSpreadsAndIpHashSticks) {
     echo_server a(dir, "a"), b(dir, "b");
     auto cfg = [&](const std::string& policy) {
         return "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n  app:\n"
-               "    endpoints: [\"127.0.0.1:" + std::to_string(a.port()) + "\", \"127.0.0.1:" + std::to_string(b.port()) +
+               "    endpoints: [\"127.0.0.1:" +
+               std::to_string(a.port()) + "\", \"127.0.0.1:" + std::to_string(b.port()) +
                "\"]\n    load_balancing: " + policy + "\nroutes: [ { name: r, upstream: app } ]\n";
     };
     for (auto policy : {"round_robin", "random", "least_request", "ip_hash"}) {

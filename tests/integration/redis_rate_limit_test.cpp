@@ -34,8 +34,8 @@ public:
     // Starts it (again, on the same port) and waits until it answers PING.
     bool start() {
         process_ = std::make_unique<process>(
-            std::vector<std::string>{redis_server_binary(), "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
-                                     "--appendonly", "no", "--dir", dir_.path()},
+            std::vector<std::string>{redis_server_binary(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                     "--save", "", "--appendonly", "no", "--dir", dir_.path()},
             dir_.path() + "/redis-" + std::to_string(++starts_) + ".log");
         auto until = std::chrono::steady_clock::now() + 10s;
         while (command("PING") != "+PONG") {
@@ -92,10 +92,13 @@ private:
 
 std::string redis_filter(const std::string& name, std::uint16_t redis_port, const std::string& limit,
                          const std::string& extra = "") {
-    return "  " + name + ":\n    type: rate_limit\n    backend: redis\n    key: route\n"
-           "    redis: { address: \"127.0.0.1:" + std::to_string(redis_port) +
+    return "  " + name +
+           ":\n    type: rate_limit\n    backend: redis\n    key: route\n"
+           "    redis: { address: \"127.0.0.1:" +
+           std::to_string(redis_port) +
            "\", timeout: 100ms, connect_timeout: 500ms, max_backoff: 200ms }\n"
-           "    limits: [ " + limit + " ]\n" + extra;
+           "    limits: [ " +
+           limit + " ]\n" + extra;
 }
 
 // One route through filter "rl": limit kept in Redis, policy for when Redis cannot answer.
@@ -120,15 +123,16 @@ int status_of(std::uint16_t port, const std::string& path, response* out = nullp
         int s = status_of(port, "/a", &r);
         if (s != 200) return ::testing::AssertionFailure() << "status " << s;
         if (!r.header("ratelimit").empty()) return ::testing::AssertionSuccess();
-        if (std::chrono::steady_clock::now() > until) return ::testing::AssertionFailure() << "Redis answers were not used again";
+        if (std::chrono::steady_clock::now() > until)
+            return ::testing::AssertionFailure() << "Redis answers were not used again";
         std::this_thread::sleep_for(50ms);
     }
 }
 
-#define REQUIRE_REDIS()                                                                              \
-    if (redis_server_binary().empty()) {                                                             \
-        ASSERT_EQ(std::getenv("GATEHOUSE_REQUIRE_TOOLS"), nullptr) << "redis-server is missing";     \
-        GTEST_SKIP() << "redis-server not installed (scripts/test installs it)";                     \
+#define REQUIRE_REDIS()                                                                          \
+    if (redis_server_binary().empty()) {                                                         \
+        ASSERT_EQ(std::getenv("GATEHOUSE_REQUIRE_TOOLS"), nullptr) << "redis-server is missing"; \
+        GTEST_SKIP() << "redis-server not installed (scripts/test installs it)";                 \
     }
 
 }  // namespace
@@ -141,10 +145,14 @@ TEST(RedisRateLimit, TwoGatewaysShareOneLimit) {
     echo_server echo(dir);
     // 100 per hour: the bucket refills one token every 36 s, so during the test the limit is
     // the burst alone and the exact count of successes is knowable.
-    auto config = "server:\n  listen: \"127.0.0.1:0\"\n  workers: 2\n"
-                  "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
-                  "filters:\n" + redis_filter("shared", redis.port(), "{ name: hourly, rate: 100, per: 1h }") +
-                  "routes:\n  - name: app\n    upstream: app\n    filters: [shared]\n";
+    auto config =
+        "server:\n  listen: \"127.0.0.1:0\"\n  workers: 2\n"
+        "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+        std::to_string(echo.port()) +
+        "\"]\n"
+        "filters:\n" +
+        redis_filter("shared", redis.port(), "{ name: hourly, rate: 100, per: 1h }") +
+        "routes:\n  - name: app\n    upstream: app\n    filters: [shared]\n";
     gateway a(dir, config);
     gateway b(dir, config);
 
@@ -192,18 +200,21 @@ TEST(RedisRateLimit, EachBackendErrorPolicyWhileRedisIsDownAndRecovery) {
     ASSERT_TRUE(redis.start()) << "redis-server did not start";
     echo_server echo(dir);
     const std::string limit = "{ name: hourly, rate: 3, per: 1h }";
-    auto config = "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n"
-                  "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
-                  "filters:\n" +
-                  redis_filter("rl_allow", redis.port(), limit, "    on_backend_error: allow\n") +
-                  redis_filter("rl_deny", redis.port(), limit, "    on_backend_error: deny\n") +
-                  redis_filter("rl_local", redis.port(), limit, "    on_backend_error: local\n") +
-                  redis_filter("rl_busy", redis.port(), "{ rate: 100000, per: 1h }", "    on_backend_error: local\n") +
-                  "routes:\n"
-                  "  - { name: busy, match: { prefix: /busy }, upstream: app, filters: [rl_busy] }\n"
-                  "  - { name: allow, match: { prefix: /allow }, upstream: app, filters: [rl_allow] }\n"
-                  "  - { name: deny, match: { prefix: /deny }, upstream: app, filters: [rl_deny] }\n"
-                  "  - { name: local, match: { prefix: /local }, upstream: app, filters: [rl_local] }\n";
+    auto config =
+        "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n"
+        "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+        std::to_string(echo.port()) +
+        "\"]\n"
+        "filters:\n" +
+        redis_filter("rl_allow", redis.port(), limit, "    on_backend_error: allow\n") +
+        redis_filter("rl_deny", redis.port(), limit, "    on_backend_error: deny\n") +
+        redis_filter("rl_local", redis.port(), limit, "    on_backend_error: local\n") +
+        redis_filter("rl_busy", redis.port(), "{ rate: 100000, per: 1h }", "    on_backend_error: local\n") +
+        "routes:\n"
+        "  - { name: busy, match: { prefix: /busy }, upstream: app, filters: [rl_busy] }\n"
+        "  - { name: allow, match: { prefix: /allow }, upstream: app, filters: [rl_allow] }\n"
+        "  - { name: deny, match: { prefix: /deny }, upstream: app, filters: [rl_deny] }\n"
+        "  - { name: local, match: { prefix: /local }, upstream: app, filters: [rl_local] }\n";
     gateway gw(dir, config);
 
     // Redis up: each route gets its 3, then 429, with the draft's fields.
@@ -249,22 +260,27 @@ TEST(RedisRateLimit, EachBackendErrorPolicyWhileRedisIsDownAndRecovery) {
         local_ok += s == 200;
         local_refused += s == 429;
     }
-    EXPECT_EQ(allowed, 6);        // Redis's exhausted bucket no longer applies
+    EXPECT_EQ(allowed, 6);  // Redis's exhausted bucket no longer applies
     EXPECT_EQ(denied, 6);
     EXPECT_EQ(local_ok, 3);       // this instance's own bucket: fresh, so 3 pass...
     EXPECT_EQ(local_refused, 3);  // ...and it limits like Redis did
 
     auto metrics = wait_for_metrics(gw.admin_port(), {"event=\"backend_error_unavailable\"} 6"});
     for (const char* f : {"rl_allow", "rl_deny", "rl_local"}) {
-        EXPECT_NE(metrics.find("gatehouse_filter_events_total{filter=\"" + std::string(f) + "\",event=\"backend_error_unavailable\"} 6"),
-                  std::string::npos) << f << "\n" << metrics;
+        EXPECT_NE(metrics.find("gatehouse_filter_events_total{filter=\"" + std::string(f) +
+                               "\",event=\"backend_error_unavailable\"} 6"),
+                  std::string::npos)
+            << f << "\n"
+            << metrics;
     }
     EXPECT_NE(metrics.find("gatehouse_filter_rejections_total{filter=\"rl_deny\",reason=\"backend_unavailable\"} 6"),
-              std::string::npos) << metrics;
+              std::string::npos)
+        << metrics;
     // Logged once per interval (10 s by default), not once per request.
     auto log = gw.proc().log();
     std::size_t warnings = 0;
-    for (auto at = log.find("rate_limit rl_deny: Redis"); at != std::string::npos; at = log.find("rate_limit rl_deny: Redis", at + 1)) {
+    for (auto at = log.find("rate_limit rl_deny: Redis"); at != std::string::npos;
+         at = log.find("rate_limit rl_deny: Redis", at + 1)) {
         ++warnings;
     }
     EXPECT_EQ(warnings, 1u) << log;
@@ -279,7 +295,8 @@ TEST(RedisRateLimit, EachBackendErrorPolicyWhileRedisIsDownAndRecovery) {
     EXPECT_EQ(status_of(gw.port(), "/deny"), 200);
     EXPECT_EQ(status_of(gw.port(), "/deny"), 200);
     EXPECT_EQ(status_of(gw.port(), "/deny"), 429);
-    EXPECT_TRUE(gw.proc().wait_for_log("rate_limit rl_deny: Redis 127.0.0.1:" + std::to_string(redis.port()) + " answers again", 2s));
+    EXPECT_TRUE(gw.proc().wait_for_log(
+        "rate_limit rl_deny: Redis 127.0.0.1:" + std::to_string(redis.port()) + " answers again", 2s));
     // Still up, and it stops cleanly with its Redis connections open (no leak, no late callback).
     ASSERT_TRUE(gw.proc().running());
     gw.proc().signal(SIGTERM);
@@ -304,7 +321,8 @@ TEST(RedisRateLimit, HungRedisCostsOneTimeoutThenRecovers) {
         ASSERT_EQ(status_of(gw.port(), "/a", &r), 200);
         EXPECT_TRUE(r.header("ratelimit").empty());  // allowed by policy, not by Redis
     }
-    EXPECT_NE(wait_for_metrics(gw.admin_port(), {"event=\"backend_error_timeout\"} 3"}).find("event=\"backend_error_timeout\"} 3"),
+    EXPECT_NE(wait_for_metrics(gw.admin_port(), {"event=\"backend_error_timeout\"} 3"})
+                  .find("event=\"backend_error_timeout\"} 3"),
               std::string::npos);
 
     redis.resume();

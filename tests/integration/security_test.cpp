@@ -17,7 +17,9 @@ std::string admin_behind_key_config(std::uint16_t upstream_port, const std::stri
            "logging: { level: info }\n"
            "filters:\n"
            "  keys: { type: api_key, keys: [ { consumer: ops, key: ops-secret-1234 } ] }\n"
-           "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(upstream_port) + "\"]\n"
+           "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+           std::to_string(upstream_port) +
+           "\"]\n"
            "routes:\n"
            "  - { name: admin, match: { prefix: /api/admin }, upstream: app, filters: [keys] }\n"
            "  - { name: api, match: { prefix: /api }, upstream: app }\n";
@@ -148,29 +150,32 @@ TEST_P(PooledConnectionDesync, BytesAfterAResponseNeverReachTheNextRequest) {
         EXPECT_EQ(r->status, 200) << i;
         EXPECT_EQ(r->body, "real") << param.name << " request " << i;
     }
-    auto page = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_errors_total{upstream=\"app\",kind=\"unexpected_bytes\"} 1"});
-    EXPECT_NE(page.find("gatehouse_upstream_errors_total{upstream=\"app\",kind=\"unexpected_bytes\"} 1"), std::string::npos)
+    auto page = wait_for_metrics(gw.admin_port(),
+                                 {"gatehouse_upstream_errors_total{upstream=\"app\",kind=\"unexpected_bytes\"} 1"});
+    EXPECT_NE(page.find("gatehouse_upstream_errors_total{upstream=\"app\",kind=\"unexpected_bytes\"} 1"),
+              std::string::npos)
         << param.name;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Upstream, PooledConnectionDesync,
-    ::testing::Values(
-        stray_case{"after_head", "HEAD /first HTTP/1.1\r\nHost: h\r\n\r\n",
-                   "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true},
-        stray_case{"after_204", get_request("/first"), "HTTP/1.1 204 No Content\r\n\r\n", false},
-        stray_case{"after_304", get_request("/first", "If-None-Match: \"x\"\r\n"),
-                   "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n", false},
-        stray_case{"past_content_length", get_request("/first"), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false}),
-    [](const auto& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(Upstream, PooledConnectionDesync,
+                         ::testing::Values(stray_case{"after_head", "HEAD /first HTTP/1.1\r\nHost: h\r\n\r\n",
+                                                      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true},
+                                           stray_case{"after_204", get_request("/first"),
+                                                      "HTTP/1.1 204 No Content\r\n\r\n", false},
+                                           stray_case{"after_304", get_request("/first", "If-None-Match: \"x\"\r\n"),
+                                                      "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n", false},
+                                           stray_case{"past_content_length", get_request("/first"),
+                                                      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 TEST(PooledConnectionDesync, BytesBeyondContentLengthInTheSameWriteCloseTheConnection) {
     temp_dir dir;
     std::atomic<int> answered{0};
     raw_upstream up([&](int fd) {
         while (!recv_request(fd).empty()) {
-            send_all(fd, answered++ == 0 ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED"
-                                : "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal");
+            send_all(fd, answered++ == 0 ? "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 "
+                                           "OK\r\nContent-Length: 8\r\n\r\nINJECTED"
+                                         : "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal");
         }
     });
     gateway gw(dir, one_route_config(up.port()));
@@ -182,7 +187,8 @@ TEST(PooledConnectionDesync, BytesBeyondContentLengthInTheSameWriteCloseTheConne
     EXPECT_EQ(r2->body, "real");
     EXPECT_EQ(up.connections(), 2);
     auto page = wait_for_metrics(gw.admin_port(), {"kind=\"unexpected_bytes\"} 1"});
-    EXPECT_NE(page.find("gatehouse_upstream_errors_total{upstream=\"app\",kind=\"unexpected_bytes\"} 1"), std::string::npos);
+    EXPECT_NE(page.find("gatehouse_upstream_errors_total{upstream=\"app\",kind=\"unexpected_bytes\"} 1"),
+              std::string::npos);
 }
 
 // RFC 9110 section 5.3: several lines of a list-valued field are one list. A client behind a
@@ -194,8 +200,10 @@ TEST(ForwardedFields, XForwardedForOnSeveralLinesIsOneList) {
                "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n"
                "filters:\n"
                "  inside: { type: ip_filter, allow: [10.0.0.0/8], trusted_proxies: [127.0.0.1] }\n"
-               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
-               "routes:\n  - { name: app, match: { prefix: / }, upstream: app, filters: [inside] }\n");
+               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+                   std::to_string(echo.port()) +
+                   "\"]\n"
+                   "routes:\n  - { name: app, match: { prefix: / }, upstream: app, filters: [inside] }\n");
 
     auto split = request(gw.port(), get_request("/", "X-Forwarded-For: 10.9.9.9\r\nX-Forwarded-For: 203.0.113.7\r\n"));
     ASSERT_TRUE(split);
@@ -215,10 +223,11 @@ TEST(ForwardedFields, ClientSentIdentityFieldsAreRemoved) {
     temp_dir dir;
     echo_server echo(dir, "app");
     gateway gw(dir, one_route_config(echo.port()));
-    auto r = request(gw.port(), get_request("/", "Forwarded: for=10.0.0.1;proto=https\r\nX-Real-IP: 10.0.0.1\r\n"
-                                                 "X-Forwarded-Port: 443\r\nX-Forwarded-Prefix: /admin\r\n"
-                                                 "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\n"
-                                                 "forwarded: for=10.0.0.2\r\n"));
+    auto r = request(gw.port(), get_request("/",
+                                            "Forwarded: for=10.0.0.1;proto=https\r\nX-Real-IP: 10.0.0.1\r\n"
+                                            "X-Forwarded-Port: 443\r\nX-Forwarded-Prefix: /admin\r\n"
+                                            "X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\n"
+                                            "forwarded: for=10.0.0.2\r\n"));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     for (auto name : {"forwarded", "x-real-ip", "x-forwarded-port", "x-forwarded-prefix"}) {
@@ -235,12 +244,16 @@ TEST(ForwardedFields, ATrustedProxyNamesTheClientAndKeepsItsForwardingFields) {
     temp_dir dir;
     echo_server echo(dir, "app");
     auto config = [&](const std::string& trusted, const std::string& chain = "inside, tag") {
-        return "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n  trusted_proxies: [" + trusted + "]\n"
+        return "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n  trusted_proxies: [" + trusted +
+               "]\n"
                "filters:\n"
                "  inside: { type: ip_filter, allow: [10.0.0.0/8] }\n"
                "  tag: { type: headers, request: { set: { X-Seen-Client: \"%{client_ip}\" } } }\n"
-               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
-               "routes:\n  - { name: app, match: { prefix: / }, upstream: app, filters: [" + chain + "] }\n";
+               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+               std::to_string(echo.port()) +
+               "\"]\n"
+               "routes:\n  - { name: app, match: { prefix: / }, upstream: app, filters: [" +
+               chain + "] }\n";
     };
     const std::string fields =
         "X-Forwarded-For: 203.0.113.7\r\nX-Forwarded-For: 10.9.9.9, 127.0.0.5\r\n"
@@ -248,7 +261,9 @@ TEST(ForwardedFields, ATrustedProxyNamesTheClientAndKeepsItsForwardingFields) {
         "X-Forwarded-Prefix: /v1\r\nForwarded: for=10.9.9.9;proto=https\r\nX-Real-IP: 10.9.9.9\r\n";
     auto count = [](const response& r, const std::string& name) {
         std::size_t n = 0;
-        for (auto at = r.body.find("\"" + name + "\":"); at != std::string::npos; at = r.body.find("\"" + name + "\":", at + 1)) ++n;
+        for (auto at = r.body.find("\"" + name + "\":"); at != std::string::npos;
+             at = r.body.find("\"" + name + "\":", at + 1))
+            ++n;
         return n;
     };
     {
@@ -303,7 +318,8 @@ std::string admin_config(std::uint16_t upstream_port, const std::string& admin_e
 
 std::optional<response> admin_call(std::uint16_t port, const std::string& method, const std::string& path,
                                    const std::string& headers) {
-    return request(port, method + " " + path + " HTTP/1.1\r\n" + headers + "Content-Length: 0\r\nConnection: close\r\n\r\n");
+    return request(port,
+                   method + " " + path + " HTTP/1.1\r\n" + headers + "Content-Length: 0\r\nConnection: close\r\n\r\n");
 }
 
 }  // namespace
@@ -354,8 +370,8 @@ TEST(AdminListener, OnlyKnownHostsReadTheAdminPages) {
     auto reload = admin_call(gw.admin_port(), "POST", "/reload", "Host: evil.example\r\n");
     ASSERT_TRUE(reload);
     EXPECT_EQ(reload->status, 403);
-    for (std::string host : {"127.0.0.1:" + port, "localhost:" + port, std::string("LOCALHOST"), "[::1]:" + port, std::string("gw-admin.internal"),
-                             "GW-Admin.Internal:" + port}) {
+    for (std::string host : {"127.0.0.1:" + port, "localhost:" + port, std::string("LOCALHOST"), "[::1]:" + port,
+                             std::string("gw-admin.internal"), "GW-Admin.Internal:" + port}) {
         auto r = admin_call(gw.admin_port(), "GET", "/metrics", "Host: " + host + "\r\n");
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 200) << host;
@@ -409,11 +425,13 @@ TEST(AdminListener, ANonLoopbackAdminNeedsAToken) {
     EXPECT_EQ(code, 1);
     EXPECT_NE(out.find("open.yaml:1:"), std::string::npos) << out;
     EXPECT_NE(out.find("admin.token is required when the admin listener is not on loopback"), std::string::npos) << out;
-    auto short_token = dir.write("short.yaml", "admin: { listen: \"0.0.0.0:9901\", token: abc }\n" + one_route_config(1));
+    auto short_token =
+        dir.write("short.yaml", "admin: { listen: \"0.0.0.0:9901\", token: abc }\n" + one_route_config(1));
     auto [code2, out2] = run_command(gatehouse_binary() + " --validate " + short_token);
     EXPECT_EQ(code2, 1);
     EXPECT_NE(out2.find("admin.token: too short"), std::string::npos) << out2;
-    auto fine = dir.write("fine.yaml", "admin: { listen: \"0.0.0.0:9901\", token: 0123456789abcdef0123 }\n" + one_route_config(1));
+    auto fine = dir.write("fine.yaml",
+                          "admin: { listen: \"0.0.0.0:9901\", token: 0123456789abcdef0123 }\n" + one_route_config(1));
     auto [code3, out3] = run_command(gatehouse_binary() + " --validate " + fine);
     EXPECT_EQ(code3, 0) << out3;
 }
@@ -427,8 +445,10 @@ TEST(ConfigPage, ValuesFromTheEnvironmentAreRedacted) {
                "filters:\n"
                "  backend: { type: headers, request: { set: { X-Backend-Token: \"Bearer ${BACKEND_TOKEN}\", "
                "X-Backend-Sig: \"${BACKEND_TOKEN}\" } } }\n"
-               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
-               "routes:\n  - { name: app, upstream: app, filters: [backend] }\n",
+               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+                   std::to_string(echo.port()) +
+                   "\"]\n"
+                   "routes:\n  - { name: app, upstream: app, filters: [backend] }\n",
                {{"BACKEND_TOKEN", token}});
     auto page = request(gw.admin_port(), "GET /config HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(page);
@@ -443,17 +463,20 @@ TEST(ConfigPage, ValuesFromTheEnvironmentAreRedacted) {
 
 TEST(Cors, AnyOriginWithCredentialsIsRefusedByValidateAndNullNeverMatches) {
     temp_dir dir;
-    auto bad = dir.write("cors.yaml", one_route_config(1) + "    filters: [c]\n" +
-                                          "filters:\n  c: { type: cors, allow_origins: ['*'], allow_credentials: true }\n");
+    auto bad =
+        dir.write("cors.yaml", one_route_config(1) + "    filters: [c]\n" +
+                                   "filters:\n  c: { type: cors, allow_origins: ['*'], allow_credentials: true }\n");
     auto [code, out] = run_command(gatehouse_binary() + " --validate " + bad);
     EXPECT_EQ(code, 1) << out;
     EXPECT_NE(out.find("cors.yaml:"), std::string::npos) << out;
     EXPECT_NE(out.find("filters.c.allow_credentials"), std::string::npos) << out;
 
     echo_server echo(dir, "app");
-    gateway gw(dir, one_route_config(echo.port()) + "    filters: [c]\nfilters:\n  c: { type: cors, allow_origins: ['*'] }\n");
-    auto preflight = request(gw.port(), "OPTIONS /x HTTP/1.1\r\nHost: h\r\nOrigin: null\r\n"
-                                        "Access-Control-Request-Method: GET\r\n\r\n");
+    gateway gw(
+        dir, one_route_config(echo.port()) + "    filters: [c]\nfilters:\n  c: { type: cors, allow_origins: ['*'] }\n");
+    auto preflight = request(gw.port(),
+                             "OPTIONS /x HTTP/1.1\r\nHost: h\r\nOrigin: null\r\n"
+                             "Access-Control-Request-Method: GET\r\n\r\n");
     ASSERT_TRUE(preflight);
     EXPECT_EQ(preflight->status, 403);
     auto actual = request(gw.port(), get_request("/x", "Origin: null\r\n"));
@@ -472,8 +495,9 @@ TEST(Conformance, MaxForwardsZeroIsAnsweredByTheGateway) {
     ASSERT_TRUE(options);
     EXPECT_EQ(options->status, 200);
     EXPECT_FALSE(options->header("allow").empty());
-    auto trace = request(gw.port(), "TRACE /api HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\nCookie: session=s3cret\r\n"
-                                    "Authorization: Bearer t0ken\r\nX-Probe: yes\r\n\r\n");
+    auto trace = request(gw.port(),
+                         "TRACE /api HTTP/1.1\r\nHost: h\r\nMax-Forwards: 0\r\nCookie: session=s3cret\r\n"
+                         "Authorization: Bearer t0ken\r\nX-Probe: yes\r\n\r\n");
     ASSERT_TRUE(trace);
     EXPECT_EQ(trace->status, 200);
     EXPECT_EQ(trace->header("content-type"), "message/http");
@@ -519,7 +543,9 @@ TEST(Conformance, ConnectionOptionsAreCapped) {
     ASSERT_TRUE(split);
     EXPECT_EQ(split->status, 400);
     // Within the cap, every nominated field on every line is removed.
-    auto ok = request(gw.port(), get_request("/", "Connection: x-a\r\nConnection: x-b, keep-alive\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n"));
+    auto ok =
+        request(gw.port(),
+                get_request("/", "Connection: x-a\r\nConnection: x-b, keep-alive\r\nX-A: 1\r\nX-B: 2\r\nX-C: 3\r\n"));
     ASSERT_TRUE(ok);
     EXPECT_EQ(ok->status, 200);
     EXPECT_FALSE(echo_has_header(*ok, "x-a"));
@@ -538,7 +564,8 @@ TEST(DuplicatedCredentials, AreRefused) {
     auto two_auth = request(gw.port(), get_request("/api/x", "Authorization: Bearer a\r\nAuthorization: Bearer b\r\n"));
     ASSERT_TRUE(two_auth);
     EXPECT_EQ(two_auth->status, 400);
-    auto two_keys = request(gw.port(), get_request("/api/admin/x", "X-Api-Key: ops-secret-1234\r\nX-Api-Key: other\r\n"));
+    auto two_keys =
+        request(gw.port(), get_request("/api/admin/x", "X-Api-Key: ops-secret-1234\r\nX-Api-Key: other\r\n"));
     ASSERT_TRUE(two_keys);
     EXPECT_EQ(two_keys->status, 400);
     EXPECT_EQ(json_field(two_keys->body, "error"), "duplicate_key");
@@ -554,16 +581,19 @@ TEST(DuplicatedCredentials, AreRefused) {
 TEST(IdentityFields, ClientCopiesAreRemovedOnEveryRoute) {
     temp_dir dir;
     echo_server echo(dir, "app");
-    gateway gw(dir,
-               "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n"
-               "filters:\n"
-               "  keys: { type: api_key, consumer_header: X-Consumer, keys: [ { consumer: ops, key: ops-secret-1234 } ] }\n"
-               "  token: { type: jwt, keys: [ { kid: k, alg: HS256, secret: \"0123456789abcdef0123456789abcdef\" } ],\n"
-               "           claims_to_headers: { sub: X-User-Id } }\n"
-               "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) + "\"]\n"
-               "routes:\n"
-               "  - { name: keyed, match: { prefix: /keyed }, upstream: app, filters: [keys] }\n"
-               "  - { name: open, match: { prefix: / }, upstream: app }\n");
+    gateway gw(
+        dir,
+        "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\n"
+        "filters:\n"
+        "  keys: { type: api_key, consumer_header: X-Consumer, keys: [ { consumer: ops, key: ops-secret-1234 } ] }\n"
+        "  token: { type: jwt, keys: [ { kid: k, alg: HS256, secret: \"0123456789abcdef0123456789abcdef\" } ],\n"
+        "           claims_to_headers: { sub: X-User-Id } }\n"
+        "upstreams:\n  app:\n    endpoints: [\"127.0.0.1:" +
+            std::to_string(echo.port()) +
+            "\"]\n"
+            "routes:\n"
+            "  - { name: keyed, match: { prefix: /keyed }, upstream: app, filters: [keys] }\n"
+            "  - { name: open, match: { prefix: / }, upstream: app }\n");
     auto open = request(gw.port(), get_request("/open", "X-Consumer: ops\r\nx-user-id: admin\r\nX-Other: kept\r\n"));
     ASSERT_TRUE(open);
     EXPECT_EQ(open->status, 200);
@@ -584,7 +614,7 @@ TEST(SlowClients, ATricklingRequestBodyGets408) {
     gateway gw(dir, one_route_config(echo.port(), "  timeouts: { read: 2s, body: 1s }\n"));
     client c(gw.port());
     c.send("POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n");
-    for (int i = 0; i < 12; ++i) {  // 3 s in all, past the body deadline
+    for (int i = 0; i < 12; ++i) {           // 3 s in all, past the body deadline
         std::this_thread::sleep_for(250ms);  // within the read timeout each time
         ::send(c.fd(), "x", 1, MSG_NOSIGNAL);
     }
@@ -603,7 +633,7 @@ TEST(SlowClients, AClientReadingTooSlowlyIsCutOff) {
     const std::uint64_t size = 64ull * 1024 * 1024;
     c.send(get_request("/bytes/" + std::to_string(size)));
     std::this_thread::sleep_for(2500ms);  // reads nothing past the body deadline
-    auto all = c.read_all(10s);  // what the kernel buffers held, then the close
+    auto all = c.read_all(10s);           // what the kernel buffers held, then the close
     EXPECT_LT(all.size(), size) << "the whole body was sent to a client that did not read it in time";
     EXPECT_GT(all.size(), 0u);
 }
@@ -629,7 +659,8 @@ TEST(AccessLogOverflow, TrafficKeepsFlowingWhenTheLogCannotBeWritten) {
         ok += r->status == 200;
     }
     EXPECT_EQ(ok, requests);
-    auto page = wait_for_metrics(gw.admin_port(), {"gatehouse_filter_events_total{filter=\"log\",event=\"lines_dropped\"}"});
+    auto page =
+        wait_for_metrics(gw.admin_port(), {"gatehouse_filter_events_total{filter=\"log\",event=\"lines_dropped\"}"});
     auto at = page.find("gatehouse_filter_events_total{filter=\"log\",event=\"lines_dropped\"} ");
     ASSERT_NE(at, std::string::npos) << page;
     EXPECT_GT(std::stol(page.substr(at + 66)), 1000) << page.substr(at, 80);

@@ -55,27 +55,47 @@ TEST_P(RequestSmugglingTest, RefusedAndNeverForwarded) {
 INSTANTIATE_TEST_SUITE_P(
     Framing, RequestSmugglingTest,
     ::testing::Values(
-        bad_request_case{"cl_and_te", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX", 400},
-        bad_request_case{"te_and_cl", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 6\r\n\r\n0\r\n\r\nX", 400},
-        bad_request_case{"two_cl", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400},
-        bad_request_case{"same_cl_twice", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab", 400},
+        bad_request_case{
+            "cl_and_te",
+            "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX", 400},
+        bad_request_case{
+            "te_and_cl",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 6\r\n\r\n0\r\n\r\nX", 400},
+        bad_request_case{"two_cl", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+                         400},
+        bad_request_case{"same_cl_twice",
+                         "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab", 400},
         bad_request_case{"cl_list", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 2, 2\r\n\r\nab", 400},
         bad_request_case{"cl_plus", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: +2\r\n\r\nab", 400},
         bad_request_case{"cl_hex", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0x2\r\n\r\nab", 400},
-        bad_request_case{"cl_huge", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400},
-        bad_request_case{"te_not_last", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400},
+        bad_request_case{"cl_huge", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+                         400},
+        bad_request_case{"te_not_last",
+                         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n", 400},
         bad_request_case{"te_identity", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: identity\r\n\r\n", 400},
-        bad_request_case{"te_twice", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-        bad_request_case{"te_gzip_chunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
-        bad_request_case{"te_xchunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n", 400},
-        bad_request_case{"te_space_before_colon", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400},
-        bad_request_case{"te_in_http10", "POST / HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-        bad_request_case{"te_obs_fold", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400},
+        bad_request_case{
+            "te_twice",
+            "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400},
+        bad_request_case{"te_gzip_chunked",
+                         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
+        bad_request_case{"te_xchunked", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: xchunked\r\n\r\n0\r\n\r\n",
+                         400},
+        bad_request_case{"te_space_before_colon",
+                         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n", 400},
+        bad_request_case{"te_in_http10", "POST / HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                         400},
+        bad_request_case{"te_obs_fold", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n",
+                         400},
         bad_request_case{"obs_fold", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\r\n  b\r\n\r\n", 400},
-        bad_request_case{"bad_chunk_size", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n", 400},
-        bad_request_case{"chunk_size_overflow", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\n", 400},
-        bad_request_case{"chunk_bare_lf", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\r\n0\r\n\r\n", 400},
-        bad_request_case{"chunk_data_overrun", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", 400},
+        bad_request_case{"bad_chunk_size",
+                         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n0\r\n\r\n", 400},
+        bad_request_case{"chunk_size_overflow",
+                         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\n", 400},
+        bad_request_case{"chunk_bare_lf",
+                         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\nab\r\n0\r\n\r\n", 400},
+        bad_request_case{"chunk_data_overrun",
+                         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", 400},
         bad_request_case{"nul_in_value", std::string("GET / HTTP/1.1\r\nHost: h\r\nX-A: a\0b\r\n\r\n", 38), 400},
         bad_request_case{"cr_in_value", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\rb\r\n\r\n", 400},
         bad_request_case{"bare_lf_line_end", "GET / HTTP/1.1\nHost: h\n\n", 400},
@@ -103,15 +123,21 @@ INSTANTIATE_TEST_SUITE_P(
         bad_request_case{"leading_space_header", "GET / HTTP/1.1\r\n Host: h\r\n\r\n", 400},
         bad_request_case{"bad_method_char", "G@T / HTTP/1.1\r\nHost: h\r\n\r\n", 400},
         bad_request_case{"header_name_trailing_space", "GET / HTTP/1.1\r\nHost: h\r\nContent-Length : 0\r\n\r\n", 400},
-        bad_request_case{"vertical_tab_in_te", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \x0b" "chunked\r\n\r\n0\r\n\r\n", 400}),
+        bad_request_case{"vertical_tab_in_te",
+                         "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: \x0b"
+                         "chunked\r\n\r\n0\r\n\r\n",
+                         400}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Smuggling, AbsoluteFormNeverReachesAForeignHost) {
     temp_dir dir;
     recording_upstream up;
-    gateway gw(dir, "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n"
-                    "  app: { endpoints: [\"127.0.0.1:" + std::to_string(up.server.port()) + "\"] }\n"
-                    "routes:\n  - { name: app, upstream: app, match: { host: api.test, prefix: / } }\n");
+    gateway gw(dir,
+               "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n"
+               "  app: { endpoints: [\"127.0.0.1:" +
+                   std::to_string(up.server.port()) +
+                   "\"] }\n"
+                   "routes:\n  - { name: app, upstream: app, match: { host: api.test, prefix: / } }\n");
     // A foreign authority selects no route: 404, nothing forwarded, no connection attempted.
     auto foreign = request(gw.port(), "GET http://169.254.169.254/latest/meta-data HTTP/1.1\r\nHost: api.test\r\n\r\n");
     ASSERT_TRUE(foreign);
@@ -180,12 +206,15 @@ TEST_P(ResponseSmugglingTest, BadUpstreamResponseIs502AndConnectionNotReused) {
 INSTANTIATE_TEST_SUITE_P(
     Framing, ResponseSmugglingTest,
     ::testing::Values(
-        bad_response_case{"cl_and_te", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nsmuggled"},
+        bad_response_case{
+            "cl_and_te", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nsmuggled"},
         bad_response_case{"two_cl", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 10\r\n\r\nsmuggled!!"},
         bad_response_case{"bad_cl", "HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\nok"},
         bad_response_case{"te_not_chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nsmuggled"},
-        bad_response_case{"bad_chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nsmuggled\r\n0\r\n\r\n"},
-        bad_response_case{"nul_in_header", std::string("HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 2\r\n\r\nok", 47)},
+        bad_response_case{"bad_chunk",
+                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nsmuggled\r\n0\r\n\r\n"},
+        bad_response_case{"nul_in_header",
+                          std::string("HTTP/1.1 200 OK\r\nX-A: a\0b\r\nContent-Length: 2\r\n\r\nok", 47)},
         bad_response_case{"obs_fold", "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 2\r\n\r\nok"},
         bad_response_case{"garbage", "NOT HTTP AT ALL\r\n\r\n"},
         bad_response_case{"bare_lf", "HTTP/1.1 200 OK\nContent-Length: 8\n\nsmuggled"},
@@ -214,7 +243,9 @@ TEST(ResponseFraming, ExtraBytesAfterTheResponseAreNeverForwarded) {
     temp_dir dir;
     raw_upstream up([&](int fd) {
         while (!recv_request(fd).empty()) {
-            send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nX-Smuggled: 1\r\nContent-Length: 0\r\n\r\n");
+            send_all(fd,
+                     "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nX-Smuggled: "
+                     "1\r\nContent-Length: 0\r\n\r\n");
         }
     });
     gateway gw(dir, one_route_config(up.port()));
@@ -234,8 +265,9 @@ TEST(ResponseFraming, HopByHopResponseHeadersAreRemoved) {
     temp_dir dir;
     raw_upstream up([&](int fd) {
         while (!recv_request(fd).empty()) {
-            send_all(fd, "HTTP/1.1 200 OK\r\nConnection: X-Internal\r\nX-Internal: secret\r\nKeep-Alive: timeout=1\r\n"
-                         "Upgrade: h2c\r\nX-Public: yes\r\nContent-Length: 2\r\n\r\nok");
+            send_all(fd,
+                     "HTTP/1.1 200 OK\r\nConnection: X-Internal\r\nX-Internal: secret\r\nKeep-Alive: timeout=1\r\n"
+                     "Upgrade: h2c\r\nX-Public: yes\r\nContent-Length: 2\r\n\r\nok");
         }
     });
     gateway gw(dir, one_route_config(up.port()));
@@ -253,8 +285,9 @@ TEST(ResponseFraming, InformationalResponsesAreForwardedThenTheFinalOne) {
     temp_dir dir;
     raw_upstream up([&](int fd) {
         while (!recv_request(fd).empty()) {
-            send_all(fd, "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
-                         "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            send_all(fd,
+                     "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+                     "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
         }
     });
     gateway gw(dir, one_route_config(up.port()));

@@ -29,9 +29,11 @@ TEST(UpstreamFailures, ConnectionRefusedIs502) {
 TEST(UpstreamFailures, ConnectFailureTriesAnotherEndpoint) {
     temp_dir dir;
     echo_server echo(dir);
-    gateway gw(dir, "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n  app:\n"
-                    "    endpoints: [\"127.0.0.1:" + std::to_string(free_port()) + "\", \"127.0.0.1:" +
-                        std::to_string(echo.port()) + "\"]\n    retries: 1\nroutes: [ { name: r, upstream: app } ]\n");
+    gateway gw(dir,
+               "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n  app:\n"
+               "    endpoints: [\"127.0.0.1:" +
+                   std::to_string(free_port()) + "\", \"127.0.0.1:" + std::to_string(echo.port()) +
+                   "\"]\n    retries: 1\nroutes: [ { name: r, upstream: app } ]\n");
     for (int i = 0; i < 6; ++i) {
         auto r = request(gw.port(), get_request("/"));
         ASSERT_TRUE(r);
@@ -192,8 +194,7 @@ TEST(UpstreamFailures, AnswerSentBeforeTheBodyEndsIsForwarded) {
 TEST(UpstreamFailures, PoolExhaustedIs503AfterMaxWait) {
     temp_dir dir;
     echo_server echo(dir);
-    gateway gw(dir, one_route_config(echo.port(), "", "",
-                                     "    pool: { max_connections: 1, max_wait: 200ms }\n"));
+    gateway gw(dir, one_route_config(echo.port(), "", "", "    pool: { max_connections: 1, max_wait: 200ms }\n"));
     client slow(gw.port());
     slow.send(get_request("/delay/1500"));
     std::this_thread::sleep_for(200ms);
@@ -281,9 +282,10 @@ TEST(UpstreamFailures, PostIsNotResentAfterAReusedConnectionDied) {
 
 TEST(UpstreamFailures, UnresolvableNameIs503AndTheGatewayKeepsRunning) {
     temp_dir dir;
-    gateway gw(dir, "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n"
-                    "  app: { endpoints: [\"no-such-host.invalid:80\"], dns_refresh: 500ms }\n"
-                    "routes: [ { name: r, upstream: app } ]\n");
+    gateway gw(dir,
+               "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\nupstreams:\n"
+               "  app: { endpoints: [\"no-such-host.invalid:80\"], dns_refresh: 500ms }\n"
+               "routes: [ { name: r, upstream: app } ]\n");
     expect_error_reply(request(gw.port(), get_request("/")), 503, "no_upstream_available");
     EXPECT_TRUE(gw.proc().running());
 }
@@ -295,7 +297,7 @@ TEST(UpstreamPool, IdleConnectionsAreClosedAfterIdleTimeout) {
     ASSERT_TRUE(request(gw.port(), get_request("/")));
     ASSERT_TRUE(request(gw.port(), get_request("/")));
     EXPECT_EQ(echo.connections() - 1, 1);  // reused (minus the stats request's own connection)
-    std::this_thread::sleep_for(1500ms);    // the sweeper runs every second
+    std::this_thread::sleep_for(1500ms);   // the sweeper runs every second
     ASSERT_TRUE(request(gw.port(), get_request("/")));
     EXPECT_EQ(echo.connections() - 2, 2);  // the idle one was closed: a new connection
 }

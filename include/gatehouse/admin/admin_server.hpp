@@ -1,14 +1,14 @@
 #pragma once
 // The admin listener (its own address, loopback by default): /healthz, /readyz, /metrics,
 // /config and POST /reload. It runs on the control thread, never on a worker.
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-
 #include <functional>
 #include <memory>
 #include <optional>
-#include <string_view>
 #include <string>
+#include <string_view>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include "gatehouse/config/config.hpp"
 
@@ -21,17 +21,17 @@ struct reload_outcome {
 
 // What the admin pages show and do; all called on the control thread.
 struct handlers {
-    std::function<bool()> ready;                 // false while draining
-    std::function<std::string()> metrics;        // Prometheus text
-    std::function<std::string()> config;         // the running config as JSON, secrets redacted
-    std::function<reload_outcome()> reload;      // reload the config file
+    std::function<bool()> ready;                            // false while draining
+    std::function<std::string()> metrics;                   // Prometheus text
+    std::function<std::string()> config;                    // the running config as JSON, secrets redacted
+    std::function<reload_outcome()> reload;                 // reload the config file
     std::function<const config::admin_config&()> settings;  // hosts and token of the running config
 };
 
 // What the guard needs of one admin request.
 struct admin_request {
-    std::string_view path;            // without the query
-    bool state_changing = false;      // not GET or HEAD
+    std::string_view path;        // without the query
+    bool state_changing = false;  // not GET or HEAD
     std::optional<std::string_view> host;
     std::optional<std::string_view> origin;
     std::optional<std::string_view> fetch_site;  // Sec-Fetch-Site

@@ -88,7 +88,7 @@ struct pool_config {
     std::uint64_t max_connections = 1024;  // per endpoint and worker, active + idle
     std::uint64_t max_idle = 128;          // per endpoint and worker
     duration idle_timeout{60'000};
-    duration max_wait{1'000};              // wait for a free connection at max_connections
+    duration max_wait{1'000};  // wait for a free connection at max_connections
     std::uint64_t max_waiters = 1024;
     bool operator==(const pool_config&) const = default;
 };
@@ -147,9 +147,9 @@ struct gateway_config {
     server_config server;
     logging_config logging;
     admin_config admin;
-    std::vector<filter_instance> filters;       // declared instances, in file order
-    std::vector<std::size_t> default_filters;   // the chain of routes that do not replace it
-    std::vector<std::string> identity_fields;   // set by auth filters: never taken from a client
+    std::vector<filter_instance> filters;      // declared instances, in file order
+    std::vector<std::size_t> default_filters;  // the chain of routes that do not replace it
+    std::vector<std::string> identity_fields;  // set by auth filters: never taken from a client
     std::vector<upstream_config> upstreams;
     std::vector<route_config> routes;
 };

@@ -12,8 +12,8 @@ namespace gatehouse::config {
 
 struct config_error {
     std::string file;
-    int line = 0;    // 1-based; 0 when unknown
-    int column = 0;  // 1-based; 0 when unknown
+    int line = 0;      // 1-based; 0 when unknown
+    int column = 0;    // 1-based; 0 when unknown
     std::string path;  // YAML path such as routes[3].upstream
     std::string message;
 

@@ -1,8 +1,6 @@
 #pragma once
 // Walks a YAML tree, converting values and collecting errors with file, line, column and YAML
 // path. The loader and every filter's config parser use it, so all config errors look alike.
-#include <yaml-cpp/yaml.h>
-
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -10,6 +8,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <yaml-cpp/yaml.h>
 
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/config/env.hpp"

@@ -68,8 +68,13 @@ public:
 
 struct request_context {
     explicit request_context(std::pmr::polymorphic_allocator<char> allocator)
-        : request_id(allocator), trace_id(allocator), span_id(allocator), consumer(allocator),
-          upstream_edits(allocator), response_edits(allocator), answer_reason(allocator) {}
+        : request_id(allocator),
+          trace_id(allocator),
+          span_id(allocator),
+          consumer(allocator),
+          upstream_edits(allocator),
+          response_edits(allocator),
+          answer_reason(allocator) {}
 
     // --- the request as received (read-only for filters) ---
     std::string_view method;
@@ -78,8 +83,8 @@ struct request_context {
     std::string_view host;    // normalised (lower case, no trailing dot)
     std::string_view client_ip;
     std::uint16_t client_port = 0;
-    unsigned version = 11;          // 10 or 11
-    std::string_view route_name;    // empty when no route matched
+    unsigned version = 11;        // 10 or 11
+    std::string_view route_name;  // empty when no route matched
     const field_view* headers = nullptr;
 
     // --- identity, set by the gateway and by filters ---
@@ -121,21 +126,21 @@ struct request_context {
 // A response head about to be sent to the client.
 struct response_view {
     unsigned status = 0;
-    bool local = false;                  // the gateway's own reply (error, refusal, filter answer)
+    bool local = false;                   // the gateway's own reply (error, refusal, filter answer)
     const field_view* headers = nullptr;  // the upstream's fields; null for local replies
 };
 
 // The outcome of one exchange, for on_log.
 struct exchange_log {
-    unsigned status = 0;             // sent to the client; 499 if the client left before a response
-    bool client_aborted = false;     // the client closed before the response was complete
-    std::uint64_t bytes_in = 0;      // received from the client: head and body
-    std::uint64_t bytes_out = 0;     // sent to the client: head and body
+    unsigned status = 0;                          // sent to the client; 499 if the client left before a response
+    bool client_aborted = false;                  // the client closed before the response was complete
+    std::uint64_t bytes_in = 0;                   // received from the client: head and body
+    std::uint64_t bytes_out = 0;                  // sent to the client: head and body
     std::chrono::system_clock::time_point start;  // wall clock, when the head started to arrive
-    std::chrono::nanoseconds duration{};           // until the last response byte was sent
+    std::chrono::nanoseconds duration{};          // until the last response byte was sent
     std::optional<std::chrono::nanoseconds> upstream_duration;  // request sent to response complete
-    std::string_view upstream;       // endpoint label ("10.0.0.7:8080"); empty if none
-    std::string_view error;          // the local reply's error code when the gateway answered
+    std::string_view upstream;                                  // endpoint label ("10.0.0.7:8080"); empty if none
+    std::string_view error;  // the local reply's error code when the gateway answered
 };
 
 }  // namespace gatehouse::filters

@@ -2,11 +2,11 @@
 // A filter factory is built once per config load from the filter's validated config (on the
 // control thread) and shared by the workers; each worker asks it for its own filter instance,
 // so per-worker state (buckets, buffers, connections) needs no locks.
-#include <boost/json/object.hpp>
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <boost/json/object.hpp>
 
 #include "gatehouse/filters/filter.hpp"
 #include "gatehouse/observability/metrics.hpp"

@@ -4,13 +4,13 @@
 // chain), on_upstream_request (endpoint chosen, before forwarding), on_response (reverse order,
 // for the upstream's response and for the gateway's own replies alike), on_log (chain order,
 // always: also after refusals, upstream errors and client aborts).
-#include <boost/asio/awaitable.hpp>
-
 #include <chrono>
 #include <cstdint>
 #include <memory_resource>
 #include <optional>
 #include <string_view>
+
+#include <boost/asio/awaitable.hpp>
 
 #include "gatehouse/filters/context.hpp"
 

@@ -20,7 +20,7 @@ namespace gatehouse::filters {
 // Parses and validates one filter instance's block (node, at path; its "type" key included):
 // returns the factory, or nullptr after reporting every problem through r.
 using parse_function = std::shared_ptr<const filter_factory> (*)(config::reader& r, const YAML::Node& node,
-                                                                  const std::string& path);
+                                                                 const std::string& path);
 
 struct filter_type {
     std::string_view name;

@@ -2,13 +2,14 @@
 // The checks a parsed request head must pass before it is routed, as one pure function: no
 // sockets, no config snapshot, no clock. The server calls it for every request; the unit tests
 // and the request fuzzer (tests/fuzz/) drive it directly.
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/message.hpp>
 #include <cstdint>
 #include <memory_resource>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
 
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/local_reply.hpp"

@@ -72,21 +72,21 @@ void for_each_list_token(std::string_view value, F&& f) {
 }
 
 enum class body_framing {
-    none,       // no body
-    length,     // Content-Length bytes
-    chunked,    // chunked transfer coding
-    until_close // response only: body ends when the upstream closes
+    none,        // no body
+    length,      // Content-Length bytes
+    chunked,     // chunked transfer coding
+    until_close  // response only: body ends when the upstream closes
 };
 
 enum class framing_error {
     ok,
-    duplicate_content_length,   // several Content-Length fields or a list value
-    invalid_content_length,     // not 1*DIGIT or too large
-    content_length_with_chunked,// both Content-Length and Transfer-Encoding
-    chunked_not_last,           // Transfer-Encoding whose final coding is not chunked
-    chunked_twice,              // chunked applied more than once
-    unsupported_coding,         // a transfer coding other than chunked
-    transfer_encoding_in_http10,// Transfer-Encoding in an HTTP/1.0 message
+    duplicate_content_length,     // several Content-Length fields or a list value
+    invalid_content_length,       // not 1*DIGIT or too large
+    content_length_with_chunked,  // both Content-Length and Transfer-Encoding
+    chunked_not_last,             // Transfer-Encoding whose final coding is not chunked
+    chunked_twice,                // chunked applied more than once
+    unsupported_coding,           // a transfer coding other than chunked
+    transfer_encoding_in_http10,  // Transfer-Encoding in an HTTP/1.0 message
 };
 
 // Human-readable reason for logs and local replies.

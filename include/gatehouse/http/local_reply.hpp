@@ -10,8 +10,8 @@ namespace gatehouse::http {
 
 struct local_reply {
     unsigned status = 500;
-    std::string_view error;  // stable machine-readable code, e.g. "route_not_found"
-    std::string message;     // human-readable detail
+    std::string_view error;                                      // stable machine-readable code, e.g. "route_not_found"
+    std::string message;                                         // human-readable detail
     std::vector<std::pair<std::string, std::string>> headers{};  // extra fields (WWW-Authenticate, Retry-After)
 };
 
@@ -24,8 +24,7 @@ void append_json_escaped(std::string& out, std::string_view text);
 // Appends the complete wire form (head and body) of reply to out. close adds
 // "Connection: close"; http10_keep_alive adds "Connection: keep-alive"; head omits the body.
 // extra_fields are complete "Name: value\r\n" lines added to the head.
-void render_local_reply(std::string& out, const local_reply& reply, std::string_view request_id,
-                        std::string_view date, bool close, bool http10_keep_alive, bool head,
-                        std::string_view extra_fields = {});
+void render_local_reply(std::string& out, const local_reply& reply, std::string_view request_id, std::string_view date,
+                        bool close, bool http10_keep_alive, bool head, std::string_view extra_fields = {});
 
 }  // namespace gatehouse::http

@@ -3,14 +3,14 @@
 // Beast's parser and enforces what the parser does not (the request-line and head limits,
 // leading empty lines, obsolete line folding, later HTTP/1.x minor versions). No socket: the
 // server calls it after each read, the request fuzzer and the unit tests call it directly.
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/parser.hpp>
-
 #include <cstddef>
 #include <cstdint>
 #include <memory_resource>
 #include <optional>
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
 
 #include "gatehouse/http/local_reply.hpp"
 

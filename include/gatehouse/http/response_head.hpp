@@ -27,7 +27,8 @@ public:
     // Fields beyond this many make the head invalid (a bound on work per response).
     static constexpr std::size_t max_fields = 256;
 
-    explicit response_head(std::pmr::memory_resource* resource = std::pmr::get_default_resource()) : fields_(resource) {}
+    explicit response_head(std::pmr::memory_resource* resource = std::pmr::get_default_resource())
+        : fields_(resource) {}
 
     // Forgets the previous head (for the next response on the connection, or a 1xx's successor).
     void reset();

@@ -1,12 +1,12 @@
 #pragma once
 // Header fields allocated from a per-request arena, and serialisation of message heads into
 // one string, so that a head and the first body bytes leave in a single gather write.
-#include <boost/beast/http/fields.hpp>
-
 #include <charconv>
 #include <cstdint>
 #include <memory_resource>
 #include <string_view>
+
+#include <boost/beast/http/fields.hpp>
 
 namespace gatehouse::http {
 

@@ -19,7 +19,9 @@ namespace gatehouse::observability {
 
 class counter {
 public:
-    void add(std::uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    void add(std::uint64_t n = 1) {
+        value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
     void set(std::uint64_t n) { value_.store(n, std::memory_order_relaxed); }
     std::uint64_t get() const { return value_.load(std::memory_order_relaxed); }
 
@@ -32,7 +34,7 @@ inline constexpr std::array<double, 13> latency_bounds{0.001, 0.0025, 0.005, 0.0
                                                        0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
 
 struct route_stats {
-    std::array<counter, 5> by_class;                     // 1xx .. 5xx
+    std::array<counter, 5> by_class;                         // 1xx .. 5xx
     std::array<counter, latency_bounds.size() + 1> latency;  // per bucket, not cumulative
     counter latency_sum_us;
 
@@ -41,7 +43,14 @@ struct route_stats {
 };
 
 enum class upstream_error {
-    connect_failed, connect_timeout, timeout, reset, bad_response, write_failed, pool_exhausted, no_endpoint,
+    connect_failed,
+    connect_timeout,
+    timeout,
+    reset,
+    bad_response,
+    write_failed,
+    pool_exhausted,
+    no_endpoint,
     unexpected_bytes,  // bytes the upstream sent beyond a response's framing or while idle: connection closed
     count
 };

@@ -5,15 +5,15 @@
 // deadline; a command that misses it completes with error::timeout and its reply, when it
 // comes, is dropped. A connection that fails is closed, its commands fail at once, and it
 // reconnects with exponential backoff. Never blocks the loop; no locks (one worker owns it).
-#include <boost/asio/any_completion_handler.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/ip/tcp.hpp>
-
 #include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 struct redisReply;
 struct redisReader;
@@ -34,10 +34,10 @@ struct options {
     std::string password;  // empty: no AUTH
     unsigned database = 0;
     unsigned connections = 2;
-    std::chrono::milliseconds timeout{100};          // per command
+    std::chrono::milliseconds timeout{100};  // per command
     std::chrono::milliseconds connect_timeout{1000};
-    std::chrono::milliseconds max_backoff{5000};     // between reconnect attempts
-    std::size_t max_pending = 4096;                  // per connection; more fails at once
+    std::chrono::milliseconds max_backoff{5000};  // between reconnect attempts
+    std::size_t max_pending = 4096;               // per connection; more fails at once
 };
 
 enum class error { none, timeout, unavailable, overloaded, server_error, protocol };
@@ -53,8 +53,8 @@ struct reply {
 
 // A reply bigger than this is a protocol error: the gateway's commands get small replies, and a
 // hostile or broken server must not make a worker allocate what a reply's header announces.
-inline constexpr std::size_t max_reply_elements = 1024;         // per array
-inline constexpr std::size_t max_reply_buffer = 1024 * 1024;    // bytes of a reply not yet complete
+inline constexpr std::size_t max_reply_elements = 1024;       // per array
+inline constexpr std::size_t max_reply_buffer = 1024 * 1024;  // bytes of a reply not yet complete
 
 // hiredis's RESP reader as the client uses it: an array header above max_reply_elements fails
 // the read instead of allocating room for that many elements (hiredis 0.14 has no limit, 1.x

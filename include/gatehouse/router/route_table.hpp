@@ -30,7 +30,7 @@ struct request_view {
 
 struct route {
     config::route_config config;
-    std::size_t index = 0;          // position in the config
+    std::size_t index = 0;           // position in the config
     std::size_t upstream_index = 0;  // into gateway_config::upstreams
 };
 

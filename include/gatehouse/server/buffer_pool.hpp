@@ -1,10 +1,10 @@
 #pragma once
 // Per-worker free list of I/O buffers. A connection holds a buffer only while it has bytes to
 // parse or relay; idle keep-alive connections hold none, which keeps idle memory small.
-#include <boost/beast/core/flat_buffer.hpp>
-
 #include <memory>
 #include <vector>
+
+#include <boost/beast/core/flat_buffer.hpp>
 
 namespace gatehouse::server {
 

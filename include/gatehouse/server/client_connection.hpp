@@ -2,16 +2,16 @@
 // One downstream HTTP/1.1 connection, served by one coroutine that owns its socket. Requests
 // are handled one at a time in arrival order, so pipelined requests are answered in order and
 // the pipeline depth is bounded by the read buffer.
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-
 #include <array>
 #include <memory>
 #include <memory_resource>
 #include <optional>
 #include <span>
 #include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 
 #include "gatehouse/common/ip_network.hpp"
 #include "gatehouse/filters/filter.hpp"
@@ -28,7 +28,8 @@ struct exchange_result;
 struct relay_plan;
 
 // Starts serving socket (accepted from peer) on the worker's event loop.
-void spawn_client_connection(worker& w, boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer);
+void spawn_client_connection(worker& w, boost::asio::ip::tcp::socket socket,
+                             const boost::asio::ip::tcp::endpoint& peer);
 
 class client_connection {
 public:
@@ -84,7 +85,8 @@ private:
     // coroutine frame), then the rest, awaiting async ones.
     filters::filter_status run_sync_filters(request_state& rs, std::size_t& next);
     // resume_first: the filter at next returned suspend from on_request; await its async part.
-    boost::asio::awaitable<filters::filter_status> run_async_filters(request_state& rs, std::size_t next, bool resume_first);
+    boost::asio::awaitable<filters::filter_status> run_async_filters(request_state& rs, std::size_t next,
+                                                                     bool resume_first);
     void note_answer(request_state& rs, const chain_entry& entry);
     void run_response_filters(request_state& rs, const filters::response_view& response);
     static void append_response_edits(const request_state& rs, std::string& out);
@@ -111,7 +113,7 @@ private:
     std::uint64_t bytes_out_ = 0;  // sent to the client for the current request
     std::uint64_t client_hash_ = 0;
     std::uint32_t client_writes_ = 0;  // sends started on socket_ (for the lazy TCP_NODELAY)
-    bool linger_ = false;  // we close on the client: drain what it still sends
+    bool linger_ = false;              // we close on the client: drain what it still sends
 };
 
 }  // namespace gatehouse::server

@@ -2,9 +2,9 @@
 // Coarse socket deadlines without a timer per operation: each connection arms a watch before
 // a socket operation, and the worker's sweeper cancels the socket once the deadline passes.
 // Arming is a clock read and two stores; the sweeper runs every 100 ms over the worker's list.
-#include <boost/asio/ip/tcp.hpp>
-
 #include <chrono>
+
+#include <boost/asio/ip/tcp.hpp>
 
 namespace gatehouse::server {
 

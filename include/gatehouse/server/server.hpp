@@ -1,13 +1,13 @@
 #pragma once
 // The gateway process: workers, plus a control loop on the calling thread that handles
 // signals (SIGHUP reload, SIGTERM/SIGINT drain), the admin listener and DNS refresh.
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "gatehouse/admin/admin_server.hpp"
 #include "gatehouse/config/config.hpp"

@@ -3,10 +3,6 @@
 // connections, upstream pools and buffers; nothing here is shared with other workers. Other
 // threads reach a worker only through its mailbox, which the worker drains on its 100 ms
 // sweep: its event loop then runs without any locks.
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -15,10 +11,14 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
 #include "gatehouse/http/request_id.hpp"
+#include "gatehouse/observability/metrics.hpp"
 #include "gatehouse/server/block_cache.hpp"
 #include "gatehouse/server/buffer_pool.hpp"
-#include "gatehouse/observability/metrics.hpp"
 #include "gatehouse/server/deadline.hpp"
 #include "gatehouse/server/generation.hpp"
 #include "gatehouse/server/snapshot.hpp"
@@ -48,7 +48,8 @@ public:
 
     // Replaces the addresses of one endpoint of the clusters built from snap (any thread;
     // applied on the worker, ignored if a newer config was installed meanwhile).
-    void post_addresses(const snapshot* snap, std::size_t cluster, std::size_t endpoint, upstream::address_list addresses);
+    void post_addresses(const snapshot* snap, std::size_t cluster, std::size_t endpoint,
+                        upstream::address_list addresses);
 
     // Installs a new config (any thread; applied within one sweep). New requests use it;
     // requests in flight finish on the generation they started with.

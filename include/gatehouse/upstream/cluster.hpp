@@ -1,11 +1,11 @@
 #pragma once
 // One worker's view of the upstream clusters: endpoints with their resolved addresses, load
 // counters and connection pools. Built from a config snapshot; touched only by that worker.
-#include <boost/asio/ip/tcp.hpp>
-
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
 
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/upstream/load_balancer.hpp"
@@ -18,7 +18,8 @@ using address_list = std::vector<boost::asio::ip::tcp::endpoint>;
 using resolved_addresses = std::vector<std::vector<address_list>>;
 
 struct endpoint_state {
-    endpoint_state(std::string label, const config::pool_config& pool_config) : label(std::move(label)), pool(pool_config) {}
+    endpoint_state(std::string label, const config::pool_config& pool_config)
+        : label(std::move(label)), pool(pool_config) {}
     std::string label;  // "host:port" as configured, for logs
     address_list addresses;
     std::size_t next_address = 0;

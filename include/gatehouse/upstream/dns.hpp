@@ -1,10 +1,10 @@
 #pragma once
 // Name resolution for upstream endpoints. Runs on the control thread only: workers never
 // block on DNS; they receive new address lists by message.
-#include <boost/asio/ip/tcp.hpp>
-
 #include <string>
 #include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
 
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/upstream/cluster.hpp"

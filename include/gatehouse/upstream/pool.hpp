@@ -1,14 +1,14 @@
 #pragma once
 // Keep-alive connections to one endpoint, owned by one worker (no locks). LIFO reuse; idle
 // connections that show a byte or EOF are evicted; a bounded wait when at max_connections.
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-
 #include <chrono>
 #include <deque>
 #include <memory>
 #include <utility>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "gatehouse/config/config.hpp"
 
@@ -34,10 +34,10 @@ idle_state check_idle_connection(upstream_connection& c);
 class connection_pool {
 public:
     enum class acquire_status {
-        reused,    // conn is an idle keep-alive connection
-        connect,   // a slot is reserved: the caller opens a connection, then release or connect_failed
-        exhausted, // max_connections reached and no connection freed up in time
-        must_wait  // from try_acquire only: call wait()
+        reused,     // conn is an idle keep-alive connection
+        connect,    // a slot is reserved: the caller opens a connection, then release or connect_failed
+        exhausted,  // max_connections reached and no connection freed up in time
+        must_wait   // from try_acquire only: call wait()
     };
     struct acquired {
         acquire_status status;
@@ -87,7 +87,7 @@ private:
     config::pool_config config_;
     std::deque<connection_ptr> idle_;  // oldest at the front
     std::deque<waiter*> waiters_;
-    std::size_t total_ = 0;            // idle + in use + connecting
+    std::size_t total_ = 0;  // idle + in use + connecting
     std::uint64_t stray_closed_ = 0;
 };
 

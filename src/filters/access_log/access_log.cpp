@@ -1,16 +1,16 @@
 #include "access_log.hpp"
 
-#include <spdlog/async.h>
-#include <spdlog/spdlog.h>
-#include <spdlog/async_logger.h>
-#include <spdlog/details/file_helper.h>
-#include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/stdout_sinks.h>
-
 #include <charconv>
 #include <ctime>
 #include <map>
 #include <mutex>
+
+#include <spdlog/async.h>
+#include <spdlog/async_logger.h>
+#include <spdlog/details/file_helper.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/filters/log_files.hpp"
@@ -51,7 +51,8 @@ void append_number(std::string& out, std::uint64_t v) {
 }
 
 void append_millis(std::string& out, std::chrono::nanoseconds d) {
-    auto micros = static_cast<std::uint64_t>(std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count()));
+    auto micros = static_cast<std::uint64_t>(
+        std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count()));
     append_number(out, micros / 1000);
     out += '.';
     char frac[3] = {static_cast<char>('0' + micros % 1000 / 100), static_cast<char>('0' + micros % 100 / 10),
@@ -216,7 +217,8 @@ private:
 
 class access_log_factory final : public filter_factory {
 public:
-    access_log_factory(settings s, std::shared_ptr<spdlog::logger> logger) : settings_(std::move(s)), logger_(std::move(logger)) {}
+    access_log_factory(settings s, std::shared_ptr<spdlog::logger> logger)
+        : settings_(std::move(s)), logger_(std::move(logger)) {}
 
     std::unique_ptr<filter> create(worker_services& w) const override {
         return std::make_unique<access_log_filter>(settings_, logger_, w);
@@ -281,18 +283,42 @@ void format_line(const settings& s, const request_context& ctx, const exchange_l
         out += name_of(f);
         out += "\":";
         switch (f) {
-            case field::time: append_time(out, log.start); break;
-            case field::request_id: append_string(out, ctx.request_id); break;
-            case field::trace_id: append_string(out, ctx.trace_id); break;
-            case field::client: append_string(out, ctx.client_ip); break;
-            case field::method: append_string(out, ctx.method); break;
-            case field::path: append_string(out, ctx.path); break;
-            case field::route: append_string(out, ctx.route_name); break;
-            case field::upstream: append_string(out, log.upstream); break;
-            case field::status: append_number(out, log.status); break;
-            case field::bytes_in: append_number(out, log.bytes_in); break;
-            case field::bytes_out: append_number(out, log.bytes_out); break;
-            case field::duration_ms: append_millis(out, log.duration); break;
+            case field::time:
+                append_time(out, log.start);
+                break;
+            case field::request_id:
+                append_string(out, ctx.request_id);
+                break;
+            case field::trace_id:
+                append_string(out, ctx.trace_id);
+                break;
+            case field::client:
+                append_string(out, ctx.client_ip);
+                break;
+            case field::method:
+                append_string(out, ctx.method);
+                break;
+            case field::path:
+                append_string(out, ctx.path);
+                break;
+            case field::route:
+                append_string(out, ctx.route_name);
+                break;
+            case field::upstream:
+                append_string(out, log.upstream);
+                break;
+            case field::status:
+                append_number(out, log.status);
+                break;
+            case field::bytes_in:
+                append_number(out, log.bytes_in);
+                break;
+            case field::bytes_out:
+                append_number(out, log.bytes_out);
+                break;
+            case field::duration_ms:
+                append_millis(out, log.duration);
+                break;
             case field::upstream_duration_ms:
                 if (log.upstream_duration) {
                     append_millis(out, *log.upstream_duration);
@@ -300,7 +326,9 @@ void format_line(const settings& s, const request_context& ctx, const exchange_l
                     out += "null";
                 }
                 break;
-            case field::filter: append_string(out, ctx.answered_by); break;
+            case field::filter:
+                append_string(out, ctx.answered_by);
+                break;
             case field::reason:
                 append_string(out, !ctx.answer_reason.empty() ? std::string_view(ctx.answer_reason) : log.error);
                 break;
@@ -335,7 +363,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
     }
     if (auto n = node["fields"]; n.IsDefined()) {
         for (auto& [fn, name] : r.string_list(n, path + ".fields")) {
-            auto it = std::find_if(std::begin(field_names), std::end(field_names), [&name = name](auto& p) { return p.first == name; });
+            auto it = std::find_if(std::begin(field_names), std::end(field_names),
+                                   [&name = name](auto& p) { return p.first == name; });
             if (it == std::end(field_names)) {
                 std::string known;
                 for (auto [k, v] : field_names) {
@@ -354,8 +383,10 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
             s.fields.push_back(v);
         }
     }
-    r.optional_field(node, "buffer", path, s.buffer, [&](const YAML::Node& n, const std::string& p) { return r.size(n, p); });
-    r.optional_field(node, "flush", path, s.flush, [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
+    r.optional_field(node, "buffer", path, s.buffer,
+                     [&](const YAML::Node& n, const std::string& p) { return r.size(n, p); });
+    r.optional_field(node, "flush", path, s.flush,
+                     [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
     if (r.errors.size() != before) {
         return nullptr;
     }

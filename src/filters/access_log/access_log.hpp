@@ -20,8 +20,21 @@ class reader;
 namespace gatehouse::filters::access_log {
 
 enum class field {
-    time, request_id, trace_id, client, method, path, route, upstream, status, bytes_in, bytes_out, duration_ms,
-    upstream_duration_ms, filter, reason
+    time,
+    request_id,
+    trace_id,
+    client,
+    method,
+    path,
+    route,
+    upstream,
+    status,
+    bytes_in,
+    bytes_out,
+    duration_ms,
+    upstream_duration_ms,
+    filter,
+    reason
 };
 
 struct settings {

@@ -1,11 +1,11 @@
 #include "api_key.hpp"
 
+#include <set>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <yaml-cpp/yaml.h>
-
-#include <set>
 
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/http/field_rules.hpp"
@@ -156,7 +156,8 @@ public:
             }
             if (from_query || (settings_.query && query_parameter(ctx.target, *settings_.query))) {
                 auto base = ctx.upstream_target ? std::string_view(*ctx.upstream_target) : ctx.target;
-                ctx.upstream_target.emplace(strip_query_parameter(base, *settings_.query), ctx.request_id.get_allocator());
+                ctx.upstream_target.emplace(strip_query_parameter(base, *settings_.query),
+                                            ctx.request_id.get_allocator());
             }
         }
         if (settings_.consumer_header) {
@@ -186,9 +187,12 @@ private:
 class api_key_factory final : public filter_factory {
 public:
     explicit api_key_factory(settings s) : settings_(std::move(s)) {}
-    std::unique_ptr<filter> create(worker_services&) const override { return std::make_unique<api_key_filter>(settings_); }
+    std::unique_ptr<filter> create(worker_services&) const override {
+        return std::make_unique<api_key_filter>(settings_);
+    }
     std::vector<std::string> identity_fields() const override {
-        return settings_.consumer_header ? std::vector<std::string>{*settings_.consumer_header} : std::vector<std::string>{};
+        return settings_.consumer_header ? std::vector<std::string>{*settings_.consumer_header}
+                                         : std::vector<std::string>{};
     }
 
     boost::json::object describe() const override {
@@ -225,8 +229,9 @@ bool valid_consumer(std::string_view name) {
 }  // namespace
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "header", "query", "keys", "keys_file", "keys_env", "allow", "strip",
-                                   "consumer_header"})) {
+    if (!r.expect_map(
+            node, path,
+            {"type", "header", "query", "keys", "keys_file", "keys_env", "allow", "strip", "consumer_header"})) {
         return nullptr;
     }
     auto before = r.errors.size();
@@ -259,12 +264,15 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
         for (std::size_t i = 0; i < list.size(); ++i) {
             auto ip = config::reader::index(p, i);
             if (!r.expect_map(list[i], ip, {"consumer", "key"})) continue;
-            auto consumer = list[i]["consumer"].IsDefined() ? r.string(list[i]["consumer"], ip + ".consumer") : std::nullopt;
+            auto consumer =
+                list[i]["consumer"].IsDefined() ? r.string(list[i]["consumer"], ip + ".consumer") : std::nullopt;
             auto key = list[i]["key"].IsDefined() ? r.string(list[i]["key"], ip + ".key") : std::nullopt;
-            if (!list[i]["consumer"].IsDefined()) r.error(list[i], ip + ".consumer", "missing required key \"consumer\"");
+            if (!list[i]["consumer"].IsDefined())
+                r.error(list[i], ip + ".consumer", "missing required key \"consumer\"");
             if (!list[i]["key"].IsDefined()) r.error(list[i], ip + ".key", "missing required key \"key\"");
             if (consumer && !valid_consumer(*consumer)) {
-                r.error(list[i]["consumer"], ip + ".consumer", "invalid consumer name (letters, digits, '-', '_', '.')");
+                r.error(list[i]["consumer"], ip + ".consumer",
+                        "invalid consumer name (letters, digits, '-', '_', '.')");
             }
             if (key && key->size() < 8) {
                 r.error(list[i]["key"], ip + ".key", "a key must have at least 8 characters");  // never echo it
@@ -282,7 +290,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
                 auto loaded = YAML::LoadFile(*file);
                 auto list = loaded.IsMap() ? loaded["keys"] : loaded;
                 if (!list.IsSequence()) {
-                    r.error(n, path + ".keys_file", "\"" + *file + "\" must hold a list of { consumer, key } (or keys: [...])");
+                    r.error(n, path + ".keys_file",
+                            "\"" + *file + "\" must hold a list of { consumer, key } (or keys: [...])");
                 } else {
                     read_entries(list, path + ".keys_file(" + *file + ")", "file " + *file);
                 }
@@ -303,9 +312,12 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
             } else {
                 for (auto& [consumer, key] : env_keys) {
                     if (!valid_consumer(consumer)) {
-                        r.error(n, path + ".keys_env", "environment variable " + *var + ": invalid consumer name \"" + consumer + "\"");
+                        r.error(n, path + ".keys_env",
+                                "environment variable " + *var + ": invalid consumer name \"" + consumer + "\"");
                     } else if (key.size() < 8) {
-                        r.error(n, path + ".keys_env", "environment variable " + *var + ": the key of \"" + consumer + "\" is shorter than 8 characters");
+                        r.error(n, path + ".keys_env",
+                                "environment variable " + *var + ": the key of \"" + consumer +
+                                    "\" is shorter than 8 characters");
                     } else {
                         keys.emplace_back(consumer, key);
                     }
@@ -334,7 +346,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
             s.allow.push_back(name);
         }
     }
-    r.optional_field(node, "strip", path, s.strip, [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });
+    r.optional_field(node, "strip", path, s.strip,
+                     [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });
     if (auto n = node["consumer_header"]; n.IsDefined()) {
         if (auto h = r.string(n, path + ".consumer_header")) {
             if (!http::valid_token(*h)) r.error(n, path + ".consumer_header", "invalid header name \"" + *h + "\"");

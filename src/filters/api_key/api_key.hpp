@@ -27,13 +27,13 @@ using digest = std::array<unsigned char, 32>;
 digest sha256(std::string_view text);
 
 struct settings {
-    std::string header = "X-Api-Key";        // where the key is looked for; empty: not in a header
-    std::optional<std::string> query;        // also this query parameter
+    std::string header = "X-Api-Key";                  // where the key is looked for; empty: not in a header
+    std::optional<std::string> query;                  // also this query parameter
     std::vector<std::pair<digest, std::string>> keys;  // SHA-256 of each key, and its consumer
-    std::vector<std::string> allow;          // consumers allowed here; empty: every known consumer
-    bool strip = true;                       // remove the key before forwarding
-    std::optional<std::string> consumer_header;  // send the consumer name upstream in this field
-    std::vector<std::string> sources;        // "inline", "file /path", "env NAME"
+    std::vector<std::string> allow;                    // consumers allowed here; empty: every known consumer
+    bool strip = true;                                 // remove the key before forwarding
+    std::optional<std::string> consumer_header;        // send the consumer name upstream in this field
+    std::vector<std::string> sources;                  // "inline", "file /path", "env NAME"
 };
 
 // Parses "name:key,name:key" (the environment variable form).

@@ -37,8 +37,10 @@ std::optional<origin_pattern> parse_origin(std::string_view text, std::string& e
         return p;
     }
     auto scheme_end = text.find("://");
-    if (scheme_end == std::string_view::npos || (text.substr(0, scheme_end) != "http" && text.substr(0, scheme_end) != "https")) {
-        error = "an origin is scheme://host[:port], such as https://app.example.com (got \"" + std::string(text) + "\")";
+    if (scheme_end == std::string_view::npos ||
+        (text.substr(0, scheme_end) != "http" && text.substr(0, scheme_end) != "https")) {
+        error =
+            "an origin is scheme://host[:port], such as https://app.example.com (got \"" + std::string(text) + "\")";
         return std::nullopt;
     }
     auto host = text.substr(scheme_end + 3);
@@ -51,7 +53,8 @@ std::optional<origin_pattern> parse_origin(std::string_view text, std::string& e
         p.prefix = text;
         return p;
     }
-    if (star != scheme_end + 3 || text.size() < star + 3 || text[star + 1] != '.' || text.find('*', star + 1) != std::string_view::npos) {
+    if (star != scheme_end + 3 || text.size() < star + 3 || text[star + 1] != '.' ||
+        text.find('*', star + 1) != std::string_view::npos) {
         error = "a wildcard origin looks like https://*.example.com (got \"" + std::string(text) + "\")";
         return std::nullopt;
     }
@@ -206,8 +209,9 @@ private:
 }  // namespace
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "allow_origins", "allow_methods", "allow_headers", "expose_headers",
-                                   "allow_credentials", "max_age"})) {
+    if (!r.expect_map(node, path,
+                      {"type", "allow_origins", "allow_methods", "allow_headers", "expose_headers", "allow_credentials",
+                       "max_age"})) {
         return nullptr;
     }
     auto before = r.errors.size();
@@ -232,7 +236,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
         out.clear();
         for (auto& [tn, t] : r.string_list(n, path + "." + key)) {
             if (!http::valid_token(t)) {
-                r.error(tn, path + "." + key, std::string(methods ? "invalid method" : "invalid header name") + " \"" + t + "\"");
+                r.error(tn, path + "." + key,
+                        std::string(methods ? "invalid method" : "invalid header name") + " \"" + t + "\"");
             } else {
                 out.push_back(t);
             }

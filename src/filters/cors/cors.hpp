@@ -36,7 +36,7 @@ std::optional<origin_pattern> parse_origin(std::string_view text, std::string& e
 struct settings {
     std::vector<origin_pattern> origins;
     std::vector<std::string> methods{"GET", "HEAD", "POST"};
-    std::vector<std::string> headers;          // empty: allow what the preflight asks for
+    std::vector<std::string> headers;  // empty: allow what the preflight asks for
     std::vector<std::string> expose_headers;
     bool credentials = false;
     std::optional<config::duration> max_age;

@@ -39,11 +39,17 @@ std::optional<value_template> value_template::compile(std::string_view text, boo
         }
         auto name = text.substr(i + 2, close - i - 2);
         flush();
-        static const std::pair<std::string_view, kind> names[] = {
-            {"client_ip", kind::client_ip}, {"client_port", kind::client_port}, {"method", kind::method},
-            {"path", kind::path},           {"host", kind::host},               {"scheme", kind::scheme},
-            {"request_id", kind::request_id}, {"trace_id", kind::trace_id},   {"route", kind::route},
-            {"consumer", kind::consumer},   {"status", kind::status}};
+        static const std::pair<std::string_view, kind> names[] = {{"client_ip", kind::client_ip},
+                                                                  {"client_port", kind::client_port},
+                                                                  {"method", kind::method},
+                                                                  {"path", kind::path},
+                                                                  {"host", kind::host},
+                                                                  {"scheme", kind::scheme},
+                                                                  {"request_id", kind::request_id},
+                                                                  {"trace_id", kind::trace_id},
+                                                                  {"route", kind::route},
+                                                                  {"consumer", kind::consumer},
+                                                                  {"status", kind::status}};
         bool found = false;
         for (auto [n, k] : names) {
             if (n == name) {
@@ -75,21 +81,41 @@ void value_template::render(const request_context& ctx, unsigned status, std::pm
     char number[16];
     for (const auto& p : parts_) {
         switch (p.what) {
-            case kind::literal: out += p.text; break;
-            case kind::client_ip: out += ctx.client_ip; break;
+            case kind::literal:
+                out += p.text;
+                break;
+            case kind::client_ip:
+                out += ctx.client_ip;
+                break;
             case kind::client_port: {
                 auto end = std::to_chars(number, number + sizeof number, ctx.client_port).ptr;
                 out.append(number, end);
                 break;
             }
-            case kind::method: out += ctx.method; break;
-            case kind::path: out += ctx.path; break;
-            case kind::host: out += ctx.host; break;
-            case kind::scheme: out += "http"; break;
-            case kind::request_id: out += ctx.request_id; break;
-            case kind::trace_id: out += ctx.trace_id; break;
-            case kind::route: out += ctx.route_name; break;
-            case kind::consumer: out += ctx.consumer; break;
+            case kind::method:
+                out += ctx.method;
+                break;
+            case kind::path:
+                out += ctx.path;
+                break;
+            case kind::host:
+                out += ctx.host;
+                break;
+            case kind::scheme:
+                out += "http";
+                break;
+            case kind::request_id:
+                out += ctx.request_id;
+                break;
+            case kind::trace_id:
+                out += ctx.trace_id;
+                break;
+            case kind::route:
+                out += ctx.route_name;
+                break;
+            case kind::consumer:
+                out += ctx.consumer;
+                break;
             case kind::header:
                 if (auto v = ctx.header(p.text)) {
                     out += *v;
@@ -159,9 +185,13 @@ boost::json::object describe_list(const edit_list& list) {
 class headers_factory final : public filter_factory {
 public:
     explicit headers_factory(settings s) : settings_(std::move(s)) {}
-    std::unique_ptr<filter> create(worker_services&) const override { return std::make_unique<headers_filter>(settings_); }
+    std::unique_ptr<filter> create(worker_services&) const override {
+        return std::make_unique<headers_filter>(settings_);
+    }
     boost::json::object describe() const override {
-        return {{"type", "headers"}, {"request", describe_list(settings_.request)}, {"response", describe_list(settings_.response)}};
+        return {{"type", "headers"},
+                {"request", describe_list(settings_.request)},
+                {"response", describe_list(settings_.response)}};
     }
 
 private:
@@ -205,7 +235,8 @@ void read_list(config::reader& r, const YAML::Node& node, const std::string& pat
     compile("add", plain.add, out.add);
     for (const auto& name : plain.remove) {
         if (protected_field(name)) {
-            r.error(node["remove"], config::reader::join(path, "remove"), "\"" + name + "\" is managed by the gateway and cannot be edited");
+            r.error(node["remove"], config::reader::join(path, "remove"),
+                    "\"" + name + "\" is managed by the gateway and cannot be edited");
         } else {
             out.remove.push_back(name);
         }

@@ -29,8 +29,21 @@ public:
     const std::string& source() const { return source_; }
 
 private:
-    enum class kind { literal, client_ip, client_port, method, path, host, scheme, request_id, trace_id, route,
-                      consumer, header, status };
+    enum class kind {
+        literal,
+        client_ip,
+        client_port,
+        method,
+        path,
+        host,
+        scheme,
+        request_id,
+        trace_id,
+        route,
+        consumer,
+        header,
+        status
+    };
     struct part {
         kind what;
         std::string text;  // the literal, or the header name

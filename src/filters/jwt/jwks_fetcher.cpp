@@ -1,5 +1,7 @@
 #include "jwks_fetcher.hpp"
 
+#include <map>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -16,8 +18,6 @@
 #include <spdlog/spdlog.h>
 
 #include "jwt.hpp"
-
-#include <map>
 
 namespace gatehouse::filters::jwt {
 
@@ -88,7 +88,8 @@ key_list parse_jwks(std::string_view json_text, std::string& error, std::vector<
 namespace {
 
 std::int64_t steady_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 }  // namespace
@@ -139,7 +140,9 @@ std::map<std::string, key_list>& last_good() {
 }  // namespace
 
 jwks_fetcher::jwks_fetcher(jwks_source source, key_list static_keys, std::string filter_name)
-    : source_(std::move(source)), static_keys_(std::move(static_keys)), name_(std::move(filter_name)),
+    : source_(std::move(source)),
+      static_keys_(std::move(static_keys)),
+      name_(std::move(filter_name)),
       keys_(std::make_shared<const key_list>(static_keys_)) {
     key_list seed;
     {
@@ -268,8 +271,8 @@ void jwks_fetcher::start() {
             loop_->tls.load_verify_file(source_.ca_file, ec);
         }
         if (ec) {
-            spdlog::error("jwt {}: cannot load trusted CAs{}: {}", name_, source_.ca_file.empty() ? "" : " from " + source_.ca_file,
-                          ec.message());
+            spdlog::error("jwt {}: cannot load trusted CAs{}: {}", name_,
+                          source_.ca_file.empty() ? "" : " from " + source_.ca_file, ec.message());
         }
         asio::co_spawn(
             loop_->io,
@@ -288,9 +291,10 @@ void jwks_fetcher::start() {
                         backoff = std::chrono::milliseconds(1000);
                         // Refresh before the cache time runs out. A max-age is bounded to [5 s, 1 day]:
                         // "max-age=0" must not turn into a fetch loop.
-                        auto cache = result.max_age ? std::clamp<std::chrono::seconds>(*result.max_age, std::chrono::seconds(5),
-                                                                                       std::chrono::hours(24))
-                                                    : source_.cache_duration;
+                        auto cache = result.max_age
+                                         ? std::clamp<std::chrono::seconds>(*result.max_age, std::chrono::seconds(5),
+                                                                            std::chrono::hours(24))
+                                         : source_.cache_duration;
                         wait = std::chrono::duration_cast<std::chrono::milliseconds>(cache) * 3 / 4;
                         spdlog::info("jwt {}: JWKS {}: {} key(s), next refresh in {}s", name_, source_.url,
                                      keys()->size() - static_keys_.size(), wait.count() / 1000);
@@ -298,8 +302,9 @@ void jwks_fetcher::start() {
                         failed.fetch_add(1, std::memory_order_relaxed);
                         wait = backoff;
                         backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::minutes(1));
-                        spdlog::warn("jwt {}: JWKS {} fetch failed: {}; {} retry in {}ms", name_, source_.url, result.error,
-                                     version() > 0 ? "keeping the last good key set," : "no keys yet,", wait.count());
+                        spdlog::warn("jwt {}: JWKS {} fetch failed: {}; {} retry in {}ms", name_, source_.url,
+                                     result.error, version() > 0 ? "keeping the last good key set," : "no keys yet,",
+                                     wait.count());
                     }
                     fetching_.store(false, std::memory_order_release);
                     loop_->wake.expires_after(wait);

@@ -20,14 +20,15 @@ class key;
 using key_list = std::vector<std::shared_ptr<key>>;
 
 struct jwks_source {
-    std::string url;      // https://host[:port]/path, for logs and /config: a query (often a credential) shows as "?<redacted>"
+    std::string
+        url;  // https://host[:port]/path, for logs and /config: a query (often a credential) shows as "?<redacted>"
     std::string host;
-    std::string port;     // "443" unless the URL says otherwise
-    std::string target;   // path and query, as sent
-    std::string ca_file;  // PEM CA bundle to trust; empty: the system's trust store
-    std::chrono::seconds cache_duration{600};             // when the response gives no max-age
-    std::chrono::milliseconds refetch_interval{30'000};   // at most one unknown-kid refetch per interval
-    std::chrono::milliseconds timeout{5'000};             // the whole fetch
+    std::string port;                                    // "443" unless the URL says otherwise
+    std::string target;                                  // path and query, as sent
+    std::string ca_file;                                 // PEM CA bundle to trust; empty: the system's trust store
+    std::chrono::seconds cache_duration{600};            // when the response gives no max-age
+    std::chrono::milliseconds refetch_interval{30'000};  // at most one unknown-kid refetch per interval
+    std::chrono::milliseconds timeout{5'000};            // the whole fetch
     std::size_t max_bytes = 1024 * 1024;
 };
 

@@ -1,5 +1,15 @@
 #include "jwt.hpp"
 
+#include <fstream>
+#include <sstream>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -12,16 +22,6 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <yaml-cpp/yaml.h>
-
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
-#include <fstream>
-#include <sstream>
 
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/http/field_rules.hpp"
@@ -42,12 +42,18 @@ std::optional<std::string> base64url_decode(std::string_view text) {
     int bits = 0;
     for (char c : text) {
         int v;
-        if (c >= 'A' && c <= 'Z') v = c - 'A';
-        else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9') v = c - '0' + 52;
-        else if (c == '-') v = 62;
-        else if (c == '_') v = 63;
-        else return std::nullopt;
+        if (c >= 'A' && c <= 'Z')
+            v = c - 'A';
+        else if (c >= 'a' && c <= 'z')
+            v = c - 'a' + 26;
+        else if (c >= '0' && c <= '9')
+            v = c - '0' + 52;
+        else if (c == '-')
+            v = 62;
+        else if (c == '_')
+            v = 63;
+        else
+            return std::nullopt;
         buffer = (buffer << 6) | static_cast<std::uint32_t>(v);
         bits += 6;
         if (bits >= 8) {
@@ -92,8 +98,8 @@ const EVP_MD* digest_for(std::string_view alg) {
 }
 
 bool known_alg(std::string_view alg) {
-    for (std::string_view a : {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256",
-                               "ES384", "EdDSA"}) {
+    for (std::string_view a :
+         {"HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}) {
         if (alg == a) return true;
     }
     return false;
@@ -121,7 +127,8 @@ bool fits(EVP_PKEY* pkey, std::string_view alg, std::string& error) {
     if (alg.starts_with("ES")) {
         char group[64] = {};
         std::size_t len = 0;
-        if (id != EVP_PKEY_EC || EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) != 1) {
+        if (id != EVP_PKEY_EC ||
+            EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &len) != 1) {
             error = std::string(alg) + " needs an EC key";
             return false;
         }
@@ -167,10 +174,9 @@ EVP_PKEY* rsa_from(const std::string& n, const std::string& e) {
 EVP_PKEY* ec_from(std::string_view curve, const std::string& x, const std::string& y) {
     std::string point = "\x04" + x + y;
     const char* group = curve == "P-256" ? "prime256v1" : "secp384r1";
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(group), 0),
-        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()),
-        OSSL_PARAM_construct_end()};
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(group), 0),
+                           OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()),
+                           OSSL_PARAM_construct_end()};
     EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
     EVP_PKEY* pkey = nullptr;
     if (ctx && EVP_PKEY_fromdata_init(ctx) == 1) {
@@ -283,7 +289,8 @@ std::shared_ptr<key> key::jwk(const void* json_object, std::string& error) {
         }
         auto x = field("x");
         if (!x) return nullptr;
-        pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(x->data()), x->size());
+        pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, reinterpret_cast<const unsigned char*>(x->data()),
+                                           x->size());
         if (alg.empty()) k->algs_ = {"EdDSA"};
     } else {
         error = "unsupported kty \"" + kty + "\"";
@@ -342,7 +349,8 @@ bool key::verify(std::string_view alg, std::string_view input, std::string_view 
         std::size_t half = alg == "ES256" ? 32 : 48;
         if (signature.size() != 2 * half) return false;
         ECDSA_SIG* es = ECDSA_SIG_new();
-        ECDSA_SIG_set0(es, BN_bin2bn(sig, static_cast<int>(half), nullptr), BN_bin2bn(sig + half, static_cast<int>(half), nullptr));
+        ECDSA_SIG_set0(es, BN_bin2bn(sig, static_cast<int>(half), nullptr),
+                       BN_bin2bn(sig + half, static_cast<int>(half), nullptr));
         unsigned char* out = nullptr;
         int len = i2d_ECDSA_SIG(es, &out);
         ECDSA_SIG_free(es);
@@ -358,7 +366,8 @@ bool key::verify(std::string_view alg, std::string_view input, std::string_view 
     bool ok = EVP_DigestVerifyInit(ctx, &pctx, md, nullptr, pkey) == 1;
     if (ok && alg.starts_with("PS")) {
         ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1 &&
-             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1 && EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) == 1;
+             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) == 1 &&
+             EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) == 1;
     } else if (ok && alg.starts_with("RS")) {
         ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) == 1;
     }
@@ -446,16 +455,18 @@ verdict verify_token(const settings& s, std::string_view token, const std::vecto
         }
     }
     if (!any_for_alg) {
-        bool kid_known = !kid.empty() && std::any_of(keys.begin(), keys.end(), [&](auto& k) { return k->kid() == kid; });
+        bool kid_known =
+            !kid.empty() && std::any_of(keys.begin(), keys.end(), [&](auto& k) { return k->kid() == kid; });
         return refuse(!kid.empty() && !kid_known ? "unknown_kid" : "alg_not_allowed");
     }
     if (!verified) return refuse("bad_signature");
 
     auto payload = decode_json_part(token.substr(dot1 + 1, dot2 - dot1 - 1));
     if (!payload) return refuse("malformed_token");
-    const std::int64_t now = s.now ? s.now() : std::chrono::duration_cast<std::chrono::seconds>(
-                                                                   std::chrono::system_clock::now().time_since_epoch())
-                                                                   .count();
+    const std::int64_t now =
+        s.now ? s.now()
+              : std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                    .count();
     bool malformed = false;
     auto exp = number_claim(*payload, "exp", malformed);
     auto nbf = number_claim(*payload, "nbf", malformed);
@@ -471,7 +482,8 @@ verdict verify_token(const settings& s, std::string_view token, const std::vecto
         bool match = false;
         if (auto it = payload->find("aud"); it != payload->end()) {
             auto check = [&](const json::value& v) {
-                if (v.is_string() && std::find(s.audiences.begin(), s.audiences.end(), std::string(v.as_string())) != s.audiences.end()) {
+                if (v.is_string() && std::find(s.audiences.begin(), s.audiences.end(), std::string(v.as_string())) !=
+                                         s.audiences.end()) {
                     match = true;
                 }
             };
@@ -590,13 +602,15 @@ private:
             keys_ = fetcher_->keys();
             cache_.clear();  // a key may have been withdrawn
         }
-        const std::int64_t now = settings_.now ? settings_.now()
-                                               : std::chrono::duration_cast<std::chrono::seconds>(
-                                                     std::chrono::system_clock::now().time_since_epoch())
-                                                     .count();
+        const std::int64_t now =
+            settings_.now
+                ? settings_.now()
+                : std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                      .count();
         std::string cached_reason;
-        const verdict* hit = token.size() <= settings_.max_token_bytes ? cache_.find(token, now, settings_.leeway, cached_reason)
-                                                                       : nullptr;
+        const verdict* hit = token.size() <= settings_.max_token_bytes
+                                 ? cache_.find(token, now, settings_.leeway, cached_reason)
+                                 : nullptr;
         if (!hit && !cached_reason.empty()) {
             return refuse(ctx, cached_reason, "the token is not valid (" + cached_reason + ")", true);
         }
@@ -685,19 +699,29 @@ public:
         for (const auto& r : settings_.required_claims) req.emplace_back(r);
         json::object claims;
         for (const auto& [c, h] : settings_.claims_to_headers) claims[c] = h;
-        json::object o{{"type", "jwt"}, {"keys", std::move(keys)}, {"issuer", std::move(iss)}, {"audience", std::move(aud)},
-                       {"leeway_s", settings_.leeway.count()}, {"required_claims", std::move(req)},
-                       {"claims_to_headers", std::move(claims)}, {"strip_authorization", settings_.strip_authorization}, {"require_exp", settings_.require_exp},
-                       {"max_token_bytes", settings_.max_token_bytes}, {"cache_size", settings_.cache_size}};
+        json::object o{{"type", "jwt"},
+                       {"keys", std::move(keys)},
+                       {"issuer", std::move(iss)},
+                       {"audience", std::move(aud)},
+                       {"leeway_s", settings_.leeway.count()},
+                       {"required_claims", std::move(req)},
+                       {"claims_to_headers", std::move(claims)},
+                       {"strip_authorization", settings_.strip_authorization},
+                       {"require_exp", settings_.require_exp},
+                       {"max_token_bytes", settings_.max_token_bytes},
+                       {"cache_size", settings_.cache_size}};
         if (settings_.consumer_claim) o["consumer_claim"] = *settings_.consumer_claim;
         if (settings_.jwks) {
             const auto& j = *settings_.jwks;
-            json::object jwks{{"url", j.url}, {"cache_duration_s", j.cache_duration.count()},
-                              {"refetch_interval_ms", j.refetch_interval.count()}, {"timeout_ms", j.timeout.count()}};
+            json::object jwks{{"url", j.url},
+                              {"cache_duration_s", j.cache_duration.count()},
+                              {"refetch_interval_ms", j.refetch_interval.count()},
+                              {"timeout_ms", j.timeout.count()}};
             if (!j.ca_file.empty()) jwks["ca_file"] = j.ca_file;
             if (fetcher_) {
                 json::array fetched;
-                for (const auto& k : *fetcher_->keys()) fetched.push_back(json::object{{"kid", k->kid()}, {"key", k->describe()}});
+                for (const auto& k : *fetcher_->keys())
+                    fetched.push_back(json::object{{"kid", k->kid()}, {"key", k->describe()}});
                 jwks["current_keys"] = std::move(fetched);
             }
             o["jwks"] = std::move(jwks);
@@ -721,9 +745,10 @@ std::optional<std::string> read_whole_file(const std::string& path) {
 }  // namespace
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "keys", "jwks_file", "jwks", "issuer", "audience", "leeway", "required_claims",
-                                   "claims_to_headers", "consumer_claim", "strip_authorization", "max_token_bytes",
-                                   "cache_size", "require_exp"})) {
+    if (!r.expect_map(node, path,
+                      {"type", "keys", "jwks_file", "jwks", "issuer", "audience", "leeway", "required_claims",
+                       "claims_to_headers", "consumer_claim", "strip_authorization", "max_token_bytes", "cache_size",
+                       "require_exp"})) {
         return nullptr;
     }
     auto before = r.errors.size();
@@ -747,10 +772,12 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
                 if (!alg) continue;
                 if (!known_alg(*alg)) {
                     r.error(alg_node, kp + ".alg",
-                            "unsupported algorithm \"" + *alg + "\" (HS256/384/512, RS256/384/512, PS256/384/512, ES256/384, EdDSA)");
+                            "unsupported algorithm \"" + *alg +
+                                "\" (HS256/384/512, RS256/384/512, PS256/384/512, ES256/384, EdDSA)");
                     continue;
                 }
-                int sources = keys[i]["secret"].IsDefined() + keys[i]["pem"].IsDefined() + keys[i]["pem_file"].IsDefined();
+                int sources =
+                    keys[i]["secret"].IsDefined() + keys[i]["pem"].IsDefined() + keys[i]["pem_file"].IsDefined();
                 if (sources != 1) {
                     r.error(keys[i], kp, "give exactly one of secret, pem and pem_file");
                     continue;
@@ -769,7 +796,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
                     continue;
                 }
                 if (keys[i]["secret"].IsDefined()) {
-                    r.error(keys[i]["secret"], kp + ".secret", *alg + " verifies with a public key (pem or pem_file), not a secret");
+                    r.error(keys[i]["secret"], kp + ".secret",
+                            *alg + " verifies with a public key (pem or pem_file), not a secret");
                     continue;
                 }
                 std::optional<std::string> pem;
@@ -809,7 +837,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
                     if (k) {
                         s.keys.push_back(std::move(k));
                     } else {
-                        r.error(n, path + ".jwks_file", "\"" + *file + "\" key " + std::to_string(index) + ": " + error);
+                        r.error(n, path + ".jwks_file",
+                                "\"" + *file + "\" key " + std::to_string(index) + ": " + error);
                     }
                     ++index;
                 }
@@ -834,7 +863,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
                         boost::asio::ssl::context probe(boost::asio::ssl::context::tls_client);
                         boost::system::error_code ec;
                         probe.load_verify_file(*file, ec);
-                        if (ec) r.error(c, jp + ".ca_file", "\"" + *file + "\" holds no PEM certificate: " + ec.message());
+                        if (ec)
+                            r.error(c, jp + ".ca_file", "\"" + *file + "\" holds no PEM certificate: " + ec.message());
                     }
                     src.ca_file = *file;
                 }
@@ -850,7 +880,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
             }
             r.optional_field(n, "refetch_interval", jp, src.refetch_interval,
                              [&](const YAML::Node& v, const std::string& p) { return r.time(v, p); });
-            r.optional_field(n, "timeout", jp, src.timeout, [&](const YAML::Node& v, const std::string& p) { return r.time(v, p); });
+            r.optional_field(n, "timeout", jp, src.timeout,
+                             [&](const YAML::Node& v, const std::string& p) { return r.time(v, p); });
             s.jwks = std::move(src);
         }
     }
@@ -876,7 +907,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
                 auto claim = item.first.Scalar();
                 auto header = r.string(item.second, path + ".claims_to_headers." + claim);
                 if (header && !http::valid_token(*header)) {
-                    r.error(item.second, path + ".claims_to_headers." + claim, "invalid header name \"" + *header + "\"");
+                    r.error(item.second, path + ".claims_to_headers." + claim,
+                            "invalid header name \"" + *header + "\"");
                 } else if (header) {
                     s.claims_to_headers.emplace_back(claim, *header);
                 }
@@ -897,10 +929,11 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
                          }
                          return v ? std::optional<std::size_t>(*v) : std::nullopt;
                      });
-    r.optional_field(node, "cache_size", path, s.cache_size, [&](const YAML::Node& n, const std::string& p) -> std::optional<std::size_t> {
-        auto v = r.unsigned_int(n, p, 0, 1'000'000);
-        return v ? std::optional<std::size_t>(*v) : std::nullopt;
-    });
+    r.optional_field(node, "cache_size", path, s.cache_size,
+                     [&](const YAML::Node& n, const std::string& p) -> std::optional<std::size_t> {
+                         auto v = r.unsigned_int(n, p, 0, 1'000'000);
+                         return v ? std::optional<std::size_t>(*v) : std::nullopt;
+                     });
     if (r.errors.size() != before) {
         return nullptr;
     }

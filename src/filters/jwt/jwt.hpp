@@ -60,28 +60,28 @@ private:
 };
 
 struct settings {
-    std::string instance;                  // the filter's name, for logs and metrics
+    std::string instance;                    // the filter's name, for logs and metrics
     std::vector<std::shared_ptr<key>> keys;  // inline keys and jwks_file
     std::optional<jwks_source> jwks;         // keys fetched from a URL, beside those
-    std::vector<std::string> issuers;      // any of these; empty: not checked
-    std::vector<std::string> audiences;    // the token's aud must contain one; empty: not checked
+    std::vector<std::string> issuers;        // any of these; empty: not checked
+    std::vector<std::string> audiences;      // the token's aud must contain one; empty: not checked
     std::chrono::seconds leeway{30};
-    bool require_exp = true;               // a token without exp would be valid forever
+    bool require_exp = true;  // a token without exp would be valid forever
     std::vector<std::string> required_claims;
     std::vector<std::pair<std::string, std::string>> claims_to_headers;  // claim, header
     std::optional<std::string> consumer_claim;
     bool strip_authorization = false;
     std::size_t max_token_bytes = 8192;
-    std::size_t cache_size = 4096;     // verified tokens remembered per worker; 0: no cache
+    std::size_t cache_size = 4096;      // verified tokens remembered per worker; 0: no cache
     std::function<std::int64_t()> now;  // seconds since the epoch; tests inject a clock
 };
 
 // Why a token was refused (the metrics reason and the WWW-Authenticate error description).
 struct verdict {
     bool ok = false;
-    std::string reason;   // missing_token, malformed_token, alg_not_allowed, unknown_kid, bad_signature, expired, ...
+    std::string reason;  // missing_token, malformed_token, alg_not_allowed, unknown_kid, bad_signature, expired, ...
     std::map<std::string, std::string> claims;  // string/number claims picked by the settings
-    std::optional<std::int64_t> exp;             // kept so a cached verdict is re-checked in time
+    std::optional<std::int64_t> exp;            // kept so a cached verdict is re-checked in time
     std::optional<std::int64_t> nbf;
 };
 
@@ -108,7 +108,8 @@ private:
 };
 
 // Verifies token against keys (default: s.keys).
-verdict verify_token(const settings& s, std::string_view token, const std::vector<std::shared_ptr<key>>* keys = nullptr);
+verdict verify_token(const settings& s, std::string_view token,
+                     const std::vector<std::shared_ptr<key>>* keys = nullptr);
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
 

@@ -1,12 +1,12 @@
 #include "rate_limit.hpp"
 
+#include <array>
+#include <cstdio>
+
 #include <boost/asio/use_awaitable.hpp>
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
-
-#include <array>
-#include <cstdio>
 
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/http/field_rules.hpp"
@@ -207,7 +207,8 @@ std::uint64_t seconds_up(std::chrono::nanoseconds d) {
 }
 
 std::uint64_t seconds_of(std::chrono::nanoseconds d) {
-    return static_cast<std::uint64_t>(std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(d).count()));
+    return static_cast<std::uint64_t>(
+        std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(d).count()));
 }
 
 }  // namespace
@@ -233,9 +234,12 @@ namespace {
 
 std::string_view policy_name(backend_error_policy p) {
     switch (p) {
-        case backend_error_policy::allow: return "allow";
-        case backend_error_policy::deny: return "deny";
-        case backend_error_policy::local: return "local";
+        case backend_error_policy::allow:
+            return "allow";
+        case backend_error_policy::deny:
+            return "deny";
+        case backend_error_policy::local:
+            return "local";
     }
     return "local";
 }
@@ -317,8 +321,12 @@ private:
         for (const auto& [part, header] : settings_.key) {
             key += '\x1f';
             switch (part) {
-                case key_part::client_ip: key += ctx.client_ip; break;
-                case key_part::route: key += ctx.route_name; break;
+                case key_part::client_ip:
+                    key += ctx.client_ip;
+                    break;
+                case key_part::route:
+                    key += ctx.route_name;
+                    break;
                 case key_part::consumer:
                     // No consumer (no auth filter before this one): the client address stands in.
                     if (ctx.consumer.empty()) {
@@ -386,7 +394,8 @@ private:
         state += std::to_string(seconds_up(d.reset));
         if (!d.allowed) {
             ctx.reply = http::local_reply{429, "rate_limited", "rate limit \"" + l.name + "\" exceeded"};
-            ctx.reply->headers.emplace_back("Retry-After", std::to_string(std::max<std::uint64_t>(1, seconds_up(d.retry_after))));
+            ctx.reply->headers.emplace_back("Retry-After",
+                                            std::to_string(std::max<std::uint64_t>(1, seconds_up(d.retry_after))));
             ctx.reply->headers.emplace_back("RateLimit-Policy", policy_);
             ctx.reply->headers.emplace_back("RateLimit", std::string(state));
             ctx.answer_reason = "rate_limited";
@@ -400,16 +409,18 @@ private:
     }
 
     // Redis could not decide: count it, warn at most once per log_interval, follow the policy.
-    filter_status backend_failed(request_context& ctx, std::uint64_t hash, redis::error kind, const std::string& reason) {
+    filter_status backend_failed(request_context& ctx, std::uint64_t hash, redis::error kind,
+                                 const std::string& reason) {
         if (auto* c = backend_errors_[static_cast<int>(kind)]) {
             c->add();
         }
         ++failed_since_log_;
         auto now = std::chrono::steady_clock::now();
         if (now - last_log_ >= settings_.redis.log_interval) {
-            spdlog::warn("rate_limit {}: Redis {}:{} cannot answer ({}: {}); {} request(s) followed on_backend_error: {}",
-                         settings_.instance, settings_.redis.connection.host, settings_.redis.connection.port,
-                         redis::to_string(kind), reason, failed_since_log_, policy_name(settings_.on_backend_error));
+            spdlog::warn(
+                "rate_limit {}: Redis {}:{} cannot answer ({}: {}); {} request(s) followed on_backend_error: {}",
+                settings_.instance, settings_.redis.connection.host, settings_.redis.connection.port,
+                redis::to_string(kind), reason, failed_since_log_, policy_name(settings_.on_backend_error));
             last_log_ = now;
             failed_since_log_ = 0;
             outage_logged_ = true;
@@ -455,10 +466,12 @@ public:
             std::string error;
             settings_.redis.connection.addresses = upstream::resolve_blocking(settings_.redis.address, error);
             if (settings_.redis.connection.addresses.empty()) {
-                spdlog::error("rate_limit {}: cannot resolve Redis host {}: {}", settings_.instance, settings_.redis.address.host, error);
+                spdlog::error("rate_limit {}: cannot resolve Redis host {}: {}", settings_.instance,
+                              settings_.redis.address.host, error);
             }
         }
-        bool local_buckets = settings_.backend == backend_kind::local || settings_.on_backend_error == backend_error_policy::local;
+        bool local_buckets =
+            settings_.backend == backend_kind::local || settings_.on_backend_error == backend_error_policy::local;
         if (local_buckets) {
             table_ = std::make_shared<bucket_table>(settings_.max_keys, settings_.limits.size());
         }
@@ -471,26 +484,33 @@ public:
     boost::json::object describe() const override {
         boost::json::array limits;
         for (const auto& l : settings_.limits) {
-            limits.push_back(boost::json::object{{"name", l.name},
-                                                 {"rate", l.rate},
-                                                 {"per_ms", std::chrono::duration_cast<std::chrono::milliseconds>(l.per).count()},
-                                                 {"burst", l.burst}});
+            limits.push_back(
+                boost::json::object{{"name", l.name},
+                                    {"rate", l.rate},
+                                    {"per_ms", std::chrono::duration_cast<std::chrono::milliseconds>(l.per).count()},
+                                    {"burst", l.burst}});
         }
         boost::json::array key;
         for (const auto& [part, header] : settings_.key) {
             switch (part) {
-                case key_part::client_ip: key.emplace_back("client_ip"); break;
-                case key_part::consumer: key.emplace_back("consumer"); break;
-                case key_part::route: key.emplace_back("route"); break;
-                case key_part::header: key.emplace_back("header:" + header); break;
+                case key_part::client_ip:
+                    key.emplace_back("client_ip");
+                    break;
+                case key_part::consumer:
+                    key.emplace_back("consumer");
+                    break;
+                case key_part::route:
+                    key.emplace_back("route");
+                    break;
+                case key_part::header:
+                    key.emplace_back("header:" + header);
+                    break;
             }
         }
-        boost::json::object out{{"type", "rate_limit"},
-                                {"backend", settings_.backend == backend_kind::local ? "local" : "redis"},
-                                {"key", std::move(key)},
-                                {"limits", std::move(limits)},
-                                {"max_keys", settings_.max_keys},
-                                {"headers", settings_.headers}};
+        boost::json::object out{
+            {"type", "rate_limit"},           {"backend", settings_.backend == backend_kind::local ? "local" : "redis"},
+            {"key", std::move(key)},          {"limits", std::move(limits)},
+            {"max_keys", settings_.max_keys}, {"headers", settings_.headers}};
         if (settings_.backend == backend_kind::redis) {
             const auto& c = settings_.redis.connection;
             boost::json::object redis{{"address", c.host + ":" + c.port},
@@ -515,8 +535,9 @@ private:
 };
 
 void parse_redis(config::reader& r, const YAML::Node& node, const std::string& path, redis_settings& out) {
-    if (!r.expect_map(node, path, {"address", "username", "password", "database", "connections", "timeout", "connect_timeout",
-                                   "max_backoff", "key_prefix", "log_interval"})) {
+    if (!r.expect_map(node, path,
+                      {"address", "username", "password", "database", "connections", "timeout", "connect_timeout",
+                       "max_backoff", "key_prefix", "log_interval"})) {
         return;
     }
     auto& c = out.connection;
@@ -527,19 +548,29 @@ void parse_redis(config::reader& r, const YAML::Node& node, const std::string& p
         c.host = a->host;
         c.port = std::to_string(a->port);
     }
-    r.optional_field(node, "username", path, c.username, [&](const YAML::Node& n, const std::string& p) { return r.string(n, p); });
-    r.optional_field(node, "password", path, c.password, [&](const YAML::Node& n, const std::string& p) { return r.string(n, p); });
-    auto as_unsigned = [](std::optional<std::uint64_t> v) { return v ? std::optional<unsigned>(static_cast<unsigned>(*v)) : std::nullopt; };
-    r.optional_field(node, "database", path, c.database,
-                     [&](const YAML::Node& n, const std::string& p) { return as_unsigned(r.unsigned_int(n, p, 0, 10'000)); });
-    r.optional_field(node, "connections", path, c.connections,
-                     [&](const YAML::Node& n, const std::string& p) { return as_unsigned(r.unsigned_int(n, p, 1, 64)); });
-    r.optional_field(node, "timeout", path, c.timeout, [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
+    r.optional_field(node, "username", path, c.username,
+                     [&](const YAML::Node& n, const std::string& p) { return r.string(n, p); });
+    r.optional_field(node, "password", path, c.password,
+                     [&](const YAML::Node& n, const std::string& p) { return r.string(n, p); });
+    auto as_unsigned = [](std::optional<std::uint64_t> v) {
+        return v ? std::optional<unsigned>(static_cast<unsigned>(*v)) : std::nullopt;
+    };
+    r.optional_field(node, "database", path, c.database, [&](const YAML::Node& n, const std::string& p) {
+        return as_unsigned(r.unsigned_int(n, p, 0, 10'000));
+    });
+    r.optional_field(node, "connections", path, c.connections, [&](const YAML::Node& n, const std::string& p) {
+        return as_unsigned(r.unsigned_int(n, p, 1, 64));
+    });
+    r.optional_field(node, "timeout", path, c.timeout,
+                     [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
     r.optional_field(node, "connect_timeout", path, c.connect_timeout,
                      [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
-    r.optional_field(node, "max_backoff", path, c.max_backoff, [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
-    r.optional_field(node, "key_prefix", path, out.key_prefix, [&](const YAML::Node& n, const std::string& p) { return r.string(n, p); });
-    r.optional_field(node, "log_interval", path, out.log_interval, [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
+    r.optional_field(node, "max_backoff", path, c.max_backoff,
+                     [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
+    r.optional_field(node, "key_prefix", path, out.key_prefix,
+                     [&](const YAML::Node& n, const std::string& p) { return r.string(n, p); });
+    r.optional_field(node, "log_interval", path, out.log_interval,
+                     [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
 }
 
 }  // namespace
@@ -555,7 +586,8 @@ const std::string& redis_script_sha1() {
 }
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "key", "limits", "backend", "max_keys", "headers", "redis", "on_backend_error"})) {
+    if (!r.expect_map(node, path,
+                      {"type", "key", "limits", "backend", "max_keys", "headers", "redis", "on_backend_error"})) {
         return nullptr;
     }
     auto before = r.errors.size();
@@ -644,14 +676,16 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
             if (l.rate > 0 && l.per.count() > 0 && l.interval().count() == 0) {
                 r.error(limits[i], lp, "rate is too high for the window (more than one request per nanosecond)");
             } else if (s.backend == backend_kind::redis && l.rate > 0 && l.interval() < std::chrono::microseconds(1)) {
-                r.error(limits[i], lp, "rate is too high for the redis backend (more than one request per microsecond)");
+                r.error(limits[i], lp,
+                        "rate is too high for the redis backend (more than one request per microsecond)");
             }
             s.limits.push_back(l);
         }
     }
     r.optional_field(node, "max_keys", path, s.max_keys,
                      [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 16, 100'000'000); });
-    r.optional_field(node, "headers", path, s.headers, [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });
+    r.optional_field(node, "headers", path, s.headers,
+                     [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });
     if (r.errors.size() != before) {
         return nullptr;
     }

@@ -33,10 +33,10 @@ class reader;
 namespace gatehouse::filters::rate_limit {
 
 struct limit {
-    std::string name;           // the policy name in RateLimit-Policy
-    std::uint64_t rate = 0;     // requests ...
+    std::string name;                // the policy name in RateLimit-Policy
+    std::uint64_t rate = 0;          // requests ...
     std::chrono::nanoseconds per{};  // ... per this window
-    std::uint64_t burst = 0;    // requests allowed at once (default: rate)
+    std::uint64_t burst = 0;         // requests allowed at once (default: rate)
     std::chrono::nanoseconds interval() const { return per / static_cast<std::int64_t>(rate); }
 };
 
@@ -56,7 +56,7 @@ const std::string& redis_script();
 const std::string& redis_script_sha1();
 
 struct settings {
-    std::string instance;  // the filter's name, for metrics
+    std::string instance;                                                          // the filter's name, for metrics
     std::vector<std::pair<key_part, std::string>> key{{key_part::client_ip, {}}};  // header name for header
     std::vector<limit> limits;
     std::uint64_t max_keys = 100'000;
@@ -69,11 +69,11 @@ struct settings {
 // The decision for one request against every limit.
 struct decision {
     bool allowed = false;
-    std::size_t tightest = 0;                 // the limit closest to running out (or the one refusing)
-    std::uint64_t remaining = 0;              // requests left now under that limit
-    std::chrono::nanoseconds reset{};         // until that limit is whole again
-    std::chrono::nanoseconds retry_after{};   // when refused: until a request would pass
-    bool evicted = false;                     // a key was pushed out of a full table
+    std::size_t tightest = 0;                // the limit closest to running out (or the one refusing)
+    std::uint64_t remaining = 0;             // requests left now under that limit
+    std::chrono::nanoseconds reset{};        // until that limit is whole again
+    std::chrono::nanoseconds retry_after{};  // when refused: until a request would pass
+    bool evicted = false;                    // a key was pushed out of a full table
 };
 
 // Where every limit stands for one key, from the Redis script's reply {allowed, tightest,
@@ -93,8 +93,8 @@ public:
 private:
     std::size_t slots_;
     std::size_t limits_;
-    std::unique_ptr<std::atomic<std::uint64_t>[]> keys_;   // 0 = free
-    std::unique_ptr<std::atomic<std::int64_t>[]> times_;   // [slot * limits + i]: TAT in ns since epoch
+    std::unique_ptr<std::atomic<std::uint64_t>[]> keys_;  // 0 = free
+    std::unique_ptr<std::atomic<std::int64_t>[]> times_;  // [slot * limits + i]: TAT in ns since epoch
 };
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);

@@ -23,9 +23,14 @@ private:
 class respond_factory final : public filter_factory {
 public:
     explicit respond_factory(settings s) : settings_(std::move(s)) {}
-    std::unique_ptr<filter> create(worker_services&) const override { return std::make_unique<respond_filter>(settings_); }
+    std::unique_ptr<filter> create(worker_services&) const override {
+        return std::make_unique<respond_filter>(settings_);
+    }
     boost::json::object describe() const override {
-        return {{"type", "respond"}, {"status", settings_.status}, {"error", settings_.error}, {"message", settings_.message}};
+        return {{"type", "respond"},
+                {"status", settings_.status},
+                {"error", settings_.error},
+                {"message", settings_.message}};
     }
 
 private:
@@ -40,10 +45,11 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
     }
     auto before = r.errors.size();
     settings s;
-    r.optional_field(node, "status", path, s.status, [&](const YAML::Node& n, const std::string& p) -> std::optional<unsigned> {
-        auto v = r.unsigned_int(n, p, 200, 599);
-        return v ? std::optional<unsigned>(static_cast<unsigned>(*v)) : std::nullopt;
-    });
+    r.optional_field(node, "status", path, s.status,
+                     [&](const YAML::Node& n, const std::string& p) -> std::optional<unsigned> {
+                         auto v = r.unsigned_int(n, p, 200, 599);
+                         return v ? std::optional<unsigned>(static_cast<unsigned>(*v)) : std::nullopt;
+                     });
     if (auto n = node["error"]; n.IsDefined()) {
         if (auto e = r.string(n, path + ".error")) {
             if (e->empty() || !http::valid_token(*e)) {
@@ -53,7 +59,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
             }
         }
     }
-    r.optional_field(node, "message", path, s.message, [&](const YAML::Node& n, const std::string& p) { return r.string(n, p); });
+    r.optional_field(node, "message", path, s.message,
+                     [&](const YAML::Node& n, const std::string& p) { return r.string(n, p); });
     if (r.errors.size() != before) {
         return nullptr;
     }

@@ -15,8 +15,12 @@ constexpr std::size_t max_pooled = 4096;
 constexpr std::size_t classes = max_pooled / granule;
 constexpr std::size_t max_kept_bytes = 1 << 20;
 
-std::size_t class_of(std::size_t size) { return size == 0 ? 0 : (size + granule - 1) / granule - 1; }
-std::size_t class_size(std::size_t index) { return (index + 1) * granule; }
+std::size_t class_of(std::size_t size) {
+    return size == 0 ? 0 : (size + granule - 1) / granule - 1;
+}
+std::size_t class_size(std::size_t index) {
+    return (index + 1) * granule;
+}
 
 // Set when the thread's pool is destroyed: frames freed later (at thread or program exit) go
 // straight back to malloc.
@@ -100,6 +104,8 @@ void pool_deallocate(void* pointer, std::size_t size) noexcept {
     }
 }
 
-std::size_t pool_kept_bytes() noexcept { return gone ? 0 : pool.kept_bytes(); }
+std::size_t pool_kept_bytes() noexcept {
+    return gone ? 0 : pool.kept_bytes();
+}
 
 }  // namespace gatehouse::server

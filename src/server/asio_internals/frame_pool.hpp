@@ -32,15 +32,15 @@ namespace boost::asio::detail {
 
 template <>
 inline void* thread_info_base::allocate<thread_info_base::awaitable_frame_tag>(thread_info_base::awaitable_frame_tag,
-                                                                                thread_info_base*, std::size_t size,
-                                                                                std::size_t align) {
+                                                                               thread_info_base*, std::size_t size,
+                                                                               std::size_t align) {
     return gatehouse::server::pool_allocate(size, align);
 }
 
 template <>
 inline void thread_info_base::deallocate<thread_info_base::awaitable_frame_tag>(thread_info_base::awaitable_frame_tag,
-                                                                                 thread_info_base*, void* pointer,
-                                                                                 std::size_t size) {
+                                                                                thread_info_base*, void* pointer,
+                                                                                std::size_t size) {
     gatehouse::server::pool_deallocate(pointer, size);
 }
 

@@ -10,11 +10,10 @@ namespace gatehouse::server {
 
 namespace asio = boost::asio;
 
-// Reaches into the epoll reactor of the Boost versions in GATEHOUSE_ASIO_CHECKED_VERSIONS: the socket implementation (a protected member,
-// reached through a derived class) and private members of the reactor and of its
-// per-descriptor state (reached through explicit instantiations, which may name them).
-// Workers run with CONCURRENCY_HINT_UNSAFE (one thread per io_context, no descriptor locks),
-// so only the owning thread ever touches this state.
+// Reaches into the epoll reactor of the Boost versions in GATEHOUSE_ASIO_CHECKED_VERSIONS: the socket implementation (a
+// protected member, reached through a derived class) and private members of the reactor and of its per-descriptor state
+// (reached through explicit instantiations, which may name them). Workers run with CONCURRENCY_HINT_UNSAFE (one thread
+// per io_context, no descriptor locks), so only the owning thread ever touches this state.
 
 namespace {
 
@@ -30,14 +29,15 @@ struct expose_member {
     friend typename Tag::type member(Tag) { return Member; }
 };
 // Declares tag, whose member(tag) yields a pointer to the given (private) member.
-#define GATEHOUSE_EXPOSE(tag, Type, pointer)   \
-    struct tag {                               \
-        using type = Type;                     \
-        friend type member(tag);               \
-    };                                         \
+#define GATEHOUSE_EXPOSE(tag, Type, pointer) \
+    struct tag {                             \
+        using type = Type;                   \
+        friend type member(tag);             \
+    };                                       \
     template struct expose_member<tag, pointer>
 
-GATEHOUSE_EXPOSE(try_speculative_tag, bool (descriptor_state::*)[reactor::max_ops], &descriptor_state::try_speculative_);
+GATEHOUSE_EXPOSE(try_speculative_tag, bool (descriptor_state::*)[reactor::max_ops],
+                 &descriptor_state::try_speculative_);
 GATEHOUSE_EXPOSE(registered_events_tag, std::uint32_t descriptor_state::*, &descriptor_state::registered_events_);
 GATEHOUSE_EXPOSE(epoll_fd_tag, int reactor::*, &reactor::epoll_fd_);
 // The events of the descriptor's latest epoll wakeup, kept by the reactor in its operation
@@ -46,7 +46,9 @@ GATEHOUSE_EXPOSE(task_result_tag, unsigned int asio::detail::scheduler_operation
                  &asio::detail::scheduler_operation::task_result_);
 #undef GATEHOUSE_EXPOSE
 
-descriptor_state* state_of(asio::ip::tcp::socket& socket) { return socket_internals::of(socket).reactor_data_; }
+descriptor_state* state_of(asio::ip::tcp::socket& socket) {
+    return socket_internals::of(socket).reactor_data_;
+}
 
 }  // namespace
 

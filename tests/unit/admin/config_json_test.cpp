@@ -1,14 +1,15 @@
 #include "gatehouse/admin/config_json.hpp"
 
-#include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <boost/json/parse.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
 #include <sstream>
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
 
 #include "gatehouse/config/loader.hpp"
 
@@ -31,11 +32,9 @@ std::map<std::string, std::string> secret_environment(const std::string& text) {
     int port = 41000;
     for (std::sregex_iterator it(text.begin(), text.end(), reference), end; it != end; ++it) {
         std::string name = (*it)[1];
-        if (env.count(name))
-            continue;
+        if (env.count(name)) continue;
         std::string lower;
-        for (char c : name)
-            lower += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        for (char c : name) lower += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
         if (name.ends_with("_PORT")) {
             env[name] = std::to_string(++port);
         } else if (name.ends_with("THREADS") || name.ends_with("WORKERS")) {

@@ -1,8 +1,8 @@
 #include "gatehouse/config/env.hpp"
 
-#include <gtest/gtest.h>
-
 #include <map>
+
+#include <gtest/gtest.h>
 
 using namespace gatehouse::config;
 

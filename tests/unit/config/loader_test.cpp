@@ -10,7 +10,9 @@ env_lookup no_env() {
     return [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
 }
 
-load_result load(const std::string& yaml) { return load_config_text(yaml, "test.yaml", no_env()); }
+load_result load(const std::string& yaml) {
+    return load_config_text(yaml, "test.yaml", no_env());
+}
 
 const std::string minimal = R"(
 upstreams:
@@ -195,7 +197,8 @@ TEST(Loader, EnvironmentReferences) {
 server: { listen: "127.0.0.1:${PORT}" }
 upstreams: { u: { endpoints: ["${UP_HOST:-127.0.0.1}:${PORT}"] } }
 routes: [ { name: r, upstream: u } ]
-)", "env.yaml", env);
+)",
+                               "env.yaml", env);
     ASSERT_TRUE(ok.errors.empty()) << ok.errors[0].to_string();
     EXPECT_EQ(ok.config->server.listen[0].port, 9100);
     EXPECT_EQ(ok.config->upstreams[0].endpoints[0].host, "127.0.0.1");
@@ -273,7 +276,9 @@ routes:
   - { name: r, upstream: users, filters: { replace: [x], add: [a] } }
   - { name: s, upstream: users, filters: { skip: [zz] } }
 )");
-    EXPECT_TRUE(has_error(r, "filters.a.type", "unknown filter type \"nope\" (known: request_id, headers, access_log, respond, api_key, ip_filter, cors, rate_limit, jwt)"));
+    EXPECT_TRUE(has_error(r, "filters.a.type",
+                          "unknown filter type \"nope\" (known: request_id, headers, access_log, respond, api_key, "
+                          "ip_filter, cors, rate_limit, jwt)"));
     EXPECT_TRUE(has_error(r, "filters.b.type", "missing required key \"type\""));
     EXPECT_TRUE(has_error(r, "filters.c.sample", "expected true or false"));
     EXPECT_TRUE(has_error(r, "default_filters", "unknown filter \"missing\""));

@@ -17,8 +17,8 @@ TEST(ParseSize, AcceptsBinaryAndDecimalUnits) {
 }
 
 TEST(ParseSize, RejectsMalformedValues) {
-    for (const char* bad : {"", "MiB", "8 MiB", "8mib", "-1", "1.5MiB", "8MiBs", "99999999999999999999",
-                            "17179869184GiB"}) {
+    for (const char* bad :
+         {"", "MiB", "8 MiB", "8mib", "-1", "1.5MiB", "8MiBs", "99999999999999999999", "17179869184GiB"}) {
         EXPECT_FALSE(parse_size(bad).has_value()) << bad;
     }
 }
@@ -57,8 +57,8 @@ TEST(ParseHostPort, ParsesNamesAndAddresses) {
 }
 
 TEST(ParseHostPort, RejectsInvalid) {
-    for (const char* bad : {"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:80", "[::1]80", "a b:80", "host:8o",
-                            "[]:80"}) {
+    for (const char* bad :
+         {"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "::1:80", "[::1]80", "a b:80", "host:8o", "[]:80"}) {
         EXPECT_FALSE(parse_host_port(bad, false).has_value()) << bad;
     }
     EXPECT_FALSE(parse_host_port("127.0.0.1:0", false));

@@ -1,13 +1,14 @@
 // api_key driven directly: lookup from header and query, consumers, allow lists, stripping,
 // and every config error.
-#include <gtest/gtest.h>
+#include "api_key/api_key.hpp"
+
+#include <fstream>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/json/serialize.hpp>
-#include <fstream>
+#include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
-#include "api_key/api_key.hpp"
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/filters/registry.hpp"
 
@@ -20,7 +21,8 @@ class one_field final : public field_view {
 public:
     std::string name, value;
     std::optional<std::string_view> get(std::string_view n) const override {
-        if (!name.empty() && n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+        if (!name.empty() && n.size() == name.size() &&
+            std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
                 return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
             })) {
             return std::string_view(value);
@@ -84,7 +86,8 @@ TEST(ApiKey, AcceptsAKnownKeyAndNamesTheConsumer) {
     EXPECT_EQ(req.ctx.consumer, "bob");
     EXPECT_TRUE(req.ctx.upstream_edits.replaces("X-Api-Key"));  // stripped before forwarding
     std::map<std::string, std::string> set;
-    req.ctx.upstream_edits.for_each_field([&](std::string_view n, std::string_view v) { set[std::string(n)] = std::string(v); });
+    req.ctx.upstream_edits.for_each_field(
+        [&](std::string_view n, std::string_view v) { set[std::string(n)] = std::string(v); });
     EXPECT_EQ(set["X-Consumer"], "bob");
 }
 

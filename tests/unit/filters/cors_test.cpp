@@ -1,11 +1,11 @@
 // cors driven directly: origin patterns, preflight answers and refusals, response fields,
 // Vary, and config errors.
-#include <gtest/gtest.h>
+#include "cors/cors.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
-#include "cors/cors.hpp"
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/filters/registry.hpp"
 #include "map_fields.hpp"
@@ -94,7 +94,8 @@ TEST(Cors, OriginPatterns) {
 
 TEST(Cors, PreflightIsAnsweredWithTheAllowedMethodsAndHeaders) {
     auto e = run(cors_config, "OPTIONS",
-                 {{"origin", "https://x.example.org"}, {"access-control-request-method", "DELETE"},
+                 {{"origin", "https://x.example.org"},
+                  {"access-control-request-method", "DELETE"},
                   {"access-control-request-headers", "content-type, authorization"}});
     ASSERT_EQ(e->status, filter_status::respond);
     EXPECT_EQ(e->ctx.reply->status, 204u);
@@ -108,15 +109,18 @@ TEST(Cors, PreflightIsAnsweredWithTheAllowedMethodsAndHeaders) {
 }
 
 TEST(Cors, PreflightRefusals) {
-    auto origin = run(cors_config, "OPTIONS", {{"origin", "https://evil.net"}, {"access-control-request-method", "GET"}});
+    auto origin =
+        run(cors_config, "OPTIONS", {{"origin", "https://evil.net"}, {"access-control-request-method", "GET"}});
     ASSERT_EQ(origin->status, filter_status::respond);
     EXPECT_EQ(origin->ctx.reply->status, 403u);
     EXPECT_EQ(origin->ctx.answer_reason, "origin_not_allowed");
     EXPECT_EQ(origin->reply_headers.count("Access-Control-Allow-Origin"), 0u);
-    auto method = run(cors_config, "OPTIONS", {{"origin", "https://app.example.com"}, {"access-control-request-method", "PUT"}});
+    auto method =
+        run(cors_config, "OPTIONS", {{"origin", "https://app.example.com"}, {"access-control-request-method", "PUT"}});
     EXPECT_EQ(method->ctx.answer_reason, "method_not_allowed");
     auto header = run(cors_config, "OPTIONS",
-                      {{"origin", "https://app.example.com"}, {"access-control-request-method", "GET"},
+                      {{"origin", "https://app.example.com"},
+                       {"access-control-request-method", "GET"},
                        {"access-control-request-headers", "x-secret"}});
     EXPECT_EQ(header->ctx.answer_reason, "header_not_allowed");
     // OPTIONS without Access-Control-Request-Method is not a preflight: it goes upstream.
@@ -145,7 +149,8 @@ TEST(Cors, AnyOriginWithoutCredentialsIsAStar) {
     EXPECT_EQ(e->response_fields.count("Vary"), 0u);  // the same answer for every origin
     // Without allow_headers the preflight allows what it asked for.
     auto echo = run("type: cors\nallow_origins: ['*']\n", "OPTIONS",
-                    {{"origin", "https://a.example"}, {"access-control-request-method", "GET"},
+                    {{"origin", "https://a.example"},
+                     {"access-control-request-method", "GET"},
                      {"access-control-request-headers", "x-one, x-two"}});
     EXPECT_EQ(echo->reply_headers["Access-Control-Allow-Headers"], "x-one, x-two");
 }
@@ -155,8 +160,8 @@ TEST(Cors, AnyOriginWithoutCredentialsIsAStar) {
 TEST(Cors, AnyOriginWithCredentialsIsAConfigError) {
     auto env = config::process_env();
     config::reader r("t.yaml", env);
-    auto f = find_filter_type("cors")->parse(r, YAML::Load("type: cors\nallow_origins: ['*']\nallow_credentials: true\n"),
-                                             "filters.cors");
+    auto f = find_filter_type("cors")->parse(
+        r, YAML::Load("type: cors\nallow_origins: ['*']\nallow_credentials: true\n"), "filters.cors");
     EXPECT_FALSE(f);
     ASSERT_EQ(r.errors.size(), 1u);
     EXPECT_EQ(r.errors[0].path, "filters.cors.allow_credentials");
@@ -167,7 +172,9 @@ TEST(Cors, ConfigErrors) {
     auto env = config::process_env();
     config::reader r("t.yaml", env);
     auto f = find_filter_type("cors")->parse(
-        r, YAML::Load("type: cors\nallow_origins: [example.com, 'https://a.com/x']\nallow_methods: ['GE T']\nmax_age: soon\n"),
+        r,
+        YAML::Load(
+            "type: cors\nallow_origins: [example.com, 'https://a.com/x']\nallow_methods: ['GE T']\nmax_age: soon\n"),
         "filters.cors");
     EXPECT_FALSE(f);
     std::string all;

@@ -1,16 +1,15 @@
 // The shipped filters driven directly, without sockets: request_id (with W3C traceparent),
 // headers (templates, edits) and access_log (line format), plus head_edits semantics.
-#include <gtest/gtest.h>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
 #include "access_log/access_log.hpp"
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/filters/registry.hpp"
-#include "map_fields.hpp"
 #include "headers/headers.hpp"
+#include "map_fields.hpp"
 #include "request_id/request_id.hpp"
 
 using namespace gatehouse;
@@ -98,15 +97,16 @@ TEST(Traceparent, ParsesValidAndRejectsInvalid) {
     EXPECT_EQ(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
     EXPECT_EQ(flags, "01");
     // A future version may append fields after a dash.
-    EXPECT_TRUE(request_id::parse_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what", trace, flags));
-    for (std::string_view bad : {
-             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",  // version 00 has exactly 4 fields
-             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",        // version ff is invalid
-             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",        // zero trace id
-             "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",        // zero parent id
-             "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",        // upper case
-             "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",         // short
-             "garbage"}) {
+    EXPECT_TRUE(
+        request_id::parse_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what", trace, flags));
+    for (std::string_view bad :
+         {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",  // version 00 has exactly 4 fields
+          "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",        // version ff is invalid
+          "00-00000000000000000000000000000000-00f067aa0ba902b7-01",        // zero trace id
+          "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",        // zero parent id
+          "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",        // upper case
+          "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",         // short
+          "garbage"}) {
         EXPECT_FALSE(request_id::parse_traceparent(bad, trace, flags)) << bad;
     }
 }

@@ -1,13 +1,13 @@
 // ip_filter driven directly: CIDR parsing and matching (IPv4 and IPv6), the client address
 // behind trusted proxies, allow/deny decisions and config errors.
-#include <gtest/gtest.h>
+#include "ip_filter/ip_filter.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/filters/registry.hpp"
-#include "ip_filter/ip_filter.hpp"
 
 using namespace gatehouse;
 using namespace gatehouse::filters;
@@ -128,8 +128,8 @@ TEST(IpFilter, AllowAndDenyDecisions) {
 TEST(IpFilter, ConfigErrors) {
     auto env = config::process_env();
     config::reader r("t.yaml", env);
-    auto f = find_filter_type("ip_filter")->parse(r, YAML::Load("type: ip_filter\nallow: [10.0.0.0/40, nonsense]\nextra: 1\n"),
-                                                  "filters.ip");
+    auto f = find_filter_type("ip_filter")
+                 ->parse(r, YAML::Load("type: ip_filter\nallow: [10.0.0.0/40, nonsense]\nextra: 1\n"), "filters.ip");
     EXPECT_FALSE(f);
     std::string all;
     for (const auto& e : r.errors) all += e.to_string() + "\n";

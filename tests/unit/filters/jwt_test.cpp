@@ -1,23 +1,23 @@
 // jwt: RFC 7515 / RFC 8037 example tokens, tokens signed here with OpenSSL for every
 // algorithm, and the attacks: alg none, HMAC/RSA confusion, expired, wrong aud/iss, tampered
 // signature, unknown kid, jku.
-#include <gtest/gtest.h>
+#include "jwt/jwt.hpp"
 
+#include <fstream>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <gtest/gtest.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
-
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/value.hpp>
-#include <fstream>
 #include <yaml-cpp/yaml.h>
 
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/filters/registry.hpp"
-#include "jwt/jwt.hpp"
 
 using namespace gatehouse;
 using namespace gatehouse::filters;
@@ -30,9 +30,12 @@ namespace {
 struct test_key {
     EVP_PKEY* pkey = nullptr;
     explicit test_key(const char* type, const char* param = nullptr) {
-        if (std::string_view(type) == "RSA") pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048));
-        else if (std::string_view(type) == "EC") pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", param);
-        else pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, type);
+        if (std::string_view(type) == "RSA")
+            pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048));
+        else if (std::string_view(type) == "EC")
+            pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", param);
+        else
+            pkey = EVP_PKEY_Q_keygen(nullptr, nullptr, type);
     }
     ~test_key() { EVP_PKEY_free(pkey); }
     std::string public_pem() const {
@@ -45,7 +48,10 @@ struct test_key {
         return out;
     }
     std::string sign(std::string_view alg, std::string_view input) const {
-        const EVP_MD* md = alg == "EdDSA" ? nullptr : alg.ends_with("384") ? EVP_sha384() : alg.ends_with("512") ? EVP_sha512() : EVP_sha256();
+        const EVP_MD* md = alg == "EdDSA"         ? nullptr
+                           : alg.ends_with("384") ? EVP_sha384()
+                           : alg.ends_with("512") ? EVP_sha512()
+                                                  : EVP_sha256();
         EVP_MD_CTX* ctx = EVP_MD_CTX_new();
         EVP_PKEY_CTX* pctx = nullptr;
         EVP_DigestSignInit(ctx, &pctx, md, nullptr, pkey);
@@ -56,8 +62,8 @@ struct test_key {
         std::size_t len = 0;
         EVP_DigestSign(ctx, nullptr, &len, reinterpret_cast<const unsigned char*>(input.data()), input.size());
         std::string sig(len, '\0');
-        EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len, reinterpret_cast<const unsigned char*>(input.data()),
-                       input.size());
+        EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(sig.data()), &len,
+                       reinterpret_cast<const unsigned char*>(input.data()), input.size());
         sig.resize(len);
         EVP_MD_CTX_free(ctx);
         if (alg.starts_with("ES")) {  // DER -> r || s
@@ -77,8 +83,11 @@ struct test_key {
 std::string hmac(std::string_view alg, std::string_view secret, std::string_view input) {
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int size = 0;
-    HMAC(alg == "HS384" ? EVP_sha384() : alg == "HS512" ? EVP_sha512() : EVP_sha256(), secret.data(),
-         static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &size);
+    HMAC(alg == "HS384"   ? EVP_sha384()
+         : alg == "HS512" ? EVP_sha512()
+                          : EVP_sha256(),
+         secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(input.data()),
+         input.size(), mac, &size);
     return std::string(reinterpret_cast<char*>(mac), size);
 }
 
@@ -114,12 +123,14 @@ TEST(Jwt, Base64Url) {
 TEST(Jwt, Rfc7515HmacExample) {
     // RFC 7515 appendix A.1.
     jwt::settings s;
-    s.keys.push_back(jwt::key::secret("", "HS256",
-                                      *base64url_decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")));
+    s.keys.push_back(jwt::key::secret(
+        "", "HS256",
+        *base64url_decode("AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow")));
     s.now = [] { return std::int64_t{1300819000}; };  // the example expires at 1300819380
     s.claims_to_headers = {{"iss", "X-Issuer"}};
     const std::string token =
-        "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ."
+        "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9."
+        "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ."
         "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     auto v = jwt::verify_token(s, token);
     EXPECT_TRUE(v.ok) << v.reason;
@@ -138,8 +149,11 @@ TEST(Jwt, Rfc7515EcdsaExample) {
     jwt::settings s;
     s.keys.push_back(k);
     s.now = [] { return std::int64_t{1300819000}; };
-    auto v = jwt::verify_token(s, "eyJhbGciOiJFUzI1NiJ9.eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ."
-                                  "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q");
+    auto v = jwt::verify_token(
+        s,
+        "eyJhbGciOiJFUzI1NiJ9."
+        "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ."
+        "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q");
     EXPECT_TRUE(v.ok) << v.reason;
 }
 
@@ -149,7 +163,8 @@ TEST(Jwt, Rfc8037Ed25519Example) {
     std::string error;
     auto k = jwt::key::jwk(&jwk.as_object(), error);
     ASSERT_TRUE(k) << error;
-    auto sig = base64url_decode("hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg");
+    auto sig =
+        base64url_decode("hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg");
     EXPECT_TRUE(k->verify("EdDSA", "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc", *sig));
     EXPECT_FALSE(k->verify("EdDSA", "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmX", *sig));
 }
@@ -160,8 +175,9 @@ TEST(Jwt, EveryAlgorithmWithGeneratedKeys) {
         const char* type;
         const char* param;
     };
-    for (auto [alg, type, param] : {kind{"RS256", "RSA", nullptr}, kind{"RS512", "RSA", nullptr}, kind{"PS256", "RSA", nullptr},
-                                    kind{"ES256", "EC", "P-256"}, kind{"ES384", "EC", "P-384"}, kind{"EdDSA", "ED25519", nullptr}}) {
+    for (auto [alg, type, param] :
+         {kind{"RS256", "RSA", nullptr}, kind{"RS512", "RSA", nullptr}, kind{"PS256", "RSA", nullptr},
+          kind{"ES256", "EC", "P-256"}, kind{"ES384", "EC", "P-384"}, kind{"EdDSA", "ED25519", nullptr}}) {
         test_key pair(type, param);
         std::string error;
         auto k = jwt::key::pem("k1", alg, pair.public_pem(), error);
@@ -170,7 +186,8 @@ TEST(Jwt, EveryAlgorithmWithGeneratedKeys) {
         s.keys.push_back(k);
         s.now = [] { return std::int64_t{1'700'000'000}; };
         auto header = std::string(R"({"alg":")") + alg + R"(","kid":"k1"})";
-        auto token = make_token(header, R"({"sub":"u1","exp":1700000100})", [&pair, &alg = alg](std::string_view in) { return pair.sign(alg, in); });
+        auto token = make_token(header, R"({"sub":"u1","exp":1700000100})",
+                                [&pair, &alg = alg](std::string_view in) { return pair.sign(alg, in); });
         auto v = jwt::verify_token(s, token);
         EXPECT_TRUE(v.ok) << alg << ": " << v.reason;
         // One flipped bit in the signature.
@@ -202,15 +219,19 @@ TEST(Jwt, AttackTokensAreRefused) {
     EXPECT_TRUE(jwt::verify_token(s, hs_token(R"({"sub":"a"})")).ok);
     // alg none, in any spelling, with or without a signature.
     for (auto alg : {"none", "None", "NONE", "nOnE"}) {
-        auto none = base64url_encode(std::string(R"({"alg":")") + alg + "\"}") + "." + base64url_encode(R"({"sub":"a"})") + ".";
+        auto none =
+            base64url_encode(std::string(R"({"alg":")") + alg + "\"}") + "." + base64url_encode(R"({"sub":"a"})") + ".";
         EXPECT_EQ(jwt::verify_token(s, none).reason, "alg_not_allowed") << alg;
     }
     // Tokens that try to say where the key is.
-    EXPECT_EQ(jwt::verify_token(s, hs_token(R"({"sub":"a"})", R"({"alg":"HS256","kid":"hs","jku":"https://evil/jwks"})")).reason,
-              "forbidden_header");
+    EXPECT_EQ(
+        jwt::verify_token(s, hs_token(R"({"sub":"a"})", R"({"alg":"HS256","kid":"hs","jku":"https://evil/jwks"})"))
+            .reason,
+        "forbidden_header");
     EXPECT_EQ(jwt::verify_token(s, hs_token(R"({"sub":"a"})", R"({"alg":"HS256","x5u":"https://evil/cert"})")).reason,
               "forbidden_header");
-    EXPECT_EQ(jwt::verify_token(s, hs_token(R"({"sub":"a"})", R"({"alg":"HS256","kid":"other"})")).reason, "unknown_kid");
+    EXPECT_EQ(jwt::verify_token(s, hs_token(R"({"sub":"a"})", R"({"alg":"HS256","kid":"other"})")).reason,
+              "unknown_kid");
     EXPECT_EQ(jwt::verify_token(s, "a.b").reason, "malformed_token");
     EXPECT_EQ(jwt::verify_token(s, "!!.??.**").reason, "malformed_token");
     EXPECT_EQ(jwt::verify_token(s, std::string(9000, 'a')).reason, "token_too_large");
@@ -223,7 +244,8 @@ TEST(Jwt, AttackTokensAreRefused) {
     s.required_claims = {"sub"};
     EXPECT_TRUE(jwt::verify_token(s, hs_token(R"({"iss":"https://idp","aud":["web","api"],"sub":"a"})")).ok);
     EXPECT_EQ(jwt::verify_token(s, hs_token(R"({"iss":"https://evil","aud":"api","sub":"a"})")).reason, "wrong_issuer");
-    EXPECT_EQ(jwt::verify_token(s, hs_token(R"({"iss":"https://idp","aud":"web","sub":"a"})")).reason, "wrong_audience");
+    EXPECT_EQ(jwt::verify_token(s, hs_token(R"({"iss":"https://idp","aud":"web","sub":"a"})")).reason,
+              "wrong_audience");
     EXPECT_EQ(jwt::verify_token(s, hs_token(R"({"iss":"https://idp","aud":"api"})")).reason, "missing_claim");
 }
 
@@ -241,7 +263,8 @@ TEST(Jwt, HmacTokenAgainstAnRsaPublicKeyIsRefused) {
     EXPECT_EQ(jwt::verify_token(s, forged).reason, "alg_not_allowed");
     // And an RS256 token cannot be checked with an HMAC key either.
     auto h = hs_settings();
-    auto rs = make_token(R"({"alg":"RS256","kid":"hs"})", R"({"sub":"a"})", [&](std::string_view in) { return pair.sign("RS256", in); });
+    auto rs = make_token(R"({"alg":"RS256","kid":"hs"})", R"({"sub":"a"})",
+                         [&](std::string_view in) { return pair.sign("RS256", in); });
     EXPECT_EQ(jwt::verify_token(h, rs).reason, "alg_not_allowed");
 }
 
@@ -257,11 +280,13 @@ keys:
   - { kid: d, alg: ES256, pem: "not a pem" }
   - { kid: e, secret: "0123456789abcdef0123456789abcdef" }
 leeway: forever
-)"), "filters.jwt");
+)"),
+                                            "filters.jwt");
     EXPECT_FALSE(f);
     std::string all;
     for (const auto& e : r.errors) all += e.to_string() + "\n";
-    EXPECT_NE(all.find("filters.jwt.keys[0].secret: an HMAC secret must have at least 32 bytes"), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.jwt.keys[0].secret: an HMAC secret must have at least 32 bytes"), std::string::npos)
+        << all;
     EXPECT_NE(all.find("filters.jwt.keys[1].secret: RS256 verifies with a public key"), std::string::npos) << all;
     EXPECT_NE(all.find("filters.jwt.keys[2].alg: unsupported algorithm \"none\""), std::string::npos) << all;
     EXPECT_NE(all.find("filters.jwt.keys[3].pem: not a PEM public key"), std::string::npos) << all;
@@ -309,12 +334,14 @@ TEST(Jwt, JwksUrlConfigErrors) {
         return all;
     };
     auto all = errors_of("type: jwt\njwks: { url: \"http://idp.test/jwks.json\" }\n");
-    EXPECT_NE(all.find("filters.jwt.jwks.url: \"http://idp.test/jwks.json\": must be an https URL"), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.jwt.jwks.url: \"http://idp.test/jwks.json\": must be an https URL"), std::string::npos)
+        << all;
     all = errors_of("type: jwt\njwks: { url: \"https://user:pw@idp.test/jwks.json\" }\n");
     EXPECT_NE(all.find("without user, password or fragment"), std::string::npos) << all;
     all = errors_of("type: jwt\njwks: { url: \"not a url\" }\n");
     EXPECT_NE(all.find("filters.jwt.jwks.url: \"not a url\": not an absolute URL"), std::string::npos) << all;
-    all = errors_of("type: jwt\njwks: { ca_file: /nonexistent/ca.pem, cache_duration: 10ms, timeout: soon, refresh: 1s }\n");
+    all = errors_of(
+        "type: jwt\njwks: { ca_file: /nonexistent/ca.pem, cache_duration: 10ms, timeout: soon, refresh: 1s }\n");
     EXPECT_NE(all.find("filters.jwt.jwks.url: missing required key \"url\""), std::string::npos) << all;
     EXPECT_NE(all.find("filters.jwt.jwks.ca_file: cannot read \"/nonexistent/ca.pem\""), std::string::npos) << all;
     EXPECT_NE(all.find("filters.jwt.jwks.cache_duration: must be at least 1s"), std::string::npos) << all;
@@ -327,7 +354,8 @@ TEST(Jwt, JwksUrlConfigErrors) {
 TEST(Jwt, JwksUrlsAndCacheControl) {
     jwt::jwks_source s;
     std::string error;
-    ASSERT_TRUE(jwt::parse_jwks_url("https://idp.test:8443/realms/a/protocol/openid-connect/certs?x=1", s, error)) << error;
+    ASSERT_TRUE(jwt::parse_jwks_url("https://idp.test:8443/realms/a/protocol/openid-connect/certs?x=1", s, error))
+        << error;
     EXPECT_EQ(s.host, "idp.test");
     EXPECT_EQ(s.port, "8443");
     EXPECT_EQ(s.target, "/realms/a/protocol/openid-connect/certs?x=1");
@@ -343,10 +371,11 @@ TEST(Jwt, JwksUrlsAndCacheControl) {
 TEST(Jwt, JwksDocumentsKeepTheUsableKeys) {
     std::string error;
     std::vector<std::string> skipped;
-    auto keys = jwt::parse_jwks(R"({"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},)"
-                                R"({"kty":"XYZ","kid":"b"}, 7,)"
-                                R"({"kty":"oct","kid":"c","alg":"HS256","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}]})",
-                                error, skipped);
+    auto keys = jwt::parse_jwks(
+        R"({"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},)"
+        R"({"kty":"XYZ","kid":"b"}, 7,)"
+        R"({"kty":"oct","kid":"c","alg":"HS256","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"}]})",
+        error, skipped);
     EXPECT_TRUE(error.empty()) << error;
     ASSERT_EQ(keys.size(), 1u);
     EXPECT_EQ(keys[0]->kid(), "a");
@@ -365,7 +394,8 @@ TEST(Jwt, JwksUrlIsDescribedWithoutFetching) {
     config::reader r("t.yaml", env);
     // What /config shows; the set is empty until a worker starts the fetcher.
     auto f = find_filter_type("jwt")->parse(
-        r, YAML::Load("type: jwt\njwks: { url: \"https://idp.invalid/certs\", refetch_interval: 10s }\n"), "filters.auth");
+        r, YAML::Load("type: jwt\njwks: { url: \"https://idp.invalid/certs\", refetch_interval: 10s }\n"),
+        "filters.auth");
     ASSERT_TRUE(f) << (r.errors.empty() ? "" : r.errors.front().to_string());
     auto text = boost::json::serialize(f->describe());
     EXPECT_NE(text.find("\"url\":\"https://idp.invalid/certs\""), std::string::npos) << text;

@@ -1,16 +1,17 @@
 // rate_limit: the GCRA bucket table with an injected clock (exact counts, refusals that take
 // no token, several limits, threads sharing one table, bounded keys), the filter's headers, and
 // config errors.
-#include <gtest/gtest.h>
+#include "rate_limit/rate_limit.hpp"
+
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/json/serialize.hpp>
-#include <thread>
+#include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/filters/registry.hpp"
-#include "rate_limit/rate_limit.hpp"
 
 using namespace gatehouse;
 using namespace gatehouse::filters;
@@ -81,7 +82,8 @@ TEST(RateLimitTable, ThreadsSharingTheTableGetExactlyTheLimit) {
         std::vector<std::thread> threads;
         for (int t = 0; t < 4; ++t) {
             threads.emplace_back([&] {
-                for (int i = 0; i < 400; ++i) passed += table.take(99 + round, limits, std::chrono::steady_clock::now()).allowed;
+                for (int i = 0; i < 400; ++i)
+                    passed += table.take(99 + round, limits, std::chrono::steady_clock::now()).allowed;
             });
         }
         for (auto& t : threads) t.join();
@@ -109,10 +111,13 @@ TEST(RateLimitTable, KeysAreBoundedIdleOnesAreReusedAndEvictionIsReported) {
 TEST(RateLimitFilter, AnswersTooManyRequestsWithRetryAfterAndRateLimitFields) {
     auto env = config::process_env();
     config::reader r("t.yaml", env);
-    auto factory = find_filter_type("rate_limit")->parse(
-        r, YAML::Load("type: rate_limit\nkey: [consumer, route]\nlimits:\n  - { name: second, rate: 2, per: 1s }\n"
-                      "  - { name: hour, rate: 100, per: 1h }\n"),
-        "filters.limit");
+    auto factory =
+        find_filter_type("rate_limit")
+            ->parse(
+                r,
+                YAML::Load("type: rate_limit\nkey: [consumer, route]\nlimits:\n  - { name: second, rate: 2, per: 1s }\n"
+                           "  - { name: hour, rate: 100, per: 1h }\n"),
+                "filters.limit");
     ASSERT_TRUE(factory) << r.errors.front().to_string();
     boost::asio::io_context io;
     observability::worker_stats stats;
@@ -129,7 +134,8 @@ TEST(RateLimitFilter, AnswersTooManyRequestsWithRetryAfterAndRateLimitFields) {
     auto first = fresh();
     ASSERT_EQ(f->on_request(*first), filter_status::proceed);
     std::map<std::string, std::string> fields;
-    first->response_edits.for_each_field([&](std::string_view n, std::string_view v) { fields[std::string(n)] = std::string(v); });
+    first->response_edits.for_each_field(
+        [&](std::string_view n, std::string_view v) { fields[std::string(n)] = std::string(v); });
     EXPECT_EQ(fields["RateLimit-Policy"], "\"second\";q=2;w=1, \"hour\";q=100;w=3600");
     EXPECT_EQ(fields["RateLimit"], "\"second\";r=1;t=1");
     auto second = fresh();
@@ -151,10 +157,12 @@ TEST(RateLimitFilter, AnswersTooManyRequestsWithRetryAfterAndRateLimitFields) {
 TEST(RateLimitFilter, ConfigErrors) {
     auto env = config::process_env();
     config::reader r("t.yaml", env);
-    auto f = find_filter_type("rate_limit")->parse(
-        r, YAML::Load("type: rate_limit\nbackend: memcached\nkey: [client_ip, cookie]\nlimits:\n  - { rate: 0, per: 1s }\n"
-                      "  - { per: soon }\n"),
-        "filters.limit");
+    auto f = find_filter_type("rate_limit")
+                 ->parse(r,
+                         YAML::Load("type: rate_limit\nbackend: memcached\nkey: [client_ip, cookie]\nlimits:\n  - { "
+                                    "rate: 0, per: 1s }\n"
+                                    "  - { per: soon }\n"),
+                         "filters.limit");
     EXPECT_FALSE(f);
     std::string all;
     for (const auto& e : r.errors) all += e.to_string() + "\n";
@@ -180,28 +188,36 @@ TEST(RateLimitFilter, RedisConfigErrors) {
     EXPECT_NE(all.find("filters.limit.redis: missing required key \"redis\""), std::string::npos) << all;
     all = errors_of("type: rate_limit\nredis: { address: \"127.0.0.1:6379\" }\non_backend_error: allow\n" + limits);
     EXPECT_NE(all.find("filters.limit.redis: redis settings need backend: redis"), std::string::npos) << all;
-    EXPECT_NE(all.find("filters.limit.on_backend_error: on_backend_error needs backend: redis"), std::string::npos) << all;
-    all = errors_of("type: rate_limit\nbackend: redis\non_backend_error: maybe\n"
-                    "redis: { port: 6379, connections: 0, timeout: fast, database: -1 }\n" + limits);
-    EXPECT_NE(all.find("filters.limit.on_backend_error: unknown value \"maybe\" (allow, deny, local)"), std::string::npos) << all;
+    EXPECT_NE(all.find("filters.limit.on_backend_error: on_backend_error needs backend: redis"), std::string::npos)
+        << all;
+    all = errors_of(
+        "type: rate_limit\nbackend: redis\non_backend_error: maybe\n"
+        "redis: { port: 6379, connections: 0, timeout: fast, database: -1 }\n" +
+        limits);
+    EXPECT_NE(all.find("filters.limit.on_backend_error: unknown value \"maybe\" (allow, deny, local)"),
+              std::string::npos)
+        << all;
     EXPECT_NE(all.find("filters.limit.redis.port: unknown key"), std::string::npos) << all;
     EXPECT_NE(all.find("filters.limit.redis.address: missing required key \"address\""), std::string::npos) << all;
     EXPECT_NE(all.find("filters.limit.redis.connections: must be between 1 and 64"), std::string::npos) << all;
     EXPECT_NE(all.find("filters.limit.redis.timeout: invalid duration"), std::string::npos) << all;
     EXPECT_NE(all.find("filters.limit.redis.database:"), std::string::npos) << all;
-    all = errors_of("type: rate_limit\nbackend: redis\nredis: { address: \"127.0.0.1:6379\" }\n"
-                    "limits: [ { rate: 2000000, per: 1s } ]\n");
+    all = errors_of(
+        "type: rate_limit\nbackend: redis\nredis: { address: \"127.0.0.1:6379\" }\n"
+        "limits: [ { rate: 2000000, per: 1s } ]\n");
     EXPECT_NE(all.find("filters.limit.limits[0]: rate is too high for the redis backend"), std::string::npos) << all;
 }
 
 TEST(RateLimitFilter, RedisConfigIsDescribedWithThePasswordRedacted) {
     auto env = config::process_env();
     config::reader r("t.yaml", env);
-    auto f = find_filter_type("rate_limit")->parse(
-        r, YAML::Load("type: rate_limit\nbackend: redis\non_backend_error: deny\n"
-                      "redis: { address: \"127.0.0.1:6390\", password: s3cret, timeout: 20ms, connections: 3 }\n"
-                      "limits: [ { rate: 10, per: 1s } ]\n"),
-        "filters.limit");
+    auto f = find_filter_type("rate_limit")
+                 ->parse(r,
+                         YAML::Load(
+                             "type: rate_limit\nbackend: redis\non_backend_error: deny\n"
+                             "redis: { address: \"127.0.0.1:6390\", password: s3cret, timeout: 20ms, connections: 3 }\n"
+                             "limits: [ { rate: 10, per: 1s } ]\n"),
+                         "filters.limit");
     ASSERT_TRUE(f);
     auto text = boost::json::serialize(f->describe());
     EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;

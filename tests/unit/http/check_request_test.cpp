@@ -1,8 +1,7 @@
 #include "gatehouse/http/check_request.hpp"
 
-#include <gtest/gtest.h>
-
 #include <boost/beast/http/parser.hpp>
+#include <gtest/gtest.h>
 
 using namespace gatehouse::http;
 

@@ -54,20 +54,20 @@ TEST(Chunked, IncompleteNeedsMore) {
 TEST(Chunked, RejectsMalformedFraming) {
     using namespace std::string_literals;
     const std::string bad[] = {
-        "x\r\n"s,                           // not hex
-        "0x5\r\nhello\r\n0\r\n\r\n"s,       // prefix
-        " 5\r\nhello\r\n0\r\n\r\n"s,        // leading space
-        "5\nhello\r\n0\r\n\r\n"s,           // bare LF after size
-        "5\r\nhelloXX0\r\n\r\n"s,           // data not followed by CRLF
-        "5\r\nhello\n0\r\n\r\n"s,           // bare LF after data
-        "5;a\nb\r\nhello\r\n0\r\n\r\n"s,    // LF inside extension
-        "5;\0\r\nhello\r\n0\r\n\r\n"s,      // NUL in extension
-        "10000000000000000\r\n"s,           // 17 hex digits: overflow
-        "0\r\nbad trailer\r\n\r\n"s,        // trailer without colon
-        "0\r\n: empty-name\r\n\r\n"s,       // empty trailer name
-        "0\r\nX: a\rb\r\n\r\n"s,            // CR inside trailer
-        "0\r\n\rX"s,                        // final CRLF broken
-        "-1\r\n"s,                          // sign
+        "x\r\n"s,                         // not hex
+        "0x5\r\nhello\r\n0\r\n\r\n"s,     // prefix
+        " 5\r\nhello\r\n0\r\n\r\n"s,      // leading space
+        "5\nhello\r\n0\r\n\r\n"s,         // bare LF after size
+        "5\r\nhelloXX0\r\n\r\n"s,         // data not followed by CRLF
+        "5\r\nhello\n0\r\n\r\n"s,         // bare LF after data
+        "5;a\nb\r\nhello\r\n0\r\n\r\n"s,  // LF inside extension
+        "5;\0\r\nhello\r\n0\r\n\r\n"s,    // NUL in extension
+        "10000000000000000\r\n"s,         // 17 hex digits: overflow
+        "0\r\nbad trailer\r\n\r\n"s,      // trailer without colon
+        "0\r\n: empty-name\r\n\r\n"s,     // empty trailer name
+        "0\r\nX: a\rb\r\n\r\n"s,          // CR inside trailer
+        "0\r\n\rX"s,                      // final CRLF broken
+        "-1\r\n"s,                        // sign
     };
     for (const auto& b : bad) {
         EXPECT_EQ(scan_all(b).state, status::error) << b;

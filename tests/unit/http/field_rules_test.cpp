@@ -1,7 +1,8 @@
 #include "gatehouse/http/field_rules.hpp"
-#include "gatehouse/http/wire.hpp"
 
 #include <gtest/gtest.h>
+
+#include "gatehouse/http/wire.hpp"
 
 using namespace gatehouse::http;
 
@@ -33,7 +34,8 @@ TEST(Framing, ContentLengthAndChunked) {
 }
 
 TEST(Framing, RejectsSmugglingShapes) {
-    EXPECT_EQ(analyze({{"Content-Length", "5"}, {"Transfer-Encoding", "chunked"}}), framing_error::content_length_with_chunked);
+    EXPECT_EQ(analyze({{"Content-Length", "5"}, {"Transfer-Encoding", "chunked"}}),
+              framing_error::content_length_with_chunked);
     EXPECT_EQ(analyze({{"Content-Length", "5"}, {"Content-Length", "6"}}), framing_error::duplicate_content_length);
     EXPECT_EQ(analyze({{"Content-Length", "5"}, {"Content-Length", "5"}}), framing_error::duplicate_content_length);
     EXPECT_EQ(analyze({{"Content-Length", "5, 5"}}), framing_error::duplicate_content_length);
@@ -45,7 +47,8 @@ TEST(Framing, RejectsSmugglingShapes) {
     EXPECT_EQ(analyze({{"Content-Length", "99999999999999999999"}}), framing_error::invalid_content_length);
     EXPECT_EQ(analyze({{"Transfer-Encoding", "chunked, gzip"}}), framing_error::chunked_not_last);
     EXPECT_EQ(analyze({{"Transfer-Encoding", "gzip"}}), framing_error::chunked_not_last);
-    EXPECT_EQ(analyze({{"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "identity"}}), framing_error::chunked_not_last);
+    EXPECT_EQ(analyze({{"Transfer-Encoding", "chunked"}, {"Transfer-Encoding", "identity"}}),
+              framing_error::chunked_not_last);
     EXPECT_EQ(analyze({{"Transfer-Encoding", "chunked, chunked"}}), framing_error::chunked_twice);
     EXPECT_EQ(analyze({{"Transfer-Encoding", "gzip, chunked"}}), framing_error::unsupported_coding);
     EXPECT_EQ(analyze({{"Transfer-Encoding", ""}}), framing_error::chunked_not_last);

@@ -15,7 +15,8 @@ TEST(LocalReply, RendersJsonWithRequestId) {
     EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos);
     EXPECT_NE(out.find("X-Request-Id: req-1\r\n"), std::string::npos);
     auto body = out.substr(out.find("\r\n\r\n") + 4);
-    EXPECT_EQ(body, "{\"error\":\"upstream_reset\",\"message\":\"upstream said \\\"no\\\"\\n\",\"request_id\":\"req-1\"}\n");
+    EXPECT_EQ(body,
+              "{\"error\":\"upstream_reset\",\"message\":\"upstream said \\\"no\\\"\\n\",\"request_id\":\"req-1\"}\n");
     EXPECT_NE(out.find("Content-Length: " + std::to_string(body.size()) + "\r\n"), std::string::npos);
 }
 

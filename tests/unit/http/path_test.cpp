@@ -1,8 +1,8 @@
 #include "gatehouse/http/path.hpp"
 
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 using namespace gatehouse::http;
 

@@ -1,10 +1,10 @@
 #include "gatehouse/http/request_head_reader.hpp"
 
-#include <gtest/gtest.h>
-
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 using namespace gatehouse::http;
 
@@ -91,7 +91,8 @@ TEST(RequestHeadReader, ALongRequestLineIs414BeforeItEnds) {
 TEST(RequestHeadReader, TheHeadLimitHoldsAcrossReads) {
     // Each read alone is under the limit; the head is not.
     head_feed f({64, 256});
-    EXPECT_EQ(f.feed({"GET / HTTP/1.1\r\nX-A: " + std::string(200, 'a') + "\r\n", "X-B: " + std::string(150, 'b') + "\r\n\r\n"}),
+    EXPECT_EQ(f.feed({"GET / HTTP/1.1\r\nX-A: " + std::string(200, 'a') + "\r\n",
+                      "X-B: " + std::string(150, 'b') + "\r\n\r\n"}),
               head_progress::refused);
     EXPECT_EQ(f.status(), 431u);
     head_feed fits({64, 256});

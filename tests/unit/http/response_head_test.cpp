@@ -1,9 +1,9 @@
 #include "gatehouse/http/response_head.hpp"
 
-#include <gtest/gtest.h>
-
 #include <deque>
 #include <string>
+
+#include <gtest/gtest.h>
 
 using gatehouse::http::response_head;
 using status = response_head::status;
@@ -66,10 +66,10 @@ TEST(ResponseHead, StatusLineVariants) {
 }
 
 TEST(ResponseHead, RejectsBadStatusLines) {
-    for (const char* text : {"HTTP/2.0 200 OK\r\n\r\n", "HTTP/1.1x200 OK\r\n\r\n", "HTTP/1.1 2OO OK\r\n\r\n",
-                             "HTTP/1.1 099 Low\r\n\r\n", "HTTP/1.1 600 High\r\n\r\n", "HTTP/1.1 2000 OK\r\n\r\n",
-                             "HTTP/1.1  200 OK\r\n\r\n", "http/1.1 200 OK\r\n\r\n", "HTTP/1.1 200 O\x01K\r\n\r\n",
-                             "ICY 200 OK\r\n\r\n", "\r\n"}) {
+    for (const char* text :
+         {"HTTP/2.0 200 OK\r\n\r\n", "HTTP/1.1x200 OK\r\n\r\n", "HTTP/1.1 2OO OK\r\n\r\n", "HTTP/1.1 099 Low\r\n\r\n",
+          "HTTP/1.1 600 High\r\n\r\n", "HTTP/1.1 2000 OK\r\n\r\n", "HTTP/1.1  200 OK\r\n\r\n",
+          "http/1.1 200 OK\r\n\r\n", "HTTP/1.1 200 O\x01K\r\n\r\n", "ICY 200 OK\r\n\r\n", "\r\n"}) {
         response_head head;
         EXPECT_EQ(parse(head, text).state, status::error) << text;
     }

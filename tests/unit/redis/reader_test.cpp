@@ -1,8 +1,8 @@
-#include <gtest/gtest.h>
-#include <hiredis/hiredis.h>
-
 #include <memory>
 #include <string>
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 #include "gatehouse/redis/client.hpp"
 

@@ -1,8 +1,8 @@
 #include "gatehouse/router/route_table.hpp"
 
-#include <gtest/gtest.h>
-
 #include <map>
+
+#include <gtest/gtest.h>
 
 #include "gatehouse/config/loader.hpp"
 
@@ -20,8 +20,10 @@ public:
 };
 
 std::shared_ptr<const router::route_table> compile(const std::string& routes_yaml) {
-    auto r = config::load_config_text("upstreams: { u: { endpoints: [\"127.0.0.1:1\"] }, v: { endpoints: [\"127.0.0.1:2\"] } }\nroutes:\n" + routes_yaml,
-                                      "routes.yaml", [](const std::string&) { return std::optional<std::string>{}; });
+    auto r = config::load_config_text(
+        "upstreams: { u: { endpoints: [\"127.0.0.1:1\"] }, v: { endpoints: [\"127.0.0.1:2\"] } }\nroutes:\n" +
+            routes_yaml,
+        "routes.yaml", [](const std::string&) { return std::optional<std::string>{}; });
     EXPECT_TRUE(r.errors.empty()) << (r.errors.empty() ? "" : r.errors[0].to_string());
     return router::route_table::compile(*r.config);
 }
@@ -119,7 +121,8 @@ TEST(RouteTable, TemplatesMatchWholeSegmentsWithBacktracking) {
 TEST(RouteTable, ScalesToManyRoutes) {
     std::string yaml;
     for (int i = 0; i < 10000; ++i) {
-        yaml += "  - { name: r" + std::to_string(i) + ", upstream: u, match: { prefix: /svc" + std::to_string(i) + "/ } }\n";
+        yaml += "  - { name: r" + std::to_string(i) + ", upstream: u, match: { prefix: /svc" + std::to_string(i) +
+                "/ } }\n";
     }
     auto t = compile(yaml);
     EXPECT_EQ(match(*t, "GET", "h", "/svc9999/x"), "r9999");

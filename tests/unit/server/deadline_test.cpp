@@ -1,8 +1,7 @@
 #include "gatehouse/server/deadline.hpp"
 
-#include <gtest/gtest.h>
-
 #include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
 
 using namespace gatehouse::server;
 namespace asio = boost::asio;

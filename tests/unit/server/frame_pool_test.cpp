@@ -2,16 +2,16 @@
 // and without including frame_pool.hpp itself: the pool's functions and Asio's frames reach
 // this unit only through the header CMake force-includes into every unit. If that were lost,
 // this file would not compile, and with the internals on, Asio's frames would bypass the pool.
-#include <gtest/gtest.h>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <cstdint>
-#include <cstring>
-#include <thread>
-#include <vector>
+#include <gtest/gtest.h>
 
 using namespace gatehouse::server;
 
@@ -56,7 +56,9 @@ TEST(FramePool, LargeFramesAreNotKeptAndKeptBytesAreBounded) {
 }
 
 namespace {
-boost::asio::awaitable<int> leaf(int i) { co_return i + 1; }
+boost::asio::awaitable<int> leaf(int i) {
+    co_return i + 1;
+}
 boost::asio::awaitable<void> caller(int& sum) {
     for (int i = 0; i < 1000; ++i) sum += co_await leaf(i);
 }

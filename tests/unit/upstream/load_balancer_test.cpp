@@ -1,9 +1,9 @@
 #include "gatehouse/upstream/load_balancer.hpp"
 
-#include <gtest/gtest.h>
-
 #include <map>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 using namespace gatehouse;
 using upstream::endpoint_load;

@@ -1,14 +1,13 @@
 #include "gatehouse/upstream/pool.hpp"
 
-#include <gtest/gtest.h>
+#include <thread>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
-
-#include <thread>
+#include <gtest/gtest.h>
 
 using namespace gatehouse;
 using upstream::connection_pool;
@@ -17,7 +16,8 @@ namespace asio = boost::asio;
 
 namespace {
 
-config::pool_config pool_config(std::uint64_t max_connections, std::uint64_t max_idle, std::chrono::milliseconds max_wait) {
+config::pool_config pool_config(std::uint64_t max_connections, std::uint64_t max_idle,
+                                std::chrono::milliseconds max_wait) {
     config::pool_config c;
     c.max_connections = max_connections;
     c.max_idle = max_idle;
@@ -99,7 +99,7 @@ TEST(ConnectionPool, IdleConnectionThatReceivedBytesIsNeverReusedAndIsCounted) {
     pool.release(std::move(chatty.conn), true, now);  // most recent: tried first
     asio::write(chatty.peer, asio::buffer("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED", 46));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // loopback delivery
-    auto got = pool.try_acquire(false);  // used a moment ago, still checked
+    auto got = pool.try_acquire(false);                          // used a moment ago, still checked
     EXPECT_EQ(got.status, status::reused);
     EXPECT_EQ(got.conn.get(), quiet_raw);
     EXPECT_EQ(pool.take_stray_closed(), 1u);
@@ -166,10 +166,13 @@ TEST(ConnectionPool, WaiterGetsAReleasedConnectionOrTimesOut) {
     ASSERT_EQ(pool.try_acquire(false).status, status::must_wait);
 
     std::optional<status> first, second;
-    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-        auto r = co_await pool.wait(upstream::clock::now() + std::chrono::seconds(5));
-        first = r.status;
-    }, asio::detached);
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+            auto r = co_await pool.wait(upstream::clock::now() + std::chrono::seconds(5));
+            first = r.status;
+        },
+        asio::detached);
     ctx.poll();
     EXPECT_FALSE(first.has_value());
     // A non-reusable release hands the slot over: the waiter may connect.
@@ -179,10 +182,13 @@ TEST(ConnectionPool, WaiterGetsAReleasedConnectionOrTimesOut) {
     EXPECT_EQ(pool.total(), 1u);
 
     ctx.restart();
-    asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
-        auto r = co_await pool.wait(upstream::clock::now() + std::chrono::seconds(5));
-        second = r.status;
-    }, asio::detached);
+    asio::co_spawn(
+        ctx,
+        [&]() -> asio::awaitable<void> {
+            auto r = co_await pool.wait(upstream::clock::now() + std::chrono::seconds(5));
+            second = r.status;
+        },
+        asio::detached);
     ctx.run_for(std::chrono::seconds(2));
     EXPECT_EQ(second, status::exhausted);  // nothing freed within max_wait
 }
