@@ -4,6 +4,7 @@
 #include <cctype>
 #include <stdexcept>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -218,7 +219,7 @@ struct admin_server::impl {
                 return;
             }
             if (!ec) {
-                asio::co_spawn(io, serve(std::move(socket)), [](std::exception_ptr e) {
+                asio::co_spawn(io, serve(std::move(socket)), [](const std::exception_ptr& e) {
                     if (e) {
                         try {
                             std::rethrow_exception(e);

@@ -5,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -38,7 +39,7 @@ int probe(std::string_view url, std::chrono::milliseconds timeout, std::string& 
     http::response<http::string_body> res;
     beast::error_code failure;
     asio::ip::tcp::resolver resolver(io);
-    resolver.async_resolve(host, port, [&](beast::error_code ec, asio::ip::tcp::resolver::results_type results) {
+    resolver.async_resolve(host, port, [&](beast::error_code ec, const asio::ip::tcp::resolver::results_type& results) {
         if (ec) {
             failure = ec;
             return;

@@ -38,7 +38,12 @@ bool reader::expect_map(const YAML::Node& node, const std::string& path,
                 list += list.empty() ? "" : ", ";
                 list += a;
             }
-            error(item.first, join(path, key), "unknown key \"" + key + "\" (expected one of: " + list + ")");
+            std::string message = "unknown key \"";
+            message += key;
+            message += "\" (expected one of: ";
+            message += list;
+            message += ")";
+            error(item.first, join(path, key), message);
         }
     }
     return true;

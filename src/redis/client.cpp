@@ -432,7 +432,13 @@ client::client(asio::io_context& io, options opts)
 }
 
 client::~client() {
-    close();
+    // close() can throw only what allocation and Asio's cancel throw on a broken system; a
+    // destructor must not let it escape (that would terminate the worker).
+    try {
+        close();
+    } catch (const std::exception& e) {
+        spdlog::error("redis client: closing failed: {}", e.what());
+    }
 }
 
 void client::close() {

@@ -54,7 +54,7 @@ std::string format_ipv4(const asio::ip::address_v4& address) {
 }  // namespace
 
 void spawn_client_connection(worker& w, tcp::socket socket, const tcp::endpoint& peer) {
-    asio::co_spawn(w.context(), serve(w, std::move(socket), peer), [](std::exception_ptr e) {
+    asio::co_spawn(w.context(), serve(w, std::move(socket), peer), [](const std::exception_ptr& e) {
         if (e) {
             try {
                 std::rethrow_exception(e);

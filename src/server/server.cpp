@@ -242,7 +242,7 @@ void server::refresh_dns(std::size_t cluster) {
         resolver_->async_resolve(
             ep.host, std::to_string(ep.port),
             [this, cluster, e, snap = snapshot_.get()](boost::system::error_code ec,
-                                                       tcp::resolver::results_type results) {
+                                                       const tcp::resolver::results_type& results) {
                 if (snap != snapshot_.get()) {
                     return;  // the config changed meanwhile
                 }

@@ -4,6 +4,7 @@
 #include <random>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/v6_only.hpp>
 #include <spdlog/spdlog.h>
 
 #include "gatehouse/filters/factory.hpp"

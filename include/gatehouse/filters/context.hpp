@@ -59,7 +59,7 @@ public:
     virtual std::optional<std::string_view> get(std::string_view name) const = 0;
     // All lines of the field named name as one comma-separated list (RFC 9110 section 5.3):
     // the value itself when one line carries it, else the lines joined into scratch.
-    virtual std::optional<std::string_view> get_list(std::string_view name, std::pmr::string& scratch) const {
+    virtual std::optional<std::string_view> get_list(std::string_view name, std::pmr::string& /*scratch*/) const {
         return get(name);
     }
     // How many lines carry the field named name.

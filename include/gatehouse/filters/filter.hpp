@@ -30,7 +30,7 @@ public:
     virtual ~filter() = default;
 
     // Before anything is forwarded. To answer the client, set ctx.reply and return respond.
-    virtual filter_status on_request(request_context& ctx) { return filter_status::proceed; }
+    virtual filter_status on_request(request_context& /*ctx*/) { return filter_status::proceed; }
 
     // True if the chain must always await on_request_async instead of calling on_request, for
     // filters that always wait for I/O. A filter that only sometimes does returns suspend from

@@ -371,7 +371,12 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
                     known += known.empty() ? "" : ", ";
                     known += k;
                 }
-                r.error(fn, path + ".fields", "unknown field \"" + name + "\" (known: " + known + ")");
+                std::string message = "unknown field \"";
+                message += name;
+                message += "\" (known: ";
+                message += known;
+                message += ")";
+                r.error(fn, path + ".fields", message);
             } else if (std::find(s.fields.begin(), s.fields.end(), it->second) != s.fields.end()) {
                 r.error(fn, path + ".fields", "field \"" + name + "\" is listed twice");
             } else {

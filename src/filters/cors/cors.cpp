@@ -136,7 +136,7 @@ public:
         return filter_status::respond;
     }
 
-    void on_response(request_context& ctx, const response_view& response) override {
+    void on_response(request_context& ctx, const response_view& /*response*/) override {
         if (ctx.reply && ctx.answer_reason == "preflight") {
             return;  // our own preflight answer carries its fields already
         }

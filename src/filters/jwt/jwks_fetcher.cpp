@@ -312,7 +312,7 @@ void jwks_fetcher::start() {
                     if (loop_->stopping) co_return;
                 }
             },
-            [name = name_](std::exception_ptr e) {
+            [name = name_](const std::exception_ptr& e) {
                 if (!e) return;
                 try {
                     std::rethrow_exception(e);

@@ -905,10 +905,11 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
         } else {
             for (const auto& item : n) {
                 auto claim = item.first.Scalar();
-                auto header = r.string(item.second, path + ".claims_to_headers." + claim);
+                std::string key_path = path + ".claims_to_headers.";
+                key_path += claim;
+                auto header = r.string(item.second, key_path);
                 if (header && !http::valid_token(*header)) {
-                    r.error(item.second, path + ".claims_to_headers." + claim,
-                            "invalid header name \"" + *header + "\"");
+                    r.error(item.second, key_path, "invalid header name \"" + *header + "\"");
                 } else if (header) {
                     s.claims_to_headers.emplace_back(claim, *header);
                 }
