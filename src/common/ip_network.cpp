@@ -91,6 +91,11 @@ std::string_view client_behind_proxies(const std::vector<network>& trusted, std:
     if (!peer_address || !in_any(trusted, *peer_address)) {
         return peer;
     }
+    return client_from_forwarded_for(trusted, peer, forwarded_for);
+}
+
+std::string_view client_from_forwarded_for(const std::vector<network>& trusted, std::string_view peer,
+                                           std::string_view forwarded_for) {
     // Right to left: each trusted hop appended the address it saw; the first one that is not a
     // trusted proxy is the client.
     std::string_view client = peer;

@@ -482,7 +482,7 @@ void client_connection::describe_request(request_state& rs) {
         std::pmr::string joined(rs.allocator);
         auto forwarded_for = rs.headers_view->get_list("x-forwarded-for", joined);
         if (forwarded_for) {
-            auto client = common::client_behind_proxies(trusted, client_ip_, *forwarded_for);
+            auto client = common::client_from_forwarded_for(trusted, client_ip_, *forwarded_for);
             if (client != client_ip_) ctx.set_client_ip(client);
         }
     }

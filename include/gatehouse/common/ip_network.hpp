@@ -34,4 +34,9 @@ bool in_any(const std::vector<network>& list, const ip_bytes& address);
 std::string_view client_behind_proxies(const std::vector<network>& trusted, std::string_view peer,
                                        std::string_view forwarded_for);
 
+// The same walk for a peer already known to be in trusted (the server checks its peer once per
+// connection address, without parsing it again).
+std::string_view client_from_forwarded_for(const std::vector<network>& trusted, std::string_view peer,
+                                           std::string_view forwarded_for);
+
 }  // namespace gatehouse::common
