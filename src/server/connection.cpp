@@ -1,5 +1,5 @@
-// The downstream half of a request: read and validate the head, route it, answer locally
-// when refused. The upstream half is in exchange.cpp.
+// A client connection's keep-alive loop: read a head, check it, route it, run the filter
+// chain, then answer locally or hand the request to an upstream exchange (relay.cpp).
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -11,14 +11,15 @@
 #include <boost/beast/http/error.hpp>
 #include <spdlog/spdlog.h>
 
-#include "asio_internals/accepted_socket.hpp"
-#include "asio_internals/reactor_hints.hpp"
 #include "gatehouse/http/check_request.hpp"
 #include "gatehouse/http/request_id.hpp"
 #include "gatehouse/http/wire.hpp"
+#include "gatehouse/io/send.hpp"
 #include "gatehouse/server/client_connection.hpp"
 #include "gatehouse/server/worker.hpp"
-#include "io.hpp"
+#include "io/asio_internals/accepted_socket.hpp"
+#include "io/asio_internals/reactor_hints.hpp"
+#include "relay.hpp"
 #include "request_state.hpp"
 
 namespace gatehouse::server {
@@ -67,7 +68,7 @@ void spawn_client_connection(worker& w, tcp::socket socket, const tcp::endpoint&
 
 client_connection::client_connection(worker& w, tcp::socket socket, const tcp::endpoint& peer)
     : worker_(w), socket_(std::move(socket)) {
-    forget_possible_dup(socket_);
+    io::forget_possible_dup(socket_);
     {
         auto address = peer.address();
         if (address.is_v6() && address.to_v6().is_v4_mapped()) {
@@ -125,10 +126,10 @@ asio::awaitable<void> client_connection::run() {
             // Read per wait, never held across one: a reload may free the config in between.
             watch_.arm_idle(socket_, worker_.now() + worker_.current().config->server.timeouts.idle);
             if (++idle_waits == 2) {
-                watch_peer_close(socket_);  // kept alive: from now on, drained sockets wait for epoll
+                io::watch_peer_close(socket_);  // kept alive: from now on, drained sockets wait for epoll
             }
             auto [ec, n] =
-                co_await socket_.async_read_some(drain_aware(socket_, asio::buffer(first_bytes_)), use_nothrow);
+                co_await socket_.async_read_some(io::drain_aware(socket_, asio::buffer(first_bytes_)), io::use_nothrow);
             if (settle(ec)) {
                 break;
             }
@@ -138,7 +139,7 @@ asio::awaitable<void> client_connection::run() {
             if (n == first_bytes_.size()) {
                 // A full first read means more is probably waiting (a body): take it now, so the
                 // head and the body leave in one write and the request stays replayable.
-                auto space = buf.prepare(std::max(min_read, buf.capacity() - buf.size()));
+                auto space = buf.prepare(std::max(io::min_read, buf.capacity() - buf.size()));
                 auto more = ::recv(socket_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
                 if (more > 0) {
                     buf.commit(static_cast<std::size_t>(more));
@@ -161,7 +162,7 @@ asio::awaitable<void> client_connection::run() {
         auto until = worker_.now() + linger_time;
         while (drained < linger_bytes) {
             watch_.arm(socket_, until);
-            auto [ec, n] = co_await socket_.async_read_some(buf.prepare(min_read), use_nothrow);
+            auto [ec, n] = co_await socket_.async_read_some(buf.prepare(io::min_read), io::use_nothrow);
             if (settle(ec)) {
                 break;
             }
@@ -192,7 +193,7 @@ void client_connection::no_delay_from_second_write() {
 
 std::size_t client_connection::send_to_client_now(std::span<const asio::const_buffer> buffers, error_code& ec) {
     no_delay_from_second_write();
-    return send_now(socket_, buffers, ec);
+    return io::send_now(socket_, buffers, ec);
 }
 
 asio::awaitable<error_code> client_connection::send_rest(tcp::socket& target,
@@ -201,9 +202,9 @@ asio::awaitable<error_code> client_connection::send_rest(tcp::socket& target,
     if (&target == &socket_) {
         no_delay_from_second_write();  // the rest follows unacknowledged data
     }
-    auto rest = after_bytes(buffers, sent);
+    auto rest = io::after_bytes(buffers, sent);
     watch_.arm(target, deadline);
-    auto [ec, n] = co_await asio::async_write(target, rest, use_nothrow);
+    auto [ec, n] = co_await asio::async_write(target, rest, io::use_nothrow);
     sent += n;
     co_return settle(ec);
 }
@@ -359,9 +360,9 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
         if (rs.head_reader.read(rs.parser, buf, head_limits, refusal) != http::head_progress::need_more) {
             break;
         }
-        auto want = std::max(min_read, buf.capacity() - buf.size());
+        auto want = std::max(io::min_read, buf.capacity() - buf.size());
         watch_.arm(socket_, header_deadline);
-        auto [read_ec, n] = co_await socket_.async_read_some(buf.prepare(want), use_nothrow);
+        auto [read_ec, n] = co_await socket_.async_read_some(buf.prepare(want), io::use_nothrow);
         auto ec = settle(read_ec);
         if (ec) {
             if (ec == asio::error::timed_out && buf.size() > 0) {
@@ -403,6 +404,46 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
         co_return co_await reply(rs, answer, rs.framing != http::body_framing::none);
     }
     co_return co_await proxy(rs);
+}
+
+asio::awaitable<client_connection::next_step> client_connection::proxy(request_state& rs) {
+    const auto& config = *rs.gen->snap->config;
+    const auto index = rs.route->upstream_index;
+    upstream::exchange_settings settings;
+    settings.deadline = rs.started + rs.route->config.timeout.value_or(config.server.timeouts.request);
+    settings.send_timeout = config.server.timeouts.send;
+    settings.read_timeout = config.server.timeouts.read;
+    settings.max_response_head = static_cast<std::size_t>(config.server.limits.max_response_header_bytes);
+    settings.client_hash = client_hash_;
+    settings.timed = !rs.chain->empty();  // on_log sees the upstream's time; no clock reads without filters
+    settings.stats = rs.gen->cluster_stats[index];
+    const upstream::request_shape shape{rs.framing,    rs.content_length, rs.max_body,
+                                        rs.idempotent, rs.head_method,    rs.expect_continue};
+    // The relay and the exchange live in the request's arena, not in the coroutine frame.
+    struct parts {
+        parts(client_connection& c, request_state& rs, upstream::cluster_state& cluster,
+              const upstream::exchange_settings& settings)
+            : downstream(c, rs), exchange(cluster, c.worker_.exchange_env(), c.watch_, settings, rs.allocator) {}
+        relay downstream;
+        upstream::exchange exchange;
+    };
+    struct parts_owner {
+        request_state& rs;
+        parts* p;
+        ~parts_owner() { rs.allocator.delete_object(p); }
+    } owner{rs, rs.allocator.new_object<parts>(*this, rs, *rs.gen->clusters[index], settings)};
+    auto& exchange = owner.p->exchange;
+    co_await exchange.run(owner.p->downstream, shape);
+
+    const auto& result = exchange.result();
+    rs.log.upstream = result.endpoint;
+    rs.log.bytes_in = rs.head_reader.head_bytes() + result.body_bytes_sent;
+    if (result.upstream_duration) rs.log.upstream_duration = result.upstream_duration;
+    if (result.downstream_failed) rs.log.client_aborted = true;
+    if (result.refusal) {
+        co_return co_await reply(rs, *result.refusal, true);
+    }
+    co_return result.complete&& owner.p->downstream.keep_client() ? next_step::keep_alive : next_step::close;
 }
 
 asio::awaitable<client_connection::next_step> client_connection::answer_ok(request_state& rs, std::string_view fields,

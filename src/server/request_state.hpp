@@ -1,5 +1,5 @@
 #pragma once
-// Per-request state shared by the downstream (connection.cpp) and upstream (exchange.cpp) halves.
+// Per-request state of a client connection (connection.cpp) and its relay (relay.cpp).
 #include <array>
 #include <cstddef>
 #include <memory_resource>
@@ -16,9 +16,9 @@
 #include "gatehouse/http/request_head_reader.hpp"
 #include "gatehouse/http/response_head.hpp"
 #include "gatehouse/http/wire.hpp"
+#include "gatehouse/io/block_cache.hpp"
+#include "gatehouse/io/deadline.hpp"
 #include "gatehouse/router/route_table.hpp"
-#include "gatehouse/server/block_cache.hpp"
-#include "gatehouse/server/deadline.hpp"
 #include "gatehouse/server/generation.hpp"
 
 namespace gatehouse::server {
@@ -109,23 +109,20 @@ struct request_state : request_arena, http::request_facts {
     const filter_chain* chain = nullptr;          // the route's filters, or the defaults before routing
     filters::exchange_log log;                    // filled as the exchange goes
     std::chrono::steady_clock::time_point begin;  // precise, for durations
-    std::chrono::steady_clock::time_point upstream_begin;
-    bool response_started = false;              // a response head reached the client
-    std::optional<fields_lookup> headers_view;  // over parser.get(): route matching and ctx.headers
+    bool response_started = false;                // a response head reached the client
+    std::optional<fields_lookup> headers_view;    // over parser.get(): route matching and ctx.headers
     http::request_head_reader head_reader;
     bool from_trusted_proxy = false;  // the peer is in server.trusted_proxies
     const router::route* route = nullptr;
     std::uint64_t max_body = 0;
-    bool continue_sent = false;
     clock::time_point started;
-    http::response_head response{&arena};  // the upstream's response head (one per 1xx/final)
 };
 
 // A request_state built in a block of the worker's cache and destroyed when the request ends:
 // it stays out of the coroutine frame, whose allocation would otherwise be a 5 KiB malloc.
 class request_lease {
 public:
-    explicit request_lease(block_cache& cache) : cache_(cache), state_(new (cache.take()) request_state) {}
+    explicit request_lease(io::block_cache& cache) : cache_(cache), state_(new (cache.take()) request_state) {}
     ~request_lease() {
         state_->~request_state();
         cache_.give(state_);
@@ -136,19 +133,8 @@ public:
     request_state& operator*() const { return *state_; }
 
 private:
-    block_cache& cache_;
+    io::block_cache& cache_;
     request_state* state_;
-};
-
-struct exchange_result {
-    enum class outcome {
-        done,         // the response was relayed (or a reply sent); next says what follows
-        retry_stale,  // a reused connection died before any response byte; safe to resend
-    };
-    outcome result = outcome::done;
-    bool upstream_reusable = false;
-    bool keep_client = false;
-    std::optional<http::local_reply> reply;  // to send instead of a relayed response
 };
 
 }  // namespace gatehouse::server

@@ -9,6 +9,7 @@
 
 #include "gatehouse/filters/factory.hpp"
 #include "gatehouse/server/client_connection.hpp"
+#include "gatehouse/upstream/exchange.hpp"
 #include "request_state.hpp"
 
 namespace gatehouse::server {
@@ -190,6 +191,10 @@ tcp::endpoint worker::listen(const tcp::endpoint& address) {
     auto bound = acceptor->local_endpoint();
     acceptors_.push_back(std::move(acceptor));
     return bound;
+}
+
+upstream::exchange_env worker::exchange_env() {
+    return {context_->get_executor(), &buffers_, &now_};
 }
 
 void worker::start() {

@@ -17,15 +17,16 @@
 #include "gatehouse/filters/filter.hpp"
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/local_reply.hpp"
-#include "gatehouse/server/deadline.hpp"
+#include "gatehouse/io/deadline.hpp"
 
 namespace gatehouse::server {
+
+using clock = std::chrono::steady_clock;
 
 class worker;
 struct request_state;
 struct chain_entry;
-struct exchange_result;
-struct relay_plan;
+class relay;
 
 // Starts serving socket (accepted from peer) on the worker's event loop.
 void spawn_client_connection(worker& w, boost::asio::ip::tcp::socket socket,
@@ -49,36 +50,31 @@ private:
 
     using buffer = boost::beast::flat_buffer;
 
+    friend class relay;  // the client's side of a proxied exchange (relay.cpp)
+
     boost::asio::awaitable<next_step> serve_one();
+    // Hands the routed request to an upstream exchange through a relay.
     boost::asio::awaitable<next_step> proxy(request_state& rs);
-    boost::asio::awaitable<exchange_result> exchange(request_state& rs, struct upstream_attempt& attempt);
-    // Parts of exchange (see exchange.cpp for why it is split).
-    boost::asio::awaitable<bool> send_request(request_state& rs, upstream_attempt& attempt, std::size_t& held,
-                                              exchange_result& result);
-    boost::asio::awaitable<bool> forward_informational(request_state& rs, buffer& ubuf);
-    // Decides how the response reaches the client and builds its head (plan.head).
-    bool plan_relay(request_state& rs, relay_plan& plan, exchange_result& result);
     boost::asio::awaitable<next_step> reply(request_state& rs, const http::local_reply& reply, bool close);
     // A 200 the gateway answers itself: fields (each ending in CRLF), then body.
     boost::asio::awaitable<next_step> answer_ok(request_state& rs, std::string_view fields, std::string_view body);
     boost::asio::awaitable<next_step> answer_server_options(request_state& rs);
     boost::asio::awaitable<next_step> answer_trace(request_state& rs);
     boost::asio::awaitable<boost::system::error_code> write_to_client(std::string_view data);
-    // send_now on the client socket. Nagle's algorithm only holds back a write that follows
+    // io::send_now on the client socket. Nagle's algorithm only holds back a write that follows
     // unacknowledged data, so the first write of a connection leaves at once without
     // TCP_NODELAY; it is set before the second (as NGINX does), which spares the syscall on a
     // connection that answers once and closes.
     std::size_t send_to_client_now(std::span<const boost::asio::const_buffer> buffers, boost::system::error_code& ec);
     void no_delay_from_second_write();
-    // The part of a send that send_now could not do at once: waits until target takes the rest
-    // of buffers, watched until deadline. sent: the bytes send_now sent, then all bytes sent.
+    // The part of a send that io::send_now could not do at once: waits until target takes the rest
+    // of buffers, watched until deadline. sent: the bytes io::send_now sent, then all bytes sent.
     boost::asio::awaitable<boost::system::error_code> send_rest(boost::asio::ip::tcp::socket& target,
                                                                 std::span<const boost::asio::const_buffer> buffers,
                                                                 std::size_t& sent, clock::time_point deadline);
 
     // Validates the parsed head and fills rs; returns a reply to send when the request is refused.
     std::optional<http::local_reply> inspect_request(request_state& rs);
-    void build_upstream_head(request_state& rs, std::string_view endpoint_authority, std::pmr::string& out);
 
     // Filter phases (the chain in rs.chain) and the end of a request (on_log, metrics).
     // on_request: synchronous filters from next until one answers or an async one is next (no
@@ -102,7 +98,7 @@ private:
 
     worker& worker_;
     boost::asio::ip::tcp::socket socket_;
-    deadline_watch watch_;
+    io::deadline_watch watch_;
     std::unique_ptr<buffer> buffer_;  // held only while unparsed bytes remain
     // The first bytes of the next request land here: an idle connection holds no pooled buffer,
     // and a speculative read (unlike a readiness wait) costs no syscall when nothing is pending.

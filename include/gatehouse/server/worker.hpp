@@ -16,15 +16,21 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gatehouse/http/request_id.hpp"
+#include "gatehouse/io/block_cache.hpp"
+#include "gatehouse/io/buffer_pool.hpp"
+#include "gatehouse/io/deadline.hpp"
 #include "gatehouse/observability/metrics.hpp"
-#include "gatehouse/server/block_cache.hpp"
-#include "gatehouse/server/buffer_pool.hpp"
-#include "gatehouse/server/deadline.hpp"
 #include "gatehouse/server/generation.hpp"
 #include "gatehouse/server/snapshot.hpp"
 #include "gatehouse/upstream/cluster.hpp"
 
+namespace gatehouse::upstream {
+struct exchange_env;
+}
+
 namespace gatehouse::server {
+
+using clock = std::chrono::steady_clock;
 
 class worker {
 public:
@@ -77,9 +83,11 @@ public:
     void release_generation(generation* g);
     observability::worker_stats& stats() { return stats_; }
     bool draining() const { return draining_; }
-    deadline_list& deadlines() { return deadlines_; }
-    buffer_pool& buffers() { return buffers_; }
-    block_cache& request_blocks() { return request_blocks_; }  // sized for a request_state
+    io::deadline_list& deadlines() { return deadlines_; }
+    io::buffer_pool& buffers() { return buffers_; }
+    // What an upstream exchange on this worker borrows: executor, buffers, coarse clock.
+    upstream::exchange_env exchange_env();
+    io::block_cache& request_blocks() { return request_blocks_; }  // sized for a request_state
     http::fast_random& random() { return random_; }
     // The time of the last sweep (at most 100 ms old): deadlines are checked at that
     // resolution anyway, and reading it costs no clock call.
@@ -117,9 +125,9 @@ private:
     std::vector<boost::asio::ip::tcp::endpoint> peers_;  // filled by each acceptor's pending accept
     std::unique_ptr<boost::asio::steady_timer> sweep_timer_;
     unsigned sweep_ticks_ = 0;
-    deadline_list deadlines_;
-    buffer_pool buffers_;
-    block_cache request_blocks_;
+    io::deadline_list deadlines_;
+    io::buffer_pool buffers_;
+    io::block_cache request_blocks_;
     http::fast_random random_;
     clock::time_point now_ = clock::now();
     std::chrono::nanoseconds wall_offset_{};

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <new>
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 
 namespace {
 
@@ -108,4 +108,4 @@ std::size_t pool_kept_bytes() noexcept {
     return gone ? 0 : pool.kept_bytes();
 }
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io

@@ -1,6 +1,6 @@
-#include "gatehouse/server/buffer_pool.hpp"
+#include "gatehouse/io/buffer_pool.hpp"
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 
 buffer_pool::buffer_pool(std::size_t buffer_size, std::size_t max_free)
     : buffer_size_(buffer_size), max_free_(max_free) {}
@@ -27,4 +27,4 @@ void buffer_pool::release(std::unique_ptr<buffer> b) {
     free_.push_back(std::move(b));
 }
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io

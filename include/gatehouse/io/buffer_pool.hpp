@@ -6,7 +6,7 @@
 
 #include <boost/beast/core/flat_buffer.hpp>
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 
 class buffer_pool {
 public:
@@ -27,4 +27,4 @@ private:
     std::vector<std::unique_ptr<buffer>> free_;
 };
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io

@@ -1,6 +1,6 @@
-#include "gatehouse/server/deadline.hpp"
+#include "gatehouse/io/deadline.hpp"
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 
 deadline_watch::~deadline_watch() {
     if (list_) {
@@ -61,4 +61,4 @@ void deadline_list::expire_idle() {
     }
 }
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io

@@ -1,8 +1,8 @@
-#include "gatehouse/server/block_cache.hpp"
+#include "gatehouse/io/block_cache.hpp"
 
 #include <new>
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 
 block_cache::block_cache(std::size_t block_size, std::size_t max_free) : block_size_(block_size), max_free_(max_free) {
     free_.reserve(max_free_);
@@ -31,4 +31,4 @@ void block_cache::give(void* block) {
     }
 }
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <vector>
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 
 class block_cache {
 public:
@@ -25,4 +25,4 @@ private:
     std::vector<void*> free_;
 };
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io

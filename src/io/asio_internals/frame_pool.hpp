@@ -20,12 +20,12 @@
 #include <boost/asio/detail/thread_info_base.hpp>
 #endif
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 void* pool_allocate(std::size_t size, std::size_t align);
 void pool_deallocate(void* pointer, std::size_t size) noexcept;
 // Bytes of free blocks this thread's pool keeps for reuse.
 std::size_t pool_kept_bytes() noexcept;
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io
 
 #if GATEHOUSE_ASIO_INTERNALS
 namespace boost::asio::detail {
@@ -34,14 +34,14 @@ template <>
 inline void* thread_info_base::allocate<thread_info_base::awaitable_frame_tag>(thread_info_base::awaitable_frame_tag,
                                                                                thread_info_base*, std::size_t size,
                                                                                std::size_t align) {
-    return gatehouse::server::pool_allocate(size, align);
+    return gatehouse::io::pool_allocate(size, align);
 }
 
 template <>
 inline void thread_info_base::deallocate<thread_info_base::awaitable_frame_tag>(thread_info_base::awaitable_frame_tag,
                                                                                 thread_info_base*, void* pointer,
                                                                                 std::size_t size) {
-    gatehouse::server::pool_deallocate(pointer, size);
+    gatehouse::io::pool_deallocate(pointer, size);
 }
 
 }  // namespace boost::asio::detail

@@ -2,7 +2,7 @@
 // Accepted client sockets without Asio's "possibly duplicated" flag (asio_internals/README.md).
 #include <boost/asio/ip/tcp.hpp>
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 
 // Asio marks every socket it accepts as "possibly duplicated" and so removes it from epoll with
 // an extra EPOLL_CTL_DEL before closing it. A socket from our own accept is never duplicated,
@@ -21,4 +21,4 @@ inline void forget_possible_dup([[maybe_unused]] boost::asio::ip::tcp::socket& s
 #endif
 }
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io

@@ -1,4 +1,4 @@
-#include "io.hpp"
+#include "gatehouse/io/send.hpp"
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -6,7 +6,7 @@
 #include <array>
 #include <cerrno>
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -58,4 +58,4 @@ std::vector<asio::const_buffer> after_bytes(std::span<const asio::const_buffer> 
     return rest;
 }
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io

@@ -6,7 +6,7 @@
 #include <boost/asio/detail/epoll_reactor.hpp>
 #include <boost/asio/detail/scheduler_operation.hpp>
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 
 namespace asio = boost::asio;
 
@@ -93,6 +93,6 @@ bool drained_after_short_read(void* reactor_state) {
     return (op->*member(task_result_tag{}) & EPOLLRDHUP) == 0;
 }
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io
 
 #endif  // GATEHOUSE_ASIO_INTERNALS

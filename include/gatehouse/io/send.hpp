@@ -1,5 +1,5 @@
 #pragma once
-// Shared by the two halves of a connection (connection.cpp, exchange.cpp).
+// Socket I/O helpers shared by client connections and upstream exchanges.
 #include <cstddef>
 #include <span>
 #include <vector>
@@ -9,7 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 
 // Completion token: errors come back as values, never as exceptions.
 inline constexpr auto use_nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
@@ -34,4 +34,4 @@ inline std::size_t total_size(std::span<const boost::asio::const_buffer> buffers
     return total;
 }
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io

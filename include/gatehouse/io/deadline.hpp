@@ -6,7 +6,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 
 using clock = std::chrono::steady_clock;
 
@@ -65,4 +65,4 @@ private:
     std::size_t size_ = 0;
 };
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io

@@ -1,9 +1,9 @@
-#include "gatehouse/server/deadline.hpp"
+#include "gatehouse/io/deadline.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
-using namespace gatehouse::server;
+using namespace gatehouse::io;
 namespace asio = boost::asio;
 
 TEST(DeadlineList, SweepCancelsOnlyExpiredWatches) {

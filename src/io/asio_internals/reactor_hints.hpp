@@ -15,7 +15,7 @@
 #include <boost/asio/detail/reactive_socket_recv_op.hpp>
 #endif
 
-namespace gatehouse::server {
+namespace gatehouse::io {
 
 #if GATEHOUSE_ASIO_INTERNALS
 
@@ -56,7 +56,7 @@ inline boost::asio::mutable_buffer drain_aware(boost::asio::ip::tcp::socket&, bo
 
 #endif
 
-}  // namespace gatehouse::server
+}  // namespace gatehouse::io
 
 #if GATEHOUSE_ASIO_INTERNALS
 
@@ -65,10 +65,10 @@ namespace boost::asio::detail {
 // Asio's receive operation for a drain_aware_buffer: the same recv, reporting a short read as
 // "done and exhausted" (which Asio otherwise says only at end of stream).
 template <>
-class reactive_socket_recv_op_base<gatehouse::server::drain_aware_buffer> : public reactor_op {
+class reactive_socket_recv_op_base<gatehouse::io::drain_aware_buffer> : public reactor_op {
 public:
     reactive_socket_recv_op_base(const boost::system::error_code& success_ec, socket_type socket,
-                                 socket_ops::state_type /*state*/, const gatehouse::server::drain_aware_buffer& buffers,
+                                 socket_ops::state_type /*state*/, const gatehouse::io::drain_aware_buffer& buffers,
                                  socket_base::message_flags flags, func_type complete_func)
         : reactor_op(success_ec, &reactive_socket_recv_op_base::do_perform, complete_func),
           socket_(socket),
@@ -85,7 +85,7 @@ public:
         if (o->bytes_transferred_ == 0) {
             return done_and_exhausted;  // end of stream or an error, as Asio says
         }
-        if (o->bytes_transferred_ < size && gatehouse::server::drained_after_short_read(o->buffers_.reactor_state)) {
+        if (o->bytes_transferred_ < size && gatehouse::io::drained_after_short_read(o->buffers_.reactor_state)) {
             return done_and_exhausted;
         }
         return done;
@@ -93,7 +93,7 @@ public:
 
 private:
     socket_type socket_;
-    gatehouse::server::drain_aware_buffer buffers_;
+    gatehouse::io::drain_aware_buffer buffers_;
     socket_base::message_flags flags_;
 };
 

@@ -13,7 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
-using namespace gatehouse::server;
+using namespace gatehouse::io;
 
 TEST(FramePool, AFreedBlockServesTheNextFrameOfItsSizeClass) {
     void* first = pool_allocate(600, 16);

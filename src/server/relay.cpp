@@ -1,0 +1,368 @@
+#include "relay.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include <boost/beast/http/field.hpp>
+
+#include "gatehouse/http/wire.hpp"
+#include "gatehouse/io/send.hpp"
+#include "gatehouse/server/worker.hpp"
+
+namespace gatehouse::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using boost::system::error_code;
+
+namespace {
+
+// Connection-nominated fields (RFC 9110 section 7.6.1), collected once per message from every
+// Connection line as views into the message: then one comparison per nominated name for each
+// field. Framing and Host are never removed this way: the gateway sets them itself.
+class nominated_fields {
+public:
+    // False when the message names more than max_connection_tokens (the caller refuses it).
+    bool collect(const http::fields& all) {
+        for (auto [it, end] = all.equal_range(beast::http::field::connection); it != end; ++it) add(it->value());
+        return !overflow_;
+    }
+    bool collect(const http::response_head& head) {
+        for (const auto& field : head.fields()) {
+            if (http::iequals(field.name, "connection")) add(field.value);
+        }
+        return !overflow_;
+    }
+    bool contains(std::string_view name) const {
+        for (std::size_t i = 0; i < count_; ++i) {
+            if (http::iequals(names_[i], name)) return true;
+        }
+        return false;
+    }
+
+private:
+    void add(std::string_view value) {
+        http::for_each_list_token(value, [&](std::string_view token) {
+            if (http::iequals(token, "close") || http::iequals(token, "keep-alive") || http::iequals(token, "host") ||
+                http::iequals(token, "content-length")) {
+                return;
+            }
+            if (count_ == names_.size()) {
+                overflow_ = true;
+                return;
+            }
+            names_[count_++] = token;
+        });
+    }
+
+    std::array<std::string_view, http::max_connection_tokens> names_;
+    std::size_t count_ = 0;
+    bool overflow_ = false;
+};
+
+// True for a field that describes this connection only: hop-by-hop, or named in Connection.
+bool connection_scoped(const http::fields::value_type& field, const nominated_fields& nominated) {
+    return http::is_hop_by_hop(field.name()) || nominated.contains(field.name_string());
+}
+bool connection_scoped(const http::field_line& field, const nominated_fields& nominated) {
+    return http::is_hop_by_hop_name(field.name) || nominated.contains(field.name);
+}
+
+// True if the route's edits remove or replace the field called name.
+bool edited(const config::header_edits& edits, std::string_view name) {
+    for (const auto& removed : edits.remove) {
+        if (http::iequals(removed, name)) return true;
+    }
+    for (const auto& [set_name, value] : edits.set) {
+        if (http::iequals(set_name, name)) return true;
+    }
+    return false;
+}
+
+// The route's set and add fields, then the filters' (which win over the route's for a name
+// both set), after the message's own.
+template <typename String>
+void append_edits(String& out, const config::header_edits& edits, const filters::head_edits& filter_edits) {
+    for (const auto& [name, value] : edits.set) {
+        if (!filter_edits.replaces(name)) http::append_field(out, name, value);
+    }
+    for (const auto& [name, value] : edits.add) {
+        if (!filter_edits.replaces(name)) http::append_field(out, name, value);
+    }
+    filter_edits.for_each_field(
+        [&](std::string_view name, std::string_view value) { http::append_field(out, name, value); });
+}
+
+// True if the message's own field called name gives way to an edit.
+bool edited(const config::header_edits& edits, const filters::head_edits& filter_edits, std::string_view name) {
+    return edited(edits, name) || (!filter_edits.empty() && filter_edits.replaces(name));
+}
+
+// Request fields the gateway writes itself, or that say who the client is and so must not
+// come from the client: an upstream that believes a client's Forwarded or X-Real-IP would log,
+// authorise or rate-limit by an address the client chose (Beast has no enum for them).
+enum class gateway_field_kind { none, forwarded_for, other_gateway };
+gateway_field_kind gateway_field(std::string_view name) {
+    if (name.size() < 9 || (name[0] != 'x' && name[0] != 'X' && name[0] != 'f' && name[0] != 'F')) {
+        return gateway_field_kind::none;
+    }
+    if (http::iequals(name, "x-forwarded-for")) return gateway_field_kind::forwarded_for;
+    if (http::iequals(name, "x-forwarded-proto") || http::iequals(name, "x-forwarded-host") ||
+        http::iequals(name, "x-request-id") || http::iequals(name, "forwarded") || http::iequals(name, "x-real-ip") ||
+        http::iequals(name, "x-forwarded-port") || http::iequals(name, "x-forwarded-prefix")) {
+        return gateway_field_kind::other_gateway;
+    }
+    return gateway_field_kind::none;
+}
+
+}  // namespace
+
+// What the client's fields say about forwarding, collected while they are copied.
+struct relay::forwarding {
+    explicit forwarding(const std::pmr::polymorphic_allocator<char>& allocator) : forwarded_for(allocator) {}
+    std::pmr::string forwarded_for;  // X-Forwarded-For lines, joined
+    bool proxy_proto = false;        // a trusted proxy's X-Forwarded-Proto / -Host is passed on
+    bool proxy_host = false;
+};
+
+relay::relay(client_connection& connection, request_state& rs)
+    : client_(connection), rs_(rs), client_head_(rs.allocator) {}
+
+void relay::request_head(std::string_view endpoint, std::pmr::string& out) {
+    for (const auto& entry : *rs_.chain) {
+        entry.filter->on_upstream_request(rs_.ctx, endpoint);
+    }
+    const auto& req = rs_.parser.get();
+    const auto& route = rs_.route->config;
+    std::string_view target =
+        rs_.ctx.upstream_target ? std::string_view(*rs_.ctx.upstream_target) : std::string_view(rs_.target);
+    std::pmr::string rewritten(rs_.allocator);
+    if (route.strip_prefix && target.starts_with(*route.strip_prefix)) {
+        rewritten = route.replace_prefix.value_or("");
+        rewritten += target.substr(route.strip_prefix->size());
+        if (rewritten.empty() || rewritten.front() != '/') {
+            rewritten.insert(rewritten.begin(), '/');
+        }
+        target = rewritten;
+    }
+    out.reserve(512);
+    http::append_request_line(out, req.method_string(), target);
+    forwarding fwd(rs_.allocator);
+    copy_request_fields(out, fwd);
+    append_gateway_fields(endpoint, out, fwd);
+}
+
+// One pass over the client's fields: keep what is end-to-end, collect X-Forwarded-For, leave
+// out what the gateway or the route sets itself (no edits of Beast's field tree).
+void relay::copy_request_fields(std::pmr::string& out, forwarding& fwd) {
+    const auto& req = rs_.parser.get();
+    const auto& route = rs_.route->config;
+    const auto& edits = route.request_headers;
+    const auto& filter_edits = rs_.ctx.upstream_edits;
+    nominated_fields nominated;
+    nominated.collect(req);  // within the cap: check_request refused more
+    const auto& identity = rs_.gen->snap->config->identity_fields;
+    for (const auto& field : req) {
+        auto id = field.name();
+        auto name = field.name_string();
+        if (connection_scoped(field, nominated) || id == beast::http::field::expect ||
+            id == beast::http::field::content_length ||
+            (id == beast::http::field::host && (route.host_rewrite || rs_.forwarded_host.empty()))) {
+            continue;  // Expect: 100-continue is answered by the gateway; framing is set below
+        }
+        switch (gateway_field(name)) {
+            case gateway_field_kind::forwarded_for:
+                if (!fwd.forwarded_for.empty()) fwd.forwarded_for += ", ";
+                fwd.forwarded_for += field.value();
+                continue;
+            case gateway_field_kind::other_gateway:
+                // A trusted proxy describes its own client; anyone else's description is dropped.
+                if (!rs_.from_trusted_proxy || http::iequals(name, "x-request-id")) continue;
+                fwd.proxy_proto = fwd.proxy_proto || http::iequals(name, "x-forwarded-proto");
+                fwd.proxy_host = fwd.proxy_host || http::iequals(name, "x-forwarded-host");
+                break;
+            case gateway_field_kind::none:
+                break;
+        }
+        if (edited(edits, filter_edits, name) ||
+            (rs_.drop_underscore_fields && name.find('_') != std::string_view::npos) ||
+            (!identity.empty() && std::any_of(identity.begin(), identity.end(),
+                                              [&](const std::string& n) { return http::iequals(n, name); }))) {
+            continue;
+        }
+        if (rs_.max_forwards && id == beast::http::field::max_forwards) {
+            out += "Max-Forwards: ";  // one hop less (RFC 9110 section 7.6.2)
+            http::append_number(out, *rs_.max_forwards - 1);
+            out += "\r\n";
+            continue;
+        }
+        http::append_field(out, name, field.value());
+    }
+}
+
+void relay::append_gateway_fields(std::string_view endpoint, std::pmr::string& out, forwarding& fwd) {
+    const auto& route = rs_.route->config;
+    const auto& edits = route.request_headers;
+    const auto& filter_edits = rs_.ctx.upstream_edits;
+    // An HTTP/1.1 request must name a host (RFC 9112 section 3.2): when the client named none
+    // (HTTP/1.0 without Host, or an empty Host), the upstream gets the endpoint's own authority.
+    if (!edited(edits, filter_edits, "Host")) {
+        if (route.host_rewrite) {
+            http::append_field(out, "Host", *route.host_rewrite);
+        } else if (rs_.forwarded_host.empty()) {
+            http::append_field(out, "Host", endpoint);
+        }
+    }
+    if (rs_.framing == http::body_framing::length) {
+        out += "Content-Length: ";
+        http::append_number(out, rs_.content_length);
+        out += "\r\n";
+    } else if (rs_.framing == http::body_framing::chunked) {
+        out += "Transfer-Encoding: chunked\r\n";
+    }
+    auto& xff = fwd.forwarded_for;
+    if (!xff.empty()) xff += ", ";
+    xff += client_.client_ip_;
+    if (!edited(edits, filter_edits, "X-Forwarded-For")) http::append_field(out, "X-Forwarded-For", xff);
+    if (!fwd.proxy_proto && !edited(edits, filter_edits, "X-Forwarded-Proto")) {
+        http::append_field(out, "X-Forwarded-Proto", "http");
+    }
+    if (!fwd.proxy_host && !rs_.forwarded_host.empty() && !edited(edits, filter_edits, "X-Forwarded-Host")) {
+        http::append_field(out, "X-Forwarded-Host", rs_.forwarded_host);
+    }
+    if (!edited(edits, filter_edits, "X-Request-Id")) http::append_field(out, "X-Request-Id", rs_.ctx.request_id);
+    append_edits(out, edits, filter_edits);
+    out += "\r\n";
+}
+
+// The head depends on the endpoint when filters see each try, or when Host falls back to the
+// endpoint's authority.
+bool relay::head_per_try() const {
+    return !rs_.chain->empty() || rs_.forwarded_host.empty();
+}
+
+beast::flat_buffer* relay::body_bytes() {
+    return rs_.framing == http::body_framing::none ? nullptr : &client_.client_buffer();
+}
+
+asio::awaitable<error_code> relay::read_body() {
+    // A client trickling its body (a byte just inside every read timeout) would hold the
+    // upstream connection for ever: the whole body has one deadline too.
+    const auto& timeouts = rs_.gen->snap->config->server.timeouts;
+    auto& w = client_.worker_;
+    if (body_deadline_ == clock::time_point{}) body_deadline_ = w.now() + timeouts.body;
+    auto& buf = client_.client_buffer();
+    client_.watch_.arm(client_.socket_, std::min(w.now() + timeouts.read, body_deadline_));
+    auto [read_ec, n] = co_await client_.socket_.async_read_some(
+        buf.prepare(std::max(io::min_read, buf.capacity() - buf.size())), io::use_nothrow);
+    if (auto ec = client_.settle(read_ec)) {
+        co_return ec;
+    }
+    buf.commit(n);
+    co_return error_code{};
+}
+
+asio::awaitable<bool> relay::send_continue() {
+    co_return !co_await client_.write_to_client("HTTP/1.1 100 Continue\r\n\r\n");
+}
+
+// Forwarded minus the fields that describe the connection; an HTTP/1.0 client gets none.
+asio::awaitable<bool> relay::interim(const http::response_head& head) {
+    nominated_fields nominated;
+    if (rs_.version != 11 || !nominated.collect(head)) {
+        co_return true;  // an interim response is optional: drop one we cannot clean
+    }
+    std::pmr::string out(rs_.allocator);
+    http::append_status_line(out, head.code(), head.reason());
+    for (const auto& field : head.fields()) {
+        if (!connection_scoped(field, nominated)) {
+            http::append_field(out, field.name, field.value);
+        }
+    }
+    out += "\r\n";
+    co_return !co_await client_.write_to_client(out);
+}
+
+upstream::body_delivery relay::plan_delivery(http::body_framing framing, bool& add_chunked) {
+    bool close_delimited = false;  // the client learns the end by our close
+    auto delivery = upstream::body_delivery::as_received;
+    add_chunked = false;
+    if (framing == http::body_framing::chunked) {
+        add_chunked = rs_.version == 11;
+        close_delimited = !add_chunked;
+        if (close_delimited) delivery = upstream::body_delivery::decoded;
+    } else if (framing == http::body_framing::until_close) {
+        add_chunked = rs_.version == 11;
+        close_delimited = !add_chunked;
+        if (add_chunked) delivery = upstream::body_delivery::chunked;
+    }
+    keep_client_ = rs_.keep_alive && !close_delimited && !client_.worker_.draining();
+    return delivery;
+}
+
+bool relay::response_head(const http::response_head& head, http::body_framing framing,
+                          upstream::body_delivery& delivery, std::string_view& prefix,
+                          std::optional<http::local_reply>& refusal) {
+    const unsigned status = head.code();
+    bool add_chunked = false;
+    delivery = plan_delivery(framing, add_chunked);
+    rs_.log.status = status;
+    if (!rs_.chain->empty()) {
+        response_fields fields(head);
+        filters::response_view view{status, false, &fields};
+        client_.run_response_filters(rs_, view);
+    }
+    nominated_fields nominated;
+    if (!nominated.collect(head)) {
+        refusal =
+            http::local_reply{502, "upstream_bad_response", "upstream response names too many Connection options"};
+        return false;
+    }
+    const auto& edits = rs_.route->config.response_headers;
+    const auto& filter_edits = rs_.ctx.response_edits;
+    auto& out = client_head_;
+    out.reserve(512);
+    http::append_status_line(out, status, head.reason().empty() ? http::reason_phrase(status) : head.reason());
+    // One pass over the upstream's fields, as for the request head.
+    const bool drop_length = status == 204 || (status >= 100 && status < 200);
+    for (const auto& field : head.fields()) {
+        const auto name = field.name;
+        if (connection_scoped(field, nominated) || (drop_length && http::iequals(name, "content-length")) ||
+            http::iequals(name, "x-request-id") || edited(edits, filter_edits, name)) {
+            continue;
+        }
+        http::append_field(out, name, field.value);
+    }
+    if (add_chunked) out += "Transfer-Encoding: chunked\r\n";
+    append_edits(out, edits, filter_edits);
+    http::append_field(out, "X-Request-Id", rs_.ctx.request_id);
+    if (!keep_client_) {
+        out += "Connection: close\r\n";
+    } else if (rs_.version == 10) {
+        out += "Connection: keep-alive\r\n";
+    }
+    out += "\r\n";
+    prefix = out;
+    client_deadline_ = client_.worker_.now() + rs_.gen->snap->config->server.timeouts.body;
+    return true;
+}
+
+std::size_t relay::write_now(std::span<const asio::const_buffer> buffers, error_code& ec) {
+    auto n = client_.send_to_client_now(buffers, ec);
+    client_.bytes_out_ += n;
+    rs_.response_started = true;
+    return n;
+}
+
+// A client that reads slowly holds the upstream connection: the whole response body must be
+// taken within timeouts.body, however steadily it trickles.
+asio::awaitable<error_code> relay::write_rest(std::span<const asio::const_buffer> buffers, std::size_t& sent) {
+    const auto before = sent;
+    const auto& timeouts = rs_.gen->snap->config->server.timeouts;
+    auto ec = co_await client_.send_rest(client_.socket_, buffers, sent,
+                                         std::min(client_.worker_.now() + timeouts.send, client_deadline_));
+    client_.bytes_out_ += sent - before;
+    co_return ec;
+}
+
+}  // namespace gatehouse::server

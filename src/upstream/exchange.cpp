@@ -1,0 +1,449 @@
+#include "gatehouse/upstream/exchange.hpp"
+
+#include <algorithm>
+#include <array>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "gatehouse/io/buffer_pool.hpp"
+#include "gatehouse/io/deadline.hpp"
+#include "gatehouse/io/send.hpp"
+#include "gatehouse/observability/metrics.hpp"
+#include "gatehouse/upstream/cluster.hpp"
+#include "io/asio_internals/reactor_hints.hpp"
+
+namespace gatehouse::upstream {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr int max_informational = 8;
+
+std::string_view view_of(const boost::beast::flat_buffer& b) {
+    return {static_cast<const char*>(b.data().data()), b.size()};
+}
+
+}  // namespace
+
+exchange::exchange(cluster_state& cluster, const exchange_env& env, io::deadline_watch& watch,
+                   const exchange_settings& settings, const std::pmr::polymorphic_allocator<char>& allocator)
+    : cluster_(cluster),
+      env_(env),
+      watch_(watch),
+      settings_(settings),
+      allocator_(allocator),
+      head_(allocator),
+      response_(allocator.resource()),
+      body_(allocator) {}
+
+exchange::~exchange() {
+    if (in_) env_.buffers->release(std::move(in_));
+}
+
+void exchange::refuse(unsigned status, std::string_view error, std::string message) {
+    result_.refusal = http::local_reply{status, error, std::move(message)};
+}
+
+bool exchange::refuse_body(request_body::status status) {
+    if (status == request_body::status::bad_chunked) {
+        refuse(400, "bad_request", std::string("invalid chunked body: ") + request_body_.error());
+    } else if (status == request_body::status::too_large) {
+        refuse(413, "body_too_large", "request body exceeds the limit");
+    }
+    return status != request_body::status::ok;
+}
+
+void exchange::refuse_send(const error_code& ec, std::string_view timeout_message) {
+    if (ec == asio::error::timed_out) {
+        refuse(504, "upstream_timeout", std::string(timeout_message));
+    } else {
+        refuse(502, "upstream_write_failed", "sending to upstream failed: " + ec.message());
+    }
+}
+
+error_code exchange::settle(error_code ec) {
+    watch_.disarm();
+    if (ec == asio::error::operation_aborted && watch_.expired()) {
+        return asio::error::timed_out;
+    }
+    return ec;
+}
+
+asio::awaitable<void> exchange::run(downstream& down, const request_shape& request) {
+    down_ = &down;
+    request_ = &request;
+    request_body_ = request_body(request.framing, request.content_length, request.max_body);
+    for (;;) {
+        std::size_t index = 0;
+        auto* endpoint = choose_endpoint(index);
+        if (!endpoint) {
+            co_return;
+        }
+        auto acquired = endpoint->pool.try_acquire(stale_retried_);
+        if (acquired.status == connection_pool::acquire_status::must_wait) {
+            acquired = co_await endpoint->pool.wait(settings_.deadline);
+        }
+        if (acquired.status == connection_pool::acquire_status::exhausted) {
+            refuse(503, "upstream_pool_exhausted", "no free connection to " + endpoint->label);
+            co_return;
+        }
+        reused_ = acquired.status == connection_pool::acquire_status::reused;
+        conn_ = std::move(acquired.conn);
+        if (!reused_ && !co_await connect(*endpoint, index)) {
+            if (result_.refusal) co_return;
+            continue;  // another endpoint
+        }
+        result_.endpoint = endpoint->label;
+        if (head_.empty() || down.head_per_try()) {
+            head_.clear();
+            down.request_head(endpoint->label, head_);
+        }
+        ++endpoint->active;
+        auto end = co_await one_try();
+        --endpoint->active;
+        endpoint->pool.release(std::move(conn_), reusable_, *env_.now);
+        if (end != step::resend_fresh) {
+            co_return;
+        }
+        if (stale_retried_) {
+            refuse(502, "upstream_reset", "upstream closed the connection before responding");
+            co_return;
+        }
+        stale_retried_ = true;
+        if (in_) in_->clear();
+    }
+}
+
+endpoint_state* exchange::choose_endpoint(std::size_t& index) {
+    index = cluster_.pick(settings_.client_hash, excluded_);
+    if (index != load_balancer::none) {
+        return &cluster_.endpoint(index);
+    }
+    const auto& name = cluster_.config().name;
+    if (connect_failures_ == 0) {
+        refuse(503, "no_upstream_available", "upstream " + name + " has no usable endpoint");
+    } else if (last_connect_timed_out_) {
+        refuse(503, "upstream_connect_timeout", "connecting to upstream " + name + " timed out");
+    } else {
+        refuse(502, "upstream_connect_failed", "cannot connect to upstream " + name);
+    }
+    return nullptr;
+}
+
+asio::awaitable<bool> exchange::connect(endpoint_state& endpoint, std::size_t index) {
+    const auto& config = cluster_.config();
+    conn_ = std::make_unique<upstream_connection>(env_.executor);
+    const auto& address = endpoint.addresses[endpoint.next_address++ % endpoint.addresses.size()];
+    error_code ec;
+    conn_->socket.open(address.protocol(), ec);
+    if (!ec) {
+        watch_.arm(conn_->socket, std::min(*env_.now + config.connect_timeout, settings_.deadline));
+        auto [connect_ec] = co_await conn_->socket.async_connect(address, io::use_nothrow);
+        ec = settle(connect_ec);
+    }
+    if (!ec) {
+        conn_->socket.set_option(tcp::no_delay(true), ec);
+        co_return true;
+    }
+    spdlog::warn("upstream {} endpoint {}: connect failed: {}", config.name, endpoint.label, ec.message());
+    conn_.reset();
+    endpoint.pool.connect_failed();
+    last_connect_timed_out_ = ec == asio::error::timed_out;
+    if (index < 64) excluded_ |= 1ULL << index;
+    if (*env_.now >= settings_.deadline) {
+        refuse(504, "upstream_timeout", "request timed out connecting upstream");
+    } else if (++connect_failures_ > config.retries) {
+        if (last_connect_timed_out_) {
+            refuse(503, "upstream_connect_timeout", "connecting to " + endpoint.label + " timed out");
+        } else {
+            refuse(502, "upstream_connect_failed", "cannot connect to " + endpoint.label + ": " + ec.message());
+        }
+    }
+    co_return false;
+}
+
+asio::awaitable<exchange::step> exchange::one_try() {
+    reusable_ = false;
+    held_ = 0;
+    if (request_->expect_continue && !continue_sent_) {
+        continue_sent_ = true;
+        if (!co_await down_->send_continue()) {
+            result_.downstream_failed = true;
+            co_return step::stop;
+        }
+    }
+    auto next = co_await send_request();
+    if (next == step::go_on) {
+        next = co_await read_response_head();
+    }
+    if (next == step::go_on && start_response_body()) {
+        co_await relay_response_body();
+    }
+    co_return next;
+}
+
+asio::awaitable<exchange::step> exchange::send_request() {
+    auto& up = conn_->socket;
+    auto* body = down_->body_bytes();
+    bool body_done = true;
+    std::size_t first = 0;
+    if (body && refuse_body(request_body_.next(view_of(*body), first, body_done))) {
+        co_return step::stop;
+    }
+    replayable_ = body_done;
+    const std::array<asio::const_buffer, 2> out{asio::buffer(head_),
+                                                asio::buffer(body ? body->data().data() : nullptr, first)};
+    if (settings_.timed) {
+        begin_ = clock::now();
+    }
+    result_.body_bytes_sent = first;
+    error_code ec;
+    std::size_t sent = io::send_now(up, out, ec);
+    if (!ec && sent < io::total_size(out)) {
+        ec = co_await send_rest(out, sent, std::min(*env_.now + settings_.send_timeout, settings_.deadline));
+    }
+    if (ec) {
+        if (reused_ && replayable_ && (request_->idempotent || sent == 0) && ec != asio::error::timed_out) {
+            co_return step::resend_fresh;
+        }
+        refuse_send(ec, "upstream did not accept the request in time");
+        co_return step::stop;
+    }
+    io::nothing_to_read_yet(up);  // fresh, or pooled after its previous response was read in full
+    if (body_done) {
+        held_ = first;  // consumed once the response starts
+        co_return step::go_on;
+    }
+    body->consume(first);
+    co_return co_await stream_request_body() ? step::go_on : step::stop;
+}
+
+asio::awaitable<bool> exchange::stream_request_body() {
+    auto& body = *down_->body_bytes();
+    bool done = false;
+    while (!done) {
+        if (auto ec = co_await down_->read_body()) {
+            if (ec == asio::error::timed_out) {
+                refuse(408, "request_timeout", "request body not received in time");
+            } else {
+                result_.downstream_failed = true;  // it left mid-body: nothing to answer, nothing reusable
+            }
+            co_return false;
+        }
+        std::size_t chunk = 0;
+        if (refuse_body(request_body_.next(view_of(body), chunk, done))) {
+            co_return false;
+        }
+        result_.body_bytes_sent += chunk;
+        const std::array<asio::const_buffer, 1> part{asio::buffer(body.data().data(), chunk)};
+        error_code ec;
+        std::size_t sent = io::send_now(conn_->socket, part, ec);
+        if (!ec && sent < chunk) {
+            ec = co_await send_rest(part, sent, *env_.now + settings_.send_timeout);
+        }
+        if (ec) {
+            refuse_send(ec, "upstream stopped reading the request body");
+            co_return false;
+        }
+        body.consume(chunk);
+    }
+    co_return true;
+}
+
+asio::awaitable<error_code> exchange::send_rest(std::span<const asio::const_buffer> buffers, std::size_t& sent,
+                                                clock::time_point deadline) {
+    auto rest = io::after_bytes(buffers, sent);
+    watch_.arm(conn_->socket, deadline);
+    auto [ec, n] = co_await asio::async_write(conn_->socket, rest, io::use_nothrow);
+    sent += n;
+    co_return settle(ec);
+}
+
+asio::awaitable<exchange::step> exchange::read_response_head() {
+    auto& up = conn_->socket;
+    if (!in_) in_ = env_.buffers->acquire();
+    auto& in = *in_;
+    int informational = 0;
+    bool got_bytes = false;
+    for (;;) {
+        response_.reset();
+        for (;;) {
+            if (in.size() > 0) {
+                auto parsed = response_.parse(view_of(in), settings_.max_response_head);
+                if (parsed == http::response_head::status::complete) break;
+                if (parsed == http::response_head::status::error) {
+                    refuse(502, "upstream_bad_response",
+                           std::string("invalid upstream response: ") + response_.error());
+                    co_return step::stop;
+                }
+            }
+            watch_.arm(up, settings_.deadline);
+            auto [read_ec, n] = co_await up.async_read_some(
+                in.prepare(std::max(io::min_read, in.capacity() - in.size())), io::use_nothrow);
+            if (auto ec = settle(read_ec)) {
+                co_return read_head_failed(ec, got_bytes) ? step::resend_fresh : step::stop;
+            }
+            if (!got_bytes && held_ > 0) {
+                down_->body_bytes()->consume(held_);  // the body is committed: no resend from here on
+                held_ = 0;
+                replayable_ = false;
+            }
+            got_bytes = true;
+            in.commit(n);
+        }
+        if (response_.code() >= 200) break;
+        if (!interim_allowed(++informational)) {
+            co_return step::stop;
+        }
+        if (response_.code() != 100 && !co_await down_->interim(response_)) {  // 102, 103 and others
+            result_.downstream_failed = true;
+            co_return step::stop;
+        }
+        in.consume(response_.size());
+    }
+    if (held_ > 0) {
+        down_->body_bytes()->consume(held_);
+        held_ = 0;
+    }
+    co_return step::go_on;
+}
+
+bool exchange::read_head_failed(const error_code& ec, bool got_bytes) {
+    // The request reached the upstream whole: resending it is safe only if repeating it
+    // changes nothing (RFC 9110 section 9.2.2); a POST may have been acted on.
+    if (!got_bytes && reused_ && replayable_ && request_->idempotent && ec != asio::error::timed_out) {
+        return true;
+    }
+    if (ec == asio::error::timed_out) {
+        refuse(504, "upstream_timeout", "upstream did not respond in time");
+    } else if (got_bytes) {
+        refuse(502, "upstream_bad_response", "upstream closed in the middle of the response head");
+    } else {
+        refuse(502, "upstream_reset", "upstream closed the connection before responding: " + ec.message());
+    }
+    return false;
+}
+
+bool exchange::interim_allowed(int count) {
+    if (response_.code() == 101) {
+        refuse(502, "upstream_bad_response", "upstream switched protocols without an upgrade request");
+        return false;
+    }
+    if (count > max_informational) {
+        refuse(502, "upstream_bad_response", "too many informational responses");
+        return false;
+    }
+    return true;
+}
+
+bool exchange::start_response_body() {
+    http::framing_analyzer framing;
+    for (const auto& field : response_.fields()) {
+        if (http::iequals(field.name, "content-length") || http::iequals(field.name, "transfer-encoding")) {
+            framing.add(field.name, field.value);
+        }
+    }
+    if (auto e = framing.finish(false, response_.version()); e != http::framing_error::ok) {
+        refuse(502, "upstream_bad_response", "ambiguous upstream response framing: " + std::string(http::describe(e)));
+        return false;
+    }
+    auto in = framing.framing();
+    const auto status = response_.code();
+    if (request_->head_method || status == 204 || status == 304) {
+        in = http::body_framing::none;
+    }
+    upstream_keep_alive_ = response_.keep_alive() && response_.version() == 11;
+    auto delivery = body_delivery::as_received;
+    prefix_ = {};
+    if (!down_->response_head(response_, in, delivery, prefix_, result_.refusal)) {
+        return false;
+    }
+    body_.start(in, framing.content_length(), delivery);
+    // The head's bytes stayed in place until the downstream had read its fields.
+    in_->consume(response_.size());
+    return true;
+}
+
+// The response body from the upstream to the downstream, one read at a time. A head whose body
+// has not begun waits for its first bytes (one more read): upstreams that send the head and a
+// small body in two writes (NGINX serving a file with sendfile does) would otherwise cost a
+// second write downstream, and a client a second wakeup, for one small response.
+asio::awaitable<void> exchange::relay_response_body() {
+    auto& up = conn_->socket;
+    auto& in = *in_;
+    bool started = false;
+    for (;;) {
+        const bool hold_prefix =
+            !started && body_.framing() == http::body_framing::length && body_.left() > 0 && in.size() == 0;
+        out_.clear();
+        if (!started && !prefix_.empty()) out_.push_back(asio::buffer(prefix_));
+        std::size_t take = 0;
+        if (!body_.next(view_of(in), out_, take)) {
+            if (!started) {
+                refuse(502, "upstream_bad_response", std::string("invalid chunked upstream body: ") + body_.error());
+                co_return;
+            }
+            spdlog::warn("upstream {} sent an invalid chunked body: {}", cluster_.config().name, body_.error());
+            co_return;  // the downstream sees a truncated body and a closed connection
+        }
+        if (!out_.empty() && !hold_prefix) {
+            error_code ec;
+            std::size_t written = down_->write_now(out_.buffers(), ec);
+            if (!ec && written < io::total_size(out_.buffers())) {
+                ec = co_await down_->write_rest(out_.buffers(), written);
+            }
+            if (ec) {
+                result_.downstream_failed = true;  // the upstream connection is in an unknown state
+                co_return;
+            }
+            started = true;
+        }
+        in.consume(take);
+        if (body_.done()) break;
+        watch_.arm(up, *env_.now + settings_.read_timeout);
+        auto [read_ec, n] =
+            co_await up.async_read_some(in.prepare(std::max(io::min_read, in.capacity() - in.size())), io::use_nothrow);
+        if (auto ec = settle(read_ec)) {
+            if (body_.framing() == http::body_framing::until_close && ec == asio::error::eof) {
+                body_.upstream_closed();
+                continue;
+            }
+            if (!started) {  // nothing reached the downstream yet: it can still get a proper answer
+                if (ec == asio::error::timed_out) {
+                    refuse(504, "upstream_timeout", "upstream sent no body in time");
+                } else {
+                    refuse(502, "upstream_reset", "upstream closed before sending the body");
+                }
+                co_return;
+            }
+            spdlog::warn("upstream {} failed mid-response: {}", cluster_.config().name, ec.message());
+            co_return;  // truncated: closing the client connection is the only honest signal
+        }
+        in.commit(n);
+    }
+    end_of_response();
+}
+
+void exchange::end_of_response() {
+    if (settings_.timed) {
+        result_.upstream_duration = clock::now() - begin_;
+    }
+    if (in_->size() > 0) {
+        // Bytes past the response's framing (after a HEAD, 204 or 304 head, or past its
+        // Content-Length): never the start of a next response, since nothing asked for one.
+        if (settings_.stats) {
+            settings_.stats->errors[static_cast<std::size_t>(observability::upstream_error::unexpected_bytes)].add();
+        }
+        spdlog::warn("upstream {} sent {} bytes beyond its response: connection closed", cluster_.config().name,
+                     in_->size());
+    }
+    reusable_ = upstream_keep_alive_ && in_->size() == 0 && body_.framing() != http::body_framing::until_close;
+    result_.complete = true;
+}
+
+}  // namespace gatehouse::upstream
