@@ -209,61 +209,10 @@ asio::awaitable<error_code> client_connection::send_rest(tcp::socket& target,
     co_return settle(ec);
 }
 
-void client_connection::run_response_filters(request_state& rs, const filters::response_view& response) {
-    if (!rs.chain) {
-        return;
-    }
-    for (auto it = rs.chain->rbegin(); it != rs.chain->rend(); ++it) {
-        it->filter->on_response(rs.ctx, response);
-    }
-}
-
-void client_connection::note_answer(request_state& rs, const chain_entry& entry) {
-    rs.ctx.answered_by = entry.name;
-    if (!rs.ctx.reply) {
-        rs.ctx.reply = http::local_reply{500, "filter_error", "filter " + std::string(entry.name) + " gave no reply"};
-    }
-    worker_.stats().rejection(entry.name, rs.ctx.answer_reason.empty() ? std::string_view(rs.ctx.reply->error)
-                                                                       : std::string_view(rs.ctx.answer_reason));
-}
-
-filters::filter_status client_connection::run_sync_filters(request_state& rs, std::size_t& next) {
-    const auto& chain = *rs.chain;
-    for (; next < chain.size() && !chain[next].filter->is_async(); ++next) {
-        auto status = chain[next].filter->on_request(rs.ctx);
-        if (status == filters::filter_status::respond) {
-            note_answer(rs, chain[next]);
-            return status;
-        }
-        if (status == filters::filter_status::suspend) {
-            return status;  // next stays on this filter: the async part resumes it
-        }
-    }
-    return filters::filter_status::proceed;
-}
-
-asio::awaitable<filters::filter_status> client_connection::run_async_filters(request_state& rs, std::size_t next,
-                                                                             bool resume_first) {
-    const auto& chain = *rs.chain;
-    while (next < chain.size()) {
-        const auto& entry = chain[next];
-        ++next;
-        auto status = filters::filter_status::proceed;
-        if (entry.filter->is_async() || resume_first) {
-            status = co_await entry.filter->on_request_async(rs.ctx);
-        } else {
-            status = entry.filter->on_request(rs.ctx);
-            if (status == filters::filter_status::suspend) {
-                status = co_await entry.filter->on_request_async(rs.ctx);
-            }
-        }
-        resume_first = false;
-        if (status == filters::filter_status::respond) {
-            note_answer(rs, entry);
-            co_return status;
-        }
-    }
-    co_return filters::filter_status::proceed;
+void client_connection::count_answer(const request_state& rs) {
+    const auto& ctx = rs.ctx;
+    worker_.stats().rejection(ctx.answered_by, ctx.answer_reason.empty() ? std::string_view(ctx.reply->error)
+                                                                         : std::string_view(ctx.answer_reason));
 }
 
 void client_connection::finish_request(request_state& rs) {
@@ -277,11 +226,7 @@ void client_connection::finish_request(request_state& rs) {
             log.status = 499;  // as NGINX logs a client that left before the response
         }
     }
-    if (rs.chain) {
-        for (const auto& entry : *rs.chain) {
-            entry.filter->on_log(rs.ctx, log);
-        }
-    }
+    if (rs.chain) rs.chain->on_log(rs.ctx, log);
     auto* stats = rs.route ? rs.gen->route_stats[rs.route->index] : rs.gen->unmatched_stats;
     stats->record(log.status, log.duration);
     if (rs.route && !log.error.empty()) {
@@ -311,7 +256,7 @@ asio::awaitable<client_connection::next_step> client_connection::reply(request_s
     rs.log.status = r.status;
     rs.log.error = r.error;
     filters::response_view view{r.status, true, nullptr};
-    run_response_filters(rs, view);
+    if (rs.chain) rs.chain->on_response(rs.ctx, view);
     std::string extra;
     append_response_edits(rs, extra);
     std::string out;
@@ -394,11 +339,12 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
     // Synchronous filters run without a coroutine frame; one is made only from the first filter
     // that waits for I/O.
     std::size_t next_filter = 0;
-    auto verdict = run_sync_filters(rs, next_filter);
-    if (verdict != filters::filter_status::respond && next_filter < rs.chain->size()) {
-        verdict = co_await run_async_filters(rs, next_filter, verdict == filters::filter_status::suspend);
+    auto verdict = rs.chain->run_sync(rs.ctx, next_filter);
+    if (verdict != filters::filter_status::respond && !rs.chain->done(next_filter)) {
+        verdict = co_await rs.chain->run_async(rs.ctx, next_filter, verdict == filters::filter_status::suspend);
     }
     if (verdict == filters::filter_status::respond) {
+        count_answer(rs);
         // The body (if any) was not read: the connection cannot carry another request.
         auto answer = std::move(*rs.ctx.reply);
         co_return co_await reply(rs, answer, rs.framing != http::body_framing::none);

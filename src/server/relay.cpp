@@ -129,9 +129,7 @@ relay::relay(client_connection& connection, request_state& rs)
     : client_(connection), rs_(rs), client_head_(rs.allocator) {}
 
 void relay::request_head(std::string_view endpoint, std::pmr::string& out) {
-    for (const auto& entry : *rs_.chain) {
-        entry.filter->on_upstream_request(rs_.ctx, endpoint);
-    }
+    rs_.chain->on_upstream_request(rs_.ctx, endpoint);
     const auto& req = rs_.parser.get();
     const auto& route = rs_.route->config;
     std::string_view target =
@@ -310,7 +308,7 @@ bool relay::response_head(const http::response_head& head, http::body_framing fr
     if (!rs_.chain->empty()) {
         response_fields fields(head);
         filters::response_view view{status, false, &fields};
-        client_.run_response_filters(rs_, view);
+        rs_.chain->on_response(rs_.ctx, view);
     }
     nominated_fields nominated;
     if (!nominated.collect(head)) {

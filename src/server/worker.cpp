@@ -66,11 +66,11 @@ std::unique_ptr<generation> worker::build_generation(std::shared_ptr<const snaps
         g->filters.push_back(instance.factory->create(services));
     }
     auto chain_of = [&](const std::vector<std::size_t>& indexes) {
-        filter_chain chain;
+        std::vector<filters::chain_entry> entries;
         for (auto i : indexes) {
-            chain.push_back({g->filters[i].get(), config.filters[i].name});
+            entries.push_back({g->filters[i].get(), config.filters[i].name});
         }
-        return chain;
+        return filter_chain(std::move(entries));
     };
     for (const auto& route : config.routes) {
         g->route_chains.push_back(chain_of(route.filters));

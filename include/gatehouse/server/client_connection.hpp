@@ -25,7 +25,6 @@ using clock = std::chrono::steady_clock;
 
 class worker;
 struct request_state;
-struct chain_entry;
 class relay;
 
 // Starts serving socket (accepted from peer) on the worker's event loop.
@@ -76,15 +75,8 @@ private:
     // Validates the parsed head and fills rs; returns a reply to send when the request is refused.
     std::optional<http::local_reply> inspect_request(request_state& rs);
 
-    // Filter phases (the chain in rs.chain) and the end of a request (on_log, metrics).
-    // on_request: synchronous filters from next until one answers or an async one is next (no
-    // coroutine frame), then the rest, awaiting async ones.
-    filters::filter_status run_sync_filters(request_state& rs, std::size_t& next);
-    // resume_first: the filter at next returned suspend from on_request; await its async part.
-    boost::asio::awaitable<filters::filter_status> run_async_filters(request_state& rs, std::size_t next,
-                                                                     bool resume_first);
-    void note_answer(request_state& rs, const chain_entry& entry);
-    void run_response_filters(request_state& rs, const filters::response_view& response);
+    // Counts a filter's answer (ctx.answered_by) in the worker's rejection metrics.
+    void count_answer(const request_state& rs);
     static void append_response_edits(const request_state& rs, std::string& out);
     void start_log(request_state& rs);
     void describe_request(request_state& rs);

@@ -7,18 +7,14 @@
 #include <string_view>
 #include <vector>
 
-#include "gatehouse/filters/filter.hpp"
+#include "gatehouse/filters/chain.hpp"
 #include "gatehouse/observability/metrics.hpp"
 #include "gatehouse/server/snapshot.hpp"
 #include "gatehouse/upstream/cluster.hpp"
 
 namespace gatehouse::server {
 
-struct chain_entry {
-    filters::filter* filter;
-    std::string_view name;  // the instance name from the config
-};
-using filter_chain = std::vector<chain_entry>;
+using filter_chain = filters::chain;
 
 struct generation {
     std::shared_ptr<const snapshot> snap;
