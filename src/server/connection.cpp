@@ -67,8 +67,8 @@ void spawn_client_connection(worker& w, tcp::socket socket, const tcp::endpoint&
 }
 
 client_connection::client_connection(worker& w, tcp::socket socket, const tcp::endpoint& peer)
-    : worker_(w), socket_(std::move(socket)) {
-    io::forget_possible_dup(socket_);
+    : worker_(w), stream_(std::move(socket)) {
+    io::forget_possible_dup(stream_.socket());
     {
         auto address = peer.address();
         if (address.is_v6() && address.to_v6().is_v4_mapped()) {
@@ -124,23 +124,23 @@ asio::awaitable<void> client_connection::run() {
                 break;
             }
             // Read per wait, never held across one: a reload may free the config in between.
-            watch_.arm_idle(socket_, worker_.now() + worker_.current().config->server.timeouts.idle);
-            if (++idle_waits == 2) {
-                io::watch_peer_close(socket_);  // kept alive: from now on, drained sockets wait for epoll
+            watch_.arm_idle(stream_.socket(), worker_.now() + worker_.current().config->server.timeouts.idle);
+            if (++idle_waits == 2 && stream_.plain()) {
+                io::watch_peer_close(stream_.socket());  // kept alive: from now on, drained sockets wait for epoll
             }
-            auto [ec, n] =
-                co_await socket_.async_read_some(io::drain_aware(socket_, asio::buffer(first_bytes_)), io::use_nothrow);
+            auto [ec, n] = co_await stream_.async_read_some(
+                io::drain_aware(stream_.socket(), asio::buffer(first_bytes_)), io::use_nothrow);
             if (settle(ec)) {
                 break;
             }
             auto& buf = client_buffer();
             asio::buffer_copy(buf.prepare(n), asio::buffer(first_bytes_.data(), n));
             buf.commit(n);
-            if (n == first_bytes_.size()) {
+            if (n == first_bytes_.size() && stream_.plain()) {
                 // A full first read means more is probably waiting (a body): take it now, so the
                 // head and the body leave in one write and the request stays replayable.
                 auto space = buf.prepare(std::max(io::min_read, buf.capacity() - buf.size()));
-                auto more = ::recv(socket_.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+                auto more = ::recv(stream_.socket().native_handle(), space.data(), space.size(), MSG_DONTWAIT);
                 if (more > 0) {
                     buf.commit(static_cast<std::size_t>(more));
                 }
@@ -155,14 +155,14 @@ asio::awaitable<void> client_connection::run() {
         // Lingering close: send our FIN, then drain what the client is still sending so that
         // the kernel does not answer it with a reset that could destroy our reply in flight.
         // After a clean exchange a plain close suffices (one syscall less per connection).
-        socket_.shutdown(tcp::socket::shutdown_send, ignored);
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
         auto& buf = client_buffer();
         buf.clear();
         std::size_t drained = 0;
         auto until = worker_.now() + linger_time;
         while (drained < linger_bytes) {
-            watch_.arm(socket_, until);
-            auto [ec, n] = co_await socket_.async_read_some(buf.prepare(io::min_read), io::use_nothrow);
+            watch_.arm(stream_.socket(), until);
+            auto [ec, n] = co_await stream_.socket().async_read_some(buf.prepare(io::min_read), io::use_nothrow);
             if (settle(ec)) {
                 break;
             }
@@ -170,7 +170,7 @@ asio::awaitable<void> client_connection::run() {
         }
         buf.clear();
     }
-    socket_.close(ignored);
+    stream_.close();
 }
 
 asio::awaitable<error_code> client_connection::write_to_client(std::string_view data) {
@@ -178,7 +178,7 @@ asio::awaitable<error_code> client_connection::write_to_client(std::string_view 
     error_code ec;
     std::size_t sent = send_to_client_now(buffers, ec);
     if (!ec && sent < data.size()) {
-        ec = co_await send_rest(socket_, buffers, sent, worker_.now() + worker_.current().config->server.timeouts.send);
+        ec = co_await send_rest(buffers, sent, worker_.now() + worker_.current().config->server.timeouts.send);
     }
     bytes_out_ += sent;
     co_return ec;
@@ -187,24 +187,20 @@ asio::awaitable<error_code> client_connection::write_to_client(std::string_view 
 void client_connection::no_delay_from_second_write() {
     if (++client_writes_ == 2) {
         error_code ignored;
-        socket_.set_option(tcp::no_delay(true), ignored);
+        stream_.socket().set_option(tcp::no_delay(true), ignored);
     }
 }
 
 std::size_t client_connection::send_to_client_now(std::span<const asio::const_buffer> buffers, error_code& ec) {
     no_delay_from_second_write();
-    return io::send_now(socket_, buffers, ec);
+    return stream_.write_now(buffers, ec);
 }
 
-asio::awaitable<error_code> client_connection::send_rest(tcp::socket& target,
-                                                         std::span<const asio::const_buffer> buffers, std::size_t& sent,
+asio::awaitable<error_code> client_connection::send_rest(std::span<const asio::const_buffer> buffers, std::size_t& sent,
                                                          clock::time_point deadline) {
-    if (&target == &socket_) {
-        no_delay_from_second_write();  // the rest follows unacknowledged data
-    }
-    auto rest = io::after_bytes(buffers, sent);
-    watch_.arm(target, deadline);
-    auto [ec, n] = co_await asio::async_write(target, rest, io::use_nothrow);
+    no_delay_from_second_write();  // the rest follows unacknowledged data
+    watch_.arm(stream_.socket(), deadline);
+    auto [ec, n] = co_await stream_.async_write(io::after_bytes(buffers, sent), io::use_nothrow);
     sent += n;
     co_return settle(ec);
 }
@@ -306,8 +302,8 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
             break;
         }
         auto want = std::max(io::min_read, buf.capacity() - buf.size());
-        watch_.arm(socket_, header_deadline);
-        auto [read_ec, n] = co_await socket_.async_read_some(buf.prepare(want), io::use_nothrow);
+        watch_.arm(stream_.socket(), header_deadline);
+        auto [read_ec, n] = co_await stream_.async_read_some(buf.prepare(want), io::use_nothrow);
         auto ec = settle(read_ec);
         if (ec) {
             if (ec == asio::error::timed_out && buf.size() > 0) {

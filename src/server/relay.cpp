@@ -250,8 +250,8 @@ asio::awaitable<error_code> relay::read_body() {
     auto& w = client_.worker_;
     if (body_deadline_ == clock::time_point{}) body_deadline_ = w.now() + timeouts.body;
     auto& buf = client_.client_buffer();
-    client_.watch_.arm(client_.socket_, std::min(w.now() + timeouts.read, body_deadline_));
-    auto [read_ec, n] = co_await client_.socket_.async_read_some(
+    client_.watch_.arm(client_.stream_.socket(), std::min(w.now() + timeouts.read, body_deadline_));
+    auto [read_ec, n] = co_await client_.stream_.async_read_some(
         buf.prepare(std::max(io::min_read, buf.capacity() - buf.size())), io::use_nothrow);
     if (auto ec = client_.settle(read_ec)) {
         co_return ec;
@@ -357,8 +357,8 @@ std::size_t relay::write_now(std::span<const asio::const_buffer> buffers, error_
 asio::awaitable<error_code> relay::write_rest(std::span<const asio::const_buffer> buffers, std::size_t& sent) {
     const auto before = sent;
     const auto& timeouts = rs_.gen->snap->config->server.timeouts;
-    auto ec = co_await client_.send_rest(client_.socket_, buffers, sent,
-                                         std::min(client_.worker_.now() + timeouts.send, client_deadline_));
+    auto ec =
+        co_await client_.send_rest(buffers, sent, std::min(client_.worker_.now() + timeouts.send, client_deadline_));
     client_.bytes_out_ += sent - before;
     co_return ec;
 }

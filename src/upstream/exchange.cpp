@@ -140,14 +140,15 @@ asio::awaitable<bool> exchange::connect(endpoint_state& endpoint, std::size_t in
     conn_ = std::make_unique<upstream_connection>(env_.executor);
     const auto& address = endpoint.addresses[endpoint.next_address++ % endpoint.addresses.size()];
     error_code ec;
-    conn_->socket.open(address.protocol(), ec);
+    auto& socket = conn_->stream.socket();
+    socket.open(address.protocol(), ec);
     if (!ec) {
-        watch_.arm(conn_->socket, std::min(*env_.now + config.connect_timeout, settings_.deadline));
-        auto [connect_ec] = co_await conn_->socket.async_connect(address, io::use_nothrow);
+        watch_.arm(socket, std::min(*env_.now + config.connect_timeout, settings_.deadline));
+        auto [connect_ec] = co_await socket.async_connect(address, io::use_nothrow);
         ec = settle(connect_ec);
     }
     if (!ec) {
-        conn_->socket.set_option(tcp::no_delay(true), ec);
+        socket.set_option(tcp::no_delay(true), ec);
         co_return true;
     }
     spdlog::warn("upstream {} endpoint {}: connect failed: {}", config.name, endpoint.label, ec.message());
@@ -188,7 +189,7 @@ asio::awaitable<exchange::step> exchange::one_try() {
 }
 
 asio::awaitable<exchange::step> exchange::send_request() {
-    auto& up = conn_->socket;
+    auto& up = conn_->stream;
     auto* body = down_->body_bytes();
     bool body_done = true;
     std::size_t first = 0;
@@ -203,7 +204,7 @@ asio::awaitable<exchange::step> exchange::send_request() {
     }
     result_.body_bytes_sent = first;
     error_code ec;
-    std::size_t sent = io::send_now(up, out, ec);
+    std::size_t sent = up.write_now(out, ec);
     if (!ec && sent < io::total_size(out)) {
         ec = co_await send_rest(out, sent, std::min(*env_.now + settings_.send_timeout, settings_.deadline));
     }
@@ -214,7 +215,7 @@ asio::awaitable<exchange::step> exchange::send_request() {
         refuse_send(ec, "upstream did not accept the request in time");
         co_return step::stop;
     }
-    io::nothing_to_read_yet(up);  // fresh, or pooled after its previous response was read in full
+    if (up.plain()) io::nothing_to_read_yet(up.socket());  // fresh, or pooled after a complete response
     if (body_done) {
         held_ = first;  // consumed once the response starts
         co_return step::go_on;
@@ -242,7 +243,7 @@ asio::awaitable<bool> exchange::stream_request_body() {
         result_.body_bytes_sent += chunk;
         const std::array<asio::const_buffer, 1> part{asio::buffer(body.data().data(), chunk)};
         error_code ec;
-        std::size_t sent = io::send_now(conn_->socket, part, ec);
+        std::size_t sent = conn_->stream.write_now(part, ec);
         if (!ec && sent < chunk) {
             ec = co_await send_rest(part, sent, *env_.now + settings_.send_timeout);
         }
@@ -257,15 +258,14 @@ asio::awaitable<bool> exchange::stream_request_body() {
 
 asio::awaitable<error_code> exchange::send_rest(std::span<const asio::const_buffer> buffers, std::size_t& sent,
                                                 clock::time_point deadline) {
-    auto rest = io::after_bytes(buffers, sent);
-    watch_.arm(conn_->socket, deadline);
-    auto [ec, n] = co_await asio::async_write(conn_->socket, rest, io::use_nothrow);
+    watch_.arm(conn_->stream.socket(), deadline);
+    auto [ec, n] = co_await conn_->stream.async_write(io::after_bytes(buffers, sent), io::use_nothrow);
     sent += n;
     co_return settle(ec);
 }
 
 asio::awaitable<exchange::step> exchange::read_response_head() {
-    auto& up = conn_->socket;
+    auto& up = conn_->stream;
     if (!in_) in_ = env_.buffers->acquire();
     auto& in = *in_;
     int informational = 0;
@@ -282,7 +282,7 @@ asio::awaitable<exchange::step> exchange::read_response_head() {
                     co_return step::stop;
                 }
             }
-            watch_.arm(up, settings_.deadline);
+            watch_.arm(up.socket(), settings_.deadline);
             auto [read_ec, n] = co_await up.async_read_some(
                 in.prepare(std::max(io::min_read, in.capacity() - in.size())), io::use_nothrow);
             if (auto ec = settle(read_ec)) {
@@ -374,7 +374,7 @@ bool exchange::start_response_body() {
 // small body in two writes (NGINX serving a file with sendfile does) would otherwise cost a
 // second write downstream, and a client a second wakeup, for one small response.
 asio::awaitable<void> exchange::relay_response_body() {
-    auto& up = conn_->socket;
+    auto& up = conn_->stream;
     auto& in = *in_;
     bool started = false;
     for (;;) {
@@ -405,7 +405,7 @@ asio::awaitable<void> exchange::relay_response_body() {
         }
         in.consume(take);
         if (body_.done()) break;
-        watch_.arm(up, *env_.now + settings_.read_timeout);
+        watch_.arm(up.socket(), *env_.now + settings_.read_timeout);
         auto [read_ec, n] =
             co_await up.async_read_some(in.prepare(std::max(io::min_read, in.capacity() - in.size())), io::use_nothrow);
         if (auto ec = settle(read_ec)) {

@@ -15,7 +15,7 @@ namespace asio = boost::asio;
 
 idle_state check_idle_connection(upstream_connection& c) {
     char byte;
-    ssize_t n = ::recv(c.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) {
         return idle_state::stray_bytes;
     }

@@ -18,6 +18,7 @@
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/local_reply.hpp"
 #include "gatehouse/io/deadline.hpp"
+#include "gatehouse/io/stream.hpp"
 
 namespace gatehouse::server {
 
@@ -60,16 +61,15 @@ private:
     boost::asio::awaitable<next_step> answer_server_options(request_state& rs);
     boost::asio::awaitable<next_step> answer_trace(request_state& rs);
     boost::asio::awaitable<boost::system::error_code> write_to_client(std::string_view data);
-    // io::send_now on the client socket. Nagle's algorithm only holds back a write that follows
+    // stream_.write_now on the client's stream. Nagle's algorithm only holds back a write that follows
     // unacknowledged data, so the first write of a connection leaves at once without
     // TCP_NODELAY; it is set before the second (as NGINX does), which spares the syscall on a
     // connection that answers once and closes.
     std::size_t send_to_client_now(std::span<const boost::asio::const_buffer> buffers, boost::system::error_code& ec);
     void no_delay_from_second_write();
-    // The part of a send that io::send_now could not do at once: waits until target takes the rest
-    // of buffers, watched until deadline. sent: the bytes io::send_now sent, then all bytes sent.
-    boost::asio::awaitable<boost::system::error_code> send_rest(boost::asio::ip::tcp::socket& target,
-                                                                std::span<const boost::asio::const_buffer> buffers,
+    // The part of a send that write_now could not do at once: waits until the client takes the
+    // rest of buffers, watched until deadline. sent: the bytes write_now sent, then all bytes sent.
+    boost::asio::awaitable<boost::system::error_code> send_rest(std::span<const boost::asio::const_buffer> buffers,
                                                                 std::size_t& sent, clock::time_point deadline);
 
     // Validates the parsed head and fills rs; returns a reply to send when the request is refused.
@@ -89,7 +89,7 @@ private:
     void release_client_buffer_if_empty();
 
     worker& worker_;
-    boost::asio::ip::tcp::socket socket_;
+    io::stream stream_;  // plain TCP today; TLS listeners give it a TLS layer
     io::deadline_watch watch_;
     std::unique_ptr<buffer> buffer_;  // held only while unparsed bytes remain
     // The first bytes of the next request land here: an idle connection holds no pooled buffer,
@@ -100,7 +100,7 @@ private:
     std::uint16_t client_port_ = 0;
     std::uint64_t bytes_out_ = 0;  // sent to the client for the current request
     std::uint64_t client_hash_ = 0;
-    std::uint32_t client_writes_ = 0;  // sends started on socket_ (for the lazy TCP_NODELAY)
+    std::uint32_t client_writes_ = 0;  // sends started on stream_ (for the lazy TCP_NODELAY)
     bool linger_ = false;              // we close on the client: drain what it still sends
 };
 

@@ -11,14 +11,15 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "gatehouse/config/config.hpp"
+#include "gatehouse/io/stream.hpp"
 
 namespace gatehouse::upstream {
 
 using clock = std::chrono::steady_clock;
 
 struct upstream_connection {
-    explicit upstream_connection(const boost::asio::any_io_executor& ex) : socket(ex) {}
-    boost::asio::ip::tcp::socket socket;
+    explicit upstream_connection(const boost::asio::any_io_executor& ex) : stream(ex) {}
+    io::stream stream;
     clock::time_point idle_since{};
 };
 using connection_ptr = std::unique_ptr<upstream_connection>;

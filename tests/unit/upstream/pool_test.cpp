@@ -38,7 +38,7 @@ struct connected {
 connected make_connected(asio::io_context& ctx) {
     asio::ip::tcp::acceptor acceptor(ctx, {asio::ip::make_address("127.0.0.1"), 0});
     auto conn = make_connection(ctx);
-    conn->socket.connect(acceptor.local_endpoint());
+    conn->stream.socket().connect(acceptor.local_endpoint());
     return {std::move(conn), acceptor.accept()};
 }
 
