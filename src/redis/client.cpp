@@ -199,15 +199,24 @@ private:
             if (ec || epoch != self->epoch_ || self->phase_ != phase::connecting) return;
             self->fail("connect timeout after " + std::to_string(self->opts_->connect_timeout.count()) + "ms");
         });
-        if (opts_->addresses.empty()) {
-            return fail("cannot resolve " + opts_->host);
+        addresses_ = addresses();
+        if (addresses_.empty()) {
+            return fail("cannot resolve " + opts_->host + ": " +
+                        (opts_->resolver ? opts_->resolver->error() : std::string("not an IP address")));
         }
-        asio::async_connect(socket_, opts_->addresses,
-                            [self, epoch](boost::system::error_code ec, const tcp::endpoint&) {
-                                if (epoch != self->epoch_) return;
-                                if (ec) return self->fail(ec.message());
-                                self->connected();
-                            });
+        asio::async_connect(socket_, addresses_, [self, epoch](boost::system::error_code ec, const tcp::endpoint&) {
+            if (epoch != self->epoch_) return;
+            if (ec) return self->fail(ec.message());
+            self->connected();
+        });
+    }
+
+    common::background_resolver::address_list addresses() const {
+        if (opts_->resolver) return opts_->resolver->addresses();
+        boost::system::error_code ec;
+        auto address = asio::ip::make_address(opts_->host, ec);
+        if (ec) return {};
+        return {tcp::endpoint(address, static_cast<std::uint16_t>(std::stoul(opts_->port)))};
     }
 
     void connected() {
@@ -406,8 +415,9 @@ private:
     std::shared_ptr<const options> opts_;
     unsigned index_;
     tcp::socket socket_;
-    asio::steady_timer timer_;  // connect timeout, then command deadlines
-    asio::steady_timer retry_;  // reconnect backoff
+    common::background_resolver::address_list addresses_;  // of the connect in progress
+    asio::steady_timer timer_;                             // connect timeout, then command deadlines
+    asio::steady_timer retry_;                             // reconnect backoff
     redisReader* reader_ = nullptr;
     std::deque<pending> pending_;
     std::string out_;   // being written
@@ -425,6 +435,7 @@ private:
 
 client::client(asio::io_context& io, options opts)
     : io_(io), options_(std::make_shared<const options>(std::move(opts))) {
+    if (options_->resolver) options_->resolver->start();
     for (unsigned i = 0; i < std::max(1u, options_->connections); ++i) {
         connections_.push_back(std::make_shared<connection>(io, options_, i));
         connections_.back()->start();

@@ -11,6 +11,7 @@
 #include <boost/beast/http/error.hpp>
 #include <spdlog/spdlog.h>
 
+#include "gatehouse/common/hash.hpp"
 #include "gatehouse/http/check_request.hpp"
 #include "gatehouse/http/request_id.hpp"
 #include "gatehouse/http/wire.hpp"
@@ -82,7 +83,7 @@ client_connection::client_connection(worker& w, tcp::socket socket, const tcp::e
         client_port_ = peer.port();
         peer_bytes_ = address.is_v4() ? asio::ip::make_address_v6(asio::ip::v4_mapped, address.to_v4()).to_bytes()
                                       : address.to_v6().to_bytes();
-        client_hash_ = upstream::hash_bytes(client_ip_.data(), client_ip_.size());
+        client_hash_ = common::hash_bytes(client_ip_.data(), client_ip_.size());
     }
     worker_.deadlines().add(watch_);
     worker_.connection_opened();

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gatehouse/admin/config_json.hpp"
+#include "gatehouse/common/resolve.hpp"
 #include "gatehouse/config/loader.hpp"
 #include "gatehouse/filters/log_files.hpp"
 #include "gatehouse/http/local_reply.hpp"
@@ -206,7 +207,7 @@ void server::schedule_dns(std::size_t cluster) {
     const auto& up = snapshot_->config->upstreams[cluster];
     bool any_name = false;
     for (const auto& ep : up.endpoints) {
-        any_name = any_name || !upstream::is_ip_literal(ep.host);
+        any_name = any_name || !common::is_ip_literal(ep.host);
     }
     if (!any_name) {
         return;
@@ -235,7 +236,7 @@ void server::refresh_dns(std::size_t cluster) {
     const auto& up = snapshot_->config->upstreams[cluster];
     for (std::size_t e = 0; e < up.endpoints.size(); ++e) {
         const auto& ep = up.endpoints[e];
-        if (upstream::is_ip_literal(ep.host)) {
+        if (common::is_ip_literal(ep.host)) {
             continue;
         }
         // Asio runs getaddrinfo on its own resolver thread: the control loop never blocks.

@@ -4,34 +4,14 @@
 #include <boost/asio/ip/address.hpp>
 #include <spdlog/spdlog.h>
 
+#include "gatehouse/common/resolve.hpp"
+
 namespace gatehouse::upstream {
 
 namespace asio = boost::asio;
 
-bool is_ip_literal(const std::string& host) {
-    boost::system::error_code ec;
-    asio::ip::make_address(host, ec);
-    return !ec;
-}
-
 address_list resolve_blocking(const config::host_port& endpoint, std::string& error) {
-    address_list out;
-    boost::system::error_code ec;
-    if (auto addr = asio::ip::make_address(endpoint.host, ec); !ec) {
-        out.emplace_back(addr, endpoint.port);
-        return out;
-    }
-    asio::io_context ctx;
-    asio::ip::tcp::resolver resolver(ctx);
-    auto results = resolver.resolve(endpoint.host, std::to_string(endpoint.port), ec);
-    if (ec) {
-        error = ec.message();
-        return out;
-    }
-    for (const auto& entry : results) {
-        out.push_back(entry.endpoint());
-    }
-    return out;
+    return common::resolve_blocking(endpoint.host, endpoint.port, error);
 }
 
 resolved_addresses resolve_all(const config::gateway_config& config) {

@@ -43,14 +43,4 @@ std::size_t load_balancer::pick(std::span<const endpoint_load> endpoints, std::u
     return none;
 }
 
-std::uint64_t hash_bytes(const void* data, std::size_t size) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (std::size_t i = 0; i < size; ++i) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 }  // namespace gatehouse::upstream

@@ -91,11 +91,11 @@ private:
 };
 
 std::string redis_filter(const std::string& name, std::uint16_t redis_port, const std::string& limit,
-                         const std::string& extra = "") {
+                         const std::string& extra = "", const std::string& host = "127.0.0.1") {
     return "  " + name +
            ":\n    type: rate_limit\n    backend: redis\n    key: route\n"
-           "    redis: { address: \"127.0.0.1:" +
-           std::to_string(redis_port) +
+           "    redis: { address: \"" +
+           host + ":" + std::to_string(redis_port) +
            "\", timeout: 100ms, connect_timeout: 500ms, max_backoff: 200ms }\n"
            "    limits: [ " +
            limit + " ]\n" + extra;
@@ -350,4 +350,29 @@ TEST(RedisRateLimit, RefusedRequestsTakeNoToken) {
     // If the 20 refusals had been charged, the next token would be 20 s away, not 1 s.
     std::this_thread::sleep_for(1100ms);
     EXPECT_EQ(status_of(gw.port(), "/a"), 200);
+}
+
+// Redis is named, not given as an address: each worker's client resolves the name when it
+// connects (on Asio's resolver thread), and loading or validating the config resolves nothing.
+TEST(RedisRateLimit, ANamedRedisIsResolvedWhenWorkersConnectNotWhenTheConfigLoads) {
+    REQUIRE_REDIS();
+    temp_dir dir;
+    auto unresolvable =
+        dir.write("named.yaml", "filters:\n" + redis_filter("rl", 6379, "{ rate: 10, per: 1s }", "", "redis.invalid") +
+                                    one_route_config(1, "", "    filters: [rl]\n"));
+    auto [code, out] = run_command(gatehouse_binary() + " --validate " + unresolvable);
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_EQ(out.find("resolve"), std::string::npos) << out;
+
+    redis_server redis(dir);
+    ASSERT_TRUE(redis.start()) << "redis-server did not start";
+    echo_server echo(dir);
+    gateway gw(dir, "filters:\n" +
+                        redis_filter("rl", redis.port(), "{ name: burst, rate: 3, per: 1h }",
+                                     "    on_backend_error: allow\n", "localhost") +
+                        one_route_config(echo.port(), "", "    filters: [rl]\n"));
+    ASSERT_TRUE(redis_decides_again(gw.port()));  // the worker resolved "localhost" and connected
+    int refused = 0;
+    for (int i = 0; i < 5; ++i) refused += status_of(gw.port(), "/a") == 429 ? 1 : 0;
+    EXPECT_GE(refused, 3);  // the limit of 3 per hour is kept in Redis
 }

@@ -15,6 +15,8 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "gatehouse/common/background_resolver.hpp"
+
 struct redisReply;
 struct redisReader;
 
@@ -27,9 +29,9 @@ namespace gatehouse::redis {
 struct options {
     std::string host = "127.0.0.1";  // for messages
     std::string port = "6379";
-    // Resolved on the control thread (workers never block on DNS, and their io_contexts have no
-    // resolver thread); tried in order on every (re)connect. Empty: unresolved, never connects.
-    std::vector<boost::asio::ip::tcp::endpoint> addresses;
+    // Resolves host off the worker (started by the first client); each (re)connect tries its
+    // latest addresses in order. Null: host must be an IP literal.
+    std::shared_ptr<common::background_resolver> resolver;
     std::string username;  // AUTH username (Redis 6 ACL); empty: AUTH with the password only
     std::string password;  // empty: no AUTH
     unsigned database = 0;

@@ -88,7 +88,7 @@ public:
     // What an upstream exchange on this worker borrows: executor, buffers, coarse clock.
     upstream::exchange_env exchange_env();
     io::block_cache& request_blocks() { return request_blocks_; }  // sized for a request_state
-    http::fast_random& random() { return random_; }
+    common::fast_random& random() { return random_; }
     // The time of the last sweep (at most 100 ms old): deadlines are checked at that
     // resolution anyway, and reading it costs no clock call.
     clock::time_point now() const { return now_; }
@@ -128,7 +128,7 @@ private:
     io::deadline_list deadlines_;
     io::buffer_pool buffers_;
     io::block_cache request_blocks_;
-    http::fast_random random_;
+    common::fast_random random_;
     clock::time_point now_ = clock::now();
     std::chrono::nanoseconds wall_offset_{};
     std::string date_;

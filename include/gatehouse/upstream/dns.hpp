@@ -11,10 +11,7 @@
 
 namespace gatehouse::upstream {
 
-// True if host is an IPv4 or IPv6 literal (no lookup needed).
-bool is_ip_literal(const std::string& host);
-
-// Resolves one endpoint now (blocking). On failure returns an empty list and sets error.
+// Resolves one endpoint now (blocking, common/resolve.hpp). On failure an empty list and error.
 address_list resolve_blocking(const config::host_port& endpoint, std::string& error);
 
 // Resolves every endpoint of every upstream, logging failures (they are retried on refresh).

@@ -6,8 +6,8 @@
 #include <limits>
 #include <span>
 
+#include "gatehouse/common/random.hpp"
 #include "gatehouse/config/config.hpp"
-#include "gatehouse/http/request_id.hpp"
 
 namespace gatehouse::upstream {
 
@@ -30,10 +30,7 @@ private:
 
     config::lb_policy policy_;
     std::uint64_t counter_ = 0;
-    http::fast_random rng_;
+    common::fast_random rng_;
 };
-
-// FNV-1a over the client address bytes, for ip_hash.
-std::uint64_t hash_bytes(const void* data, std::size_t size);
 
 }  // namespace gatehouse::upstream

@@ -8,10 +8,9 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include "gatehouse/common/hash.hpp"
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/http/field_rules.hpp"
-#include "gatehouse/upstream/dns.hpp"
-#include "gatehouse/upstream/load_balancer.hpp"
 
 namespace gatehouse::filters::rate_limit {
 
@@ -348,7 +347,7 @@ private:
                 }
             }
         }
-        return upstream::hash_bytes(key.data(), key.size());
+        return common::hash_bytes(key.data(), key.size());
     }
 
     // EVALSHA (or EVAL) of the script with one Redis key per limit: prefix, instance, the key's
@@ -461,14 +460,11 @@ class rate_limit_factory final : public filter_factory {
 public:
     explicit rate_limit_factory(settings s) : settings_(std::move(s)) {
         if (settings_.backend == backend_kind::redis) {
-            // On the control thread, as upstream names are; a name that does not resolve leaves
-            // the backend unavailable (on_backend_error applies) until the next reload.
-            std::string error;
-            settings_.redis.connection.addresses = upstream::resolve_blocking(settings_.redis.address, error);
-            if (settings_.redis.connection.addresses.empty()) {
-                spdlog::error("rate_limit {}: cannot resolve Redis host {}: {}", settings_.instance,
-                              settings_.redis.address.host, error);
-            }
+            // Resolved once a worker creates its client, off the worker: --validate and a
+            // rejected reload resolve nothing.
+            auto& c = settings_.redis.connection;
+            c.resolver =
+                std::make_shared<common::background_resolver>(c.host, static_cast<std::uint16_t>(std::stoul(c.port)));
         }
         bool local_buckets =
             settings_.backend == backend_kind::local || settings_.on_backend_error == backend_error_policy::local;
@@ -544,7 +540,6 @@ void parse_redis(config::reader& r, const YAML::Node& node, const std::string& p
     if (auto n = node["address"]; !n.IsDefined()) {
         r.error(node, path + ".address", "missing required key \"address\" (host:port of the Redis server)");
     } else if (auto a = r.address(n, path + ".address", false)) {
-        out.address = *a;
         c.host = a->host;
         c.port = std::to_string(a->port);
     }

@@ -45,7 +45,6 @@ enum class backend_kind { local, redis };
 enum class backend_error_policy { allow, deny, local };
 
 struct redis_settings {
-    config::host_port address;  // resolved into connection.addresses when the config is loaded
     redis::options connection;
     std::string key_prefix = "gatehouse:rl:";
     std::chrono::milliseconds log_interval{10'000};  // one warning per worker per interval at most

@@ -93,7 +93,7 @@ private:
     }
 
     const settings& settings_;
-    http::fast_random random_;
+    common::fast_random random_;
 };
 
 class request_id_factory final : public filter_factory {

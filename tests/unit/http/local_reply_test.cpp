@@ -43,7 +43,7 @@ TEST(RequestId, ValidatesClientIds) {
 }
 
 TEST(RequestId, GeneratesDistinctUuidV4) {
-    fast_random rng(42);
+    gatehouse::common::fast_random rng(42);
     std::string a, b;
     make_request_id(rng, a);
     make_request_id(rng, b);

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "gatehouse/common/hash.hpp"
+
 using namespace gatehouse;
 using upstream::endpoint_load;
 using upstream::load_balancer;
@@ -35,14 +37,14 @@ TEST(LoadBalancer, NoneWhenNothingUsable) {
 TEST(LoadBalancer, IpHashIsStablePerClient) {
     load_balancer lb(config::lb_policy::ip_hash, 0);
     std::vector<endpoint_load> eps(4);
-    auto h1 = upstream::hash_bytes("10.0.0.1", 8);
-    auto h2 = upstream::hash_bytes("10.0.0.2", 8);
+    auto h1 = common::hash_bytes("10.0.0.1", 8);
+    auto h2 = common::hash_bytes("10.0.0.2", 8);
     auto first = lb.pick(eps, h1);
     for (int i = 0; i < 20; ++i) EXPECT_EQ(lb.pick(eps, h1), first);
     std::map<std::size_t, int> spread;
     for (int i = 0; i < 256; ++i) {
         std::string ip = "10.0.0." + std::to_string(i);
-        ++spread[lb.pick(eps, upstream::hash_bytes(ip.data(), ip.size()))];
+        ++spread[lb.pick(eps, common::hash_bytes(ip.data(), ip.size()))];
     }
     EXPECT_EQ(spread.size(), 4u);
     (void)h2;
