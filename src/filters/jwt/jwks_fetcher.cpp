@@ -70,7 +70,7 @@ key_list parse_jwks(std::string_view json_text, std::string& error, std::vector<
             // anyone who can fetch it could sign with.
             why = "symmetric (oct) keys are not accepted from a JWKS URL";
         } else if (jwk.is_object()) {
-            k = key::jwk(&jwk.as_object(), why);
+            k = key::jwk(jwk.as_object(), why);
         }
         if (k) {
             keys.push_back(std::move(k));

@@ -14,10 +14,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gatehouse/common/openssl.hpp"
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/filters/factory.hpp"
 #include "jwks_fetcher.hpp"
-
+namespace boost::json {
+class object;
+}
 namespace YAML {
 class Node;
 }
@@ -31,6 +34,12 @@ namespace gatehouse::filters::jwt {
 std::optional<std::string> base64url_decode(std::string_view text);
 std::string base64url_encode(std::string_view bytes);
 
+// True for the algorithms a key may be bound to (HS/RS/PS/ES 256/384/512, EdDSA).
+bool known_alg(std::string_view alg);
+
+// The string member called name of o, or "" when absent or not a string.
+std::string string_member(const boost::json::object& o, std::string_view name);
+
 // A verification key: an HMAC secret or a public key, with the algorithms it may verify.
 class key {
 public:
@@ -43,7 +52,7 @@ public:
     // A PEM public key (or certificate) for alg; nullptr with error set when they do not fit.
     static std::shared_ptr<key> pem(std::string kid, std::string alg, std::string_view pem, std::string& error);
     // A JWK from a JWKS document; nullptr with error set.
-    static std::shared_ptr<key> jwk(const void* json_object, std::string& error);
+    static std::shared_ptr<key> jwk(const boost::json::object& jwk, std::string& error);
 
     const std::string& kid() const { return kid_; }
     bool allows(std::string_view alg) const;
@@ -56,7 +65,7 @@ private:
     std::string kid_;
     std::vector<std::string> algs_;
     std::string secret_;
-    void* pkey_ = nullptr;  // EVP_PKEY*
+    common::openssl_ptr<EVP_PKEY> pkey_;
 };
 
 struct settings {
@@ -112,5 +121,7 @@ verdict verify_token(const settings& s, std::string_view token,
                      const std::vector<std::shared_ptr<key>>* keys = nullptr);
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
+// The factory for checked settings (config.cpp parses, jwt.cpp holds the filter).
+std::shared_ptr<const filter_factory> make_factory(settings s);
 
 }  // namespace gatehouse::filters::jwt

@@ -97,5 +97,7 @@ private:
 };
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
+// The factory for checked settings (config.cpp parses, rate_limit.cpp holds the filter).
+std::shared_ptr<const filter_factory> make_factory(settings s);
 
 }  // namespace gatehouse::filters::rate_limit

@@ -144,7 +144,7 @@ TEST(Jwt, Rfc7515EcdsaExample) {
     auto jwk = boost::json::parse(R"({"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
                                       "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"})");
     std::string error;
-    auto k = jwt::key::jwk(&jwk.as_object(), error);
+    auto k = jwt::key::jwk(jwk.as_object(), error);
     ASSERT_TRUE(k) << error;
     jwt::settings s;
     s.keys.push_back(k);
@@ -161,7 +161,7 @@ TEST(Jwt, Rfc8037Ed25519Example) {
     // RFC 8037 appendix A.4: the signature over a non-JSON payload, checked at the key level.
     auto jwk = boost::json::parse(R"({"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"})");
     std::string error;
-    auto k = jwt::key::jwk(&jwk.as_object(), error);
+    auto k = jwt::key::jwk(jwk.as_object(), error);
     ASSERT_TRUE(k) << error;
     auto sig =
         base64url_decode("hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg");

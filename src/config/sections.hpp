@@ -1,0 +1,33 @@
+#pragma once
+// The readers of the config's sections, each reporting errors with file:line and key into the
+// reader (loader.cpp runs them in order). Private to src/config.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "gatehouse/config/config.hpp"
+#include "gatehouse/config/reader.hpp"
+
+namespace YAML {
+class Node;
+}
+
+namespace gatehouse::config {
+
+// server_section.cpp
+void read_server(reader& r, const YAML::Node& node, server_config& server);
+void read_admin(reader& r, const YAML::Node& admin, admin_config& out);
+void read_upstream(reader& r, const std::string& name, const YAML::Node& key, const YAML::Node& node,
+                   upstream_config& up);
+
+// route_section.cpp
+void read_filters(reader& r, const YAML::Node& node, gateway_config& cfg);
+// The filter names a chain lists: each must be declared; duplicates are errors.
+std::vector<std::size_t> read_chain(reader& r, const YAML::Node& node, const std::string& path,
+                                    const std::vector<filter_instance>& declared);
+void read_route(reader& r, const YAML::Node& node, const std::string& path, route_config& route);
+// A route's filters: a list adds to the defaults; {add, skip, replace} say it explicitly.
+void read_route_filters(reader& r, const YAML::Node& node, const std::string& path, const gateway_config& cfg,
+                        route_config& route);
+
+}  // namespace gatehouse::config

@@ -1,0 +1,230 @@
+// The server, admin and upstreams sections of the config.
+#include <algorithm>
+
+#include <boost/asio/ip/address.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "gatehouse/config/units.hpp"
+#include "gatehouse/http/field_rules.hpp"
+#include "sections.hpp"
+
+namespace gatehouse::config {
+
+namespace {
+
+using http::valid_token;
+
+bool loopback_host(const std::string& host) {
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(host, ec);
+    return ec ? host == "localhost" : address.is_loopback();
+}
+
+void read_listen(reader& r, const YAML::Node& node, server_config& server) {
+    auto listen = node["listen"];
+    if (!listen.IsDefined()) return;
+    server.listen.clear();
+    for (auto& [n, text] : r.string_list(listen, "server.listen")) {
+        if (auto hp = parse_host_port(text, true)) {
+            server.listen.push_back({hp->host, hp->port});
+        } else {
+            r.error(n, "server.listen", "invalid address \"" + text + "\" (expected host:port or [ipv6]:port)");
+        }
+    }
+    if (server.listen.empty() && r.errors.empty()) {
+        r.error(listen, "server.listen", "at least one listen address is required");
+    }
+}
+
+void read_trusted_proxies(reader& r, const YAML::Node& node, server_config& server) {
+    auto trusted = node["trusted_proxies"];
+    if (!trusted.IsDefined() || trusted.IsNull()) return;
+    const std::string tp = reader::join("server", "trusted_proxies");
+    for (auto& [n, text] : r.string_list(trusted, tp)) {
+        std::string error;
+        if (auto net = common::parse_network(text, error)) {
+            server.trusted_proxies.push_back(std::move(*net));
+        } else {
+            r.error(n, tp, error);
+        }
+    }
+}
+
+void read_paths(reader& r, const YAML::Node& paths, http::path_options& out) {
+    const std::string pp = "server.paths";
+    if (r.expect_map(paths, pp, {"escaped_slashes", "merge_slashes"})) {
+        r.optional_field(
+            paths, "escaped_slashes", pp, out.escaped_slashes, [&](const YAML::Node& n, const std::string& p) {
+                return r.one_of<http::escaped_slash_action>(n, p, "escaped slash action",
+                                                            {{"reject", http::escaped_slash_action::reject},
+                                                             {"keep", http::escaped_slash_action::keep},
+                                                             {"decode", http::escaped_slash_action::decode}});
+            });
+        r.optional_field(paths, "merge_slashes", pp, out.merge_slashes,
+                         [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });
+    }
+}
+
+void read_limits(reader& r, const YAML::Node& limits, limits_config& l) {
+    const std::string lp = "server.limits";
+    if (r.expect_map(
+            limits, lp,
+            {"max_request_line", "max_header_bytes", "max_header_count", "max_body", "max_response_header_bytes"})) {
+        auto size = [&](const YAML::Node& n, const std::string& p) { return r.size(n, p); };
+        r.optional_field(limits, "max_request_line", lp, l.max_request_line, size);
+        r.optional_field(limits, "max_header_bytes", lp, l.max_header_bytes, size);
+        r.optional_field(limits, "max_header_count", lp, l.max_header_count,
+                         [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 10'000); });
+        r.optional_field(limits, "max_body", lp, l.max_body, size);
+        r.optional_field(limits, "max_response_header_bytes", lp, l.max_response_header_bytes, size);
+        if (l.max_request_line < 64 || l.max_header_bytes < 256 || l.max_response_header_bytes < 256) {
+            r.error(limits, lp, "header limits are too small (request line >= 64 bytes, headers >= 256 bytes)");
+        }
+        if (l.max_header_bytes > 16 * 1024 * 1024 || l.max_response_header_bytes > 16 * 1024 * 1024) {
+            r.error(limits, lp, "header limits must not exceed 16MiB");
+        }
+        if (l.max_request_line > l.max_header_bytes) {
+            r.error(limits, lp + ".max_request_line", "must not exceed max_header_bytes");
+        }
+    }
+}
+
+void read_timeouts(reader& r, const YAML::Node& timeouts, timeouts_config& t) {
+    const std::string tp = "server.timeouts";
+    if (r.expect_map(timeouts, tp, {"header", "idle", "read", "body", "send", "request"})) {
+        auto time = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); };
+        r.optional_field(timeouts, "header", tp, t.header, time);
+        r.optional_field(timeouts, "idle", tp, t.idle, time);
+        r.optional_field(timeouts, "read", tp, t.read, time);
+        r.optional_field(timeouts, "body", tp, t.body, time);
+        r.optional_field(timeouts, "send", tp, t.send, time);
+        r.optional_field(timeouts, "request", tp, t.request, time);
+    }
+}
+
+}  // namespace
+
+void read_admin(reader& r, const YAML::Node& admin, admin_config& out) {
+    if (auto listen = admin["listen"]; listen.IsDefined()) {
+        if (listen.IsNull() || (listen.IsScalar() && listen.Scalar() == "off")) {
+            out.listen.reset();
+        } else if (auto hp = r.address(listen, "admin.listen", true)) {
+            out.listen = *hp;
+        }
+    }
+    if (auto hosts = admin["hosts"]; hosts.IsDefined() && !hosts.IsNull()) {
+        for (auto& [n, name] : r.string_list(hosts, "admin.hosts")) {
+            std::string lower;
+            for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            if (lower.empty() || lower.find_first_of(" /:@") != std::string::npos) {
+                r.error(n, "admin.hosts", "invalid host name \"" + name + "\" (a name without port)");
+            } else {
+                out.hosts.push_back(lower);
+            }
+        }
+    }
+    auto token = admin["token"];
+    r.optional_field(admin, "token", "admin", out.token,
+                     [&](const YAML::Node& n, const std::string& p) -> std::optional<std::string> {
+                         auto s = r.string(n, p);
+                         if (s && !s->empty() && s->size() < 16) {
+                             r.error(n, p, "too short: use at least 16 characters (e.g. openssl rand -hex 16)");
+                             return std::nullopt;
+                         }
+                         return s;
+                     });
+    if (out.listen && !loopback_host(out.listen->host) && out.token.empty()) {
+        r.error(token.IsDefined() ? token : admin["listen"], token.IsDefined() ? "admin.token" : "admin.listen",
+                "admin.token is required when the admin listener is not on loopback (" + out.listen->host +
+                    "): anyone who reaches it could read the config and reload it");
+    }
+}
+
+void read_server(reader& r, const YAML::Node& node, server_config& server) {
+    const std::string path = "server";
+    if (!r.expect_map(node, path,
+                      {"listen", "workers", "max_connections", "limits", "timeouts", "drain_timeout",
+                       "headers_with_underscores", "paths", "trusted_proxies"})) {
+        return;
+    }
+    r.optional_field(node, "workers", path, server.workers,
+                     [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 256); });
+    r.optional_field(node, "max_connections", path, server.max_connections,
+                     [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 10'000'000); });
+    r.optional_field(node, "drain_timeout", path, server.drain_timeout,
+                     [&](const YAML::Node& n, const std::string& p) { return r.time(n, p, true); });
+    r.optional_field(node, "headers_with_underscores", path, server.headers_with_underscores,
+                     [&](const YAML::Node& n, const std::string& p) {
+                         return r.one_of<underscore_headers>(n, p, "policy",
+                                                             {{"drop", underscore_headers::drop},
+                                                              {"reject", underscore_headers::reject},
+                                                              {"allow", underscore_headers::allow}});
+                     });
+    read_listen(r, node, server);
+    read_trusted_proxies(r, node, server);
+    if (auto paths = node["paths"]; paths.IsDefined()) read_paths(r, paths, server.paths);
+    if (auto limits = node["limits"]; limits.IsDefined()) read_limits(r, limits, server.limits);
+    if (auto timeouts = node["timeouts"]; timeouts.IsDefined()) read_timeouts(r, timeouts, server.timeouts);
+}
+
+void read_upstream(reader& r, const std::string& name, const YAML::Node& key, const YAML::Node& node,
+                   upstream_config& up) {
+    const std::string path = "upstreams." + name;
+    up.name = name;
+    if (!valid_token(name)) {
+        r.error(key, path, "invalid upstream name (use letters, digits, '-', '_' or '.')");
+    }
+    if (!r.expect_map(node, path,
+                      {"endpoints", "load_balancing", "connect_timeout", "dns_refresh", "retries", "pool"})) {
+        return;
+    }
+    auto endpoints = node["endpoints"];
+    if (!endpoints.IsDefined()) {
+        r.error(node, path + ".endpoints", "missing required key \"endpoints\"");
+    } else {
+        for (auto& [n, text] : r.string_list(endpoints, path + ".endpoints")) {
+            if (auto hp = parse_host_port(text, false)) {
+                if (hp->host == "0.0.0.0" && text.starts_with(":")) {
+                    r.error(n, path + ".endpoints", "endpoint needs a host: \"" + text + "\"");
+                    continue;
+                }
+                up.endpoints.push_back({hp->host, hp->port});
+            } else {
+                r.error(n, path + ".endpoints", "invalid endpoint \"" + text + "\" (expected host:port)");
+            }
+        }
+        if (up.endpoints.empty() && endpoints.IsSequence() && endpoints.size() == 0) {
+            r.error(endpoints, path + ".endpoints", "at least one endpoint is required");
+        }
+    }
+    r.optional_field(node, "load_balancing", path, up.load_balancing, [&](const YAML::Node& n, const std::string& p) {
+        return r.one_of<lb_policy>(n, p, "load balancing policy",
+                                   {{"round_robin", lb_policy::round_robin},
+                                    {"least_request", lb_policy::least_request},
+                                    {"random", lb_policy::random},
+                                    {"ip_hash", lb_policy::ip_hash}});
+    });
+    auto time = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); };
+    r.optional_field(node, "connect_timeout", path, up.connect_timeout, time);
+    r.optional_field(node, "dns_refresh", path, up.dns_refresh, time);
+    r.optional_field(node, "retries", path, up.retries,
+                     [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 10); });
+    if (auto pool = node["pool"]; pool.IsDefined()) {
+        auto pp = path + ".pool";
+        if (r.expect_map(pool, pp, {"max_connections", "max_idle", "idle_timeout", "max_wait", "max_waiters"})) {
+            auto count = [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 1'000'000); };
+            r.optional_field(pool, "max_connections", pp, up.pool.max_connections, count);
+            r.optional_field(pool, "max_idle", pp, up.pool.max_idle, [&](const YAML::Node& n, const std::string& p) {
+                return r.unsigned_int(n, p, 0, 1'000'000);
+            });
+            r.optional_field(pool, "idle_timeout", pp, up.pool.idle_timeout, time);
+            r.optional_field(pool, "max_wait", pp, up.pool.max_wait,
+                             [&](const YAML::Node& n, const std::string& p) { return r.time(n, p, true); });
+            r.optional_field(
+                pool, "max_waiters", pp, up.pool.max_waiters,
+                [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 1'000'000); });
+        }
+    }
+}
+
+}  // namespace gatehouse::config
