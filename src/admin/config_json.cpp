@@ -125,41 +125,92 @@ bool sensitive_header(std::string_view name) {
     return false;
 }
 
+namespace {
+
+json::object server_json(const config::server_config& server) {
+    json::array listen;
+    for (const auto& l : server.listen) listen.emplace_back(address(l));
+    json::array trusted;
+    for (const auto& n : server.trusted_proxies) trusted.emplace_back(n.text);
+    const auto& lim = server.limits;
+    const auto& t = server.timeouts;
+    return json::object{{"listen", std::move(listen)},
+                        {"workers", server.workers},
+                        {"max_connections", server.max_connections},
+                        {"drain_timeout_ms", millis(server.drain_timeout)},
+                        {"headers_with_underscores", underscore_policy(server.headers_with_underscores)},
+                        {"paths", json::object{{"escaped_slashes", escaped_slash_policy(server.paths.escaped_slashes)},
+                                               {"merge_slashes", server.paths.merge_slashes}}},
+                        {"trusted_proxies", std::move(trusted)},
+                        {"limits", json::object{{"max_request_line", lim.max_request_line},
+                                                {"max_header_bytes", lim.max_header_bytes},
+                                                {"max_header_count", lim.max_header_count},
+                                                {"max_body", lim.max_body},
+                                                {"max_response_header_bytes", lim.max_response_header_bytes}}},
+                        {"timeouts_ms", json::object{{"header", millis(t.header)},
+                                                     {"idle", millis(t.idle)},
+                                                     {"read", millis(t.read)},
+                                                     {"body", millis(t.body)},
+                                                     {"send", millis(t.send)},
+                                                     {"request", millis(t.request)}}}};
+}
+
+json::object upstream_json(const config::upstream_config& u) {
+    json::array endpoints;
+    for (const auto& e : u.endpoints) endpoints.emplace_back(address(e));
+    return json::object{{"endpoints", std::move(endpoints)},
+                        {"load_balancing", policy_name(u.load_balancing)},
+                        {"connect_timeout_ms", millis(u.connect_timeout)},
+                        {"dns_refresh_ms", millis(u.dns_refresh)},
+                        {"retries", u.retries},
+                        {"pool", json::object{{"max_connections", u.pool.max_connections},
+                                              {"max_idle", u.pool.max_idle},
+                                              {"idle_timeout_ms", millis(u.pool.idle_timeout)},
+                                              {"max_wait_ms", millis(u.pool.max_wait)},
+                                              {"max_waiters", u.pool.max_waiters}}}};
+}
+
+json::object route_json(const config::gateway_config& c, const config::route_config& r) {
+    json::object match;
+    json::array hosts;
+    for (const auto& h : r.match.hosts) hosts.emplace_back(h);
+    match["hosts"] = std::move(hosts);
+    match[path_kind_name(r.match.path_kind)] = r.match.path;
+    json::array methods;
+    for (const auto& m : r.match.methods) methods.emplace_back(m);
+    match["methods"] = std::move(methods);
+    json::object headers;
+    for (const auto& h : r.match.headers) {
+        headers[h.name] = !h.value ? json::value(nullptr)
+                                   : json::value(sensitive_header(h.name) ? redacted : std::string_view(*h.value));
+    }
+    match["headers"] = std::move(headers);
+    json::array chain;
+    for (auto i : r.filters) chain.emplace_back(c.filters[i].name);
+    json::object route{{"name", r.name},
+                       {"match", std::move(match)},
+                       {"upstream", r.upstream},
+                       {"request_headers", edits(r.request_headers)},
+                       {"response_headers", edits(r.response_headers)},
+                       {"filters", std::move(chain)}};
+    if (r.strip_prefix) route["strip_prefix"] = *r.strip_prefix;
+    if (r.replace_prefix) route["replace_prefix"] = *r.replace_prefix;
+    if (r.host_rewrite) route["host_rewrite"] = *r.host_rewrite;
+    if (r.timeout) route["timeout_ms"] = millis(*r.timeout);
+    if (r.max_body) route["max_body"] = *r.max_body;
+    return route;
+}
+
+}  // namespace
+
 std::string config_to_json(const config::gateway_config& c, std::string_view checksum) {
     json::object root;
     root["source"] = c.source;
     root["checksum"] = checksum;
-
-    json::array listen;
-    for (const auto& l : c.server.listen) listen.emplace_back(address(l));
-    json::array trusted;
-    for (const auto& n : c.server.trusted_proxies) trusted.emplace_back(n.text);
-    const auto& lim = c.server.limits;
-    const auto& t = c.server.timeouts;
-    root["server"] =
-        json::object{{"listen", std::move(listen)},
-                     {"workers", c.server.workers},
-                     {"max_connections", c.server.max_connections},
-                     {"drain_timeout_ms", millis(c.server.drain_timeout)},
-                     {"headers_with_underscores", underscore_policy(c.server.headers_with_underscores)},
-                     {"paths", json::object{{"escaped_slashes", escaped_slash_policy(c.server.paths.escaped_slashes)},
-                                            {"merge_slashes", c.server.paths.merge_slashes}}},
-                     {"trusted_proxies", std::move(trusted)},
-                     {"limits", json::object{{"max_request_line", lim.max_request_line},
-                                             {"max_header_bytes", lim.max_header_bytes},
-                                             {"max_header_count", lim.max_header_count},
-                                             {"max_body", lim.max_body},
-                                             {"max_response_header_bytes", lim.max_response_header_bytes}}},
-                     {"timeouts_ms", json::object{{"header", millis(t.header)},
-                                                  {"idle", millis(t.idle)},
-                                                  {"read", millis(t.read)},
-                                                  {"body", millis(t.body)},
-                                                  {"send", millis(t.send)},
-                                                  {"request", millis(t.request)}}}};
+    root["server"] = server_json(c.server);
     root["logging"] = json::object{{"level", c.logging.level}};
     root["admin"] =
         json::object{{"listen", c.admin.listen ? json::value(address(*c.admin.listen)) : json::value(nullptr)}};
-
     json::object filters;
     for (const auto& f : c.filters) {
         filters[f.name] = f.factory ? json::value(f.factory->describe()) : json::value(json::object{{"type", f.type}});
@@ -168,55 +219,11 @@ std::string config_to_json(const config::gateway_config& c, std::string_view che
     json::array defaults;
     for (auto i : c.default_filters) defaults.emplace_back(c.filters[i].name);
     root["default_filters"] = std::move(defaults);
-
     json::object upstreams;
-    for (const auto& u : c.upstreams) {
-        json::array endpoints;
-        for (const auto& e : u.endpoints) endpoints.emplace_back(address(e));
-        upstreams[u.name] = json::object{{"endpoints", std::move(endpoints)},
-                                         {"load_balancing", policy_name(u.load_balancing)},
-                                         {"connect_timeout_ms", millis(u.connect_timeout)},
-                                         {"dns_refresh_ms", millis(u.dns_refresh)},
-                                         {"retries", u.retries},
-                                         {"pool", json::object{{"max_connections", u.pool.max_connections},
-                                                               {"max_idle", u.pool.max_idle},
-                                                               {"idle_timeout_ms", millis(u.pool.idle_timeout)},
-                                                               {"max_wait_ms", millis(u.pool.max_wait)},
-                                                               {"max_waiters", u.pool.max_waiters}}}};
-    }
+    for (const auto& u : c.upstreams) upstreams[u.name] = upstream_json(u);
     root["upstreams"] = std::move(upstreams);
-
     json::array routes;
-    for (const auto& r : c.routes) {
-        json::object match;
-        json::array hosts;
-        for (const auto& h : r.match.hosts) hosts.emplace_back(h);
-        match["hosts"] = std::move(hosts);
-        match[path_kind_name(r.match.path_kind)] = r.match.path;
-        json::array methods;
-        for (const auto& m : r.match.methods) methods.emplace_back(m);
-        match["methods"] = std::move(methods);
-        json::object headers;
-        for (const auto& h : r.match.headers) {
-            headers[h.name] = !h.value ? json::value(nullptr)
-                                       : json::value(sensitive_header(h.name) ? redacted : std::string_view(*h.value));
-        }
-        match["headers"] = std::move(headers);
-        json::array chain;
-        for (auto i : r.filters) chain.emplace_back(c.filters[i].name);
-        json::object route{{"name", r.name},
-                           {"match", std::move(match)},
-                           {"upstream", r.upstream},
-                           {"request_headers", edits(r.request_headers)},
-                           {"response_headers", edits(r.response_headers)},
-                           {"filters", std::move(chain)}};
-        if (r.strip_prefix) route["strip_prefix"] = *r.strip_prefix;
-        if (r.replace_prefix) route["replace_prefix"] = *r.replace_prefix;
-        if (r.host_rewrite) route["host_rewrite"] = *r.host_rewrite;
-        if (r.timeout) route["timeout_ms"] = millis(*r.timeout);
-        if (r.max_body) route["max_body"] = *r.max_body;
-        routes.emplace_back(std::move(route));
-    }
+    for (const auto& r : c.routes) routes.emplace_back(route_json(c, r));
     root["routes"] = std::move(routes);
     if (!c.env_values.empty()) {
         for (auto& section : root) {

@@ -74,6 +74,55 @@ asio::awaitable<bool> send_pattern(tcp::socket& socket, std::uint64_t size, bool
     co_return true;
 }
 
+// The size and FNV-1a hash of a request body, read whole whatever its framing.
+struct body_digest {
+    std::uint64_t bytes = 0;
+    std::uint64_t hash = 0xcbf29ce484222325ULL;
+};
+
+asio::awaitable<bool> read_body(tcp::socket& socket, beast::flat_buffer& buffer,
+                                http::request_parser<http::buffer_body>& parser, std::vector<char>& block,
+                                body_digest& body) {
+    auto& req = parser.get();
+    while (!parser.is_done()) {
+        req.body().data = block.data();
+        req.body().size = block.size();
+        auto [ec, n] = co_await http::async_read(socket, buffer, parser, use_nothrow);
+        if (ec && ec != http::error::need_buffer) co_return false;
+        std::size_t got = block.size() - req.body().size;
+        for (std::size_t i = 0; i < got; ++i) {
+            body.hash ^= static_cast<unsigned char>(block[i]);
+            body.hash *= 0x100000001b3ULL;
+        }
+        body.bytes += got;
+    }
+    co_return true;
+}
+
+// The request as the echo's JSON answer: service, method, target, version, headers, body size and hash.
+std::string echo_json(const http::request<http::buffer_body>& req, const std::string& target, const body_digest& body) {
+    std::string out = "{\"service\":\"";
+    gatehouse::http::append_json_escaped(out, service_name);
+    out += "\",\"method\":\"";
+    gatehouse::http::append_json_escaped(out, req.method_string());
+    out += "\",\"target\":\"";
+    gatehouse::http::append_json_escaped(out, target);
+    out += "\",\"version\":\"" + std::string(req.version() == 11 ? "1.1" : "1.0") + "\",\"headers\":{";
+    bool first = true;
+    for (const auto& f : req) {
+        out += first ? "\"" : ",\"";
+        first = false;
+        std::string name(f.name_string());
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        gatehouse::http::append_json_escaped(out, name);
+        out += "\":\"";
+        gatehouse::http::append_json_escaped(out, f.value());
+        out += "\"";
+    }
+    out += "},\"body_bytes\":" + std::to_string(body.bytes) + ",\"body_fnv\":\"" + std::to_string(body.hash) + "\"}\n";
+    return out;
+}
+
 asio::awaitable<void> session(tcp::socket socket) {
     ++connections;
     beast::flat_buffer buffer;
@@ -88,26 +137,8 @@ asio::awaitable<void> session(tcp::socket socket) {
         std::string target(req.target());
         std::string request_id;
         if (auto it = req.find("x-request-id"); it != req.end()) request_id = it->value();
-        // Read (and hash) the whole body, whatever its framing.
-        std::uint64_t body_bytes = 0;
-        std::uint64_t hash = 0xcbf29ce484222325ull;
-        bool failed = false;
-        while (!parser.is_done()) {
-            req.body().data = body_block.data();
-            req.body().size = body_block.size();
-            auto [ec, n] = co_await http::async_read(socket, buffer, parser, use_nothrow);
-            if (ec && ec != http::error::need_buffer) {
-                failed = true;
-                break;
-            }
-            std::size_t got = body_block.size() - req.body().size;
-            for (std::size_t i = 0; i < got; ++i) {
-                hash ^= static_cast<unsigned char>(body_block[i]);
-                hash *= 0x100000001b3ull;
-            }
-            body_bytes += got;
-        }
-        if (failed) break;
+        body_digest body;
+        if (!co_await read_body(socket, buffer, parser, body_block, body)) break;
         ++requests;
         bool keep_alive = parser.keep_alive();
         std::string_view path = std::string_view(target).substr(0, target.find('?'));
@@ -145,27 +176,7 @@ asio::awaitable<void> session(tcp::socket socket) {
         } else {
             res.result(http::status::ok);
             res.set(http::field::content_type, "application/json");
-            std::string& out = res.body();
-            out = "{\"service\":\"";
-            gatehouse::http::append_json_escaped(out, service_name);
-            out += "\",\"method\":\"";
-            gatehouse::http::append_json_escaped(out, req.method_string());
-            out += "\",\"target\":\"";
-            gatehouse::http::append_json_escaped(out, target);
-            out += "\",\"version\":\"" + std::string(req.version() == 11 ? "1.1" : "1.0") + "\",\"headers\":{";
-            bool first = true;
-            for (const auto& f : req) {
-                out += first ? "\"" : ",\"";
-                first = false;
-                std::string name(f.name_string());
-                for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-                gatehouse::http::append_json_escaped(out, name);
-                out += "\":\"";
-                gatehouse::http::append_json_escaped(out, f.value());
-                out += "\"";
-            }
-            out +=
-                "},\"body_bytes\":" + std::to_string(body_bytes) + ",\"body_fnv\":\"" + std::to_string(hash) + "\"}\n";
+            res.body() = echo_json(req, target, body);
         }
         if (req.method() != http::verb::head) {
             res.prepare_payload();

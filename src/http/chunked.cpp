@@ -23,6 +23,9 @@ chunked_scanner::result chunked_scanner::fail(const char* why, std::size_t consu
     return {status::error, consumed};
 }
 
+// A state machine over the input, one byte or one data run at a time (RFC 9112 section 7.1):
+// kept in one function, one case per state, so that every transition reads in one place and
+// the fuzzer (fuzz_chunked) covers them together.
 chunked_scanner::result chunked_scanner::scan(std::string_view input, data_callback on_data, void* context) {
     if (state_ == state::error) {
         return {status::error, 0};

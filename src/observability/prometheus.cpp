@@ -78,41 +78,40 @@ struct cluster_totals {
     std::uint64_t idle = 0;
 };
 
-}  // namespace
-
-std::string render_prometheus(const std::vector<const worker_stats*>& workers, const process_metrics& process) {
+// Every worker's counters summed, by route, cluster, (filter, reason) and (filter, event).
+struct totals {
     std::map<std::string, route_totals> routes;
     std::map<std::string, cluster_totals> clusters;
     std::map<std::pair<std::string, std::string>, std::uint64_t> rejections;
     std::map<std::pair<std::string, std::string>, std::uint64_t> events;
+};
+
+totals sum_workers(const std::vector<const worker_stats*>& workers) {
+    totals all;
     for (const auto* w : workers) {
         w->visit([&](const worker_stats::route_map& r, const worker_stats::cluster_map& c,
                      const worker_stats::rejection_map& j, const worker_stats::rejection_map& ev) {
-            for (const auto& [key, value] : ev) {
-                events[key] += value->get();
-            }
+            for (const auto& [key, value] : ev) all.events[key] += value->get();
             for (const auto& [name, stats] : r) {
-                auto& t = routes[name];
+                auto& t = all.routes[name];
                 for (std::size_t i = 0; i < t.by_class.size(); ++i) t.by_class[i] += stats->by_class[i].get();
                 for (std::size_t i = 0; i < t.latency.size(); ++i) t.latency[i] += stats->latency[i].get();
                 t.sum_us += stats->latency_sum_us.get();
             }
             for (const auto& [name, stats] : c) {
-                auto& t = clusters[name];
+                auto& t = all.clusters[name];
                 for (std::size_t i = 0; i < t.errors.size(); ++i) t.errors[i] += stats->errors[i].get();
                 t.active += stats->active.get();
                 t.idle += stats->idle.get();
             }
-            for (const auto& [key, value] : j) {
-                rejections[key] += value->get();
-            }
+            for (const auto& [key, value] : j) all.rejections[key] += value->get();
         });
     }
+    return all;
+}
 
-    std::string out;
-    out.reserve(4096 + routes.size() * 1500);
+void render_routes(std::string& out, const std::map<std::string, route_totals>& routes) {
     static constexpr std::array<std::string_view, 5> classes{"1xx", "2xx", "3xx", "4xx", "5xx"};
-
     header(out, "gatehouse_requests_total", "counter",
            "Requests answered, by route (empty: no route matched) and status class.");
     for (const auto& [name, t] : routes) {
@@ -120,7 +119,6 @@ std::string render_prometheus(const std::vector<const worker_stats*>& workers, c
             sample(out, "gatehouse_requests_total", {{"route", name}, {"code", classes[i]}}, number(t.by_class[i]));
         }
     }
-
     header(out, "gatehouse_request_duration_seconds", "histogram",
            "Time from the first byte of a request to the last byte of its response, by route.");
     for (const auto& [name, t] : routes) {
@@ -137,47 +135,56 @@ std::string render_prometheus(const std::vector<const worker_stats*>& workers, c
         sample(out, "gatehouse_request_duration_seconds_sum", {{"route", name}}, sum);
         sample(out, "gatehouse_request_duration_seconds_count", {{"route", name}}, number(cumulative));
     }
+}
 
+void render_upstreams_and_filters(std::string& out, const totals& all) {
     header(out, "gatehouse_upstream_connections", "gauge", "Pooled upstream connections, by upstream and state.");
-    for (const auto& [name, t] : clusters) {
+    for (const auto& [name, t] : all.clusters) {
         sample(out, "gatehouse_upstream_connections", {{"upstream", name}, {"state", "active"}}, number(t.active));
         sample(out, "gatehouse_upstream_connections", {{"upstream", name}, {"state", "idle"}}, number(t.idle));
     }
-
     header(out, "gatehouse_upstream_errors_total", "counter", "Failed upstream exchanges, by upstream and kind.");
-    for (const auto& [name, t] : clusters) {
+    for (const auto& [name, t] : all.clusters) {
         for (std::size_t i = 0; i < t.errors.size(); ++i) {
             sample(out, "gatehouse_upstream_errors_total",
                    {{"upstream", name}, {"kind", name_of(static_cast<upstream_error>(i))}}, number(t.errors[i]));
         }
     }
-
     header(out, "gatehouse_filter_rejections_total", "counter",
            "Requests a filter answered itself, by filter and reason.");
-    for (const auto& [key, value] : rejections) {
+    for (const auto& [key, value] : all.rejections) {
         sample(out, "gatehouse_filter_rejections_total", {{"filter", key.first}, {"reason", key.second}},
                number(value));
     }
-
     header(out, "gatehouse_filter_events_total", "counter",
            "Things filters report, by filter and event (rate_limit: keys_evicted, backend_error_<kind>; jwt: "
            "jwks_fetch_ok, jwks_fetch_failed, jwks_unknown_kid_refetch).");
-    for (const auto& [key, value] : events) {
+    for (const auto& [key, value] : all.events) {
         sample(out, "gatehouse_filter_events_total", {{"filter", key.first}, {"event", key.second}}, number(value));
     }
+}
 
+void render_process(std::string& out, const process_metrics& process) {
     header(out, "gatehouse_config_reloads_total", "counter", "Config reloads, by result.");
     sample(out, "gatehouse_config_reloads_total", {{"result", "success"}}, number(process.reloads_ok));
     sample(out, "gatehouse_config_reloads_total", {{"result", "failure"}}, number(process.reloads_failed));
-
     header(out, "gatehouse_config_info", "gauge", "The running config; the checksum is FNV-1a 64 of the file.");
     sample(out, "gatehouse_config_info", {{"checksum", process.config_checksum}}, "1");
-
     header(out, "gatehouse_client_connections", "gauge", "Open client connections.");
     sample(out, "gatehouse_client_connections", {}, number(process.client_connections));
-
     header(out, "gatehouse_draining", "gauge", "1 while the gateway drains before exiting.");
     sample(out, "gatehouse_draining", {}, process.draining ? "1" : "0");
+}
+
+}  // namespace
+
+std::string render_prometheus(const std::vector<const worker_stats*>& workers, const process_metrics& process) {
+    auto all = sum_workers(workers);
+    std::string out;
+    out.reserve(4096 + all.routes.size() * 1500);
+    render_routes(out, all.routes);
+    render_upstreams_and_filters(out, all);
+    render_process(out, process);
     return out;
 }
 

@@ -226,6 +226,78 @@ bool valid_consumer(std::string_view name) {
     return !name.empty() && name.size() <= 128 && http::valid_token(name);
 }
 
+using key_entries = std::vector<std::pair<std::string, std::string>>;  // consumer, key
+
+// A list of { consumer, key }, from the config or from keys_file.
+void read_entries(config::reader& r, const YAML::Node& list, const std::string& p, const std::string& source,
+                  key_entries& keys, std::vector<std::string>& sources) {
+    if (!list.IsSequence()) {
+        r.error(list, p, "expected a list of { consumer: NAME, key: KEY }");
+        return;
+    }
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        auto ip = config::reader::index(p, i);
+        if (!r.expect_map(list[i], ip, {"consumer", "key"})) continue;
+        auto consumer =
+            list[i]["consumer"].IsDefined() ? r.string(list[i]["consumer"], ip + ".consumer") : std::nullopt;
+        auto key = list[i]["key"].IsDefined() ? r.string(list[i]["key"], ip + ".key") : std::nullopt;
+        if (!list[i]["consumer"].IsDefined()) r.error(list[i], ip + ".consumer", "missing required key \"consumer\"");
+        if (!list[i]["key"].IsDefined()) r.error(list[i], ip + ".key", "missing required key \"key\"");
+        if (consumer && !valid_consumer(*consumer)) {
+            r.error(list[i]["consumer"], ip + ".consumer", "invalid consumer name (letters, digits, '-', '_', '.')");
+        }
+        if (key && key->size() < 8) {
+            r.error(list[i]["key"], ip + ".key", "a key must have at least 8 characters");  // never echo it
+        }
+        if (consumer && key) keys.emplace_back(*consumer, *key);
+    }
+    sources.push_back(source);
+}
+
+void read_keys_file(config::reader& r, const YAML::Node& n, const std::string& where, key_entries& keys,
+                    std::vector<std::string>& sources) {
+    if (auto file = r.string(n, where)) {
+        try {
+            auto loaded = YAML::LoadFile(*file);
+            auto list = loaded.IsMap() ? loaded["keys"] : loaded;
+            if (!list.IsSequence()) {
+                r.error(n, where, "\"" + *file + "\" must hold a list of { consumer, key } (or keys: [...])");
+            } else {
+                read_entries(r, list, where + "(" + *file + ")", "file " + *file, keys, sources);
+            }
+        } catch (const YAML::Exception& e) {
+            r.error(n, where, "cannot read \"" + *file + "\": " + e.msg);
+        }
+    }
+}
+
+void read_keys_env(config::reader& r, const YAML::Node& n, const std::string& where, key_entries& keys,
+                   std::vector<std::string>& sources) {
+    if (auto var = r.string(n, where)) {
+        const char* value = std::getenv(var->c_str());
+        std::string error;
+        std::vector<std::pair<std::string, std::string>> env_keys;
+        if (!value) {
+            r.error(n, where, "environment variable " + *var + " is not set");
+        } else if (!parse_key_list(value, env_keys, error)) {
+            r.error(n, where, "environment variable " + *var + ": " + error);
+        } else {
+            for (auto& [consumer, key] : env_keys) {
+                if (!valid_consumer(consumer)) {
+                    r.error(n, where, "environment variable " + *var + ": invalid consumer name \"" + consumer + "\"");
+                } else if (key.size() < 8) {
+                    r.error(n, where,
+                            "environment variable " + *var + ": the key of \"" + consumer +
+                                "\" is shorter than 8 characters");
+                } else {
+                    keys.emplace_back(consumer, key);
+                }
+            }
+            sources.push_back("env " + *var);
+        }
+    }
+}
+
 }  // namespace
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
@@ -236,7 +308,7 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
     }
     auto before = r.errors.size();
     settings s;
-    std::vector<std::pair<std::string, std::string>> keys;  // consumer, key
+    key_entries keys;
     if (auto n = node["header"]; n.IsDefined()) {
         if (n.IsNull()) {
             s.header.clear();
@@ -256,76 +328,9 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
     if (s.header.empty() && !s.query) {
         r.error(node, path, "set a header or a query parameter to look for the key in");
     }
-    auto read_entries = [&](const YAML::Node& list, const std::string& p, const std::string& source) {
-        if (!list.IsSequence()) {
-            r.error(list, p, "expected a list of { consumer: NAME, key: KEY }");
-            return;
-        }
-        for (std::size_t i = 0; i < list.size(); ++i) {
-            auto ip = config::reader::index(p, i);
-            if (!r.expect_map(list[i], ip, {"consumer", "key"})) continue;
-            auto consumer =
-                list[i]["consumer"].IsDefined() ? r.string(list[i]["consumer"], ip + ".consumer") : std::nullopt;
-            auto key = list[i]["key"].IsDefined() ? r.string(list[i]["key"], ip + ".key") : std::nullopt;
-            if (!list[i]["consumer"].IsDefined())
-                r.error(list[i], ip + ".consumer", "missing required key \"consumer\"");
-            if (!list[i]["key"].IsDefined()) r.error(list[i], ip + ".key", "missing required key \"key\"");
-            if (consumer && !valid_consumer(*consumer)) {
-                r.error(list[i]["consumer"], ip + ".consumer",
-                        "invalid consumer name (letters, digits, '-', '_', '.')");
-            }
-            if (key && key->size() < 8) {
-                r.error(list[i]["key"], ip + ".key", "a key must have at least 8 characters");  // never echo it
-            }
-            if (consumer && key) keys.emplace_back(*consumer, *key);
-        }
-        s.sources.push_back(source);
-    };
-    if (auto n = node["keys"]; n.IsDefined()) {
-        read_entries(n, path + ".keys", "inline");
-    }
-    if (auto n = node["keys_file"]; n.IsDefined()) {
-        if (auto file = r.string(n, path + ".keys_file")) {
-            try {
-                auto loaded = YAML::LoadFile(*file);
-                auto list = loaded.IsMap() ? loaded["keys"] : loaded;
-                if (!list.IsSequence()) {
-                    r.error(n, path + ".keys_file",
-                            "\"" + *file + "\" must hold a list of { consumer, key } (or keys: [...])");
-                } else {
-                    read_entries(list, path + ".keys_file(" + *file + ")", "file " + *file);
-                }
-            } catch (const YAML::Exception& e) {
-                r.error(n, path + ".keys_file", "cannot read \"" + *file + "\": " + e.msg);
-            }
-        }
-    }
-    if (auto n = node["keys_env"]; n.IsDefined()) {
-        if (auto var = r.string(n, path + ".keys_env")) {
-            const char* value = std::getenv(var->c_str());
-            std::string error;
-            std::vector<std::pair<std::string, std::string>> env_keys;
-            if (!value) {
-                r.error(n, path + ".keys_env", "environment variable " + *var + " is not set");
-            } else if (!parse_key_list(value, env_keys, error)) {
-                r.error(n, path + ".keys_env", "environment variable " + *var + ": " + error);
-            } else {
-                for (auto& [consumer, key] : env_keys) {
-                    if (!valid_consumer(consumer)) {
-                        r.error(n, path + ".keys_env",
-                                "environment variable " + *var + ": invalid consumer name \"" + consumer + "\"");
-                    } else if (key.size() < 8) {
-                        r.error(n, path + ".keys_env",
-                                "environment variable " + *var + ": the key of \"" + consumer +
-                                    "\" is shorter than 8 characters");
-                    } else {
-                        keys.emplace_back(consumer, key);
-                    }
-                }
-                s.sources.push_back("env " + *var);
-            }
-        }
-    }
+    if (auto n = node["keys"]; n.IsDefined()) read_entries(r, n, path + ".keys", "inline", keys, s.sources);
+    if (auto n = node["keys_file"]; n.IsDefined()) read_keys_file(r, n, path + ".keys_file", keys, s.sources);
+    if (auto n = node["keys_env"]; n.IsDefined()) read_keys_env(r, n, path + ".keys_env", keys, s.sources);
     if (keys.empty() && r.errors.size() == before) {
         r.error(node, path, "no keys: set keys, keys_file or keys_env");
     }

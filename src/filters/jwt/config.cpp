@@ -25,6 +25,158 @@ std::optional<std::string> read_whole_file(const std::string& path) {
     return buffer.str();
 }
 
+// One entry of keys: a secret for an HS algorithm, a PEM public key for the others.
+void read_key(config::reader& r, const YAML::Node& entry, const std::string& kp,
+              std::vector<std::shared_ptr<key>>& out) {
+    if (!r.expect_map(entry, kp, {"kid", "alg", "secret", "pem", "pem_file"})) return;
+    std::string kid;
+    if (auto n = entry["kid"]; n.IsDefined()) kid = r.string(n, kp + ".kid").value_or("");
+    auto alg_node = entry["alg"];
+    if (!alg_node.IsDefined()) {
+        r.error(entry, kp + ".alg", "missing required key \"alg\" (each key is bound to one algorithm)");
+        return;
+    }
+    auto alg = r.string(alg_node, kp + ".alg");
+    if (!alg) return;
+    if (!known_alg(*alg)) {
+        r.error(
+            alg_node, kp + ".alg",
+            "unsupported algorithm \"" + *alg + "\" (HS256/384/512, RS256/384/512, PS256/384/512, ES256/384, EdDSA)");
+        return;
+    }
+    int sources = entry["secret"].IsDefined() + entry["pem"].IsDefined() + entry["pem_file"].IsDefined();
+    if (sources != 1) {
+        r.error(entry, kp, "give exactly one of secret, pem and pem_file");
+        return;
+    }
+    if (alg->starts_with("HS")) {
+        if (!entry["secret"].IsDefined()) {
+            r.error(entry, kp, *alg + " needs a secret, not a public key");
+            return;
+        }
+        auto secret = r.string(entry["secret"], kp + ".secret");
+        if (secret && secret->size() < 32) {
+            r.error(entry["secret"], kp + ".secret", "an HMAC secret must have at least 32 bytes");
+        } else if (secret) {
+            out.push_back(key::secret(kid, *alg, *secret));
+        }
+        return;
+    }
+    if (entry["secret"].IsDefined()) {
+        r.error(entry["secret"], kp + ".secret", *alg + " verifies with a public key (pem or pem_file), not a secret");
+        return;
+    }
+    std::optional<std::string> pem;
+    std::string where = kp + (entry["pem"].IsDefined() ? ".pem" : ".pem_file");
+    if (entry["pem"].IsDefined()) {
+        pem = r.string(entry["pem"], where);
+    } else if (auto file = r.string(entry["pem_file"], where)) {
+        pem = read_whole_file(*file);
+        if (!pem) r.error(entry["pem_file"], where, "cannot read \"" + *file + "\"");
+    }
+    if (!pem) return;
+    std::string error;
+    if (auto k = key::pem(kid, *alg, *pem, error)) {
+        out.push_back(std::move(k));
+    } else {
+        r.error(entry[entry["pem"].IsDefined() ? "pem" : "pem_file"], where, error);
+    }
+}
+
+void read_keys(config::reader& r, const YAML::Node& keys, const std::string& path,
+               std::vector<std::shared_ptr<key>>& out) {
+    if (!keys.IsSequence()) {
+        r.error(keys, path, "expected a list of { kid, alg, secret | pem | pem_file }");
+        return;
+    }
+    for (std::size_t i = 0; i < keys.size(); ++i) read_key(r, keys[i], config::reader::index(path, i), out);
+}
+
+void read_jwks_file(config::reader& r, const YAML::Node& n, const std::string& where,
+                    std::vector<std::shared_ptr<key>>& out) {
+    if (auto file = r.string(n, where)) {
+        auto text = read_whole_file(*file);
+        boost::system::error_code ec;
+        json::value doc;
+        if (!text) {
+            r.error(n, where, "cannot read \"" + *file + "\"");
+        } else if (doc = json::parse(*text, ec);
+                   ec || !doc.is_object() || !doc.as_object().contains("keys") || !doc.as_object()["keys"].is_array()) {
+            r.error(n, where, "\"" + *file + "\" is not a JWKS document ({\"keys\": [...]})");
+        } else {
+            std::size_t index = 0;
+            for (const auto& jwk : doc.as_object()["keys"].as_array()) {
+                std::string error;
+                std::shared_ptr<key> k = jwk.is_object() ? key::jwk(jwk.as_object(), error) : nullptr;
+                if (!jwk.is_object()) error = "not an object";
+                if (k) {
+                    out.push_back(std::move(k));
+                } else {
+                    r.error(n, where, "\"" + *file + "\" key " + std::to_string(index) + ": " + error);
+                }
+                ++index;
+            }
+        }
+    }
+}
+
+void read_jwks_source(config::reader& r, const YAML::Node& n, const std::string& jp, std::optional<jwks_source>& out) {
+    if (r.expect_map(n, jp, {"url", "ca_file", "cache_duration", "refetch_interval", "timeout"})) {
+        jwks_source src;
+        if (auto u = n["url"]; !u.IsDefined()) {
+            r.error(n, jp + ".url", "missing required key \"url\" (https://.../jwks.json)");
+        } else if (auto url = r.string(u, jp + ".url")) {
+            std::string error;
+            if (!parse_jwks_url(*url, src, error)) r.error(u, jp + ".url", "\"" + *url + "\": " + error);
+        }
+        if (auto c = n["ca_file"]; c.IsDefined()) {
+            if (auto file = r.string(c, jp + ".ca_file")) {
+                if (!read_whole_file(*file)) {
+                    r.error(c, jp + ".ca_file", "cannot read \"" + *file + "\"");
+                } else {
+                    boost::asio::ssl::context probe(boost::asio::ssl::context::tls_client);
+                    boost::system::error_code ec;
+                    probe.load_verify_file(*file, ec);
+                    if (ec) r.error(c, jp + ".ca_file", "\"" + *file + "\" holds no PEM certificate: " + ec.message());
+                }
+                src.ca_file = *file;
+            }
+        }
+        if (auto c = n["cache_duration"]; c.IsDefined()) {
+            if (auto d = r.time(c, jp + ".cache_duration")) {
+                if (*d < std::chrono::seconds(1)) {
+                    r.error(c, jp + ".cache_duration", "must be at least 1s");
+                } else {
+                    src.cache_duration = std::chrono::duration_cast<std::chrono::seconds>(*d);
+                }
+            }
+        }
+        r.optional_field(n, "refetch_interval", jp, src.refetch_interval,
+                         [&](const YAML::Node& v, const std::string& p) { return r.time(v, p); });
+        r.optional_field(n, "timeout", jp, src.timeout,
+                         [&](const YAML::Node& v, const std::string& p) { return r.time(v, p); });
+        out = std::move(src);
+    }
+}
+
+void read_claims_to_headers(config::reader& r, const YAML::Node& n, const std::string& path, settings& s) {
+    if (!n.IsMap()) {
+        r.error(n, path + ".claims_to_headers", "expected a mapping of claim to header name");
+    } else {
+        for (const auto& item : n) {
+            auto claim = item.first.Scalar();
+            std::string key_path = path + ".claims_to_headers.";
+            key_path += claim;
+            auto header = r.string(item.second, key_path);
+            if (header && !http::valid_token(*header)) {
+                r.error(item.second, key_path, "invalid header name \"" + *header + "\"");
+            } else if (header) {
+                s.claims_to_headers.emplace_back(claim, *header);
+            }
+        }
+    }
+}
+
 }  // namespace
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
@@ -37,137 +189,9 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
     auto before = r.errors.size();
     settings s;
     s.instance = path.substr(path.rfind('.') + 1);
-    if (auto keys = node["keys"]; keys.IsDefined()) {
-        if (!keys.IsSequence()) {
-            r.error(keys, path + ".keys", "expected a list of { kid, alg, secret | pem | pem_file }");
-        } else {
-            for (std::size_t i = 0; i < keys.size(); ++i) {
-                auto kp = config::reader::index(path + ".keys", i);
-                if (!r.expect_map(keys[i], kp, {"kid", "alg", "secret", "pem", "pem_file"})) continue;
-                std::string kid;
-                if (auto n = keys[i]["kid"]; n.IsDefined()) kid = r.string(n, kp + ".kid").value_or("");
-                auto alg_node = keys[i]["alg"];
-                if (!alg_node.IsDefined()) {
-                    r.error(keys[i], kp + ".alg", "missing required key \"alg\" (each key is bound to one algorithm)");
-                    continue;
-                }
-                auto alg = r.string(alg_node, kp + ".alg");
-                if (!alg) continue;
-                if (!known_alg(*alg)) {
-                    r.error(alg_node, kp + ".alg",
-                            "unsupported algorithm \"" + *alg +
-                                "\" (HS256/384/512, RS256/384/512, PS256/384/512, ES256/384, EdDSA)");
-                    continue;
-                }
-                int sources =
-                    keys[i]["secret"].IsDefined() + keys[i]["pem"].IsDefined() + keys[i]["pem_file"].IsDefined();
-                if (sources != 1) {
-                    r.error(keys[i], kp, "give exactly one of secret, pem and pem_file");
-                    continue;
-                }
-                if (alg->starts_with("HS")) {
-                    if (!keys[i]["secret"].IsDefined()) {
-                        r.error(keys[i], kp, *alg + " needs a secret, not a public key");
-                        continue;
-                    }
-                    auto secret = r.string(keys[i]["secret"], kp + ".secret");
-                    if (secret && secret->size() < 32) {
-                        r.error(keys[i]["secret"], kp + ".secret", "an HMAC secret must have at least 32 bytes");
-                    } else if (secret) {
-                        s.keys.push_back(key::secret(kid, *alg, *secret));
-                    }
-                    continue;
-                }
-                if (keys[i]["secret"].IsDefined()) {
-                    r.error(keys[i]["secret"], kp + ".secret",
-                            *alg + " verifies with a public key (pem or pem_file), not a secret");
-                    continue;
-                }
-                std::optional<std::string> pem;
-                std::string where = kp + (keys[i]["pem"].IsDefined() ? ".pem" : ".pem_file");
-                if (keys[i]["pem"].IsDefined()) {
-                    pem = r.string(keys[i]["pem"], where);
-                } else if (auto file = r.string(keys[i]["pem_file"], where)) {
-                    pem = read_whole_file(*file);
-                    if (!pem) r.error(keys[i]["pem_file"], where, "cannot read \"" + *file + "\"");
-                }
-                if (!pem) continue;
-                std::string error;
-                if (auto k = key::pem(kid, *alg, *pem, error)) {
-                    s.keys.push_back(std::move(k));
-                } else {
-                    r.error(keys[i][keys[i]["pem"].IsDefined() ? "pem" : "pem_file"], where, error);
-                }
-            }
-        }
-    }
-    if (auto n = node["jwks_file"]; n.IsDefined()) {
-        if (auto file = r.string(n, path + ".jwks_file")) {
-            auto text = read_whole_file(*file);
-            boost::system::error_code ec;
-            json::value doc;
-            if (!text) {
-                r.error(n, path + ".jwks_file", "cannot read \"" + *file + "\"");
-            } else if (doc = json::parse(*text, ec); ec || !doc.is_object() || !doc.as_object().contains("keys") ||
-                                                     !doc.as_object()["keys"].is_array()) {
-                r.error(n, path + ".jwks_file", "\"" + *file + "\" is not a JWKS document ({\"keys\": [...]})");
-            } else {
-                std::size_t index = 0;
-                for (const auto& jwk : doc.as_object()["keys"].as_array()) {
-                    std::string error;
-                    std::shared_ptr<key> k = jwk.is_object() ? key::jwk(jwk.as_object(), error) : nullptr;
-                    if (!jwk.is_object()) error = "not an object";
-                    if (k) {
-                        s.keys.push_back(std::move(k));
-                    } else {
-                        r.error(n, path + ".jwks_file",
-                                "\"" + *file + "\" key " + std::to_string(index) + ": " + error);
-                    }
-                    ++index;
-                }
-            }
-        }
-    }
-    if (auto n = node["jwks"]; n.IsDefined()) {
-        const auto jp = path + ".jwks";
-        if (r.expect_map(n, jp, {"url", "ca_file", "cache_duration", "refetch_interval", "timeout"})) {
-            jwks_source src;
-            if (auto u = n["url"]; !u.IsDefined()) {
-                r.error(n, jp + ".url", "missing required key \"url\" (https://.../jwks.json)");
-            } else if (auto url = r.string(u, jp + ".url")) {
-                std::string error;
-                if (!parse_jwks_url(*url, src, error)) r.error(u, jp + ".url", "\"" + *url + "\": " + error);
-            }
-            if (auto c = n["ca_file"]; c.IsDefined()) {
-                if (auto file = r.string(c, jp + ".ca_file")) {
-                    if (!read_whole_file(*file)) {
-                        r.error(c, jp + ".ca_file", "cannot read \"" + *file + "\"");
-                    } else {
-                        boost::asio::ssl::context probe(boost::asio::ssl::context::tls_client);
-                        boost::system::error_code ec;
-                        probe.load_verify_file(*file, ec);
-                        if (ec)
-                            r.error(c, jp + ".ca_file", "\"" + *file + "\" holds no PEM certificate: " + ec.message());
-                    }
-                    src.ca_file = *file;
-                }
-            }
-            if (auto c = n["cache_duration"]; c.IsDefined()) {
-                if (auto d = r.time(c, jp + ".cache_duration")) {
-                    if (*d < std::chrono::seconds(1)) {
-                        r.error(c, jp + ".cache_duration", "must be at least 1s");
-                    } else {
-                        src.cache_duration = std::chrono::duration_cast<std::chrono::seconds>(*d);
-                    }
-                }
-            }
-            r.optional_field(n, "refetch_interval", jp, src.refetch_interval,
-                             [&](const YAML::Node& v, const std::string& p) { return r.time(v, p); });
-            r.optional_field(n, "timeout", jp, src.timeout,
-                             [&](const YAML::Node& v, const std::string& p) { return r.time(v, p); });
-            s.jwks = std::move(src);
-        }
-    }
+    if (auto keys = node["keys"]; keys.IsDefined()) read_keys(r, keys, path + ".keys", s.keys);
+    if (auto n = node["jwks_file"]; n.IsDefined()) read_jwks_file(r, n, path + ".jwks_file", s.keys);
+    if (auto n = node["jwks"]; n.IsDefined()) read_jwks_source(r, n, path + ".jwks", s.jwks);
     if (s.keys.empty() && !s.jwks && r.errors.size() == before) {
         r.error(node, path, "no keys: set keys, jwks_file or jwks.url");
     }
@@ -182,23 +206,7 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
     if (auto n = node["leeway"]; n.IsDefined()) {
         if (auto d = r.time(n, path + ".leeway", true)) s.leeway = std::chrono::duration_cast<std::chrono::seconds>(*d);
     }
-    if (auto n = node["claims_to_headers"]; n.IsDefined()) {
-        if (!n.IsMap()) {
-            r.error(n, path + ".claims_to_headers", "expected a mapping of claim to header name");
-        } else {
-            for (const auto& item : n) {
-                auto claim = item.first.Scalar();
-                std::string key_path = path + ".claims_to_headers.";
-                key_path += claim;
-                auto header = r.string(item.second, key_path);
-                if (header && !http::valid_token(*header)) {
-                    r.error(item.second, key_path, "invalid header name \"" + *header + "\"");
-                } else if (header) {
-                    s.claims_to_headers.emplace_back(claim, *header);
-                }
-            }
-        }
-    }
+    if (auto n = node["claims_to_headers"]; n.IsDefined()) read_claims_to_headers(r, n, path, s);
     if (auto n = node["consumer_claim"]; n.IsDefined()) s.consumer_claim = r.string(n, path + ".consumer_claim");
     r.optional_field(node, "require_exp", path, s.require_exp,
                      [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });

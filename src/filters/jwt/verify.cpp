@@ -50,8 +50,79 @@ verdict refuse(std::string reason) {
 
 }  // namespace
 
+namespace {
+
+// The header's alg and kid; the reason to refuse the token, or nullptr.
+const char* read_header(const json::object& header, std::string& alg, std::string& kid) {
+    auto alg_it = header.find("alg");
+    if (alg_it == header.end() || !alg_it->value().is_string()) return "malformed_token";
+    alg = alg_it->value().as_string();
+    if (!known_alg(alg)) return "alg_not_allowed";  // "none", "None", "NONE", anything unknown
+    // The token never chooses where keys come from, nor extensions we would have to understand.
+    for (std::string_view forbidden : {"jku", "x5u", "jwk", "x5c", "crit"}) {
+        if (header.contains(forbidden)) return "forbidden_header";
+    }
+    if (auto it = header.find("kid"); it != header.end()) {
+        if (!it->value().is_string()) return "malformed_token";
+        kid = it->value().as_string();
+    }
+    return nullptr;
+}
+
+// Verifies the signature with the keys bound to alg (and kid when given); nullptr when one does.
+const char* check_signature(const std::vector<std::shared_ptr<key>>& keys, const std::string& alg,
+                            const std::string& kid, std::string_view signing_input, std::string_view signature) {
+    bool any_for_alg = false;
+    for (const auto& k : keys) {
+        if (!kid.empty() && k->kid() != kid) continue;
+        if (!k->allows(alg)) continue;
+        any_for_alg = true;
+        if (k->verify(alg, signing_input, signature)) return nullptr;
+    }
+    if (any_for_alg) return "bad_signature";
+    bool kid_known = !kid.empty() && std::any_of(keys.begin(), keys.end(), [&](auto& k) { return k->kid() == kid; });
+    return !kid.empty() && !kid_known ? "unknown_kid" : "alg_not_allowed";
+}
+
+bool audience_matches(const settings& s, const json::object& payload) {
+    auto it = payload.find("aud");
+    if (it == payload.end()) return false;
+    auto listed = [&](const json::value& v) {
+        return v.is_string() &&
+               std::find(s.audiences.begin(), s.audiences.end(), std::string(v.as_string())) != s.audiences.end();
+    };
+    if (!it->value().is_array()) return listed(it->value());
+    const auto& all = it->value().as_array();
+    return std::any_of(all.begin(), all.end(), listed);
+}
+
+// exp and nbf (with leeway), iss, aud and the required claims; nullptr when they hold.
+const char* check_claims(const settings& s, const json::object& payload, verdict& v) {
+    const std::int64_t now =
+        s.now ? s.now()
+              : std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+    bool malformed = false;
+    v.exp = number_claim(payload, "exp", malformed);
+    v.nbf = number_claim(payload, "nbf", malformed);
+    if (malformed) return "malformed_token";
+    if (!v.exp && s.require_exp) return "missing_exp";
+    if (v.exp && now - s.leeway.count() >= *v.exp) return "expired";
+    if (v.nbf && now + s.leeway.count() < *v.nbf) return "not_yet_valid";
+    if (!s.issuers.empty()) {
+        auto iss = string_member(payload, "iss");
+        if (std::find(s.issuers.begin(), s.issuers.end(), iss) == s.issuers.end()) return "wrong_issuer";
+    }
+    if (!s.audiences.empty() && !audience_matches(s, payload)) return "wrong_audience";
+    for (const auto& claim : s.required_claims) {
+        if (!payload.contains(claim)) return "missing_claim";
+    }
+    return nullptr;
+}
+
+}  // namespace
+
 verdict verify_token(const settings& s, std::string_view token, const std::vector<std::shared_ptr<key>>* key_set) {
-    const auto& keys = key_set ? *key_set : s.keys;
     if (token.size() > s.max_token_bytes) return refuse("token_too_large");
     auto dot1 = token.find('.');
     auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
@@ -60,82 +131,19 @@ verdict verify_token(const settings& s, std::string_view token, const std::vecto
     }
     auto header = decode_json_part(token.substr(0, dot1));
     if (!header) return refuse("malformed_token");
-    auto alg_it = header->find("alg");
-    if (alg_it == header->end() || !alg_it->value().is_string()) return refuse("malformed_token");
-    std::string alg(alg_it->value().as_string());
-    if (!known_alg(alg)) return refuse("alg_not_allowed");  // "none", "None", "NONE", anything unknown
-    // The token never chooses where keys come from, nor extensions we would have to understand.
-    for (std::string_view forbidden : {"jku", "x5u", "jwk", "x5c", "crit"}) {
-        if (header->contains(forbidden)) return refuse("forbidden_header");
-    }
+    std::string alg;
     std::string kid;
-    if (auto it = header->find("kid"); it != header->end()) {
-        if (!it->value().is_string()) return refuse("malformed_token");
-        kid = it->value().as_string();
-    }
+    if (const char* why = read_header(*header, alg, kid)) return refuse(why);
     auto signature = base64url_decode(token.substr(dot2 + 1));
     if (!signature) return refuse("malformed_token");
-    auto signing_input = token.substr(0, dot2);
-
-    bool any_for_alg = false;
-    bool verified = false;
-    for (const auto& k : keys) {
-        if (!kid.empty() && k->kid() != kid) continue;
-        if (!k->allows(alg)) continue;
-        any_for_alg = true;
-        if (k->verify(alg, signing_input, *signature)) {
-            verified = true;
-            break;
-        }
+    if (const char* why = check_signature(key_set ? *key_set : s.keys, alg, kid, token.substr(0, dot2), *signature)) {
+        return refuse(why);
     }
-    if (!any_for_alg) {
-        bool kid_known =
-            !kid.empty() && std::any_of(keys.begin(), keys.end(), [&](auto& k) { return k->kid() == kid; });
-        return refuse(!kid.empty() && !kid_known ? "unknown_kid" : "alg_not_allowed");
-    }
-    if (!verified) return refuse("bad_signature");
-
     auto payload = decode_json_part(token.substr(dot1 + 1, dot2 - dot1 - 1));
     if (!payload) return refuse("malformed_token");
-    const std::int64_t now =
-        s.now ? s.now()
-              : std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-                    .count();
-    bool malformed = false;
-    auto exp = number_claim(*payload, "exp", malformed);
-    auto nbf = number_claim(*payload, "nbf", malformed);
-    if (malformed) return refuse("malformed_token");
-    if (!exp && s.require_exp) return refuse("missing_exp");
-    if (exp && now - s.leeway.count() >= *exp) return refuse("expired");
-    if (nbf && now + s.leeway.count() < *nbf) return refuse("not_yet_valid");
-    if (!s.issuers.empty()) {
-        auto iss = string_member(*payload, "iss");
-        if (std::find(s.issuers.begin(), s.issuers.end(), iss) == s.issuers.end()) return refuse("wrong_issuer");
-    }
-    if (!s.audiences.empty()) {
-        bool match = false;
-        if (auto it = payload->find("aud"); it != payload->end()) {
-            auto check = [&](const json::value& v) {
-                if (v.is_string() && std::find(s.audiences.begin(), s.audiences.end(), std::string(v.as_string())) !=
-                                         s.audiences.end()) {
-                    match = true;
-                }
-            };
-            if (it->value().is_array()) {
-                for (const auto& v : it->value().as_array()) check(v);
-            } else {
-                check(it->value());
-            }
-        }
-        if (!match) return refuse("wrong_audience");
-    }
-    for (const auto& claim : s.required_claims) {
-        if (!payload->contains(claim)) return refuse("missing_claim");
-    }
     verdict v;
+    if (const char* why = check_claims(s, *payload, v)) return refuse(why);
     v.ok = true;
-    v.exp = exp;
-    v.nbf = nbf;
     auto pick = [&](const std::string& claim) {
         if (auto it = payload->find(claim); it != payload->end()) {
             if (auto text = scalar_text(it->value()); text && http::valid_field_value(*text) && text->size() <= 1024) {

@@ -46,6 +46,70 @@ void parse_redis(config::reader& r, const YAML::Node& node, const std::string& p
                      [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
 }
 
+void read_key(config::reader& r, const YAML::Node& n, const std::string& where,
+              std::vector<std::pair<key_part, std::string>>& key) {
+    key.clear();
+    for (auto& [kn, text] : r.string_list(n, where)) {
+        if (text == "client_ip") {
+            key.emplace_back(key_part::client_ip, "");
+        } else if (text == "consumer") {
+            key.emplace_back(key_part::consumer, "");
+        } else if (text == "route") {
+            key.emplace_back(key_part::route, "");
+        } else if (text.starts_with("header:") && http::valid_token(text.substr(7))) {
+            key.emplace_back(key_part::header, text.substr(7));
+        } else {
+            r.error(kn, where, "unknown key \"" + text + "\" (client_ip, consumer, route, header:NAME)");
+        }
+    }
+}
+
+// One entry of limits (index i, for its default name).
+void read_limit(config::reader& r, const YAML::Node& entry, const std::string& lp, std::size_t i, settings& s) {
+    if (!r.expect_map(entry, lp, {"name", "rate", "per", "burst"})) return;
+    limit l;
+    l.name = "limit" + std::to_string(i + 1);
+    if (auto n = entry["name"]; n.IsDefined()) {
+        if (auto v = r.string(n, lp + ".name")) {
+            if (!http::valid_token(*v)) r.error(n, lp + ".name", "invalid name \"" + *v + "\"");
+            l.name = *v;
+        }
+    }
+    if (auto n = entry["rate"]; !n.IsDefined()) {
+        r.error(entry, lp + ".rate", "missing required key \"rate\"");
+    } else if (auto v = r.unsigned_int(n, lp + ".rate", 1, 1'000'000'000)) {
+        l.rate = *v;
+    }
+    if (auto n = entry["per"]; !n.IsDefined()) {
+        r.error(entry, lp + ".per", "missing required key \"per\"");
+    } else if (auto v = r.time(n, lp + ".per")) {
+        l.per = *v;
+    }
+    l.burst = l.rate;
+    if (auto n = entry["burst"]; n.IsDefined()) {
+        if (auto v = r.unsigned_int(n, lp + ".burst", 1, 1'000'000'000)) l.burst = *v;
+    }
+    if (l.rate > 0 && l.per.count() > 0 && l.interval().count() == 0) {
+        r.error(entry, lp, "rate is too high for the window (more than one request per nanosecond)");
+    } else if (s.backend == backend_kind::redis && l.rate > 0 && l.interval() < std::chrono::microseconds(1)) {
+        r.error(entry, lp, "rate is too high for the redis backend (more than one request per microsecond)");
+    }
+    s.limits.push_back(l);
+}
+
+void read_limits(config::reader& r, const YAML::Node& node, const std::string& path, settings& s) {
+    auto limits = node["limits"];
+    if (!limits.IsDefined()) {
+        r.error(node, path + ".limits", "missing required key \"limits\"");
+    } else if (!limits.IsSequence() || limits.size() == 0 || limits.size() > 8) {
+        r.error(limits, path + ".limits", "expected a list of 1 to 8 limits like { rate: 10, per: 1s, burst: 20 }");
+    } else {
+        for (std::size_t i = 0; i < limits.size(); ++i) {
+            read_limit(r, limits[i], config::reader::index(path + ".limits", i), i, s);
+        }
+    }
+}
+
 }  // namespace
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
@@ -89,62 +153,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
             }
         }
     }
-    if (auto n = node["key"]; n.IsDefined()) {
-        s.key.clear();
-        for (auto& [kn, text] : r.string_list(n, path + ".key")) {
-            if (text == "client_ip") {
-                s.key.emplace_back(key_part::client_ip, "");
-            } else if (text == "consumer") {
-                s.key.emplace_back(key_part::consumer, "");
-            } else if (text == "route") {
-                s.key.emplace_back(key_part::route, "");
-            } else if (text.starts_with("header:") && http::valid_token(text.substr(7))) {
-                s.key.emplace_back(key_part::header, text.substr(7));
-            } else {
-                r.error(kn, path + ".key", "unknown key \"" + text + "\" (client_ip, consumer, route, header:NAME)");
-            }
-        }
-    }
-    auto limits = node["limits"];
-    if (!limits.IsDefined()) {
-        r.error(node, path + ".limits", "missing required key \"limits\"");
-    } else if (!limits.IsSequence() || limits.size() == 0 || limits.size() > 8) {
-        r.error(limits, path + ".limits", "expected a list of 1 to 8 limits like { rate: 10, per: 1s, burst: 20 }");
-    } else {
-        for (std::size_t i = 0; i < limits.size(); ++i) {
-            auto lp = config::reader::index(path + ".limits", i);
-            if (!r.expect_map(limits[i], lp, {"name", "rate", "per", "burst"})) continue;
-            limit l;
-            l.name = "limit" + std::to_string(i + 1);
-            if (auto n = limits[i]["name"]; n.IsDefined()) {
-                if (auto v = r.string(n, lp + ".name")) {
-                    if (!http::valid_token(*v)) r.error(n, lp + ".name", "invalid name \"" + *v + "\"");
-                    l.name = *v;
-                }
-            }
-            if (auto n = limits[i]["rate"]; !n.IsDefined()) {
-                r.error(limits[i], lp + ".rate", "missing required key \"rate\"");
-            } else if (auto v = r.unsigned_int(n, lp + ".rate", 1, 1'000'000'000)) {
-                l.rate = *v;
-            }
-            if (auto n = limits[i]["per"]; !n.IsDefined()) {
-                r.error(limits[i], lp + ".per", "missing required key \"per\"");
-            } else if (auto v = r.time(n, lp + ".per")) {
-                l.per = *v;
-            }
-            l.burst = l.rate;
-            if (auto n = limits[i]["burst"]; n.IsDefined()) {
-                if (auto v = r.unsigned_int(n, lp + ".burst", 1, 1'000'000'000)) l.burst = *v;
-            }
-            if (l.rate > 0 && l.per.count() > 0 && l.interval().count() == 0) {
-                r.error(limits[i], lp, "rate is too high for the window (more than one request per nanosecond)");
-            } else if (s.backend == backend_kind::redis && l.rate > 0 && l.interval() < std::chrono::microseconds(1)) {
-                r.error(limits[i], lp,
-                        "rate is too high for the redis backend (more than one request per microsecond)");
-            }
-            s.limits.push_back(l);
-        }
-    }
+    if (auto n = node["key"]; n.IsDefined()) read_key(r, n, path + ".key", s.key);
+    read_limits(r, node, path, s);
     r.optional_field(node, "max_keys", path, s.max_keys,
                      [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 16, 100'000'000); });
     r.optional_field(node, "headers", path, s.headers,
