@@ -3,7 +3,8 @@
 //   GET /bytes/N[?chunked=1]   N bytes of the pattern "abc...z" repeated
 //   ANY /status/CODE           an empty response with that status
 //   ANY /delay/MS              the echo, after MS milliseconds
-//   GET /__stats               {"connections": accepted connections, "requests": requests served}
+//   GET /__stats               {"connections": accepted connections, "requests": requests served,
+//                               "in_flight": requests being answered, this one not counted}
 //   anything else              JSON describing the request: method, target, headers, body size
 //                              and the FNV-1a 64-bit hash of the body
 #include <charconv>
@@ -29,6 +30,7 @@ constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
 std::string service_name = "echo";
 std::atomic<std::uint64_t> connections{0};
 std::atomic<std::uint64_t> requests{0};
+std::atomic<std::int64_t> in_flight{0};  // read, not yet answered (tests wait on it)
 
 std::uint64_t parse_number(std::string_view s) {
     std::uint64_t v = 0;
@@ -140,6 +142,10 @@ asio::awaitable<void> session(tcp::socket socket) {
         body_digest body;
         if (!co_await read_body(socket, buffer, parser, body_block, body)) break;
         ++requests;
+        struct answering {
+            answering() { ++in_flight; }
+            ~answering() { --in_flight; }
+        } counted;
         bool keep_alive = parser.keep_alive();
         std::string_view path = std::string_view(target).substr(0, target.find('?'));
         // The special paths may sit under any prefix (/api/users/bytes/10 works like /bytes/10).
@@ -172,7 +178,8 @@ asio::awaitable<void> session(tcp::socket socket) {
             res.result(http::status::ok);
             res.set(http::field::content_type, "application/json");
             res.body() = "{\"connections\":" + std::to_string(connections.load()) +
-                         ",\"requests\":" + std::to_string(requests.load()) + "}\n";
+                         ",\"requests\":" + std::to_string(requests.load()) +
+                         ",\"in_flight\":" + std::to_string(in_flight.load() - 1) + "}\n";
         } else {
             res.result(http::status::ok);
             res.set(http::field::content_type, "application/json");

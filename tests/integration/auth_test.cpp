@@ -146,10 +146,10 @@ TEST(IpFilterAuth, DenyListsAndTheClientBehindATrustedProxy) {
 
     // The access log names the client the filter found.
     std::string log;
-    for (int i = 0; i < 200 && std::count(log.begin(), log.end(), '\n') < 3; ++i) {
-        std::this_thread::sleep_for(20ms);
+    eventually([&] {
         log = read_file(log_file);
-    }
+        return std::count(log.begin(), log.end(), '\n') >= 3;
+    });
     EXPECT_NE(log.find("{\"client\":\"203.0.113.77\",\"status\":403}"), std::string::npos) << log;
     EXPECT_NE(log.find("{\"client\":\"198.51.100.4\",\"status\":200}"), std::string::npos) << log;
     EXPECT_NE(log.find("{\"client\":\"127.0.0.1\",\"status\":403}"), std::string::npos) << log;

@@ -1,4 +1,5 @@
 #pragma once
+#include <algorithm>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -34,16 +35,16 @@ inline bool echo_has_header(const response& r, const std::string& name) {
 // its response is written, so a client can be a moment ahead); the last page read otherwise.
 inline std::string wait_for_metrics(std::uint16_t admin_port, std::initializer_list<std::string> texts,
                                     std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
-    auto until = std::chrono::steady_clock::now() + timeout;
     std::string page;
-    for (;;) {
-        auto r = request(admin_port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
-        page = r ? r->body : "";
-        bool all = true;
-        for (const auto& t : texts) all = all && page.find(t) != std::string::npos;
-        if (all || std::chrono::steady_clock::now() >= until) return page;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
+    eventually(
+        [&] {
+            auto r = request(admin_port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            page = r ? r->body : "";
+            return std::all_of(texts.begin(), texts.end(),
+                               [&](const std::string& t) { return page.find(t) != std::string::npos; });
+        },
+        timeout, 20ms);
+    return page;
 }
 
 }  // namespace harness

@@ -122,23 +122,36 @@ process::~process() {
     }
 }
 
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds every) {
+    auto until = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        if (condition()) return true;
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::sleep_for(every);
+    }
+}
+
+void peer_pause(std::chrono::milliseconds d) {
+    std::this_thread::sleep_for(d);
+}
+
 void process::signal(int sig) {
     if (!exited_) ::kill(pid_, sig);
 }
 
 std::optional<int> process::wait_exit(std::chrono::milliseconds timeout) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-        int status = 0;
-        pid_t r = ::waitpid(pid_, &status, WNOHANG);
-        if (r == pid_) {
+    std::optional<int> code;
+    eventually(
+        [&] {
+            int status = 0;
+            if (::waitpid(pid_, &status, WNOHANG) != pid_) return false;
             exited_ = true;
-            if (WIFEXITED(status)) return WEXITSTATUS(status);
-            return -WTERMSIG(status);
-        }
-        std::this_thread::sleep_for(10ms);
-    }
-    return std::nullopt;
+            code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+            return true;
+        },
+        timeout);
+    return code;
 }
 
 bool process::running() {
@@ -152,14 +165,15 @@ bool process::running() {
 }
 
 std::optional<std::string> process::wait_for_log(const std::string& text, std::chrono::milliseconds timeout) {
-    auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-        auto content = log();
-        if (content.find(text) != std::string::npos) return content;
-        if (!running()) return std::nullopt;
-        std::this_thread::sleep_for(10ms);
-    }
-    return std::nullopt;
+    std::optional<std::string> found;
+    eventually(
+        [&] {
+            auto content = log();
+            if (content.find(text) != std::string::npos) found = std::move(content);
+            return found || !running();
+        },
+        timeout);
+    return found;
 }
 
 namespace {
@@ -206,6 +220,12 @@ echo_server::echo_server(temp_dir& dir, const std::string& name) {
     auto content = process_->wait_for_log("listening on 127.0.0.1:");
     if (!content) throw std::runtime_error("echo server did not start: " + process_->log());
     port_ = port_after(*content, "listening on 127.0.0.1:");
+}
+
+long echo_server::in_flight() {
+    auto r = request(port_, get_request("/__stats"));
+    if (!r) return -1;
+    return std::atol(json_field(r->body, "in_flight").c_str());
 }
 
 long echo_server::connections() {
@@ -263,9 +283,10 @@ raw_upstream::raw_upstream(handler h, int backlog) {
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             std::lock_guard lock(mutex_);
             fds_.push_back(fd);
-            threads_.emplace_back([h, fd] {
+            threads_.emplace_back([this, h, fd] {
                 h(fd);
                 ::shutdown(fd, SHUT_RDWR);  // the handler is done: the peer sees the close now
+                ++finished_;
             });
         }
     });

@@ -20,6 +20,16 @@ using namespace std::chrono_literals;
 
 std::string gatehouse_binary();
 
+// Polls condition until it holds or timeout passes; true if it held. Tests wait for a state
+// this way, never with a fixed sleep: fast when the state comes early, bounded when it never does.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 10s,
+                std::chrono::milliseconds every = 10ms);
+
+// A peer's own timing, which is what the test is about: a client sending a request in parts,
+// trickling a body or staying away past a deadline; an upstream pausing between head and body;
+// the grace in which something that must not arrive would have. Not a wait for a state.
+void peer_pause(std::chrono::milliseconds d);
+
 // A loopback port nothing listens on (bound, then closed): connecting to it is refused.
 std::uint16_t free_port();
 
@@ -75,6 +85,8 @@ public:
     std::uint16_t port() const { return port_; }
     // Connections accepted so far (its /__stats), asked directly, not through the gateway.
     long connections();
+    // Requests it is answering right now (a /delay/ request waiting, say).
+    long in_flight();
 
 private:
     std::unique_ptr<process> process_;
@@ -105,6 +117,8 @@ public:
     ~raw_upstream();
     std::uint16_t port() const { return port_; }
     int connections() const { return connections_.load(); }
+    // Connections whose handler returned (and that it shut down).
+    int finished() const { return finished_.load(); }
     // All bytes received by handlers that used recv_request() (for "never forwarded" checks).
     std::string received();
     void record(const std::string& bytes);
@@ -113,6 +127,7 @@ private:
     int listen_fd_ = -1;
     std::uint16_t port_ = 0;
     std::atomic<int> connections_{0};
+    std::atomic<int> finished_{0};
     std::atomic<bool> stopping_{false};
     std::thread accept_thread_;
     std::mutex mutex_;

@@ -147,7 +147,7 @@ private:
                     request.append(buf, static_cast<std::size_t>(n));
                 }
                 if (request.starts_with("GET /.well-known/jwks.json ")) ++requests_;
-                if (stall_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(stall_ms_.load()));
+                if (stall_ms_ > 0) peer_pause(std::chrono::milliseconds(stall_ms_.load()));
                 std::string body;
                 {
                     std::lock_guard lock(mutex_);
@@ -245,8 +245,7 @@ TEST(JwksUrl, RotationIsFollowedAndUnknownKidRefetchesAreLimited) {
     // A reload builds a new fetcher (fetching again) and retires the old one's thread.
     gw.proc().signal(SIGHUP);
     ASSERT_TRUE(gw.proc().wait_for_log("reloaded", 10s)) << gw.proc().log();
-    auto until = std::chrono::steady_clock::now() + 10s;
-    while (idp.requests() < 3 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(20ms);
+    eventually([&] { return idp.requests() >= 3; });
     EXPECT_EQ(idp.requests(), 3);
     EXPECT_EQ(status_with(gw.port(), token_for("k2")), 200);
     gw.proc().signal(SIGTERM);
@@ -269,31 +268,31 @@ TEST(JwksUrl, LastGoodKeysServeWhileTheIdentityProviderIsDownAndRefreshResumes) 
     EXPECT_EQ(status_with(gw.port(), token_for("k1")), 200);  // still served
     // Counted (mirrored into /metrics within a 100 ms tick).
     const std::string failed = "gatehouse_filter_events_total{filter=\"auth\",event=\"jwks_fetch_failed\"} ";
-    auto until_counted = std::chrono::steady_clock::now() + 5s;
     long failures = 0;
-    while (failures == 0 && std::chrono::steady_clock::now() < until_counted) {
-        auto page = wait_for_metrics(gw.admin_port(), {failed});
-        auto at = page.find(failed);
-        failures = at == std::string::npos ? 0 : std::stol(page.substr(at + failed.size()));
-        if (failures == 0) std::this_thread::sleep_for(50ms);
-    }
+    eventually(
+        [&] {
+            auto page = wait_for_metrics(gw.admin_port(), {failed});
+            auto at = page.find(failed);
+            failures = at == std::string::npos ? 0 : std::stol(page.substr(at + failed.size()));
+            return failures > 0;
+        },
+        5s, 50ms);
     EXPECT_GE(failures, 1);
 
     // A reload while the identity provider is down starts from the last good key set.
+    const auto asked = idp.requests();
     gw.proc().signal(SIGHUP);
     ASSERT_TRUE(gw.proc().wait_for_log("config reloaded", 10s));
-    std::this_thread::sleep_for(200ms);
+    // The new config's fetcher asks at once, when its first worker creates the filter.
+    EXPECT_TRUE(eventually([&] { return idp.requests() > asked; }));
     EXPECT_EQ(status_with(gw.port(), token_for("k1")), 200);
 
     // Back, with k1 withdrawn: the next retry (backoff 1 s, 2 s, ...) picks up the new set, and
     // tokens of the withdrawn key stop passing (the per-worker verification caches are cleared).
     idp.set_body(jwks({"k2"}));
     idp.set_down(false);
-    auto until = std::chrono::steady_clock::now() + 15s;
-    while (status_with(gw.port(), token_for("k2")) != 200) {
-        ASSERT_LT(std::chrono::steady_clock::now(), until) << gw.proc().log();
-        std::this_thread::sleep_for(100ms);
-    }
+    ASSERT_TRUE(eventually([&] { return status_with(gw.port(), token_for("k2")) == 200; }, 15s, 100ms))
+        << gw.proc().log();
     EXPECT_EQ(status_with(gw.port(), token_for("k1")), 401);
     EXPECT_TRUE(gw.proc().running());
 }

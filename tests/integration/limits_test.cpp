@@ -72,7 +72,7 @@ TEST_F(LimitsTest, OversizedHeaderArrivingInTwoReadsIs431) {
     client c(gw->port());
     // A first part that ends inside a field line makes Beast consume the lines before it.
     c.send("GET /app HTTP/1.1\r\nHost: h\r\nX-A: " + std::string(3900, 'a') + "\r\nX-B: bb");
-    std::this_thread::sleep_for(200ms);  // the gateway parses the first part alone
+    peer_pause(200ms);  // the rest comes later: the gateway parses the first part alone
     c.send(std::string(3000, 'b') + "\r\n\r\n");
     auto r = c.read_response();
     ASSERT_TRUE(r);
@@ -101,7 +101,7 @@ TEST_F(LimitsTest, SlowHeaderIs408AndClosed) {
     c.send("GET /app HTTP/1.1\r\n");
     // A slowloris client trickles bytes: the header deadline is for the whole header.
     for (int i = 0; i < 6; ++i) {
-        std::this_thread::sleep_for(150ms);
+        peer_pause(150ms);
         c.send("X-Slow: 1\r\n");
     }
     auto r = c.read_response();
@@ -153,7 +153,7 @@ TEST_F(LimitsTest, LargeBodiesStreamBothWaysWithBoundedMemory) {
     // Download, reading slowly at first so that the gateway has to apply back-pressure.
     client down(gw->port(), 30s);
     down.send(get_request("/big/bytes/" + std::to_string(size) + "?chunked=1"));
-    std::this_thread::sleep_for(300ms);
+    peer_pause(300ms);  // a reader that is slow to start
     auto downloaded = down.read_response();
     ASSERT_TRUE(downloaded);
     EXPECT_EQ(downloaded->body.size(), size);

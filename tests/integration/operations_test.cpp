@@ -17,17 +17,17 @@ std::string admin_get(std::uint16_t admin_port, const std::string& path) {
 // Polls file until it has at least lines lines (bounded); returns its lines.
 std::vector<std::string> wait_for_lines(const std::string& file, std::size_t lines,
                                         std::chrono::milliseconds timeout = 10s) {
-    auto until = std::chrono::steady_clock::now() + timeout;
     std::vector<std::string> out;
-    do {
-        out.clear();
-        std::ifstream in(file);
-        for (std::string line; std::getline(in, line);) {
-            if (!line.empty()) out.push_back(line);
-        }
-        if (out.size() >= lines) break;
-        std::this_thread::sleep_for(20ms);
-    } while (std::chrono::steady_clock::now() < until);
+    eventually(
+        [&] {
+            out.clear();
+            std::ifstream in(file);
+            for (std::string line; std::getline(in, line);) {
+                if (!line.empty()) out.push_back(line);
+            }
+            return out.size() >= lines;
+        },
+        timeout, 20ms);
     return out;
 }
 
@@ -157,7 +157,7 @@ TEST_F(OperationsTest, ClientAbortsAndUpstreamFailuresAreLoggedAndCounted) {
         // The client leaves in the middle of its request body.
         client c(gw->port());
         c.send("POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n\r\n" + std::string(5000, 'x'));
-        std::this_thread::sleep_for(200ms);
+        peer_pause(200ms);  // then gives up, 95 KB short
     }
     auto lines = wait_for_lines(log_file, 1);
     ASSERT_EQ(lines.size(), 1u);
@@ -270,12 +270,13 @@ TEST_P(ReloadAndDrain, SighupAndAdminReloadSwapConfigAndRejectBadFiles) {
     dir.write(path.substr(path.rfind('/') + 1), next);
     gw.proc().signal(SIGHUP);
     ASSERT_TRUE(gw.proc().wait_for_log("config reloaded"));
-    auto until = std::chrono::steady_clock::now() + 5s;
     int status = 0;
-    while (std::chrono::steady_clock::now() < until && status != 200) {  // workers pick it up within one sweep
-        status = request(gw.port(), get_request("/new"))->status;
-        std::this_thread::sleep_for(20ms);
-    }
+    eventually(  // workers pick it up within one sweep
+        [&] {
+            status = request(gw.port(), get_request("/new"))->status;
+            return status == 200;
+        },
+        5s, 20ms);
     EXPECT_EQ(status, 200);
     EXPECT_EQ(request(gw.port(), get_request("/old"))->status, 404);
 
@@ -311,7 +312,7 @@ TEST(Reload, RequestsInFlightFinishOnTheConfigTheyStartedWith) {
     auto text = read_file(path);
     std::optional<response> slow;
     std::thread in_flight([&] { slow = request(gw.port(), get_request("/delay/1200")); });
-    std::this_thread::sleep_for(300ms);  // at the old upstream now
+    EXPECT_TRUE(eventually([&] { return old_app.in_flight() == 1; }));  // at the old upstream now
     // The new config sends everything to another upstream.
     auto next = text;
     next.replace(next.find(std::to_string(old_app.port())), std::to_string(old_app.port()).size(),
@@ -322,12 +323,13 @@ TEST(Reload, RequestsInFlightFinishOnTheConfigTheyStartedWith) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
     std::string service;
-    auto until = std::chrono::steady_clock::now() + 5s;
-    while (std::chrono::steady_clock::now() < until && service != "new") {
-        auto fresh = request(gw.port(), get_request("/which"));
-        service = fresh ? json_field(fresh->body, "service") : "";
-        std::this_thread::sleep_for(20ms);
-    }
+    eventually(
+        [&] {
+            auto fresh = request(gw.port(), get_request("/which"));
+            service = fresh ? json_field(fresh->body, "service") : "";
+            return service == "new";
+        },
+        5s, 20ms);
     EXPECT_EQ(service, "new");
     in_flight.join();
     ASSERT_TRUE(slow);
@@ -374,7 +376,7 @@ TEST(Reload, UnderTrafficLosesNoRequest) {
         });
     }
     for (int i = 0; i < 6; ++i) {
-        std::this_thread::sleep_for(150ms);
+        peer_pause(150ms);  // reloads spread over the traffic
         // Alternate the route's timeout so every reload is a real change.
         dir.write(name, text + "    timeout: " + std::to_string(10 + i) + "s\n");
         auto r = request(gw.admin_port(),
@@ -382,7 +384,7 @@ TEST(Reload, UnderTrafficLosesNoRequest) {
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 200) << r->body;
     }
-    std::this_thread::sleep_for(200ms);
+    peer_pause(200ms);  // traffic after the last reload too
     stop = true;
     for (auto& c : clients) c.join();
     EXPECT_GT(ok.load(), 100);
@@ -414,14 +416,22 @@ TEST_P(ReloadAndDrain, SigtermFinishesRequestsInFlightClosesIdleAndExitsZero) {
                                                std::to_string(body.size()) + "\r\n\r\n" + body);
         });
     }
-    std::this_thread::sleep_for(300ms);  // the slow requests are now at the upstream
+    EXPECT_TRUE(eventually([&] { return echo.in_flight() == 7; }));  // the slow requests are at the upstream
     gw.proc().signal(SIGTERM);
 
     // Idle keep-alive connections are closed at once; readiness turns 503 while draining.
     EXPECT_TRUE(idle.closed_within(2s));
-    // Listeners are closed: a new connection is refused.
-    std::this_thread::sleep_for(300ms);
-    EXPECT_THROW(client late(gw.port(), 1s), std::runtime_error);
+    // Listeners are closed (within one sweep): a new connection is refused.
+    EXPECT_TRUE(eventually(
+        [&] {
+            try {
+                client late(gw.port(), 1s);
+                return false;
+            } catch (const std::runtime_error&) {
+                return true;
+            }
+        },
+        2s));
     auto ready = request(gw.admin_port(), "GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     ASSERT_TRUE(ready);
     EXPECT_EQ(ready->status, 503);
@@ -446,7 +456,7 @@ TEST(Drain, TimeoutBoundsTheWait) {
     echo_server echo(dir, "app");
     gateway gw(dir, one_route_config(echo.port(), "  drain_timeout: 500ms\n", "    match: { prefix: / }\n"));
     std::thread in_flight([&] { request(gw.port(), get_request("/delay/5000")); });
-    std::this_thread::sleep_for(300ms);
+    EXPECT_TRUE(eventually([&] { return echo.in_flight() == 1; }));
     auto start = std::chrono::steady_clock::now();
     gw.proc().signal(SIGTERM);
     auto code = gw.proc().wait_exit(10s);

@@ -119,7 +119,7 @@ TEST_F(ProxyTest, ChunkedRequestBodyPassesThrough) {
     c.send(
         "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
         "1a\r\nabcdefghijklmnopqrstuvwxyz\r\n");
-    std::this_thread::sleep_for(50ms);  // the second half arrives separately
+    peer_pause(50ms);  // the second half arrives separately
     c.send("1a;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-Trailer: t\r\n\r\n" + get_request("/after"));
     auto r = c.read_response();
     ASSERT_TRUE(r);
@@ -171,9 +171,8 @@ TEST_F(ProxyTest, HeadAnd204And304HaveNoBodyAndKeepTheConnection) {
 TEST_F(ProxyTest, ExpectContinueIsAnsweredBeforeTheBody) {
     client c(gw->port());
     c.send("PUT /e HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
-    std::this_thread::sleep_for(20ms);
     // The interim response arrives although no body byte was sent yet.
-    ASSERT_TRUE(c.closed_within(300ms) == false);
+    EXPECT_TRUE(eventually([&] { return c.closed_within(20ms) || !c.pending().empty(); }, 5s));
     EXPECT_EQ(c.pending().rfind("HTTP/1.1 100 Continue\r\n\r\n", 0), 0u) << c.pending();
     c.send("data");
     auto r = c.read_response();
@@ -322,7 +321,7 @@ TEST_F(ProxyTest, RequestArrivingDuringAnExchangeIsAnsweredNext) {
     }
     for (int n = 0; n < 3; ++n) {
         c.send(get_request("/delay/200"));
-        std::this_thread::sleep_for(50ms);  // while /delay/200 waits at the upstream
+        EXPECT_TRUE(eventually([&] { return echo->in_flight() == 1; }));  // /delay/200 waits at the upstream
         c.send(get_request("/next"));
         auto first = c.read_response();
         ASSERT_TRUE(first);

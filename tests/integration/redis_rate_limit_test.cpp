@@ -37,12 +37,7 @@ public:
             std::vector<std::string>{redis_server_binary(), "--port", std::to_string(port_), "--bind", "127.0.0.1",
                                      "--save", "", "--appendonly", "no", "--dir", dir_.path()},
             dir_.path() + "/redis-" + std::to_string(++starts_) + ".log");
-        auto until = std::chrono::steady_clock::now() + 10s;
-        while (command("PING") != "+PONG") {
-            if (std::chrono::steady_clock::now() > until) return false;
-            std::this_thread::sleep_for(20ms);
-        }
-        return true;
+        return eventually([&] { return command("PING") == "+PONG"; }, 10s, 20ms);
     }
 
     void kill() {
@@ -117,16 +112,17 @@ int status_of(std::uint16_t port, const std::string& path, response* out = nullp
 
 // Polls until a response carries RateLimit fields again (Redis decided, not the allow policy).
 ::testing::AssertionResult redis_decides_again(std::uint16_t port) {
-    auto until = std::chrono::steady_clock::now() + 10s;
-    for (;;) {
-        response r;
-        int s = status_of(port, "/a", &r);
-        if (s != 200) return ::testing::AssertionFailure() << "status " << s;
-        if (!r.header("ratelimit").empty()) return ::testing::AssertionSuccess();
-        if (std::chrono::steady_clock::now() > until)
-            return ::testing::AssertionFailure() << "Redis answers were not used again";
-        std::this_thread::sleep_for(50ms);
-    }
+    int status = 0;
+    bool decided = eventually(
+        [&] {
+            response r;
+            status = status_of(port, "/a", &r);
+            return status != 200 || !r.header("ratelimit").empty();
+        },
+        10s, 50ms);
+    if (status != 200) return ::testing::AssertionFailure() << "status " << status;
+    if (!decided) return ::testing::AssertionFailure() << "Redis answers were not used again";
+    return ::testing::AssertionSuccess();
 }
 
 #define REQUIRE_REDIS()                                                                          \
@@ -238,9 +234,10 @@ TEST(RedisRateLimit, EachBackendErrorPolicyWhileRedisIsDownAndRecovery) {
             }
         });
     }
-    std::this_thread::sleep_for(200ms);
+    EXPECT_TRUE(eventually([&] { return busy_ok >= 10; }));
     redis.kill();
-    std::this_thread::sleep_for(300ms);
+    const int before_kill = busy_ok + busy_other;
+    EXPECT_TRUE(eventually([&] { return busy_ok + busy_other >= before_kill + 30; }));  // traffic while Redis is gone
     busy_stop = true;
     for (auto& t : busy) t.join();
     EXPECT_GT(busy_ok, 30);
@@ -287,11 +284,8 @@ TEST(RedisRateLimit, EachBackendErrorPolicyWhileRedisIsDownAndRecovery) {
 
     // Redis returns (empty): the gateway reconnects by itself and Redis decides again.
     ASSERT_TRUE(redis.start()) << "redis-server did not start again";
-    auto until = std::chrono::steady_clock::now() + 10s;
-    while (status_of(gw.port(), "/deny") != 200) {
-        ASSERT_LT(std::chrono::steady_clock::now(), until) << "the gateway did not reconnect";
-        std::this_thread::sleep_for(50ms);
-    }
+    ASSERT_TRUE(eventually([&] { return status_of(gw.port(), "/deny") == 200; }, 10s, 50ms))
+        << "the gateway did not reconnect";
     EXPECT_EQ(status_of(gw.port(), "/deny"), 200);
     EXPECT_EQ(status_of(gw.port(), "/deny"), 200);
     EXPECT_EQ(status_of(gw.port(), "/deny"), 429);
@@ -348,8 +342,7 @@ TEST(RedisRateLimit, RefusedRequestsTakeNoToken) {
     for (int i = 0; i < 20; ++i) ASSERT_EQ(status_of(gw.port(), "/a", &r), 429);
     EXPECT_EQ(r.header("retry-after"), "1");
     // If the 20 refusals had been charged, the next token would be 20 s away, not 1 s.
-    std::this_thread::sleep_for(1100ms);
-    EXPECT_EQ(status_of(gw.port(), "/a"), 200);
+    EXPECT_TRUE(eventually([&] { return status_of(gw.port(), "/a") == 200; }, 3s, 100ms));
 }
 
 // Redis is named, not given as an address: each worker's client resolves the name when it

@@ -121,6 +121,7 @@ class PooledConnectionDesync : public ::testing::TestWithParam<stray_case> {};
 TEST_P(PooledConnectionDesync, BytesAfterAResponseNeverReachTheNextRequest) {
     const auto& param = GetParam();
     temp_dir dir;
+    std::atomic<bool> injected{false};
     raw_upstream up([&](int fd) {
         for (int n = 0;; ++n) {
             auto req = recv_request(fd);
@@ -129,8 +130,9 @@ TEST_P(PooledConnectionDesync, BytesAfterAResponseNeverReachTheNextRequest) {
             }
             if (n == 0 && req.find("/first") != std::string::npos) {
                 send_all(fd, param.first_response);
-                std::this_thread::sleep_for(50ms);
+                peer_pause(50ms);  // after the response has been relayed
                 send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nINJECTED");
+                injected = true;
             } else {
                 send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal");
             }
@@ -141,7 +143,7 @@ TEST_P(PooledConnectionDesync, BytesAfterAResponseNeverReachTheNextRequest) {
     first.send(param.first_request);
     auto r1 = first.read_response(param.head_request);
     ASSERT_TRUE(r1);
-    std::this_thread::sleep_for(150ms);  // the stray bytes have arrived on the idle connection
+    EXPECT_TRUE(eventually([&] { return injected.load(); }));  // the stray bytes are on the idle connection
     for (int i = 0; i < 3; ++i) {
         client next(gw.port());
         next.send(get_request("/next"));
@@ -505,7 +507,7 @@ TEST(Conformance, MaxForwardsZeroIsAnsweredByTheGateway) {
     EXPECT_NE(trace->body.find("X-Probe: yes"), std::string::npos);
     EXPECT_EQ(trace->body.find("s3cret"), std::string::npos) << "credentials reflected";
     EXPECT_EQ(trace->body.find("t0ken"), std::string::npos) << "credentials reflected";
-    std::this_thread::sleep_for(50ms);
+    peer_pause(50ms);  // the grace in which a forwarded TRACE would have arrived
     EXPECT_EQ(up.received(), "");
     // Above zero: forwarded with one hop less.
     auto forwarded = request(gw.port(), "OPTIONS /api HTTP/1.1\r\nHost: h\r\nMax-Forwards: 5\r\n\r\n");
@@ -569,7 +571,7 @@ TEST(DuplicatedCredentials, AreRefused) {
     ASSERT_TRUE(two_keys);
     EXPECT_EQ(two_keys->status, 400);
     EXPECT_EQ(json_field(two_keys->body, "error"), "duplicate_key");
-    std::this_thread::sleep_for(50ms);
+    peer_pause(50ms);  // the grace in which a forwarded request would have arrived
     EXPECT_EQ(up.received(), "");
     auto one = request(gw.port(), get_with_key("/api/admin/x"));
     ASSERT_TRUE(one);
@@ -614,8 +616,8 @@ TEST(SlowClients, ATricklingRequestBodyGets408) {
     gateway gw(dir, one_route_config(echo.port(), "  timeouts: { read: 2s, body: 1s }\n"));
     client c(gw.port());
     c.send("POST /slow HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n");
-    for (int i = 0; i < 12; ++i) {           // 3 s in all, past the body deadline
-        std::this_thread::sleep_for(250ms);  // within the read timeout each time
+    for (int i = 0; i < 12; ++i) {  // 3 s in all, past the body deadline
+        peer_pause(250ms);          // within the read timeout each time
         ::send(c.fd(), "x", 1, MSG_NOSIGNAL);
     }
     auto r = c.read_response();
@@ -632,8 +634,8 @@ TEST(SlowClients, AClientReadingTooSlowlyIsCutOff) {
     client c(gw.port(), 10s);
     const std::uint64_t size = 64ull * 1024 * 1024;
     c.send(get_request("/bytes/" + std::to_string(size)));
-    std::this_thread::sleep_for(2500ms);  // reads nothing past the body deadline
-    auto all = c.read_all(10s);           // what the kernel buffers held, then the close
+    peer_pause(2500ms);          // reads nothing past the body deadline
+    auto all = c.read_all(10s);  // what the kernel buffers held, then the close
     EXPECT_LT(all.size(), size) << "the whole body was sent to a client that did not read it in time";
     EXPECT_GT(all.size(), 0u);
 }

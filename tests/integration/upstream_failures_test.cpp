@@ -55,7 +55,7 @@ TEST(UpstreamFailures, ConnectTimeoutIs503) {
         ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
         fillers.push_back(fd);
     }
-    std::this_thread::sleep_for(100ms);
+    peer_pause(100ms);  // the fillers' handshakes complete and fill the backlog
     gateway gw(dir, one_route_config(blackhole.port(), "", "", "    connect_timeout: 300ms\n    retries: 0\n"));
     auto start = std::chrono::steady_clock::now();
     expect_error_reply(request(gw.port(), get_request("/")), 503, "upstream_connect_timeout");
@@ -126,7 +126,7 @@ TEST(UpstreamFailures, HeadWithoutItsBodyIs502Not200) {
     raw_upstream dies([](int fd) {
         recv_request(fd);
         send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
-        std::this_thread::sleep_for(50ms);
+        peer_pause(50ms);
         ::shutdown(fd, SHUT_RDWR);
     });
     gateway gw(dir, one_route_config(dies.port()));
@@ -138,7 +138,7 @@ TEST(UpstreamFailures, HeadAndBodyInSeparateWritesArriveAsOneResponse) {
     raw_upstream split([](int fd) {
         while (!recv_request(fd).empty()) {
             send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
-            std::this_thread::sleep_for(100ms);
+            peer_pause(100ms);
             send_all(fd, "hello");
         }
     });
@@ -181,7 +181,7 @@ TEST(UpstreamFailures, AnswerSentBeforeTheBodyEndsIsForwarded) {
     client c(gw.port());
     for (int i = 0; i < 3; ++i) {
         c.send("POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n01234");
-        std::this_thread::sleep_for(150ms);  // the answer reaches the gateway before the body's end
+        peer_pause(150ms);  // the answer reaches the gateway before the body's end
         c.send("56789");
         auto r = c.read_response();
         ASSERT_TRUE(r) << i;
@@ -197,7 +197,7 @@ TEST(UpstreamFailures, PoolExhaustedIs503AfterMaxWait) {
     gateway gw(dir, one_route_config(echo.port(), "", "", "    pool: { max_connections: 1, max_wait: 200ms }\n"));
     client slow(gw.port());
     slow.send(get_request("/delay/1500"));
-    std::this_thread::sleep_for(200ms);
+    EXPECT_TRUE(eventually([&] { return echo.in_flight() == 1; }));  // holding the only connection
     expect_error_reply(request(gw.port(), get_request("/")), 503, "upstream_pool_exhausted");
     auto r = slow.read_response();
     ASSERT_TRUE(r);
@@ -205,7 +205,7 @@ TEST(UpstreamFailures, PoolExhaustedIs503AfterMaxWait) {
     // Once the slot frees up, a waiting request gets it.
     client waiter(gw.port());
     slow.send(get_request("/delay/100"));
-    std::this_thread::sleep_for(20ms);
+    EXPECT_TRUE(eventually([&] { return echo.in_flight() == 1; }));
     waiter.send(get_request("/quick"));
     auto w = waiter.read_response();
     ASSERT_TRUE(w);
@@ -218,7 +218,7 @@ TEST(UpstreamFailures, IdleConnectionClosedByUpstreamIsNotUsed) {
     raw_upstream up([](int fd) {
         if (!recv_request(fd).empty()) {
             send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-            std::this_thread::sleep_for(50ms);
+            peer_pause(50ms);  // then closes, the connection idle in the gateway's pool
         }
     });
     gateway gw(dir, one_route_config(up.port()));
@@ -226,7 +226,7 @@ TEST(UpstreamFailures, IdleConnectionClosedByUpstreamIsNotUsed) {
         auto r = request(gw.port(), get_request("/"));
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 200) << i;
-        std::this_thread::sleep_for(150ms);
+        EXPECT_TRUE(eventually([&] { return up.finished() == i + 1; }));  // the upstream closed it
     }
     EXPECT_EQ(up.connections(), 5);
 }
@@ -276,7 +276,7 @@ TEST(UpstreamFailures, PostIsNotResentAfterAReusedConnectionDied) {
     ASSERT_TRUE(post);
     EXPECT_EQ(post->status, 502) << post->body;
     EXPECT_EQ(json_field(post->body, "error"), "upstream_reset");
-    std::this_thread::sleep_for(50ms);
+    peer_pause(50ms);  // the grace in which a resent POST would have arrived
     EXPECT_EQ(posts.load(), 1) << "the POST was sent twice";
 }
 
@@ -297,7 +297,9 @@ TEST(UpstreamPool, IdleConnectionsAreClosedAfterIdleTimeout) {
     ASSERT_TRUE(request(gw.port(), get_request("/")));
     ASSERT_TRUE(request(gw.port(), get_request("/")));
     EXPECT_EQ(echo.connections() - 1, 1);  // reused (minus the stats request's own connection)
-    std::this_thread::sleep_for(1500ms);   // the sweeper runs every second
+    // The pool's sweep (every second) closes it once idle_timeout has passed.
+    wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_connections{upstream=\"app\",state=\"idle\"} 1"});
+    wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_connections{upstream=\"app\",state=\"idle\"} 0"});
     ASSERT_TRUE(request(gw.port(), get_request("/")));
     EXPECT_EQ(echo.connections() - 2, 2);  // the idle one was closed: a new connection
 }
