@@ -46,8 +46,8 @@ void stream::tls_read(asio::mutable_buffer buffer, io_handler handler) {
     tls_->ssl.async_read_some(buffer, std::move(handler));
 }
 
-void stream::tls_write(std::vector<asio::const_buffer> buffers, io_handler handler) {
-    asio::async_write(tls_->ssl, std::move(buffers), std::move(handler));
+void stream::tls_write(const std::vector<asio::const_buffer>& buffers, io_handler handler) {
+    asio::async_write(tls_->ssl, buffers, std::move(handler));
 }
 
 std::size_t stream::write_now(std::span<const asio::const_buffer> buffers, error_code& ec) {

@@ -67,6 +67,7 @@ std::unique_ptr<generation> worker::build_generation(std::shared_ptr<const snaps
     }
     auto chain_of = [&](const std::vector<std::size_t>& indexes) {
         std::vector<filters::chain_entry> entries;
+        entries.reserve(indexes.size());
         for (auto i : indexes) {
             entries.push_back({g->filters[i].get(), config.filters[i].name});
         }

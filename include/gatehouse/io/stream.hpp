@@ -70,7 +70,7 @@ public:
                 if (!tls_) {
                     boost::asio::async_write(socket_, std::move(b), std::move(handler));
                 } else {
-                    tls_write(std::move(b), io_handler(std::move(handler)));
+                    tls_write(b, io_handler(std::move(handler)));
                 }
             },
             token, std::move(buffers));
@@ -86,7 +86,8 @@ public:
 
 private:
     void tls_read(boost::asio::mutable_buffer buffer, io_handler handler);
-    void tls_write(std::vector<boost::asio::const_buffer> buffers, io_handler handler);
+    // Asio's write operation keeps its own copy of the buffer list.
+    void tls_write(const std::vector<boost::asio::const_buffer>& buffers, io_handler handler);
 
     boost::asio::ip::tcp::socket socket_;
     std::unique_ptr<tls_layer> tls_;

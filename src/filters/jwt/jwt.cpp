@@ -1,7 +1,10 @@
 // The jwt filter on a worker and its factory.
 #include "jwt.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 namespace gatehouse::filters::jwt {
 

@@ -329,9 +329,7 @@ bool key::verify(std::string_view alg, std::string_view input, std::string_view 
         std::unique_ptr<ECDSA_SIG, decltype(&ECDSA_SIG_free)> es(ECDSA_SIG_new(), &ECDSA_SIG_free);
         openssl_ptr<BIGNUM> r(BN_bin2bn(sig, static_cast<int>(half), nullptr));
         openssl_ptr<BIGNUM> s(BN_bin2bn(sig + half, static_cast<int>(half), nullptr));
-        if (!es || !r || !s || ECDSA_SIG_set0(es.get(), r.get(), s.get()) != 1) return false;
-        r.release();  // owned by es now
-        s.release();
+        if (!es || !r || !s || ECDSA_SIG_set0(es.get(), r.release(), s.release()) != 1) return false;
         unsigned char* out = nullptr;
         int len = i2d_ECDSA_SIG(es.get(), &out);
         if (len <= 0) return false;
