@@ -104,7 +104,29 @@ asio::awaitable<void> exchange::run(downstream& down, const request_shape& reque
             down.request_head(endpoint->label, head_);
         }
         ++endpoint->active;
-        auto end = co_await one_try();
+        auto end = step::go_on;
+        if (request.expect_continue && !continue_sent_) {
+            continue_sent_ = true;
+            if (!co_await down.send_continue()) {
+                result_.downstream_failed = true;
+                end = step::stop;
+            }
+        }
+        // The common exchange: the request leaves in one inline write, the response head
+        // comes, the body is relayed. Waits for the rest of a write or a streamed body only
+        // when they happen.
+        if (end == step::go_on) end = send_request_now();
+        if (end == step::wait) end = co_await finish_request();
+        if (end == step::go_on) end = co_await read_response_head();
+        if (end == step::go_on && start_response_body()) {
+            // A small response is usually whole in the buffer: relayed without another frame.
+            auto state = relay_buffered();
+            if (state == relay_state::finished) {
+                end_of_response();
+            } else if (state != relay_state::stopped) {
+                co_await relay_response_body(state);
+            }
+        }
         --endpoint->active;
         endpoint->pool.release(std::move(conn_), reusable_, *env_.now);
         if (end != step::resend_fresh) {
@@ -168,59 +190,61 @@ asio::awaitable<bool> exchange::connect(endpoint_state& endpoint, std::size_t in
     co_return false;
 }
 
-asio::awaitable<exchange::step> exchange::one_try() {
+exchange::step exchange::send_request_now() {
     reusable_ = false;
     held_ = 0;
-    if (request_->expect_continue && !continue_sent_) {
-        continue_sent_ = true;
-        if (!co_await down_->send_continue()) {
-            result_.downstream_failed = true;
-            co_return step::stop;
-        }
-    }
-    auto next = co_await send_request();
-    if (next == step::go_on) {
-        next = co_await read_response_head();
-    }
-    if (next == step::go_on && start_response_body()) {
-        co_await relay_response_body();
-    }
-    co_return next;
-}
-
-asio::awaitable<exchange::step> exchange::send_request() {
-    auto& up = conn_->stream;
     auto* body = down_->body_bytes();
-    bool body_done = true;
-    std::size_t first = 0;
-    if (body && refuse_body(request_body_.next(view_of(*body), first, body_done))) {
-        co_return step::stop;
+    body_done_ = true;
+    first_ = 0;
+    if (body && refuse_body(request_body_.next(view_of(*body), first_, body_done_))) {
+        return step::stop;
     }
-    replayable_ = body_done;
-    const std::array<asio::const_buffer, 2> out{asio::buffer(head_),
-                                                asio::buffer(body ? body->data().data() : nullptr, first)};
+    replayable_ = body_done_;
+    out_.clear();
+    out_.push_back(asio::buffer(head_));
+    if (first_ > 0) out_.push_back(asio::buffer(body->data().data(), first_));
     if (settings_.timed) {
         begin_ = clock::now();
     }
-    result_.body_bytes_sent = first;
+    result_.body_bytes_sent = first_;
     error_code ec;
-    std::size_t sent = up.write_now(out, ec);
-    if (!ec && sent < io::total_size(out)) {
-        ec = co_await send_rest(out, sent, std::min(*env_.now + settings_.send_timeout, settings_.deadline));
-    }
+    sent_ = conn_->stream.write_now(out_.buffers(), ec);
     if (ec) {
-        if (reused_ && replayable_ && (request_->idempotent || sent == 0) && ec != asio::error::timed_out) {
-            co_return step::resend_fresh;
-        }
-        refuse_send(ec, "upstream did not accept the request in time");
-        co_return step::stop;
+        return send_failed(ec);
     }
-    if (up.plain()) io::nothing_to_read_yet(up.socket());  // fresh, or pooled after a complete response
-    if (body_done) {
-        held_ = first;  // consumed once the response starts
-        co_return step::go_on;
+    if (sent_ < io::total_size(out_.buffers()) || !body_done_) {
+        return step::wait;
     }
-    body->consume(first);
+    return request_sent();
+}
+
+exchange::step exchange::send_failed(const error_code& ec) {
+    if (reused_ && replayable_ && (request_->idempotent || sent_ == 0) && ec != asio::error::timed_out) {
+        return step::resend_fresh;
+    }
+    refuse_send(ec, "upstream did not accept the request in time");
+    return step::stop;
+}
+
+exchange::step exchange::request_sent() {
+    if (conn_->stream.plain()) {
+        io::nothing_to_read_yet(conn_->stream.socket());  // fresh, or pooled after a complete response
+    }
+    held_ = body_done_ ? first_ : 0;  // consumed once the response starts
+    return step::go_on;
+}
+
+asio::awaitable<exchange::step> exchange::finish_request() {
+    if (sent_ < io::total_size(out_.buffers())) {
+        auto ec =
+            co_await send_rest(out_.buffers(), sent_, std::min(*env_.now + settings_.send_timeout, settings_.deadline));
+        if (ec) co_return send_failed(ec);
+    }
+    auto next = request_sent();
+    if (body_done_) {
+        co_return next;
+    }
+    down_->body_bytes()->consume(first_);
     co_return co_await stream_request_body() ? step::go_on : step::stop;
 }
 
@@ -364,69 +388,89 @@ bool exchange::start_response_body() {
         return false;
     }
     body_.start(in, framing.content_length(), delivery);
+    started_ = false;
     // The head's bytes stayed in place until the downstream had read its fields.
     in_->consume(response_.size());
     return true;
 }
 
-// The response body from the upstream to the downstream, one read at a time. A head whose body
+// What the read buffer holds of the body, passed on with an inline write. A head whose body
 // has not begun waits for its first bytes (one more read): upstreams that send the head and a
 // small body in two writes (NGINX serving a file with sendfile does) would otherwise cost a
 // second write downstream, and a client a second wakeup, for one small response.
-asio::awaitable<void> exchange::relay_response_body() {
+exchange::relay_state exchange::relay_buffered() {
+    const bool hold_prefix =
+        !started_ && body_.framing() == http::body_framing::length && body_.left() > 0 && in_->size() == 0;
+    out_.clear();
+    if (!started_ && !prefix_.empty()) out_.push_back(asio::buffer(prefix_));
+    take_ = 0;
+    if (!body_.next(view_of(*in_), out_, take_)) {
+        if (!started_) {
+            refuse(502, "upstream_bad_response", std::string("invalid chunked upstream body: ") + body_.error());
+        } else {  // the downstream sees a truncated body and a closed connection
+            spdlog::warn("upstream {} sent an invalid chunked body: {}", cluster_.config().name, body_.error());
+        }
+        return relay_state::stopped;
+    }
+    if (!out_.empty() && !hold_prefix) {
+        error_code ec;
+        written_ = down_->write_now(out_.buffers(), ec);
+        if (ec) {
+            result_.downstream_failed = true;  // the upstream connection is in an unknown state
+            return relay_state::stopped;
+        }
+        if (written_ < io::total_size(out_.buffers())) {
+            return relay_state::need_write;
+        }
+        started_ = true;
+    }
+    in_->consume(take_);
+    return body_.done() ? relay_state::finished : relay_state::need_read;
+}
+
+// The rest of the body, when the buffer did not hold it all or the downstream did not take it
+// at once: one read (or one write) at a time.
+asio::awaitable<void> exchange::relay_response_body(relay_state state) {
     auto& up = conn_->stream;
     auto& in = *in_;
-    bool started = false;
     for (;;) {
-        const bool hold_prefix =
-            !started && body_.framing() == http::body_framing::length && body_.left() > 0 && in.size() == 0;
-        out_.clear();
-        if (!started && !prefix_.empty()) out_.push_back(asio::buffer(prefix_));
-        std::size_t take = 0;
-        if (!body_.next(view_of(in), out_, take)) {
-            if (!started) {
-                refuse(502, "upstream_bad_response", std::string("invalid chunked upstream body: ") + body_.error());
+        if (state == relay_state::need_write) {
+            if (co_await down_->write_rest(out_.buffers(), written_)) {
+                result_.downstream_failed = true;
                 co_return;
             }
-            spdlog::warn("upstream {} sent an invalid chunked body: {}", cluster_.config().name, body_.error());
-            co_return;  // the downstream sees a truncated body and a closed connection
+            started_ = true;
+            in.consume(take_);
+            state = body_.done() ? relay_state::finished : relay_state::need_read;
         }
-        if (!out_.empty() && !hold_prefix) {
-            error_code ec;
-            std::size_t written = down_->write_now(out_.buffers(), ec);
-            if (!ec && written < io::total_size(out_.buffers())) {
-                ec = co_await down_->write_rest(out_.buffers(), written);
-            }
-            if (ec) {
-                result_.downstream_failed = true;  // the upstream connection is in an unknown state
-                co_return;
-            }
-            started = true;
-        }
-        in.consume(take);
-        if (body_.done()) break;
+        if (state == relay_state::stopped) co_return;
+        if (state == relay_state::finished) break;
         watch_.arm(up.socket(), *env_.now + settings_.read_timeout);
         auto [read_ec, n] =
             co_await up.async_read_some(in.prepare(std::max(io::min_read, in.capacity() - in.size())), io::use_nothrow);
         if (auto ec = settle(read_ec)) {
             if (body_.framing() == http::body_framing::until_close && ec == asio::error::eof) {
                 body_.upstream_closed();
-                continue;
-            }
-            if (!started) {  // nothing reached the downstream yet: it can still get a proper answer
-                if (ec == asio::error::timed_out) {
-                    refuse(504, "upstream_timeout", "upstream sent no body in time");
-                } else {
-                    refuse(502, "upstream_reset", "upstream closed before sending the body");
-                }
+            } else {
+                body_read_failed(ec);
                 co_return;
             }
-            spdlog::warn("upstream {} failed mid-response: {}", cluster_.config().name, ec.message());
-            co_return;  // truncated: closing the client connection is the only honest signal
+        } else {
+            in.commit(n);
         }
-        in.commit(n);
+        state = relay_buffered();
     }
     end_of_response();
+}
+
+void exchange::body_read_failed(const error_code& ec) {
+    if (started_) {  // truncated: closing the client connection is the only honest signal
+        spdlog::warn("upstream {} failed mid-response: {}", cluster_.config().name, ec.message());
+    } else if (ec == asio::error::timed_out) {  // nothing reached the downstream: it still gets an answer
+        refuse(504, "upstream_timeout", "upstream sent no body in time");
+    } else {
+        refuse(502, "upstream_reset", "upstream closed before sending the body");
+    }
 }
 
 void exchange::end_of_response() {

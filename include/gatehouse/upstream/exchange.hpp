@@ -130,17 +130,22 @@ private:
     // How a step of a try ended.
     enum class step {
         go_on,        // the try continues
+        wait,         // the rest of the request must be awaited (finish_request)
         stop,         // answered, refused (result_.refusal), or the downstream failed
         resend_fresh  // a pooled connection died before any response byte: resend on a new one
     };
 
-    // The steps of one exchange, in order; each coroutine is a step that waits. The rare ones
-    // (connect, a streamed request body, writes that could not finish at once) are their own
-    // coroutines, so a common exchange keeps only what spans its waits in its frames.
+    // The steps of one exchange, in order. A common exchange runs two coroutines (run and the
+    // response head) and sends its request and relays a body already read inline; the rare
+    // steps (connect, a write the socket did not take at once, a streamed request body, a body
+    // that needs more reads) are coroutines of their own, so the common path neither makes
+    // their frames nor keeps their state in its own.
     endpoint_state* choose_endpoint(std::size_t& index);
     boost::asio::awaitable<bool> connect(endpoint_state& endpoint, std::size_t index);
-    boost::asio::awaitable<step> one_try();
-    boost::asio::awaitable<step> send_request();
+    step send_request_now();
+    step send_failed(const boost::system::error_code& ec);
+    step request_sent();
+    boost::asio::awaitable<step> finish_request();
     boost::asio::awaitable<bool> stream_request_body();
     boost::asio::awaitable<boost::system::error_code> send_rest(std::span<const boost::asio::const_buffer> buffers,
                                                                 std::size_t& sent, clock::time_point deadline);
@@ -148,7 +153,10 @@ private:
     bool read_head_failed(const boost::system::error_code& ec, bool got_bytes);
     bool interim_allowed(int count);
     bool start_response_body();
-    boost::asio::awaitable<void> relay_response_body();
+    enum class relay_state { finished, need_read, need_write, stopped };
+    relay_state relay_buffered();
+    boost::asio::awaitable<void> relay_response_body(relay_state state);
+    void body_read_failed(const boost::system::error_code& ec);
     void end_of_response();
 
     void refuse(unsigned status, std::string_view error, std::string message);
@@ -170,6 +178,12 @@ private:
     bool reused_ = false;
     bool reusable_ = false;    // the connection may go back to the pool after this try
     bool replayable_ = false;  // nothing of the body has left the downstream's buffer yet
+    bool body_done_ = true;    // the whole request body was in the downstream's buffer
+    std::size_t first_ = 0;    // request body bytes sent with the head
+    std::size_t sent_ = 0;     // bytes of out_ sent so far
+    bool started_ = false;     // response bytes reached the downstream
+    std::size_t take_ = 0;     // read-buffer bytes the pending write passes on
+    std::size_t written_ = 0;  // bytes of the pending write taken so far
     std::size_t held_ = 0;     // body bytes sent but kept in the downstream's buffer for a resend
     request_body request_body_;
     bool upstream_keep_alive_ = false;
