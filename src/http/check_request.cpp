@@ -23,23 +23,30 @@ path_error normalize_target_path(std::pmr::string& target, const path_options& o
     return error;
 }
 
-std::optional<local_reply> check_request(request_head& req, bool keep_alive, const request_rules& rules,
-                                         request_facts& facts) {
-    facts.version = req.version();
-    facts.keep_alive = keep_alive;
-    facts.head_method = req.method() == bhttp::verb::head;
-    switch (req.method()) {
+bool idempotent_method(bhttp::verb method) {
+    switch (method) {
         case bhttp::verb::get:
         case bhttp::verb::head:
         case bhttp::verb::options:
         case bhttp::verb::trace:
         case bhttp::verb::put:
         case bhttp::verb::delete_:
-            facts.idempotent = true;
-            break;
+            return true;
         default:
-            facts.idempotent = false;
+            return false;
     }
+}
+
+bool idempotent_method(std::string_view method) {
+    return idempotent_method(bhttp::string_to_verb(method));
+}
+
+std::optional<local_reply> check_request(request_head& req, bool keep_alive, const request_rules& rules,
+                                         request_facts& facts) {
+    facts.version = req.version();
+    facts.keep_alive = keep_alive;
+    facts.head_method = req.method() == bhttp::verb::head;
+    facts.idempotent = idempotent_method(req.method());
 
     if (facts.version != 10 && facts.version != 11) {
         return local_reply{505, "version_not_supported", "only HTTP/1.0 and HTTP/1.1 are supported"};

@@ -94,14 +94,6 @@ client_connection::~client_connection() {
     worker_.buffers().release(std::move(buffer_));
 }
 
-error_code client_connection::settle(error_code ec) {
-    watch_.disarm();
-    if (ec == asio::error::operation_aborted && watch_.expired()) {
-        return asio::error::timed_out;
-    }
-    return ec;
-}
-
 client_connection::buffer& client_connection::client_buffer() {
     if (!buffer_) {
         buffer_ = worker_.buffers().acquire();
@@ -131,7 +123,7 @@ asio::awaitable<void> client_connection::run() {
             }
             auto [ec, n] = co_await stream_.async_read_some(
                 io::drain_aware(stream_.socket(), asio::buffer(first_bytes_)), io::use_nothrow);
-            if (settle(ec)) {
+            if (watch_.settle(ec)) {
                 break;
             }
             auto& buf = client_buffer();
@@ -164,7 +156,7 @@ asio::awaitable<void> client_connection::run() {
         while (drained < linger_bytes) {
             watch_.arm(stream_.socket(), until);
             auto [ec, n] = co_await stream_.socket().async_read_some(buf.prepare(io::min_read), io::use_nothrow);
-            if (settle(ec)) {
+            if (watch_.settle(ec)) {
                 break;
             }
             drained += n;
@@ -203,7 +195,7 @@ asio::awaitable<error_code> client_connection::send_rest(std::span<const asio::c
     watch_.arm(stream_.socket(), deadline);
     auto [ec, n] = co_await stream_.async_write(io::after_bytes(buffers, sent), io::use_nothrow);
     sent += n;
-    co_return settle(ec);
+    co_return watch_.settle(ec);
 }
 
 void client_connection::count_answer(const request_state& rs) {
@@ -305,7 +297,7 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
         auto want = std::max(io::min_read, buf.capacity() - buf.size());
         watch_.arm(stream_.socket(), header_deadline);
         auto [read_ec, n] = co_await stream_.async_read_some(buf.prepare(want), io::use_nothrow);
-        auto ec = settle(read_ec);
+        auto ec = watch_.settle(read_ec);
         if (ec) {
             if (ec == asio::error::timed_out && buf.size() > 0) {
                 refusal = http::local_reply{408, "request_timeout", "request header not received in time"};

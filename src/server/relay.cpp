@@ -253,7 +253,7 @@ asio::awaitable<error_code> relay::read_body() {
     client_.watch_.arm(client_.stream_.socket(), std::min(w.now() + timeouts.read, body_deadline_));
     auto [read_ec, n] = co_await client_.stream_.async_read_some(
         buf.prepare(std::max(io::min_read, buf.capacity() - buf.size())), io::use_nothrow);
-    if (auto ec = client_.settle(read_ec)) {
+    if (auto ec = client_.watch_.settle(read_ec)) {
         co_return ec;
     }
     buf.commit(n);

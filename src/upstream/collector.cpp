@@ -2,6 +2,7 @@
 
 #include <boost/asio/error.hpp>
 
+#include "gatehouse/http/check_request.hpp"
 #include "gatehouse/http/field_rules.hpp"
 
 namespace gatehouse::upstream {
@@ -33,8 +34,7 @@ request_shape collector::shape() const {
     shape.framing = body_size_ ? http::body_framing::length : http::body_framing::none;
     shape.content_length = body_size_;
     shape.max_body = body_size_;
-    shape.idempotent = method_ == "GET" || method_ == "HEAD" || method_ == "OPTIONS" || method_ == "PUT" ||
-                       method_ == "DELETE" || method_ == "TRACE";
+    shape.idempotent = http::idempotent_method(method_);
     shape.head_method = method_ == "HEAD";
     return shape;
 }

@@ -36,7 +36,6 @@ exchange::exchange(cluster_state& cluster, const exchange_env& env, io::deadline
       env_(env),
       watch_(watch),
       settings_(settings),
-      allocator_(allocator),
       head_(allocator),
       response_(allocator.resource()),
       body_(allocator) {}
@@ -64,14 +63,6 @@ void exchange::refuse_send(const error_code& ec, std::string_view timeout_messag
     } else {
         refuse(502, "upstream_write_failed", "sending to upstream failed: " + ec.message());
     }
-}
-
-error_code exchange::settle(error_code ec) {
-    watch_.disarm();
-    if (ec == asio::error::operation_aborted && watch_.expired()) {
-        return asio::error::timed_out;
-    }
-    return ec;
 }
 
 asio::awaitable<void> exchange::run(downstream& down, const request_shape& request) {
@@ -167,7 +158,7 @@ asio::awaitable<bool> exchange::connect(endpoint_state& endpoint, std::size_t in
     if (!ec) {
         watch_.arm(socket, std::min(*env_.now + config.connect_timeout, settings_.deadline));
         auto [connect_ec] = co_await socket.async_connect(address, io::use_nothrow);
-        ec = settle(connect_ec);
+        ec = watch_.settle(connect_ec);
     }
     if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
@@ -285,7 +276,7 @@ asio::awaitable<error_code> exchange::send_rest(std::span<const asio::const_buff
     watch_.arm(conn_->stream.socket(), deadline);
     auto [ec, n] = co_await conn_->stream.async_write(io::after_bytes(buffers, sent), io::use_nothrow);
     sent += n;
-    co_return settle(ec);
+    co_return watch_.settle(ec);
 }
 
 asio::awaitable<exchange::step> exchange::read_response_head() {
@@ -309,7 +300,7 @@ asio::awaitable<exchange::step> exchange::read_response_head() {
             watch_.arm(up.socket(), settings_.deadline);
             auto [read_ec, n] = co_await up.async_read_some(
                 in.prepare(std::max(io::min_read, in.capacity() - in.size())), io::use_nothrow);
-            if (auto ec = settle(read_ec)) {
+            if (auto ec = watch_.settle(read_ec)) {
                 co_return read_head_failed(ec, got_bytes) ? step::resend_fresh : step::stop;
             }
             if (!got_bytes && held_ > 0) {
@@ -448,7 +439,7 @@ asio::awaitable<void> exchange::relay_response_body(relay_state state) {
         watch_.arm(up.socket(), *env_.now + settings_.read_timeout);
         auto [read_ec, n] =
             co_await up.async_read_some(in.prepare(std::max(io::min_read, in.capacity() - in.size())), io::use_nothrow);
-        if (auto ec = settle(read_ec)) {
+        if (auto ec = watch_.settle(read_ec)) {
             if (body_.framing() == http::body_framing::until_close && ec == asio::error::eof) {
                 body_.upstream_closed();
             } else {

@@ -38,6 +38,11 @@ struct request_rules {
 
 // What the checks learn about a request, for routing and forwarding. Strings live in the
 // request's arena.
+// True for methods whose request may be sent again after a connection died: repeating them
+// changes nothing (RFC 9110 section 9.2.2).
+bool idempotent_method(boost::beast::http::verb method);
+bool idempotent_method(std::string_view method);
+
 struct request_facts {
     explicit request_facts(const std::pmr::polymorphic_allocator<char>& allocator)
         : host(allocator), forwarded_host(allocator), target(allocator) {}

@@ -4,6 +4,7 @@
 // Arming is a clock read and two stores; the sweeper runs every 100 ms over the worker's list.
 #include <chrono>
 
+#include <boost/asio/error.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 namespace gatehouse::io {
@@ -35,6 +36,12 @@ public:
     void disarm() { deadline_ = clock::time_point::max(); }
     // True if the sweeper cancelled the last armed operation.
     bool expired() const { return expired_; }
+    // Ends the watch of the operation that completed with ec: an abort the sweeper caused
+    // becomes timed_out, any other result is returned as it is.
+    boost::system::error_code settle(boost::system::error_code ec) {
+        disarm();
+        return ec == boost::asio::error::operation_aborted && expired_ ? boost::asio::error::timed_out : ec;
+    }
 
 private:
     friend class deadline_list;

@@ -82,9 +82,6 @@ private:
     void describe_request(request_state& rs);
     void finish_request(request_state& rs);
 
-    // Maps a socket error after a watched operation: a swept deadline becomes timed_out.
-    boost::system::error_code settle(boost::system::error_code ec);
-
     buffer& client_buffer();
     void release_client_buffer_if_empty();
 

@@ -162,13 +162,11 @@ private:
     void refuse(unsigned status, std::string_view error, std::string message);
     bool refuse_body(request_body::status status);
     void refuse_send(const boost::system::error_code& ec, std::string_view timeout_message);
-    boost::system::error_code settle(boost::system::error_code ec);
 
     cluster_state& cluster_;
     exchange_env env_;
     io::deadline_watch& watch_;
     exchange_settings settings_;
-    std::pmr::polymorphic_allocator<char> allocator_;
     downstream* down_ = nullptr;
     const request_shape* request_ = nullptr;
     exchange_result result_;
