@@ -3,6 +3,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "gatehouse/config/aggregate.hpp"
 #include "gatehouse/config/env.hpp"
 #include "gatehouse/filters/factory.hpp"
 
@@ -170,6 +171,51 @@ json::object upstream_json(const config::upstream_config& u) {
                                               {"max_waiters", u.pool.max_waiters}}}};
 }
 
+json::value dot_paths(const std::vector<aggregate::dot_path>& paths) {
+    json::array out;
+    for (const auto& p : paths) out.emplace_back(aggregate::join_dot_path(p));
+    return out;
+}
+
+json::object aggregate_json(const config::aggregate_config& a) {
+    static constexpr std::string_view conflicts[] = {"error", "first", "last"};
+    json::array backends;
+    for (const auto& b : a.backends) {
+        json::object headers;
+        for (const auto& [name, value] : b.headers) {
+            headers[name] = sensitive_header(name) ? redacted : std::string_view(value.source());
+        }
+        json::object rename;
+        for (const auto& [from, to] : b.shape.rename) rename[from] = to;
+        json::object backend{{"name", b.name},
+                             {"upstream", b.upstream},
+                             {"method", b.method},
+                             {"path", b.path.source()},
+                             {"headers", std::move(headers)},
+                             {"allow", dot_paths(b.shape.allow)},
+                             {"deny", dot_paths(b.shape.deny)},
+                             {"rename", std::move(rename)},
+                             {"required", b.required}};
+        if (b.shape.target) backend["target"] = aggregate::join_dot_path(*b.shape.target);
+        if (b.shape.group) backend["group"] = *b.shape.group;
+        if (b.timeout) backend["timeout_ms"] = millis(*b.timeout);
+        backends.emplace_back(std::move(backend));
+    }
+    json::array forward_headers;
+    for (const auto& h : a.forward_headers) forward_headers.emplace_back(h);
+    json::array forward_query;
+    for (const auto& q : a.forward_query) forward_query.emplace_back(q);
+    json::object out{{"conflicts", conflicts[static_cast<std::size_t>(a.conflicts)]},
+                     {"merge", a.merge == aggregate::merge_mode::deep ? "deep" : "shallow"},
+                     {"max_body", a.max_body},
+                     {"expose_errors", a.expose_errors},
+                     {"forward_headers", std::move(forward_headers)},
+                     {"forward_query", std::move(forward_query)},
+                     {"backends", std::move(backends)}};
+    if (a.timeout) out["timeout_ms"] = millis(*a.timeout);
+    return out;
+}
+
 json::object route_json(const config::gateway_config& c, const config::route_config& r) {
     json::object match;
     json::array hosts;
@@ -198,6 +244,10 @@ json::object route_json(const config::gateway_config& c, const config::route_con
     if (r.host_rewrite) route["host_rewrite"] = *r.host_rewrite;
     if (r.timeout) route["timeout_ms"] = millis(*r.timeout);
     if (r.max_body) route["max_body"] = *r.max_body;
+    if (r.aggregate) {
+        route.erase("upstream");
+        route["aggregate"] = aggregate_json(*r.aggregate);
+    }
     return route;
 }
 

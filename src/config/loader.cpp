@@ -112,6 +112,9 @@ void read_routes(reader& r, const YAML::Node& root, gateway_config& cfg) {
         auto path = reader::index("routes", i);
         route_config route;
         read_route(r, routes[i], path, route);
+        if (routes[i].IsMap() && routes[i]["aggregate"].IsDefined()) {
+            read_aggregate(r, routes[i]["aggregate"], path + ".aggregate", cfg, route);
+        }
         read_route_filters(r, routes[i].IsMap() ? routes[i]["filters"] : YAML::Node(), path + ".filters", cfg, route);
         if (!route.name.empty() && !names.insert(route.name).second) {
             r.error(routes[i]["name"], path + ".name", "duplicate route name \"" + route.name + "\"");

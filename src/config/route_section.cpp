@@ -278,8 +278,8 @@ void read_filters(reader& r, const YAML::Node& node, gateway_config& cfg) {
 
 void read_route(reader& r, const YAML::Node& node, const std::string& path, route_config& route) {
     if (!r.expect_map(node, path,
-                      {"name", "match", "upstream", "strip_prefix", "replace_prefix", "host_rewrite", "request_headers",
-                       "response_headers", "timeout", "max_body", "filters"})) {
+                      {"name", "match", "upstream", "aggregate", "strip_prefix", "replace_prefix", "host_rewrite",
+                       "request_headers", "response_headers", "timeout", "max_body", "filters"})) {
         return;
     }
     if (auto name = node["name"]; name.IsDefined()) {
@@ -295,12 +295,22 @@ void read_route(reader& r, const YAML::Node& node, const std::string& path, rout
     if (auto match = node["match"]; match.IsDefined()) {
         read_match(r, match, path + ".match", route.match);
     }
+    const bool aggregate = node["aggregate"].IsDefined();
     if (auto upstream = node["upstream"]; upstream.IsDefined()) {
-        if (auto s = r.string(upstream, path + ".upstream")) {
+        if (aggregate) {
+            r.error(upstream, path + ".upstream", "a route has an upstream or an aggregate, not both");
+        } else if (auto s = r.string(upstream, path + ".upstream")) {
             route.upstream = *s;
         }
-    } else {
-        r.error(node, path + ".upstream", "missing required key \"upstream\"");
+    } else if (!aggregate) {
+        r.error(node, path + ".upstream", "missing required key \"upstream\" (or \"aggregate\")");
+    }
+    if (aggregate) {
+        for (std::string_view key : {"strip_prefix", "replace_prefix", "host_rewrite"}) {
+            if (auto n = node[std::string(key)]; n.IsDefined()) {
+                r.error(n, reader::join(path, key), "does not apply to an aggregate route (its backends have paths)");
+            }
+        }
     }
     auto path_value = [&](std::string_view key, std::optional<std::string>& target) {
         auto n = node[std::string(key)];

@@ -26,6 +26,10 @@ void read_filters(reader& r, const YAML::Node& node, gateway_config& cfg);
 std::vector<std::size_t> read_chain(reader& r, const YAML::Node& node, const std::string& path,
                                     const std::vector<filter_instance>& declared);
 void read_route(reader& r, const YAML::Node& node, const std::string& path, route_config& route);
+
+// aggregate_section.cpp: a route's aggregate block (after its match, which names the parameters).
+void read_aggregate(reader& r, const YAML::Node& node, const std::string& path, const gateway_config& cfg,
+                    route_config& route);
 // A route's filters: a list adds to the defaults; {add, skip, replace} say it explicitly.
 void read_route_filters(reader& r, const YAML::Node& node, const std::string& path, const gateway_config& cfg,
                         route_config& route);

@@ -101,14 +101,19 @@ void render_local_reply(std::string& out, const local_reply& reply, std::string_
     const bool bodiless = reply.status == 204 || reply.status == 304;
     std::string body;
     if (!bodiless) {
-        body.reserve(96 + reply.message.size() + request_id.size());
+        body.reserve(96 + reply.message.size() + request_id.size() + reply.body_fields.size());
         body += "{\"error\":\"";
         append_json_escaped(body, reply.error);
         body += "\",\"message\":\"";
         append_json_escaped(body, reply.message);
         body += "\",\"request_id\":\"";
         append_json_escaped(body, request_id);
-        body += "\"}\n";
+        body += '"';
+        if (!reply.body_fields.empty()) {
+            body += ',';
+            body += reply.body_fields;
+        }
+        body += "}\n";
     }
 
     char number[24];

@@ -48,6 +48,29 @@ route_stats& worker_stats::route(const std::string& name) {
     return *routes_.emplace(name, std::make_unique<route_stats>()).first->second;
 }
 
+std::string_view name_of(backend_failure f) {
+    static constexpr std::array<std::string_view, static_cast<std::size_t>(backend_failure::count)> names{
+        "connect_failed", "timeout",      "status", "not_json",          "too_large", "incomplete",
+        "bad_response",   "shape",        "missing_field", "dependency_failed", "cancelled"};
+    return names[static_cast<std::size_t>(f)];
+}
+
+void backend_stats::record(std::chrono::nanoseconds duration) {
+    calls.add();
+    const double seconds = std::chrono::duration<double>(duration).count();
+    std::size_t bucket = 0;
+    while (bucket < latency_bounds.size() && seconds > latency_bounds[bucket]) ++bucket;
+    latency[bucket].add();
+    latency_sum_us.add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(duration).count()));
+}
+
+backend_stats& worker_stats::backend(const std::string& route, const std::string& backend) {
+    std::lock_guard lock(mutex_);
+    auto& slot = backends_[std::make_pair(route, backend)];
+    if (!slot) slot = std::make_unique<backend_stats>();
+    return *slot;
+}
+
 cluster_stats& worker_stats::cluster(const std::string& name) {
     if (auto it = clusters_.find(name); it != clusters_.end()) {
         return *it->second;

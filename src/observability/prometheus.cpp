@@ -78,8 +78,17 @@ struct cluster_totals {
     std::uint64_t idle = 0;
 };
 
-// Every worker's counters summed, by route, cluster, (filter, reason) and (filter, event).
+struct backend_totals {
+    std::uint64_t calls = 0;
+    std::array<std::uint64_t, static_cast<std::size_t>(backend_failure::count)> failures{};
+    std::array<std::uint64_t, latency_bounds.size() + 1> latency{};
+    std::uint64_t sum_us = 0;
+};
+
+// Every worker's counters summed, by route, cluster, (filter, reason), (filter, event) and
+// (route, backend).
 struct totals {
+    std::map<std::pair<std::string, std::string>, backend_totals> backends;
     std::map<std::string, route_totals> routes;
     std::map<std::string, cluster_totals> clusters;
     std::map<std::pair<std::string, std::string>, std::uint64_t> rejections;
@@ -90,7 +99,15 @@ totals sum_workers(const std::vector<const worker_stats*>& workers) {
     totals all;
     for (const auto* w : workers) {
         w->visit([&](const worker_stats::route_map& r, const worker_stats::cluster_map& c,
-                     const worker_stats::rejection_map& j, const worker_stats::rejection_map& ev) {
+                     const worker_stats::rejection_map& j, const worker_stats::rejection_map& ev,
+                     const worker_stats::backend_map& b) {
+            for (const auto& [key, stats] : b) {
+                auto& t = all.backends[key];
+                t.calls += stats->calls.get();
+                for (std::size_t i = 0; i < t.failures.size(); ++i) t.failures[i] += stats->failures[i].get();
+                for (std::size_t i = 0; i < t.latency.size(); ++i) t.latency[i] += stats->latency[i].get();
+                t.sum_us += stats->latency_sum_us.get();
+            }
             for (const auto& [key, value] : ev) all.events[key] += value->get();
             for (const auto& [name, stats] : r) {
                 auto& t = all.routes[name];
@@ -164,6 +181,45 @@ void render_upstreams_and_filters(std::string& out, const totals& all) {
     }
 }
 
+void render_backends(std::string& out, const totals& all) {
+    if (all.backends.empty()) return;
+    header(out, "gatehouse_aggregate_backend_calls_total", "counter",
+           "Backend calls made by aggregate routes, by route and backend.");
+    for (const auto& [key, t] : all.backends) {
+        sample(out, "gatehouse_aggregate_backend_calls_total", {{"route", key.first}, {"backend", key.second}},
+               number(t.calls));
+    }
+    header(out, "gatehouse_aggregate_backend_failures_total", "counter",
+           "Failed backend calls of aggregate routes, by route, backend and reason.");
+    for (const auto& [key, t] : all.backends) {
+        for (std::size_t i = 0; i < t.failures.size(); ++i) {
+            sample(out, "gatehouse_aggregate_backend_failures_total",
+                   {{"route", key.first}, {"backend", key.second}, {"reason", name_of(static_cast<backend_failure>(i))}},
+                   number(t.failures[i]));
+        }
+    }
+    header(out, "gatehouse_aggregate_backend_duration_seconds", "histogram",
+           "Time from a backend call's start to its whole answer, by route and backend.");
+    for (const auto& [key, t] : all.backends) {
+        std::uint64_t cumulative = 0;
+        for (std::size_t i = 0; i < latency_bounds.size(); ++i) {
+            cumulative += t.latency[i];
+            sample(out, "gatehouse_aggregate_backend_duration_seconds_bucket",
+                   {{"route", key.first}, {"backend", key.second}, {"le", seconds_bound(latency_bounds[i])}},
+                   number(cumulative));
+        }
+        cumulative += t.latency.back();
+        sample(out, "gatehouse_aggregate_backend_duration_seconds_bucket",
+               {{"route", key.first}, {"backend", key.second}, {"le", "+Inf"}}, number(cumulative));
+        char sum[40];
+        std::snprintf(sum, sizeof sum, "%.6f", static_cast<double>(t.sum_us) / 1e6);
+        sample(out, "gatehouse_aggregate_backend_duration_seconds_sum", {{"route", key.first}, {"backend", key.second}},
+               sum);
+        sample(out, "gatehouse_aggregate_backend_duration_seconds_count",
+               {{"route", key.first}, {"backend", key.second}}, number(cumulative));
+    }
+}
+
 void render_process(std::string& out, const process_metrics& process) {
     header(out, "gatehouse_config_reloads_total", "counter", "Config reloads, by result.");
     sample(out, "gatehouse_config_reloads_total", {{"result", "success"}}, number(process.reloads_ok));
@@ -184,6 +240,7 @@ std::string render_prometheus(const std::vector<const worker_stats*>& workers, c
     out.reserve(4096 + all.routes.size() * 1500);
     render_routes(out, all.routes);
     render_upstreams_and_filters(out, all);
+    render_backends(out, all);
     render_process(out, process);
     return out;
 }

@@ -215,10 +215,11 @@ void client_connection::finish_request(request_state& rs) {
             log.status = 499;  // as NGINX logs a client that left before the response
         }
     }
+    if (!rs.backend_log.empty()) log.backends = rs.backend_log;
     if (rs.chain) rs.chain->on_log(rs.ctx, log);
     auto* stats = rs.route ? rs.gen->route_stats[rs.route->index] : rs.gen->unmatched_stats;
     stats->record(log.status, log.duration);
-    if (rs.route && !log.error.empty()) {
+    if (rs.route && !rs.route->config.aggregate && !log.error.empty()) {
         auto kind = observability::upstream_error_of(log.error);
         if (kind != observability::upstream_error::count) {
             rs.gen->cluster_stats[rs.route->upstream_index]->errors[static_cast<std::size_t>(kind)].add();
@@ -338,6 +339,7 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
         auto answer = std::move(*rs.ctx.reply);
         co_return co_await reply(rs, answer, rs.framing != http::body_framing::none);
     }
+    if (rs.route->config.aggregate) co_return co_await aggregate(rs);
     co_return co_await proxy(rs);
 }
 

@@ -5,6 +5,7 @@
 #include <memory_resource>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -116,6 +117,7 @@ struct request_state : request_arena, http::request_facts {
     const router::route* route = nullptr;
     std::uint64_t max_body = 0;
     clock::time_point started;
+    std::pmr::vector<filters::backend_call_log> backend_log{allocator};  // an aggregate's calls
 };
 
 // A request_state built in a block of the worker's cache and destroyed when the request ends:

@@ -7,6 +7,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <spdlog/spdlog.h>
 
+#include "gatehouse/config/aggregate.hpp"
 #include "gatehouse/filters/factory.hpp"
 #include "gatehouse/server/client_connection.hpp"
 #include "gatehouse/upstream/exchange.hpp"
@@ -76,6 +77,10 @@ std::unique_ptr<generation> worker::build_generation(std::shared_ptr<const snaps
     for (const auto& route : config.routes) {
         g->route_chains.push_back(chain_of(route.filters));
         g->route_stats.push_back(&stats_.route(route.name));
+        auto& backends = g->backend_stats.emplace_back();
+        if (route.aggregate) {
+            for (const auto& b : route.aggregate->backends) backends.push_back(&stats_.backend(route.name, b.name));
+        }
     }
     g->default_chain = chain_of(config.default_filters);
     g->unmatched_stats = &stats_.route("");

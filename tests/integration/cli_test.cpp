@@ -16,7 +16,7 @@ TEST(Cli, HelpAndVersion) {
 
 TEST(Cli, ValidateAcceptsTheShippedConfigs) {
     for (auto file : {"config/gatehouse.yaml", "config/bench.yaml", "config/examples/full.yaml",
-                      "config/examples/auth.yaml", "config/bench-redis.yaml"}) {
+                      "config/examples/auth.yaml", "config/examples/aggregate.yaml", "config/bench-redis.yaml"}) {
         auto [code, out] = run_command("cd " SOURCE_DIR
                                        " && PROXY_PORT=1 PROXY_THREADS=1 UPSTREAM_HOST=127.0.0.1 "
                                        "UPSTREAM_PORT=2 " +

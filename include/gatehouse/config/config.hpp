@@ -125,10 +125,14 @@ struct header_edits {
     std::vector<std::string> remove;
 };
 
+struct aggregate_config;
+
 struct route_config {
     std::string name;
     match_config match;
-    std::string upstream;
+    std::string upstream;  // empty for an aggregate route
+    // Set instead of upstream: the request fans out to several backends (config/aggregate.hpp).
+    std::shared_ptr<const aggregate_config> aggregate;
     std::optional<std::string> strip_prefix;
     std::optional<std::string> replace_prefix;  // with strip_prefix: what replaces it
     std::optional<std::string> host_rewrite;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory_resource>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -130,6 +131,15 @@ struct response_view {
     const field_view* headers = nullptr;  // the upstream's fields; null for local replies
 };
 
+// One backend call of an aggregate route, for on_log.
+struct backend_call_log {
+    std::string_view name;
+    unsigned status = 0;  // 0: no response came
+    std::chrono::nanoseconds duration{};
+    std::string_view failure;  // empty when it answered usefully
+    bool called = false;       // false: never started (a dependency failed, the time was up)
+};
+
 // The outcome of one exchange, for on_log.
 struct exchange_log {
     unsigned status = 0;                          // sent to the client; 499 if the client left before a response
@@ -141,6 +151,7 @@ struct exchange_log {
     std::optional<std::chrono::nanoseconds> upstream_duration;  // request sent to response complete
     std::string_view upstream;                                  // endpoint label ("10.0.0.7:8080"); empty if none
     std::string_view error;  // the local reply's error code when the gateway answered
+    std::span<const backend_call_log> backends;  // an aggregate route's calls, in config order
 };
 
 }  // namespace gatehouse::filters

@@ -13,6 +13,7 @@ struct local_reply {
     std::string_view error;                                      // stable machine-readable code, e.g. "route_not_found"
     std::string message;                                         // human-readable detail
     std::vector<std::pair<std::string, std::string>> headers{};  // extra fields (WWW-Authenticate, Retry-After)
+    std::string body_fields{};  // extra members of the JSON body, rendered: "\"backend\":\"user\""
 };
 
 // Standard reason phrase for a status code ("Bad Gateway").

@@ -32,6 +32,16 @@ public:
         arm(target, when);
         idle_ = true;
     }
+    // Cancels the armed operation now, as if its deadline had passed (settle then gives
+    // timed_out). No effect when nothing is armed.
+    void expire_now() {
+        if (target_ && deadline_ != clock::time_point::max()) {
+            expired_ = true;
+            deadline_ = clock::time_point::max();
+            boost::system::error_code ignored;
+            target_->cancel(ignored);
+        }
+    }
     // Stops watching (the operation finished).
     void disarm() { deadline_ = clock::time_point::max(); }
     // True if the sweeper cancelled the last armed operation.

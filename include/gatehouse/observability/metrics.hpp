@@ -64,12 +64,40 @@ struct cluster_stats {
     counter idle;
 };
 
+// Why a backend call of an aggregation failed (the access log and the error reply use the names).
+enum class backend_failure {
+    connect_failed,     // no connection to any endpoint
+    timeout,            // its timeout or the aggregate's passed
+    status,             // a status outside 2xx
+    not_json,           // the body is not JSON
+    too_large,          // the body passed the aggregate's max_body
+    incomplete,         // the upstream closed or broke the response before its end
+    bad_response,       // the upstream's response was not valid HTTP
+    shape,              // the answer did not fit target / group (an array without a group, ...)
+    missing_field,      // a field another backend's answer should have held was absent or not a scalar
+    dependency_failed,  // a backend it depends on failed
+    cancelled,          // stopped because a required backend had already failed
+    count
+};
+std::string_view name_of(backend_failure f);
+
+// One backend of one aggregate route.
+struct backend_stats {
+    counter calls;
+    std::array<counter, static_cast<std::size_t>(backend_failure::count)> failures;
+    std::array<counter, latency_bounds.size() + 1> latency;  // per bucket, not cumulative
+    counter latency_sum_us;
+
+    void record(std::chrono::nanoseconds duration);
+};
+
 // One worker's metrics.
 class worker_stats {
 public:
     // The stats of a route / cluster, created on first use (config install, worker thread).
     route_stats& route(const std::string& name);
     cluster_stats& cluster(const std::string& name);
+    backend_stats& backend(const std::string& route, const std::string& backend);
     // Counts a filter rejection (worker thread).
     void rejection(std::string_view filter, std::string_view reason);
     // A counter for something a filter wants to report (worker thread, when the filter is made).
@@ -79,12 +107,13 @@ public:
     template <typename F>
     void visit(F&& f) const {
         std::lock_guard lock(mutex_);
-        f(routes_, clusters_, rejections_, events_);
+        f(routes_, clusters_, rejections_, events_, backends_);
     }
 
     using route_map = std::map<std::string, std::unique_ptr<route_stats>, std::less<>>;
     using cluster_map = std::map<std::string, std::unique_ptr<cluster_stats>, std::less<>>;
     using rejection_map = std::map<std::pair<std::string, std::string>, std::unique_ptr<counter>, std::less<>>;
+    using backend_map = std::map<std::pair<std::string, std::string>, std::unique_ptr<backend_stats>, std::less<>>;
 
 private:
     mutable std::mutex mutex_;
@@ -92,6 +121,7 @@ private:
     cluster_map clusters_;
     rejection_map rejections_;
     rejection_map events_;  // (filter, event)
+    backend_map backends_;  // (route, backend)
 };
 
 }  // namespace gatehouse::observability

@@ -55,6 +55,12 @@ private:
     boost::asio::awaitable<next_step> serve_one();
     // Hands the routed request to an upstream exchange through a relay.
     boost::asio::awaitable<next_step> proxy(request_state& rs);
+    // Fans an aggregate route's request out to its backends and answers the merged JSON
+    // (aggregate_request.cpp).
+    boost::asio::awaitable<next_step> aggregate(request_state& rs);
+    // Reads a Content-Length request body whole into out (an aggregate's backends may send it);
+    // a reply when it cannot be read.
+    boost::asio::awaitable<std::optional<http::local_reply>> read_whole_body(request_state& rs, std::string& out);
     boost::asio::awaitable<next_step> reply(request_state& rs, const http::local_reply& reply, bool close);
     // A 200 the gateway answers itself: fields (each ending in CRLF), then body.
     boost::asio::awaitable<next_step> answer_ok(request_state& rs, std::string_view fields, std::string_view body);

@@ -25,6 +25,8 @@ struct generation {
     filter_chain default_chain;                                      // requests without a route
     std::vector<observability::route_stats*> route_stats;            // by route index
     observability::route_stats* unmatched_stats = nullptr;           // requests without a route
+    // By route index, then backend index: the calls of aggregate routes (empty for others).
+    std::vector<std::vector<observability::backend_stats*>> backend_stats;
     std::size_t users = 0;                                           // requests holding it
 
     ~generation() {

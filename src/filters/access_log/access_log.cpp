@@ -36,10 +36,11 @@ constexpr std::pair<std::string_view, field> field_names[] = {
     {"upstream_duration_ms", field::upstream_duration_ms},
     {"filter", field::filter},
     {"reason", field::reason},
+    {"backends", field::backends},
 };
 
 // field_names is in enum order, so a field's name is an index away.
-static_assert(static_cast<std::size_t>(field::reason) + 1 == std::size(field_names));
+static_assert(static_cast<std::size_t>(field::backends) + 1 == std::size(field_names));
 std::string_view name_of(field f) {
     return field_names[static_cast<std::size_t>(f)].first;
 }
@@ -64,6 +65,31 @@ void append_string(std::string& out, std::string_view s) {
     out += '"';
     http::append_json_escaped(out, s);
     out += '"';
+}
+
+// [{"name":"user","status":200,"duration_ms":3.120},{"name":"orders","status":0,...,"failure":"timeout"}]
+void append_backends(std::string& out, std::span<const backend_call_log> backends) {
+    out += '[';
+    for (std::size_t i = 0; i < backends.size(); ++i) {
+        const auto& b = backends[i];
+        if (i) out += ',';
+        out += "{\"name\":";
+        append_string(out, b.name);
+        out += ",\"status\":";
+        append_number(out, b.status);
+        out += ",\"duration_ms\":";
+        if (b.called) {
+            append_millis(out, b.duration);
+        } else {
+            out += "null";
+        }
+        if (!b.failure.empty()) {
+            out += ",\"failure\":";
+            append_string(out, b.failure);
+        }
+        out += '}';
+    }
+    out += ']';
 }
 
 void append_time(std::string& out, std::chrono::system_clock::time_point t) {
@@ -275,6 +301,7 @@ void format_line(const settings& s, const request_context& ctx, const exchange_l
     out += '{';
     bool first = true;
     for (auto f : s.fields) {
+        if (f == field::backends && log.backends.empty()) continue;
         if (!first) {
             out += ',';
         }
@@ -331,6 +358,9 @@ void format_line(const settings& s, const request_context& ctx, const exchange_l
                 break;
             case field::reason:
                 append_string(out, !ctx.answer_reason.empty() ? std::string_view(ctx.answer_reason) : log.error);
+                break;
+            case field::backends:
+                append_backends(out, log.backends);
                 break;
         }
     }

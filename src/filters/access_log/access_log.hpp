@@ -34,7 +34,8 @@ enum class field {
     duration_ms,
     upstream_duration_ms,
     filter,
-    reason
+    reason,
+    backends  // written only for aggregate routes
 };
 
 struct settings {
