@@ -19,14 +19,16 @@ constexpr std::size_t kept_error_body = 4096;
 }  // namespace
 
 backend_call::backend_call(const config::aggregate_backend& backend, std::string target, std::string fields,
-                           const client_request& request, std::uint64_t max_body, json::storage_ptr storage)
+                           const client_request& request, std::uint64_t max_body, json::storage_ptr storage,
+                           std::span<unsigned char> scratch)
     : backend_(backend),
       target_(std::move(target)),
       fields_(std::move(fields)),
       request_(request),
       max_body_(max_body),
       send_body_(backend.forward_body && !request.body.empty()),
-      parser_(std::move(storage)) {
+      parser_({}, {}, scratch.data(), scratch.size()) {
+    parser_.reset(std::move(storage));  // the parser's first argument is only its scratch space
     if (send_body_) {
         auto space = body_.prepare(request.body.size());
         asio::buffer_copy(space, asio::buffer(request.body.data(), request.body.size()));

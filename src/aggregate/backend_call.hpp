@@ -4,6 +4,7 @@
 // non-2xx answer is read through (so the connection can be reused) keeping only its first
 // bytes for expose_errors. Private to src/aggregate.
 #include <optional>
+#include <span>
 #include <string>
 
 #include <boost/beast/core/flat_buffer.hpp>
@@ -18,8 +19,11 @@ namespace gatehouse::aggregate {
 class backend_call final : public upstream::downstream {
 public:
     // target: origin form; fields: complete lines for this call (its headers, traceparent).
+    // storage: where the parsed answer lives; scratch: the parser's temporary space (it grows
+    // past it on the heap only for a deeply nested or long-keyed answer).
     backend_call(const config::aggregate_backend& backend, std::string target, std::string fields,
-                 const client_request& request, std::uint64_t max_body, boost::json::storage_ptr storage);
+                 const client_request& request, std::uint64_t max_body, boost::json::storage_ptr storage,
+                 std::span<unsigned char> scratch);
 
     upstream::request_shape shape() const;
     unsigned status() const { return status_; }
@@ -29,6 +33,7 @@ public:
     // The parsed answer of a complete 2xx response; nullopt (detail set) if it was not whole JSON.
     std::optional<boost::json::value> take_answer();
     const std::string& error_body() const { return error_body_; }
+    std::uint64_t received() const { return received_; }
 
     void request_head(std::string_view endpoint, std::pmr::string& out) override;
     bool head_per_try() const override { return true; }

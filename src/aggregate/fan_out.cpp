@@ -6,7 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/monotonic_resource.hpp>
-#include <boost/json/serialize.hpp>
+#include <boost/json/serializer.hpp>
 
 #include "backend_call.hpp"
 #include "gatehouse/common/random.hpp"
@@ -33,8 +33,8 @@ enum class call_phase { waiting, running, answered, failed };
 
 struct call_state {
     call_phase phase = call_phase::waiting;
-    io::deadline_watch* watch = nullptr;  // while running
-    std::optional<json::value> answer;    // the parsed answer, before shaping
+    io::deadline_watch* watch = nullptr;            // while running
+    std::optional<json::value> answer;              // the parsed answer, before shaping
     backend_failure root = backend_failure::count;  // for dependency_failed: what failed first
     std::string detail;                             // why, for the error reply
     std::string error_body;                         // a failed call's body, when expose_errors
@@ -42,13 +42,24 @@ struct call_state {
 
 // The state of one fan-out, shared by its calls (all on one thread).
 struct run_state {
-    run_state(const config::aggregate_config& c, const fan_out_env& e, const client_request& r,
-              steady::time_point d, fan_out_result& out)
-        : config(c), env(e), request(r), deadline(d), result(out), wake(e.exchange.executor), random(e.random_seed) {
+    run_state(const config::aggregate_config& c, const fan_out_env& e, const client_request& r, steady::time_point d,
+              fan_out_result& out)
+        : config(c),
+          env(e),
+          request(r),
+          deadline(d),
+          result(out),
+          // Answers, shaping and the merge share one arena, started in the request's own.
+          memory(bytes(json_block), json_block),
+          wake(e.exchange.executor),
+          random(e.random_seed) {
         calls.resize(c.backends.size());
         result.backends.resize(c.backends.size());
         wake.expires_at(steady::time_point::max());
     }
+
+    static constexpr std::size_t json_block = 8192;
+    static constexpr std::size_t parser_scratch = 1024;
 
     const config::aggregate_config& config;
     const fan_out_env& env;
@@ -59,11 +70,18 @@ struct run_state {
     std::vector<call_state> calls;
     asio::steady_timer wake;  // cancelled by each call that ends
     std::size_t running = 0;
-    bool cancelling = false;  // a required call failed: the rest are stopped
-    std::string bad_param;    // a route parameter's value could not be substituted: the client's fault
+    std::size_t received = 0;  // answer bytes, to size the merged body
+    bool cancelling = false;   // a required call failed: the rest are stopped
+    std::string bad_param;     // a route parameter's value could not be substituted: the client's fault
     common::fast_random random;
     std::string trace_id;
     std::string_view trace_flags;
+
+    // Bytes from the request's arena, released with it.
+    unsigned char* bytes(std::size_t n) const {
+        auto allocator = env.allocator;
+        return reinterpret_cast<unsigned char*>(allocator.allocate(n));
+    }
 
     void fail(std::size_t i, backend_failure why, std::string detail) {
         auto& call = calls[i];
@@ -170,9 +188,12 @@ asio::awaitable<void> run_call(run_state& st, std::size_t i) {
     const auto& backend = st.config.backends[i];
     std::string target;
     std::string fields;
+    target.reserve(backend.path.source().size() + st.request.query.size() + 32);
+    fields.reserve(96);
     if (!build_request(st, i, target, fields)) co_return;
+    auto* scratch = st.bytes(run_state::parser_scratch);
     backend_call down(backend, std::move(target), std::move(fields), st.request, st.config.max_body,
-                      json::storage_ptr(&st.memory));
+                      json::storage_ptr(&st.memory), {scratch, run_state::parser_scratch});
     io::deadline_watch watch;
     st.env.deadlines->add(watch);
     upstream::exchange_settings settings;
@@ -190,6 +211,7 @@ asio::awaitable<void> run_call(run_state& st, std::size_t i) {
     co_await exchange.run(down, down.shape());
     st.calls[i].watch = nullptr;
     settle_call(st, i, exchange.result(), down);
+    st.received += down.received();
     auto& outcome = st.result.backends[i];
     outcome.duration = steady::now() - start;
     if (i < st.env.backend_stats.size() && st.env.backend_stats[i]) {
@@ -284,9 +306,9 @@ void merge_answers(run_state& st) {
             if (shaped) {
                 if (auto key = merge(merged, std::move(*shaped), st.config.conflicts, st.config.merge)) {
                     st.result.status = 502;
-                    st.result.error = http::local_reply{
-                        502, "backend_conflict",
-                        "backend \"" + backend.name + "\" writes key \"" + *key + "\", already set by an earlier backend"};
+                    st.result.error = http::local_reply{502, "backend_conflict",
+                                                        "backend \"" + backend.name + "\" writes key \"" + *key +
+                                                            "\", already set by an earlier backend"};
                     return;
                 }
                 continue;
@@ -303,7 +325,18 @@ void merge_answers(run_state& st) {
         }
         st.result.missing.push_back(backend.name);
     }
-    st.result.body = json::serialize(merged);
+    // Into one buffer sized from the answers' bytes (shaping only removes), not a growing string.
+    json::serializer serializer;
+    serializer.reset(&merged);
+    auto& body = st.result.body;
+    body.resize(st.received + 256);
+    std::size_t size = 0;
+    for (;;) {
+        size += serializer.read(body.data() + size, body.size() - size).size();
+        if (serializer.done()) break;
+        body.resize(body.size() * 2);
+    }
+    body.resize(size);
 }
 
 }  // namespace

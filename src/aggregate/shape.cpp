@@ -113,11 +113,11 @@ std::optional<json::object> shape(json::value answer, const shaping& rules, std:
     if (!rules.rename.empty()) {
         each_object(value, [&](json::object& o) {
             json::object renamed(o.storage());
-            for (auto& [key, v] : o) {
+            for (auto& field : o) {
+                const std::string_view key = field.key();
                 auto it = std::find_if(rules.rename.begin(), rules.rename.end(),
-                                       [&](const auto& r) { return r.first == std::string_view(key); });
-                renamed[it == rules.rename.end() ? std::string_view(key) : std::string_view(it->second)] =
-                    std::move(v);
+                                       [&](const auto& r) { return r.first == key; });
+                renamed[it == rules.rename.end() ? key : std::string_view(it->second)] = std::move(field.value());
             }
             o = std::move(renamed);
         });

@@ -89,7 +89,8 @@ std::optional<value_template> read_template(reader& r, const YAML::Node& node, c
                 r.error(node, path, "backend \"" + part.text + "\" cannot use a field of its own answer");
                 ok = false;
             } else if (it == checks.backend_names.end()) {
-                r.error(node, path, "unknown backend \"" + part.text + "\" in {" + part.text + "." + part.field.front() + "...}");
+                r.error(node, path,
+                        "unknown backend \"" + part.text + "\" in {" + part.text + "." + part.field.front() + "...}");
                 ok = false;
             } else {
                 auto index = static_cast<std::size_t>(it - checks.backend_names.begin());
@@ -175,7 +176,8 @@ void read_backend(reader& r, const YAML::Node& node, const std::string& path, co
     }
     if (auto n = node["method"]; n.IsDefined()) {
         if (auto s = r.string(n, path + ".method")) {
-            if (!http::valid_token(*s) || std::any_of(s->begin(), s->end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
+            if (!http::valid_token(*s) ||
+                std::any_of(s->begin(), s->end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
                 r.error(n, path + ".method", "invalid method \"" + *s + "\" (an upper-case token such as GET or POST)");
             } else if (*s == "CONNECT" || *s == "TRACE") {
                 r.error(n, path + ".method", *s + " cannot be a backend call");
@@ -308,9 +310,9 @@ void read_aggregate(reader& r, const YAML::Node& node, const std::string& path, 
         return;
     }
     if (backends.size() > max_backends) {
-        r.error(backends, backends_path,
-                std::to_string(backends.size()) + " backends exceed max_backends (" + std::to_string(max_backends) +
-                    ")");
+        r.error(
+            backends, backends_path,
+            std::to_string(backends.size()) + " backends exceed max_backends (" + std::to_string(max_backends) + ")");
         return;
     }
     // Names first: a backend may name one that comes after it.

@@ -50,8 +50,8 @@ route_stats& worker_stats::route(const std::string& name) {
 
 std::string_view name_of(backend_failure f) {
     static constexpr std::array<std::string_view, static_cast<std::size_t>(backend_failure::count)> names{
-        "connect_failed", "timeout",      "status", "not_json",          "too_large", "incomplete",
-        "bad_response",   "shape",        "missing_field", "dependency_failed", "cancelled"};
+        "connect_failed", "timeout", "status",        "not_json",          "too_large", "incomplete",
+        "bad_response",   "shape",   "missing_field", "dependency_failed", "cancelled"};
     return names[static_cast<std::size_t>(f)];
 }
 
@@ -61,7 +61,8 @@ void backend_stats::record(std::chrono::nanoseconds duration) {
     std::size_t bucket = 0;
     while (bucket < latency_bounds.size() && seconds > latency_bounds[bucket]) ++bucket;
     latency[bucket].add();
-    latency_sum_us.add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(duration).count()));
+    latency_sum_us.add(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(duration).count()));
 }
 
 backend_stats& worker_stats::backend(const std::string& route, const std::string& backend) {

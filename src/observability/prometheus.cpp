@@ -193,9 +193,10 @@ void render_backends(std::string& out, const totals& all) {
            "Failed backend calls of aggregate routes, by route, backend and reason.");
     for (const auto& [key, t] : all.backends) {
         for (std::size_t i = 0; i < t.failures.size(); ++i) {
-            sample(out, "gatehouse_aggregate_backend_failures_total",
-                   {{"route", key.first}, {"backend", key.second}, {"reason", name_of(static_cast<backend_failure>(i))}},
-                   number(t.failures[i]));
+            sample(
+                out, "gatehouse_aggregate_backend_failures_total",
+                {{"route", key.first}, {"backend", key.second}, {"reason", name_of(static_cast<backend_failure>(i))}},
+                number(t.failures[i]));
         }
     }
     header(out, "gatehouse_aggregate_backend_duration_seconds", "histogram",

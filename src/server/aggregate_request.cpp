@@ -216,7 +216,8 @@ asio::awaitable<client_connection::next_step> client_connection::aggregate(reque
     out += worker_.date();
     out += "\r\nX-Request-Id: ";
     out += rs.ctx.request_id;
-    out += close ? "\r\nConnection: close\r\n\r\n" : (rs.version == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
+    out += close ? "\r\nConnection: close\r\n\r\n"
+                 : (rs.version == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
     if (!rs.head_method) out += result.body;
     rs.response_started = true;
     auto ec = co_await write_to_client(out);

@@ -18,7 +18,7 @@ struct answer {
     std::string body;
     std::string content_type = "application/json";
     std::chrono::milliseconds delay{0};
-    bool hang = false;          // never answers
+    bool hang = false;            // never answers
     bool close_mid_body = false;  // announces the body's length, sends half, closes
 };
 
@@ -134,7 +134,8 @@ TEST(Aggregate, MergesThreeBackendsWithGroupsTargetAllowAndADependency) {
     backend reco([](const std::string&) {
         return json(R"({"data":{"items":[{"id":9,"title":"Book","internal":"x","score":3}]},"debug":true})");
     });
-    gateway gw(dir, server_block + upstreams({{"users", users.port()}, {"orders", orders.port()}, {"reco", reco.port()}}) + R"(
+    gateway gw(
+        dir, server_block + upstreams({{"users", users.port()}, {"orders", orders.port()}, {"reco", reco.port()}}) + R"(
 routes:
   - name: dashboard
     match: { template: "/api/dashboard/{user}", methods: [GET] }
@@ -154,9 +155,8 @@ routes:
     ASSERT_EQ(r->status, 200) << r->body;
     EXPECT_EQ(r->header("content-type"), "application/json");
     EXPECT_FALSE(r->has("gatehouse-aggregate"));
-    EXPECT_EQ(r->body,
-              R"({"id":"42","name":"Ada","customer_id":"c-7","orders":[{"id":1},{"id":2}],)"
-              R"("recommendations":[{"id":9,"title":"Book","score":3}]})");
+    EXPECT_EQ(r->body, R"({"id":"42","name":"Ada","customer_id":"c-7","orders":[{"id":1},{"id":2}],)"
+                       R"("recommendations":[{"id":9,"title":"Book","score":3}]})");
     ASSERT_EQ(orders.requests().size(), 1u);
     EXPECT_EQ(target_of(orders.requests()[0]), "/orders?customer=c-7&limit=20");
     EXPECT_EQ(target_of(users.requests()[0]), "/users/42");
@@ -444,8 +444,9 @@ routes:
         - { name: search, upstream: search, method: POST, path: /search }
 )");
     const std::string body = R"({"q":"books"})";
-    auto r = request(gw.port(), "POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                                    std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+    auto r =
+        request(gw.port(), "POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
     ASSERT_TRUE(r);
     ASSERT_EQ(r->status, 200) << r->body;
     EXPECT_EQ(r->body, R"({"echo":{"q":"books"}})");
@@ -464,7 +465,8 @@ TEST(Aggregate, AccessLogAndMetricsCountEachBackend) {
     });
     auto log_file = dir.path() + "/access.log";
     gateway gw(dir, server_block + "filters:\n  log: { type: access_log, output: \"" + log_file +
-                        "\", flush: 50ms }\ndefault_filters: [log]\n" + upstreams({{"a", a.port()}, {"b", b.port()}}) + R"(
+                        "\", flush: 50ms }\ndefault_filters: [log]\n" + upstreams({{"a", a.port()}, {"b", b.port()}}) +
+                        R"(
 routes:
   - name: agg
     aggregate:
@@ -485,8 +487,9 @@ routes:
     EXPECT_NE(line.find(R"({"name":"b","status":503,"duration_ms":)"), std::string::npos) << line;
     EXPECT_NE(line.find(R"("failure":"status"})"), std::string::npos) << line;
     auto metrics = wait_for_metrics(
-        gw.admin_port(), {"gatehouse_aggregate_backend_calls_total{route=\"agg\",backend=\"a\"} 1",
-                          "gatehouse_aggregate_backend_failures_total{route=\"agg\",backend=\"b\",reason=\"status\"} 1"});
+        gw.admin_port(),
+        {"gatehouse_aggregate_backend_calls_total{route=\"agg\",backend=\"a\"} 1",
+         "gatehouse_aggregate_backend_failures_total{route=\"agg\",backend=\"b\",reason=\"status\"} 1"});
     EXPECT_NE(metrics.find("gatehouse_aggregate_backend_calls_total{route=\"agg\",backend=\"b\"} 1"), std::string::npos)
         << metrics;
     EXPECT_NE(metrics.find("gatehouse_aggregate_backend_duration_seconds_count{route=\"agg\",backend=\"a\"} 1"),

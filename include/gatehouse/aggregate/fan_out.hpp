@@ -40,7 +40,7 @@ struct client_request {
     std::string_view common_fields;
     std::string_view query;  // client query parameters to forward, "a=1&b=2" (no '?')
     std::span<const std::pair<std::string_view, std::string_view>> params;  // route template values
-    std::string_view body;                                                   // for calls that forward it
+    std::string_view body;                                                  // for calls that forward it
     std::string_view content_type;
 };
 
@@ -50,8 +50,8 @@ struct fan_out_env {
     std::pmr::polymorphic_allocator<char> allocator;  // the request's arena
     io::deadline_list* deadlines = nullptr;
     std::span<const std::shared_ptr<upstream::cluster_state>> clusters;  // by upstream index
-    std::span<observability::cluster_stats* const> cluster_stats;       // by upstream index
-    std::span<observability::backend_stats* const> backend_stats;       // by backend index; may be empty
+    std::span<observability::cluster_stats* const> cluster_stats;        // by upstream index
+    std::span<observability::backend_stats* const> backend_stats;        // by backend index; may be empty
     std::uint64_t client_hash = 0;
     std::uint64_t random_seed = 0;  // span ids
     std::chrono::milliseconds send_timeout{60'000};
@@ -71,8 +71,8 @@ struct backend_outcome {
 struct fan_out_result {
     unsigned status = 200;  // 200, or 502/504 with error set
     std::optional<http::local_reply> error;
-    std::string body;                   // the merged JSON (status 200)
-    std::vector<std::string> missing;   // optional backends left out
+    std::string body;                       // the merged JSON (status 200)
+    std::vector<std::string> missing;       // optional backends left out
     std::vector<backend_outcome> backends;  // by backend index
 };
 

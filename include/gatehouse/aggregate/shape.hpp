@@ -19,9 +19,9 @@ std::optional<dot_path> parse_dot_path(std::string_view text);
 std::string join_dot_path(const dot_path& path);
 
 struct shaping {
-    std::optional<dot_path> target;  // the sub-tree of the answer to keep
-    std::vector<dot_path> allow;     // keep only these fields (each object of an array alike)
-    std::vector<dot_path> deny;      // drop these fields
+    std::optional<dot_path> target;                           // the sub-tree of the answer to keep
+    std::vector<dot_path> allow;                              // keep only these fields (each object of an array alike)
+    std::vector<dot_path> deny;                               // drop these fields
     std::vector<std::pair<std::string, std::string>> rename;  // top-level key, new name
     std::optional<std::string> group;                         // put the result under this key
     bool operator==(const shaping&) const = default;

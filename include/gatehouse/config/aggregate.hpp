@@ -21,11 +21,11 @@ struct aggregate_backend {
     std::string method = "GET";
     aggregate::value_template path;
     std::vector<std::pair<std::string, aggregate::value_template>> headers;  // name, value
-    aggregate::shaping shape;  // target, allow, deny, rename, group
-    bool required = true;      // false: its failure leaves it out of a partial answer
+    aggregate::shaping shape;                                                // target, allow, deny, rename, group
+    bool required = true;                              // false: its failure leaves it out of a partial answer
     std::optional<std::chrono::milliseconds> timeout;  // from its start; capped by the aggregate's
     bool forward_body = false;                         // the client's body goes with the call
-    std::vector<std::size_t> depends_on;  // backends whose answers its path or headers name (computed)
+    std::vector<std::size_t> depends_on;               // backends whose answers its path or headers name (computed)
 };
 
 struct aggregate_config {

@@ -27,7 +27,7 @@ struct generation {
     observability::route_stats* unmatched_stats = nullptr;           // requests without a route
     // By route index, then backend index: the calls of aggregate routes (empty for others).
     std::vector<std::vector<observability::backend_stats*>> backend_stats;
-    std::size_t users = 0;                                           // requests holding it
+    std::size_t users = 0;  // requests holding it
 
     ~generation() {
         filters.clear();  // filters reference settings inside snap: they go first

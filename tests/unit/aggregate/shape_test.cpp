@@ -57,7 +57,8 @@ TEST(Shape, AMissingTargetIsAnError) {
 TEST(Merge, ShallowConflictPolicies) {
     auto run = [](conflict_policy policy) {
         json::object into = json::parse(R"({"a":1,"n":{"x":1}})").as_object();
-        auto conflict = merge(into, json::parse(R"({"a":2,"b":3,"n":{"y":2}})").as_object(), policy, merge_mode::shallow);
+        auto conflict =
+            merge(into, json::parse(R"({"a":2,"b":3,"n":{"y":2}})").as_object(), policy, merge_mode::shallow);
         return conflict ? "conflict " + *conflict : json::serialize(into);
     };
     EXPECT_EQ(run(conflict_policy::error), "conflict a");
@@ -67,11 +68,11 @@ TEST(Merge, ShallowConflictPolicies) {
 
 TEST(Merge, DeepMergesObjectsAndNamesTheConflictingPath) {
     json::object into = json::parse(R"({"n":{"x":1,"m":{"k":1}}})").as_object();
-    EXPECT_FALSE(merge(into, json::parse(R"({"n":{"y":2,"m":{"j":2}}})").as_object(), conflict_policy::error,
-                       merge_mode::deep));
+    EXPECT_FALSE(
+        merge(into, json::parse(R"({"n":{"y":2,"m":{"j":2}}})").as_object(), conflict_policy::error, merge_mode::deep));
     EXPECT_EQ(json::serialize(into), R"({"n":{"x":1,"m":{"k":1,"j":2},"y":2}})");
-    auto conflict = merge(into, json::parse(R"({"n":{"m":{"k":5}}})").as_object(), conflict_policy::error,
-                          merge_mode::deep);
+    auto conflict =
+        merge(into, json::parse(R"({"n":{"m":{"k":5}}})").as_object(), conflict_policy::error, merge_mode::deep);
     ASSERT_TRUE(conflict);
     EXPECT_EQ(*conflict, "n.m.k");
 }

@@ -52,8 +52,8 @@ TEST(ValueTemplate, SplitsLiteralsParamsAndBackendFields) {
 
 TEST(ValueTemplate, RefusesBadSyntax) {
     std::string why;
-    for (std::string_view bad : {"users/{id}", "/users/{id", "/users/id}", "/users/{}", "/users/{a..b}", "/a b",
-                                 "/users/{a/b}", "/x#frag"}) {
+    for (std::string_view bad :
+         {"users/{id}", "/users/{id", "/users/id}", "/users/{}", "/users/{a..b}", "/a b", "/users/{a/b}", "/x#frag"}) {
         EXPECT_FALSE(value_template::parse(bad, value_template::context::path, why)) << bad;
     }
     EXPECT_FALSE(value_template::parse("a\r\nb", value_template::context::header, why));
@@ -64,7 +64,8 @@ TEST(ValueTemplate, ValuesCannotAddSegmentsOrParameters) {
     auto t = parse_ok("/users/{id}/orders?customer={user.customer_id}&limit=20");
     auto out = expand(t, {{"id", "a b%"}, {"user.customer_id", "7&limit=100000#x"}});
     EXPECT_EQ(out, "/users/a%20b%25/orders?customer=7%26limit%3D100000%23x&limit=20");
-    EXPECT_EQ(expand(t, {{"id", "42"}, {"user.customer_id", "../x/y"}}), "/users/42/orders?customer=..%2Fx%2Fy&limit=20");
+    EXPECT_EQ(expand(t, {{"id", "42"}, {"user.customer_id", "../x/y"}}),
+              "/users/42/orders?customer=..%2Fx%2Fy&limit=20");
     // In the path a separator or a dot segment is refused, not escaped: a backend that decodes
     // before routing would still see it.
     for (std::string bad : {"../admin", "..", ".", "a/b", "a\\b"}) {
