@@ -130,7 +130,18 @@ namespace {
 
 json::object server_json(const config::server_config& server) {
     json::array listen;
-    for (const auto& l : server.listen) listen.emplace_back(address(l));
+    for (const auto& l : server.listen) {
+        if (!l.tls) {
+            listen.emplace_back(address(l));
+            continue;
+        }
+        json::array certificates;
+        for (const auto& c : l.tls->certificates)
+            certificates.push_back(json::object{{"cert", c.cert}, {"key", c.key}});
+        json::object tls{{"certificates", std::move(certificates)},
+                         {"min_version", l.tls->min_version == common::tls_version::v1_3 ? "1.3" : "1.2"}};
+        listen.push_back(json::object{{"address", address(l)}, {"tls", std::move(tls)}});
+    }
     json::array trusted;
     for (const auto& n : server.trusted_proxies) trusted.emplace_back(n.text);
     const auto& lim = server.limits;
@@ -153,7 +164,8 @@ json::object server_json(const config::server_config& server) {
                                                      {"read", millis(t.read)},
                                                      {"body", millis(t.body)},
                                                      {"send", millis(t.send)},
-                                                     {"request", millis(t.request)}}}};
+                                                     {"request", millis(t.request)},
+                                                     {"handshake", millis(t.handshake)}}}};
 }
 
 json::object upstream_json(const config::upstream_config& u) {

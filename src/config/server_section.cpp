@@ -20,19 +20,87 @@ bool loopback_host(const std::string& host) {
     return ec ? host == "localhost" : address.is_loopback();
 }
 
+std::optional<host_port> read_listen_address(reader& r, const YAML::Node& n, const std::string& path) {
+    auto text = r.string(n, path);
+    if (!text) return std::nullopt;
+    auto hp = parse_host_port(*text, true);
+    if (!hp) {
+        r.error(n, path, "invalid address \"" + *text + "\" (expected host:port or [ipv6]:port)");
+        return std::nullopt;
+    }
+    return host_port{hp->host, hp->port};
+}
+
+// { certificates: [{cert, key}], min_version }: the files are read and checked here, so a bad
+// certificate is a config error (at load, at --validate and at reload) and not a failed handshake.
+std::shared_ptr<const tls_listener_config> read_listener_tls(reader& r, const YAML::Node& node,
+                                                             const std::string& path) {
+    const auto errors_before = r.errors.size();
+    if (!r.expect_map(node, path, {"certificates", "min_version"})) return nullptr;
+    auto tls = std::make_shared<tls_listener_config>();
+    r.optional_field(node, "min_version", path, tls->min_version, [&](const YAML::Node& n, const std::string& p) {
+        return r.one_of<common::tls_version>(n, p, "TLS version",
+                                             {{"1.2", common::tls_version::v1_2}, {"1.3", common::tls_version::v1_3}});
+    });
+    auto certs = node["certificates"];
+    const auto cp = path + ".certificates";
+    if (!certs.IsDefined() || !certs.IsSequence() || certs.size() == 0) {
+        r.error(certs.IsDefined() ? certs : node, cp, "expected a list of { cert, key } files");
+        return nullptr;
+    }
+    for (std::size_t i = 0; i < certs.size(); ++i) {
+        auto ip = reader::index(cp, i);
+        if (!r.expect_map(certs[i], ip, {"cert", "key"})) continue;
+        common::tls_certificate_files files;
+        for (auto [key, target] : {std::pair{"cert", &files.cert}, std::pair{"key", &files.key}}) {
+            if (auto n = certs[i][key]; n.IsDefined()) {
+                if (auto s = r.string(n, reader::join(ip, key))) *target = *s;
+            } else {
+                r.error(certs[i], reader::join(ip, key), std::string("missing required key \"") + key + "\"");
+            }
+        }
+        tls->certificates.push_back(std::move(files));
+    }
+    if (r.errors.size() != errors_before) return nullptr;
+    std::size_t bad = 0;
+    std::string error;
+    tls->context = common::tls_server_context::create(tls->certificates, tls->min_version, bad, error);
+    if (!tls->context) {
+        r.error(certs[bad], reader::index(cp, bad), error);
+        return nullptr;
+    }
+    return tls;
+}
+
+// Each item: "host:port" (plain HTTP), or { address, tls }.
 void read_listen(reader& r, const YAML::Node& node, server_config& server) {
     auto listen = node["listen"];
     if (!listen.IsDefined()) return;
     server.listen.clear();
-    for (auto& [n, text] : r.string_list(listen, "server.listen")) {
-        if (auto hp = parse_host_port(text, true)) {
-            server.listen.push_back({hp->host, hp->port});
-        } else {
-            r.error(n, "server.listen", "invalid address \"" + text + "\" (expected host:port or [ipv6]:port)");
+    const std::string lp = "server.listen";
+    auto read_one = [&](const YAML::Node& item, const std::string& path) {
+        if (!item.IsMap()) {
+            if (auto hp = read_listen_address(r, item, path)) server.listen.push_back({*hp, nullptr});
+            return;
         }
+        if (!r.expect_map(item, path, {"address", "tls"})) return;
+        auto address = item["address"];
+        if (!address.IsDefined()) {
+            r.error(item, path + ".address", "missing required key \"address\"");
+            return;
+        }
+        auto hp = read_listen_address(r, address, path + ".address");
+        std::shared_ptr<const tls_listener_config> tls;
+        if (auto t = item["tls"]; t.IsDefined()) tls = read_listener_tls(r, t, path + ".tls");
+        if (hp) server.listen.push_back({*hp, std::move(tls)});
+    };
+    if (listen.IsSequence()) {
+        for (std::size_t i = 0; i < listen.size(); ++i) read_one(listen[i], reader::index(lp, i));
+    } else {
+        read_one(listen, lp);
     }
     if (server.listen.empty() && r.errors.empty()) {
-        r.error(listen, "server.listen", "at least one listen address is required");
+        r.error(listen, lp, "at least one listen address is required");
     }
 }
 
@@ -91,7 +159,7 @@ void read_limits(reader& r, const YAML::Node& limits, limits_config& l) {
 
 void read_timeouts(reader& r, const YAML::Node& timeouts, timeouts_config& t) {
     const std::string tp = "server.timeouts";
-    if (r.expect_map(timeouts, tp, {"header", "idle", "read", "body", "send", "request"})) {
+    if (r.expect_map(timeouts, tp, {"header", "idle", "read", "body", "send", "request", "handshake"})) {
         auto time = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); };
         r.optional_field(timeouts, "header", tp, t.header, time);
         r.optional_field(timeouts, "idle", tp, t.idle, time);
@@ -99,6 +167,7 @@ void read_timeouts(reader& r, const YAML::Node& timeouts, timeouts_config& t) {
         r.optional_field(timeouts, "body", tp, t.body, time);
         r.optional_field(timeouts, "send", tp, t.send, time);
         r.optional_field(timeouts, "request", tp, t.request, time);
+        r.optional_field(timeouts, "handshake", tp, t.handshake, time);
     }
 }
 

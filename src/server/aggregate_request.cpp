@@ -124,7 +124,7 @@ asio::awaitable<client_connection::next_step> client_connection::aggregate(reque
     auto proto = rs.from_trusted_proxy ? req.find("x-forwarded-proto") : req.end();
     if (!set_or_removed(edits, filter_edits, "X-Forwarded-Proto")) {
         http::append_field(common, "X-Forwarded-Proto",
-                           proto != req.end() ? std::string_view(proto->value()) : std::string_view("http"));
+                           proto != req.end() ? std::string_view(proto->value()) : scheme());
     }
     if (!rs.forwarded_host.empty() && !set_or_removed(edits, filter_edits, "X-Forwarded-Host")) {
         http::append_field(common, "X-Forwarded-Host", rs.forwarded_host);

@@ -35,8 +35,8 @@ namespace {
 constexpr auto linger_time = std::chrono::seconds(2);
 constexpr std::size_t linger_bytes = 1024 * 1024;
 
-asio::awaitable<void> serve(worker& w, tcp::socket socket, tcp::endpoint peer) {
-    client_connection connection(w, std::move(socket), peer);
+asio::awaitable<void> serve(worker& w, tcp::socket socket, tcp::endpoint peer, std::size_t listener) {
+    client_connection connection(w, std::move(socket), peer, listener);
     co_await connection.run();
 }
 
@@ -55,8 +55,8 @@ std::string format_ipv4(const asio::ip::address_v4& address) {
 
 }  // namespace
 
-void spawn_client_connection(worker& w, tcp::socket socket, const tcp::endpoint& peer) {
-    asio::co_spawn(w.context(), serve(w, std::move(socket), peer), [](const std::exception_ptr& e) {
+void spawn_client_connection(worker& w, tcp::socket socket, const tcp::endpoint& peer, std::size_t listener) {
+    asio::co_spawn(w.context(), serve(w, std::move(socket), peer, listener), [](const std::exception_ptr& e) {
         if (e) {
             try {
                 std::rethrow_exception(e);
@@ -67,8 +67,8 @@ void spawn_client_connection(worker& w, tcp::socket socket, const tcp::endpoint&
     });
 }
 
-client_connection::client_connection(worker& w, tcp::socket socket, const tcp::endpoint& peer)
-    : worker_(w), stream_(std::move(socket)) {
+client_connection::client_connection(worker& w, tcp::socket socket, const tcp::endpoint& peer, std::size_t listener)
+    : worker_(w), stream_(std::move(socket)), listener_(static_cast<std::uint32_t>(listener)) {
     io::forget_possible_dup(stream_.socket());
     {
         auto address = peer.address();
@@ -107,7 +107,28 @@ void client_connection::release_client_buffer_if_empty() {
     }
 }
 
+asio::awaitable<bool> client_connection::handshake() {
+    // The listener's context from the config now in force: a reload's new certificate serves
+    // new handshakes while open connections keep theirs (OpenSSL counts its references).
+    const auto& config = *worker_.current().config;
+    const auto& listen = config.server.listen;
+    if (listener_ >= listen.size() || !listen[listener_].tls) co_return true;
+    auto context = listen[listener_].tls->context;  // alive until the handshake ends (SNI uses it)
+    stream_.start_tls(context->initial(), io::stream::tls_role::server);
+    watch_.arm(stream_.socket(), worker_.now() + config.server.timeouts.handshake);
+    auto ec = watch_.settle(co_await stream_.handshake());
+    if (ec) {
+        spdlog::debug("{}: TLS handshake failed: {}", client_ip_, ec.message());
+        co_return false;
+    }
+    co_return true;
+}
+
 asio::awaitable<void> client_connection::run() {
+    if (!co_await handshake()) {
+        stream_.close();
+        co_return;
+    }
     int idle_waits = 0;
     for (;;) {
         if (!buffer_ || buffer_->size() == 0) {

@@ -223,7 +223,7 @@ void relay::append_gateway_fields(std::string_view endpoint, std::pmr::string& o
     xff += client_.client_ip_;
     if (!edited(edits, filter_edits, "X-Forwarded-For")) http::append_field(out, "X-Forwarded-For", xff);
     if (!fwd.proxy_proto && !edited(edits, filter_edits, "X-Forwarded-Proto")) {
-        http::append_field(out, "X-Forwarded-Proto", "http");
+        http::append_field(out, "X-Forwarded-Proto", client_.scheme());
     }
     if (!fwd.proxy_host && !rs_.forwarded_host.empty() && !edited(edits, filter_edits, "X-Forwarded-Host")) {
         http::append_field(out, "X-Forwarded-Host", rs_.forwarded_host);

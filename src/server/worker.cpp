@@ -117,7 +117,8 @@ void worker::drain() {
     draining_ = true;
     // Take what the kernel already queued on our listening sockets before closing them: with
     // SO_REUSEPORT, connections left in a closed socket's queue would be reset.
-    for (auto& acceptor : acceptors_) {
+    for (std::size_t listener = 0; listener < acceptors_.size(); ++listener) {
+        auto& acceptor = acceptors_[listener];
         boost::system::error_code ec;
         acceptor->non_blocking(true, ec);
         for (;;) {
@@ -128,7 +129,7 @@ void worker::drain() {
                 break;
             }
             if (connections_.get() < max_connections_) {
-                spawn_client_connection(*this, std::move(socket), peer);
+                spawn_client_connection(*this, std::move(socket), peer, listener);
             }
         }
         acceptor->close(ec);
@@ -206,7 +207,7 @@ upstream::exchange_env worker::exchange_env() {
 void worker::start() {
     peers_.resize(acceptors_.size());
     for (std::size_t i = 0; i < acceptors_.size(); ++i) {
-        accept_loop(*acceptors_[i], peers_[i]);
+        accept_loop(*acceptors_[i], peers_[i], i);
     }
     sweep_timer_ = std::make_unique<asio::steady_timer>(*context_);
     schedule_sweep();
@@ -247,9 +248,9 @@ void worker::post_addresses(const snapshot* snap, std::size_t cluster, std::size
     });
 }
 
-void worker::accept_loop(tcp::acceptor& acceptor, tcp::endpoint& peer) {
+void worker::accept_loop(tcp::acceptor& acceptor, tcp::endpoint& peer, std::size_t listener) {
     // The peer address comes with the accept: no getpeername per connection.
-    acceptor.async_accept(peer, [this, &acceptor, &peer](boost::system::error_code ec, tcp::socket socket) {
+    acceptor.async_accept(peer, [this, &acceptor, &peer, listener](boost::system::error_code ec, tcp::socket socket) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) {
             return;
         }
@@ -257,17 +258,18 @@ void worker::accept_loop(tcp::acceptor& acceptor, tcp::endpoint& peer) {
             // Typically EMFILE/ENFILE: pause accepting briefly instead of spinning.
             spdlog::warn("worker {}: accept failed: {}", id_, ec.message());
             auto timer = std::make_shared<asio::steady_timer>(*context_, std::chrono::milliseconds(50));
-            timer->async_wait(
-                [this, &acceptor, &peer, timer](boost::system::error_code) { accept_loop(acceptor, peer); });
+            timer->async_wait([this, &acceptor, &peer, timer, listener](boost::system::error_code) {
+                accept_loop(acceptor, peer, listener);
+            });
             return;
         }
         if (connections_.get() >= max_connections_) {
             boost::system::error_code ignored;
             socket.close(ignored);
         } else {
-            spawn_client_connection(*this, std::move(socket), peer);
+            spawn_client_connection(*this, std::move(socket), peer, listener);
         }
-        accept_loop(acceptor, peer);
+        accept_loop(acceptor, peer, listener);
     });
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gatehouse/common/ip_network.hpp"
+#include "gatehouse/common/tls_context.hpp"
 #include "gatehouse/http/check_request.hpp"
 
 namespace gatehouse::filters {
@@ -26,6 +27,22 @@ struct host_port {
     bool operator==(const host_port&) const = default;
 };
 
+// A listener's TLS: certificates (chosen by SNI) and the oldest version accepted. The context
+// is built when the config loads (files read, keys checked), so a reload picks up new files.
+struct tls_listener_config {
+    std::vector<common::tls_certificate_files> certificates;
+    common::tls_version min_version = common::tls_version::v1_2;
+    std::shared_ptr<common::tls_server_context> context;
+};
+
+struct listener_config : host_port {
+    std::shared_ptr<const tls_listener_config> tls;  // null: plain HTTP
+    // The same socket: an address change, or TLS switched on or off, needs a restart.
+    bool operator==(const listener_config& other) const {
+        return host == other.host && port == other.port && !tls == !other.tls;
+    }
+};
+
 struct limits_config {
     std::uint64_t max_request_line = 8 * 1024;
     std::uint64_t max_header_bytes = 32 * 1024;  // request line + all fields
@@ -35,18 +52,19 @@ struct limits_config {
 };
 
 struct timeouts_config {
-    duration header{10'000};   // whole request header, from its first byte (slowloris)
-    duration idle{60'000};     // keep-alive wait for the next request
-    duration read{60'000};     // between body bytes from the client
-    duration body{60'000};     // a whole request body, and a client's reading of a whole response body
-    duration send{60'000};     // a write to the client making no progress
-    duration request{30'000};  // default per-route upstream exchange timeout
+    duration header{10'000};     // whole request header, from its first byte (slowloris)
+    duration idle{60'000};       // keep-alive wait for the next request
+    duration read{60'000};       // between body bytes from the client
+    duration body{60'000};       // a whole request body, and a client's reading of a whole response body
+    duration send{60'000};       // a write to the client making no progress
+    duration request{30'000};    // default per-route upstream exchange timeout
+    duration handshake{10'000};  // a TLS handshake, from the connection's accept
 };
 
 using http::underscore_headers;  // what to do with request field names that contain an underscore
 
 struct server_config {
-    std::vector<host_port> listen{{"0.0.0.0", 8080}};
+    std::vector<listener_config> listen{listener_config{{"0.0.0.0", 8080}, nullptr}};
     unsigned workers = 0;  // 0: one per core
     std::uint64_t max_connections = 20'000;
     limits_config limits;

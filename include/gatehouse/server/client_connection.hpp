@@ -28,13 +28,14 @@ class worker;
 struct request_state;
 class relay;
 
-// Starts serving socket (accepted from peer) on the worker's event loop.
-void spawn_client_connection(worker& w, boost::asio::ip::tcp::socket socket,
-                             const boost::asio::ip::tcp::endpoint& peer);
+// Starts serving socket (accepted from peer on server.listen[listener]) on the worker's loop.
+void spawn_client_connection(worker& w, boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer,
+                             std::size_t listener);
 
 class client_connection {
 public:
-    client_connection(worker& w, boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer);
+    client_connection(worker& w, boost::asio::ip::tcp::socket socket, const boost::asio::ip::tcp::endpoint& peer,
+                      std::size_t listener);
     ~client_connection();
     client_connection(const client_connection&) = delete;
     client_connection& operator=(const client_connection&) = delete;
@@ -53,6 +54,10 @@ private:
     friend class relay;  // the client's side of a proxied exchange (relay.cpp)
 
     boost::asio::awaitable<next_step> serve_one();
+    // A TLS listener's handshake, under timeouts.handshake. False: close the connection.
+    boost::asio::awaitable<bool> handshake();
+    // "https" on a TLS listener, else "http" (X-Forwarded-Proto).
+    std::string_view scheme() const { return stream_.plain() ? "http" : "https"; }
     // Hands the routed request to an upstream exchange through a relay.
     boost::asio::awaitable<next_step> proxy(request_state& rs);
     // Fans an aggregate route's request out to its backends and answers the merged JSON
@@ -105,6 +110,7 @@ private:
     std::uint64_t client_hash_ = 0;
     std::uint32_t client_writes_ = 0;  // sends started on stream_ (for the lazy TCP_NODELAY)
     bool linger_ = false;              // we close on the client: drain what it still sends
+    std::uint32_t listener_ = 0;       // index into server.listen
 };
 
 }  // namespace gatehouse::server

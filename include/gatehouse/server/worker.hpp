@@ -105,7 +105,9 @@ public:
     void connection_closed() { connections_.set(connections_.get() - 1); }
 
 private:
-    void accept_loop(boost::asio::ip::tcp::acceptor& acceptor, boost::asio::ip::tcp::endpoint& peer);
+    // listener: the index of the acceptor's entry in server.listen.
+    void accept_loop(boost::asio::ip::tcp::acceptor& acceptor, boost::asio::ip::tcp::endpoint& peer,
+                     std::size_t listener);
     std::unique_ptr<generation> build_generation(std::shared_ptr<const snapshot> snap);
     void install(std::shared_ptr<const snapshot> snap);
     void drain();

@@ -1,0 +1,201 @@
+#include "gatehouse/common/tls_context.hpp"
+
+#include <algorithm>
+#include <ctime>
+
+#include <boost/asio/ssl/context.hpp>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "gatehouse/common/openssl.hpp"
+
+namespace gatehouse::common {
+
+namespace asio = boost::asio;
+
+struct tls_server_context::entry {
+    entry() : context(asio::ssl::context::tls_server) {}
+    std::vector<std::string> names;
+    asio::ssl::context context;
+};
+
+namespace {
+
+// Mozilla's "intermediate" TLS 1.2 ciphers (TLS 1.3's suites are OpenSSL's defaults).
+constexpr const char* intermediate_ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"
+    "DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305";
+
+std::string openssl_error() {
+    char text[256];
+    auto code = ERR_get_error();
+    ERR_clear_error();
+    if (code == 0) return "unknown OpenSSL error";
+    ERR_error_string_n(code, text, sizeof text);
+    return text;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+// The certificate's DNS names and expiry, read from its PEM file.
+bool read_certificate(const std::string& path, tls_server_context::certificate_info& info, std::string& error) {
+    openssl_ptr<BIO> bio(BIO_new_file(path.c_str(), "r"));
+    if (!bio) {
+        error = "cannot read certificate " + path;
+        ERR_clear_error();
+        return false;
+    }
+    openssl_ptr<X509> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) {
+        error = path + " holds no PEM certificate";
+        ERR_clear_error();
+        return false;
+    }
+    if (X509_cmp_current_time(X509_get0_notAfter(cert.get())) < 0) {
+        error = "certificate " + path + " has expired";
+        return false;
+    }
+    std::tm tm{};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &tm) == 1) {
+        info.not_after = std::chrono::system_clock::from_time_t(timegm(&tm));
+    }
+    auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr));
+    if (sans) {
+        for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+            const auto* name = sk_GENERAL_NAME_value(sans, i);
+            if (name->type != GEN_DNS) continue;
+            const auto* text = reinterpret_cast<const char*>(ASN1_STRING_get0_data(name->d.dNSName));
+            info.names.push_back(lower({text, static_cast<std::size_t>(ASN1_STRING_length(name->d.dNSName))}));
+        }
+        GENERAL_NAMES_free(sans);
+    }
+    if (info.names.empty()) {
+        auto* subject = X509_get_subject_name(cert.get());
+        int at = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+        if (at >= 0) {
+            const auto* cn = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at));
+            info.names.push_back(lower({reinterpret_cast<const char*>(ASN1_STRING_get0_data(cn)),
+                                        static_cast<std::size_t>(ASN1_STRING_length(cn))}));
+        }
+    }
+    return true;
+}
+
+int select_http11(SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* offered,
+                  unsigned int offered_length, void*) {
+    static constexpr unsigned char ours[] = "\x08http/1.1";
+    unsigned char* chosen = nullptr;
+    if (SSL_select_next_proto(&chosen, out_length, ours, sizeof ours - 1, offered, offered_length) ==
+        OPENSSL_NPN_NEGOTIATED) {
+        *out = chosen;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK;  // no protocol in common: carry on without ALPN (HTTP/1.1)
+}
+
+void configure(SSL_CTX* ctx, tls_version min_version) {
+    SSL_CTX_set_min_proto_version(ctx, min_version == tls_version::v1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_cipher_list(ctx, intermediate_ciphers);
+    SSL_CTX_set_alpn_select_cb(ctx, select_http11, nullptr);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    static constexpr unsigned char session_context[] = "gatehouse";
+    SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1);
+}
+
+bool wildcard_match(std::string_view pattern, std::string_view name) {
+    if (!pattern.starts_with("*.")) return false;
+    auto dot = name.find('.');
+    return dot != std::string_view::npos && dot > 0 && name.substr(dot) == pattern.substr(1);
+}
+
+}  // namespace
+
+tls_server_context::tls_server_context() = default;
+tls_server_context::~tls_server_context() = default;
+
+std::shared_ptr<tls_server_context> tls_server_context::create(const std::vector<tls_certificate_files>& certificates,
+                                                               tls_version min_version, std::size_t& bad_index,
+                                                               std::string& error) {
+    std::shared_ptr<tls_server_context> self(new tls_server_context());
+    for (std::size_t i = 0; i < certificates.size(); ++i) {
+        bad_index = i;
+        const auto& files = certificates[i];
+        certificate_info info;
+        if (!read_certificate(files.cert, info, error)) return nullptr;
+        // Certificates for the same names (an RSA and an ECDSA one) share a context: OpenSSL
+        // then gives each client the one its signature algorithms allow.
+        auto it = std::find_if(self->entries_.begin(), self->entries_.end(),
+                               [&](const auto& e) { return e->names == info.names; });
+        entry* target = nullptr;
+        if (it != self->entries_.end()) {
+            target = it->get();
+        } else {
+            self->entries_.push_back(std::make_unique<entry>());
+            target = self->entries_.back().get();
+            target->names = info.names;
+            configure(target->context.native_handle(), min_version);
+        }
+        auto* ctx = target->context.native_handle();
+        if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1) {
+            error = "cannot load certificate " + files.cert + ": " + openssl_error();
+            return nullptr;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+            auto why = openssl_error();
+            error = why.find("mismatch") != std::string::npos
+                        ? "private key " + files.key + " does not match certificate " + files.cert
+                        : "cannot load private key " + files.key + ": " + why;
+            return nullptr;
+        }
+        if (SSL_CTX_check_private_key(ctx) != 1) {
+            error = "private key " + files.key + " does not match certificate " + files.cert;
+            ERR_clear_error();
+            return nullptr;
+        }
+        self->info_.push_back(std::move(info));
+    }
+    if (self->entries_.empty()) {
+        error = "no certificate";
+        return nullptr;
+    }
+    auto* first = self->entries_.front()->context.native_handle();
+    SSL_CTX_set_tlsext_servername_callback(
+        first, +[](SSL* ssl, int*, void* arg) -> int {
+            const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+            if (!name) return SSL_TLSEXT_ERR_OK;  // no SNI: the first certificate
+            auto* chosen = static_cast<tls_server_context*>(arg)->choose(name);
+            if (chosen != static_cast<tls_server_context*>(arg)->entries_.front().get()) {
+                SSL_set_SSL_CTX(ssl, chosen->context.native_handle());
+            }
+            return SSL_TLSEXT_ERR_OK;
+        });
+    SSL_CTX_set_tlsext_servername_arg(first, self.get());
+    return self;
+}
+
+asio::ssl::context& tls_server_context::initial() {
+    return entries_.front()->context;
+}
+
+tls_server_context::entry* tls_server_context::choose(std::string_view server_name) {
+    auto name = lower(server_name);
+    for (const auto& e : entries_) {
+        if (std::find(e->names.begin(), e->names.end(), name) != e->names.end()) return e.get();
+    }
+    for (const auto& e : entries_) {
+        for (const auto& pattern : e->names) {
+            if (wildcard_match(pattern, name)) return e.get();
+        }
+    }
+    return entries_.front().get();
+}
+
+}  // namespace gatehouse::common

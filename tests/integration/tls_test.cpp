@@ -1,0 +1,194 @@
+// TLS listeners through the real binary, with certificates the openssl tool makes at test time
+// and real clients (curl, openssl s_client).
+#include <csignal>
+#include <thread>
+
+#include "common.hpp"
+
+using namespace harness;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A self-signed EC certificate for name (its SAN and CN) in dir: name.pem and name.key.
+// days "0": it expires the second it is made.
+void make_certificate(const temp_dir& dir, const std::string& name, const std::string& days = "2") {
+    auto [code, out] =
+        run_command("cd " + dir.path() +
+                    " && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj \"/CN=" + name +
+                    "\" -addext \"subjectAltName=DNS:" + name + "\" -keyout \"" + name + ".key\" -out \"" + name +
+                    ".csr\" && openssl x509 -req -in \"" + name + ".csr\" -signkey \"" + name +
+                    ".key\" -copy_extensions copy -days " + days + " -out \"" + name + ".pem\"");
+    ASSERT_EQ(code, 0) << out;
+}
+
+std::string tls_config(const temp_dir& dir, std::uint16_t upstream, const std::vector<std::string>& names,
+                       const std::string& extra_tls = "", const std::string& extra_server = "") {
+    std::string certs;
+    for (const auto& n : names) {
+        certs += "          - { cert: " + dir.path() + "/" + n + ".pem, key: " + dir.path() + "/" + n + ".key }\n";
+    }
+    return "server:\n  workers: 1\n" + extra_server + "  listen:\n    - address: \"127.0.0.1:0\"\n      tls:\n" +
+           extra_tls + "        certificates:\n" + certs +
+           "logging: { level: info }\nupstreams: { app: { endpoints: [\"127.0.0.1:" + std::to_string(upstream) +
+           "\"] } }\nroutes: [ { name: app, upstream: app } ]\n";
+}
+
+// curl over HTTPS to name:port (resolved to 127.0.0.1), trusting ca; prints body then status.
+std::pair<int, std::string> curl(std::uint16_t port, const std::string& name, const std::string& ca,
+                                 const std::string& flags = "", const std::string& path = "/") {
+    return run_command("curl -s -S --max-time 10 " + flags + " --cacert " + ca + " --resolve " + name + ":" +
+                       std::to_string(port) + ":127.0.0.1 -w \"\\n%{http_code} %{ssl_verify_result}\" https://" + name +
+                       ":" + std::to_string(port) + path + " 2>&1");
+}
+
+// The subject openssl s_client sees when asking for server_name (empty: no SNI).
+std::string subject_for(std::uint16_t port, const std::string& server_name, const std::string& flags = "") {
+    auto [code, out] =
+        run_command("echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
+                    (server_name.empty() ? " -noservername" : " -servername " + server_name) + " " + flags + " 2>&1");
+    auto at = out.find("subject=");
+    return at == std::string::npos ? "no handshake: " + out.substr(0, 300) : out.substr(at, out.find('\n', at) - at);
+}
+
+}  // namespace
+
+TEST(Tls, CurlOverTls12And13WithForwardedProtoHttps) {
+    temp_dir dir;
+    make_certificate(dir, "api.test");
+    echo_server echo(dir);
+    gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}));
+    const auto ca = dir.path() + "/api.test.pem";
+    for (const std::string flags : {"--tlsv1.2 --tls-max 1.2", "--tlsv1.3"}) {
+        auto [code, out] = curl(gw.port(), "api.test", ca, flags + " -H \"X-Forwarded-Proto: http\"");
+        ASSERT_EQ(code, 0) << flags << ": " << out;
+        EXPECT_NE(out.find("\n200 0"), std::string::npos) << flags << ": " << out;
+        EXPECT_NE(out.find("\"x-forwarded-proto\":\"https\""), std::string::npos) << out;
+    }
+    // Keep-alive over one TLS connection: curl reuses it for the second URL.
+    auto [code, out] =
+        run_command("curl -s -v --max-time 10 --cacert " + ca + " --resolve api.test:" + std::to_string(gw.port()) +
+                    ":127.0.0.1 https://api.test:" + std::to_string(gw.port()) +
+                    "/a https://api.test:" + std::to_string(gw.port()) + "/b 2>&1");
+    EXPECT_NE(out.find("Re-using existing connection"), std::string::npos) << out;
+    EXPECT_NE(out.find("ALPN: server accepted http/1.1"), std::string::npos) << out;
+}
+
+TEST(Tls, SniPicksEachCertificateAndTheFirstByDefault) {
+    temp_dir dir;
+    make_certificate(dir, "a.test");
+    make_certificate(dir, "b.test");
+    make_certificate(dir, "*.wild.test");
+    echo_server echo(dir);
+    gateway gw(dir, tls_config(dir, echo.port(), {"a.test", "b.test", "*.wild.test"}));
+    EXPECT_EQ(subject_for(gw.port(), "a.test"), "subject=CN = a.test");
+    EXPECT_EQ(subject_for(gw.port(), "B.Test"), "subject=CN = b.test");
+    EXPECT_EQ(subject_for(gw.port(), "x.wild.test"), "subject=CN = *.wild.test");
+    EXPECT_EQ(subject_for(gw.port(), "other.test"), "subject=CN = a.test");
+    EXPECT_EQ(subject_for(gw.port(), ""), "subject=CN = a.test");
+    auto [code, out] = curl(gw.port(), "b.test", dir.path() + "/b.test.pem");
+    EXPECT_NE(out.find("\n200 0"), std::string::npos) << out;
+}
+
+TEST(Tls, OldProtocolVersionsAreRefused) {
+    temp_dir dir;
+    make_certificate(dir, "api.test");
+    echo_server echo(dir);
+    {
+        gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}));
+        EXPECT_EQ(subject_for(gw.port(), "api.test", "-tls1_2"), "subject=CN = api.test");
+        EXPECT_EQ(subject_for(gw.port(), "api.test", "-tls1_1").find("subject="), std::string::npos);
+        EXPECT_EQ(subject_for(gw.port(), "api.test", "-tls1").find("subject="), std::string::npos);
+    }
+    gateway strict(dir, tls_config(dir, echo.port(), {"api.test"}, "        min_version: \"1.3\"\n"));
+    EXPECT_EQ(subject_for(strict.port(), "api.test", "-tls1_3"), "subject=CN = api.test");
+    EXPECT_EQ(subject_for(strict.port(), "api.test", "-tls1_2").find("subject="), std::string::npos);
+}
+
+TEST(Tls, ASilentClientIsClosedAtTheHandshakeTimeout) {
+    temp_dir dir;
+    make_certificate(dir, "api.test");
+    echo_server echo(dir);
+    gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}, "", "  timeouts: { handshake: 300ms }\n"));
+    client silent(gw.port());
+    EXPECT_TRUE(silent.closed_within(5s));  // connects and sends nothing: no slot held for ever
+    // Plain HTTP on the TLS port gets no HTTP answer, and the port keeps serving TLS.
+    client plain(gw.port());
+    plain.send(get_request("/"));
+    EXPECT_TRUE(plain.closed_within(5s));
+    auto [code, out] = curl(gw.port(), "api.test", dir.path() + "/api.test.pem");
+    EXPECT_NE(out.find("\n200 0"), std::string::npos) << out;
+}
+
+TEST(Tls, BadCertificatesAreConfigErrorsWithFileAndLine) {
+    temp_dir dir;
+    make_certificate(dir, "a.test");
+    make_certificate(dir, "b.test");
+    make_certificate(dir, "old.test", "0");  // expires as it is made
+    peer_pause(1100ms);                      // let its second pass
+    auto validate = [&](const std::string& cert, const std::string& key) {
+        auto path = dir.write("bad.yaml",
+                              "server:\n  listen:\n    - address: \"127.0.0.1:0\"\n      tls:\n"
+                              "        certificates:\n          - { cert: " +
+                                  cert + ", key: " + key +
+                                  " }\nupstreams: { app: { endpoints: [\"127.0.0.1:1\"] } }\n"
+                                  "routes: [ { name: app, upstream: app } ]\n");
+        return run_command(gatehouse_binary() + " --validate " + path + " 2>&1");
+    };
+    const auto d = dir.path() + "/";
+    auto [c1, mismatch] = validate(d + "a.test.pem", d + "b.test.key");
+    EXPECT_NE(c1, 0);
+    EXPECT_NE(mismatch.find("bad.yaml:6:"), std::string::npos) << mismatch;
+    EXPECT_NE(mismatch.find("server.listen[0].tls.certificates[0]"), std::string::npos) << mismatch;
+    EXPECT_NE(mismatch.find("does not match"), std::string::npos) << mismatch;
+    auto [c2, missing] = validate(d + "nope.pem", d + "a.test.key");
+    EXPECT_NE(c2, 0);
+    EXPECT_NE(missing.find("cannot read certificate"), std::string::npos) << missing;
+    auto [c3, expired] = validate(d + "old.test.pem", d + "old.test.key");
+    EXPECT_NE(c3, 0);
+    EXPECT_NE(expired.find("has expired"), std::string::npos) << expired;
+    auto [c4, ok] = validate(d + "a.test.pem", d + "a.test.key");
+    EXPECT_EQ(c4, 0) << ok;
+}
+
+TEST(Tls, AReloadServesTheNewCertificateToNewHandshakesAndKeepsOpenConnections) {
+    temp_dir dir;
+    make_certificate(dir, "api.test");
+    echo_server echo(dir);
+    gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}));
+    auto before = run_command("echo | openssl s_client -connect 127.0.0.1:" + std::to_string(gw.port()) +
+                              " -servername api.test 2>/dev/null | openssl x509 -noout -serial");
+    ASSERT_NE(before.second.find("serial="), std::string::npos) << before.second;
+    // A keep-alive connection open across the reload: this client sends a request, waits 1.5 s
+    // (its own pacing), sends another on the same TLS connection.
+    std::pair<int, std::string> open_connection;
+    std::thread client_thread([&] {
+        open_connection = run_command(
+            "(printf \"GET /a HTTP/1.1\\r\\nHost: api.test\\r\\n\\r\\n\"; sleep 1.5; "
+            "printf \"GET /b HTTP/1.1\\r\\nHost: api.test\\r\\nConnection: close\\r\\n\\r\\n\"; sleep 1) | "
+            "timeout 10 openssl s_client -quiet -connect 127.0.0.1:" +
+            std::to_string(gw.port()) + " -servername api.test 2>/dev/null");
+    });
+    peer_pause(300ms);                  // the first request is in
+    make_certificate(dir, "api.test");  // same name, new key and serial, same files
+    gw.proc().signal(SIGHUP);
+    ASSERT_TRUE(eventually([&] {
+        auto after = run_command("echo | openssl s_client -connect 127.0.0.1:" + std::to_string(gw.port()) +
+                                 " -servername api.test 2>/dev/null | openssl x509 -noout -serial");
+        return after.second.find("serial=") != std::string::npos && after.second != before.second;
+    }));
+    auto [code, out] = curl(gw.port(), "api.test", dir.path() + "/api.test.pem");
+    EXPECT_NE(out.find("\n200 0"), std::string::npos) << out;
+    client_thread.join();
+    const auto& both = open_connection.second;
+    auto first = both.find("HTTP/1.1 200");
+    ASSERT_NE(first, std::string::npos) << both;
+    EXPECT_NE(both.find("HTTP/1.1 200", first + 1), std::string::npos) << "second request after the reload:\n" << both;
+    EXPECT_NE(both.find("\"target\":\"/b\""), std::string::npos) << both;
+    // A broken certificate on reload is refused and the running one keeps serving.
+    dir.write("api.test.key", "not a key\n");
+    gw.proc().signal(SIGHUP);
+    EXPECT_TRUE(gw.proc().wait_for_log("reload rejected"));
+    auto [code2, out2] = curl(gw.port(), "api.test", dir.path() + "/api.test.pem");
+    EXPECT_NE(out2.find("\n200 0"), std::string::npos) << out2;
+}
