@@ -45,6 +45,10 @@ std::map<std::string, std::string> secret_environment(const std::string& text) {
             env[name] = "127.0.0.1:" + std::to_string(++port);
         } else if (name == "BENCH_JWT_KEY") {
             env[name] = std::string(SOURCE_DIR) + "/config/bench-keys/jwt-public.pem";
+        } else if (name == "PROXYBENCH_CERT" || name == "PROXYBENCH_KEY") {
+            // Public test files standing in for the certificate proxybench makes.
+            env[name] = std::string(SOURCE_DIR) + "/config/bench-keys/" +
+                        (name.ends_with("CERT") ? "tls-cert.pem" : "tls-key.pem");
         } else if (name == "ACCESS_LOG") {
             env[name] = "/tmp/s3cr3t-access-log-q7x9z.log";
         } else {
