@@ -80,10 +80,10 @@ void read_listen(reader& r, const YAML::Node& node, server_config& server) {
     const std::string lp = "server.listen";
     auto read_one = [&](const YAML::Node& item, const std::string& path) {
         if (!item.IsMap()) {
-            if (auto hp = read_listen_address(r, item, path)) server.listen.push_back({*hp, nullptr});
+            if (auto hp = read_listen_address(r, item, path)) server.listen.push_back({*hp, nullptr, std::nullopt});
             return;
         }
-        if (!r.expect_map(item, path, {"address", "tls"})) return;
+        if (!r.expect_map(item, path, {"address", "tls", "redirect_to_https"})) return;
         auto address = item["address"];
         if (!address.IsDefined()) {
             r.error(item, path + ".address", "missing required key \"address\"");
@@ -92,7 +92,15 @@ void read_listen(reader& r, const YAML::Node& node, server_config& server) {
         auto hp = read_listen_address(r, address, path + ".address");
         std::shared_ptr<const tls_listener_config> tls;
         if (auto t = item["tls"]; t.IsDefined()) tls = read_listener_tls(r, t, path + ".tls");
-        if (hp) server.listen.push_back({*hp, std::move(tls)});
+        std::optional<std::uint16_t> redirect;
+        if (auto n = item["redirect_to_https"]; n.IsDefined()) {
+            if (item["tls"].IsDefined()) {
+                r.error(n, path + ".redirect_to_https", "a TLS listener serves HTTPS itself: no redirect");
+            } else if (auto port = r.unsigned_int(n, path + ".redirect_to_https", 1, 65535)) {
+                redirect = static_cast<std::uint16_t>(*port);
+            }
+        }
+        if (hp) server.listen.push_back({*hp, std::move(tls), redirect});
     };
     if (listen.IsSequence()) {
         for (std::size_t i = 0; i < listen.size(); ++i) read_one(listen[i], reader::index(lp, i));

@@ -333,7 +333,9 @@ asio::awaitable<client_connection::next_step> client_connection::serve_one() {
     bool close = true;  // a malformed or oversized head leaves the stream unusable
     if (!refusal) {
         refusal = inspect_request(rs);
-        close = !refusal || refusal->status != 404 || rs.framing != http::body_framing::none;
+        // A 404 or a redirect leaves the connection usable when no body follows the head.
+        close =
+            !refusal || (refusal->status != 404 && refusal->status != 308) || rs.framing != http::body_framing::none;
         describe_request(rs);
     }
     rs.log.bytes_in = rs.head_reader.head_bytes();
@@ -468,6 +470,7 @@ void client_connection::describe_request(request_state& rs) {
     ctx.target = rs.target;
     ctx.path = rs.path;
     ctx.host = rs.host;
+    ctx.scheme = scheme();
     ctx.version = rs.version;
     ctx.route_name = rs.route ? std::string_view(rs.route->config.name) : std::string_view();
     if (!rs.headers_view) {
@@ -488,6 +491,23 @@ void client_connection::describe_request(request_state& rs) {
     ctx.headers = &*rs.headers_view;
 }
 
+http::local_reply client_connection::redirect_to_https(const request_state& rs, std::uint16_t port) {
+    if (rs.host.empty()) {
+        return {400, "bad_request", "a request to an HTTPS redirect listener must name its host"};
+    }
+    // The same host, path and query over HTTPS; 308 keeps the method and body (RFC 9110 15.4.9).
+    std::string location = "https://";
+    location += rs.host;  // without its port; an IPv6 literal keeps its brackets
+    if (port != 443) {
+        location += ':';
+        location += std::to_string(port);
+    }
+    location += rs.target;
+    http::local_reply reply{308, "redirect_to_https", "use " + location};
+    reply.headers.emplace_back("Location", std::move(location));
+    return reply;
+}
+
 std::optional<http::local_reply> client_connection::inspect_request(request_state& rs) {
     const auto& server = rs.gen->snap->config->server;
     auto& req = rs.parser.get();
@@ -501,6 +521,9 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
     if (auto refusal = http::check_request(req, rs.parser.keep_alive(), rules, rs);
         refusal || rs.server_options || rs.trace_here) {
         return refusal;
+    }
+    if (listener_ < server.listen.size() && server.listen[listener_].redirect_to_https) {
+        return redirect_to_https(rs, *server.listen[listener_].redirect_to_https);
     }
 
     rs.headers_view.emplace(req);

@@ -23,14 +23,15 @@ void make_certificate(const temp_dir& dir, const std::string& name, const std::s
 }
 
 std::string tls_config(const temp_dir& dir, std::uint16_t upstream, const std::vector<std::string>& names,
-                       const std::string& extra_tls = "", const std::string& extra_server = "") {
+                       const std::string& extra_tls = "", const std::string& extra_server = "",
+                       const std::string& filters = "") {
     std::string certs;
     for (const auto& n : names) {
         certs += "          - { cert: " + dir.path() + "/" + n + ".pem, key: " + dir.path() + "/" + n + ".key }\n";
     }
     return "server:\n  workers: 1\n" + extra_server + "  listen:\n    - address: \"127.0.0.1:0\"\n      tls:\n" +
-           extra_tls + "        certificates:\n" + certs +
-           "logging: { level: info }\nupstreams: { app: { endpoints: [\"127.0.0.1:" + std::to_string(upstream) +
+           extra_tls + "        certificates:\n" + certs + "logging: { level: info }\n" + filters +
+           "upstreams: { app: { endpoints: [\"127.0.0.1:" + std::to_string(upstream) +
            "\"] } }\nroutes: [ { name: app, upstream: app } ]\n";
 }
 
@@ -57,13 +58,16 @@ TEST(Tls, CurlOverTls12And13WithForwardedProtoHttps) {
     temp_dir dir;
     make_certificate(dir, "api.test");
     echo_server echo(dir);
-    gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}));
+    gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}, "", "",
+                               "filters: { h: { type: headers, request: { set: { X-Scheme: \"%{scheme}\" } } } }\n"
+                               "default_filters: [h]\n"));
     const auto ca = dir.path() + "/api.test.pem";
     for (const std::string flags : {"--tlsv1.2 --tls-max 1.2", "--tlsv1.3"}) {
         auto [code, out] = curl(gw.port(), "api.test", ca, flags + " -H \"X-Forwarded-Proto: http\"");
         ASSERT_EQ(code, 0) << flags << ": " << out;
         EXPECT_NE(out.find("\n200 0"), std::string::npos) << flags << ": " << out;
         EXPECT_NE(out.find("\"x-forwarded-proto\":\"https\""), std::string::npos) << out;
+        EXPECT_NE(out.find("\"x-scheme\":\"https\""), std::string::npos) << out;
     }
     // Keep-alive over one TLS connection: curl reuses it for the second URL.
     auto [code, out] =
@@ -191,4 +195,31 @@ TEST(Tls, AReloadServesTheNewCertificateToNewHandshakesAndKeepsOpenConnections) 
     EXPECT_TRUE(gw.proc().wait_for_log("reload rejected"));
     auto [code2, out2] = curl(gw.port(), "api.test", dir.path() + "/api.test.pem");
     EXPECT_NE(out2.find("\n200 0"), std::string::npos) << out2;
+}
+
+TEST(Tls, ARedirectListenerSendsClientsToHttpsKeepingPathAndQuery) {
+    temp_dir dir;
+    auto config = [](const std::string& port) {
+        return "server:\n  workers: 1\n  listen:\n    - { address: \"127.0.0.1:0\", redirect_to_https: " + port +
+               " }\nupstreams: { app: { endpoints: [\"127.0.0.1:1\"] } }\nroutes: [ { name: app, upstream: app } ]\n";
+    };
+    gateway gw(dir, config("8443"));
+    client c(gw.port());
+    c.send("GET /a/b?x=1&y=%20 HTTP/1.1\r\nHost: API.test:8080\r\n\r\n");
+    auto r = c.read_response();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 308);
+    EXPECT_EQ(r->header("location"), "https://api.test:8443/a/b?x=1&y=%20");
+    EXPECT_EQ(json_field(r->body, "error"), "redirect_to_https");
+    // The connection stays usable, and no route or upstream was involved.
+    c.send("POST /form HTTP/1.1\r\nHost: [::1]:8080\r\nContent-Length: 0\r\n\r\n");
+    auto r2 = c.read_response();
+    ASSERT_TRUE(r2);
+    EXPECT_EQ(r2->status, 308);
+    EXPECT_EQ(r2->header("location"), "https://[::1]:8443/form");
+    temp_dir dir2;
+    gateway standard(dir2, config("443"));
+    auto r3 = request(standard.port(), get_request("/x"));
+    ASSERT_TRUE(r3);
+    EXPECT_EQ(r3->header("location"), "https://test.local/x") << r3->body;
 }

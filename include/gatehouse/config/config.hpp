@@ -37,6 +37,8 @@ struct tls_listener_config {
 
 struct listener_config : host_port {
     std::shared_ptr<const tls_listener_config> tls;  // null: plain HTTP
+    // Set on a plain listener that only sends clients to HTTPS: a 308 to this port.
+    std::optional<std::uint16_t> redirect_to_https;
     // The same socket: an address change, or TLS switched on or off, needs a restart.
     bool operator==(const listener_config& other) const {
         return host == other.host && port == other.port && !tls == !other.tls;
@@ -64,7 +66,7 @@ struct timeouts_config {
 using http::underscore_headers;  // what to do with request field names that contain an underscore
 
 struct server_config {
-    std::vector<listener_config> listen{listener_config{{"0.0.0.0", 8080}, nullptr}};
+    std::vector<listener_config> listen{listener_config{{"0.0.0.0", 8080}, nullptr, std::nullopt}};
     unsigned workers = 0;  // 0: one per core
     std::uint64_t max_connections = 20'000;
     limits_config limits;

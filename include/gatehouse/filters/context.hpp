@@ -79,9 +79,10 @@ struct request_context {
 
     // --- the request as received (read-only for filters) ---
     std::string_view method;
-    std::string_view target;  // origin-form, its path normalised (http/path.hpp), query as received
-    std::string_view path;    // target without the query: what routing matched
-    std::string_view host;    // normalised (lower case, no trailing dot)
+    std::string_view target;           // origin-form, its path normalised (http/path.hpp), query as received
+    std::string_view path;             // target without the query: what routing matched
+    std::string_view host;             // normalised (lower case, no trailing dot)
+    std::string_view scheme = "http";  // "https" on a TLS listener
     std::string_view client_ip;
     std::uint16_t client_port = 0;
     unsigned version = 11;        // 10 or 11

@@ -83,6 +83,8 @@ private:
     boost::asio::awaitable<boost::system::error_code> send_rest(std::span<const boost::asio::const_buffer> buffers,
                                                                 std::size_t& sent, clock::time_point deadline);
 
+    // The 308 of a listener whose redirect_to_https is set.
+    http::local_reply redirect_to_https(const request_state& rs, std::uint16_t port);
     // Validates the parsed head and fills rs; returns a reply to send when the request is refused.
     std::optional<http::local_reply> inspect_request(request_state& rs);
 

@@ -102,7 +102,7 @@ void value_template::render(const request_context& ctx, unsigned status, std::pm
                 out += ctx.host;
                 break;
             case kind::scheme:
-                out += "http";
+                out += ctx.scheme;
                 break;
             case kind::request_id:
                 out += ctx.request_id;
