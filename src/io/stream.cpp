@@ -42,6 +42,15 @@ asio::awaitable<error_code> stream::handshake() {
     co_return ec;
 }
 
+stream::tls_session stream::session() const {
+    tls_session out;
+    if (!tls_) return out;
+    auto* ssl = const_cast<tls_layer&>(*tls_).ssl.native_handle();
+    out.tls13 = SSL_version(ssl) == TLS1_3_VERSION;
+    out.resumed = SSL_session_reused(ssl) == 1;
+    return out;
+}
+
 void stream::tls_read(asio::mutable_buffer buffer, io_handler handler) {
     tls_->ssl.async_read_some(buffer, std::move(handler));
 }

@@ -72,6 +72,13 @@ backend_stats& worker_stats::backend(const std::string& route, const std::string
     return *slot;
 }
 
+tls_stats& worker_stats::tls(const std::string& listener) {
+    std::lock_guard lock(mutex_);
+    auto& slot = tls_[listener];
+    if (!slot) slot = std::make_unique<tls_stats>();
+    return *slot;
+}
+
 cluster_stats& worker_stats::cluster(const std::string& name) {
     if (auto it = clusters_.find(name); it != clusters_.end()) {
         return *it->second;

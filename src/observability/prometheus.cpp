@@ -87,7 +87,12 @@ struct backend_totals {
 
 // Every worker's counters summed, by route, cluster, (filter, reason), (filter, event) and
 // (route, backend).
+struct tls_totals {
+    std::uint64_t ok = 0, timed_out = 0, version = 0, failed = 0, tls12 = 0, tls13 = 0, resumed = 0;
+};
+
 struct totals {
+    std::map<std::string, tls_totals> tls;
     std::map<std::pair<std::string, std::string>, backend_totals> backends;
     std::map<std::string, route_totals> routes;
     std::map<std::string, cluster_totals> clusters;
@@ -100,7 +105,17 @@ totals sum_workers(const std::vector<const worker_stats*>& workers) {
     for (const auto* w : workers) {
         w->visit([&](const worker_stats::route_map& r, const worker_stats::cluster_map& c,
                      const worker_stats::rejection_map& j, const worker_stats::rejection_map& ev,
-                     const worker_stats::backend_map& b) {
+                     const worker_stats::backend_map& b, const worker_stats::tls_map& tls) {
+            for (const auto& [name, stats] : tls) {
+                auto& t = all.tls[name];
+                t.ok += stats->ok.get();
+                t.timed_out += stats->timed_out.get();
+                t.version += stats->version.get();
+                t.failed += stats->failed.get();
+                t.tls12 += stats->tls12.get();
+                t.tls13 += stats->tls13.get();
+                t.resumed += stats->resumed.get();
+            }
             for (const auto& [key, stats] : b) {
                 auto& t = all.backends[key];
                 t.calls += stats->calls.get();
@@ -221,6 +236,35 @@ void render_backends(std::string& out, const totals& all) {
     }
 }
 
+void render_tls(std::string& out, const totals& all, const process_metrics& process) {
+    if (all.tls.empty() && process.certificates.empty()) return;
+    header(out, "gatehouse_tls_handshakes_total", "counter",
+           "TLS handshakes on each listener, by result (ok, timeout, version, failed).");
+    for (const auto& [listener, t] : all.tls) {
+        sample(out, "gatehouse_tls_handshakes_total", {{"listener", listener}, {"result", "ok"}}, number(t.ok));
+        sample(out, "gatehouse_tls_handshakes_total", {{"listener", listener}, {"result", "timeout"}},
+               number(t.timed_out));
+        sample(out, "gatehouse_tls_handshakes_total", {{"listener", listener}, {"result", "version"}},
+               number(t.version));
+        sample(out, "gatehouse_tls_handshakes_total", {{"listener", listener}, {"result", "failed"}}, number(t.failed));
+    }
+    header(out, "gatehouse_tls_versions_total", "counter", "Completed TLS handshakes by protocol version.");
+    for (const auto& [listener, t] : all.tls) {
+        sample(out, "gatehouse_tls_versions_total", {{"listener", listener}, {"version", "TLSv1.2"}}, number(t.tls12));
+        sample(out, "gatehouse_tls_versions_total", {{"listener", listener}, {"version", "TLSv1.3"}}, number(t.tls13));
+    }
+    header(out, "gatehouse_tls_resumed_total", "counter", "Completed TLS handshakes that resumed a session.");
+    for (const auto& [listener, t] : all.tls) {
+        sample(out, "gatehouse_tls_resumed_total", {{"listener", listener}}, number(t.resumed));
+    }
+    header(out, "gatehouse_tls_certificate_expiry_seconds", "gauge",
+           "Seconds until each served certificate's notAfter (negative once expired).");
+    for (const auto& c : process.certificates) {
+        sample(out, "gatehouse_tls_certificate_expiry_seconds",
+               {{"listener", c.listener}, {"file", c.file}, {"names", c.names}}, std::to_string(c.seconds_left));
+    }
+}
+
 void render_process(std::string& out, const process_metrics& process) {
     header(out, "gatehouse_config_reloads_total", "counter", "Config reloads, by result.");
     sample(out, "gatehouse_config_reloads_total", {{"result", "success"}}, number(process.reloads_ok));
@@ -242,6 +286,7 @@ std::string render_prometheus(const std::vector<const worker_stats*>& workers, c
     render_routes(out, all.routes);
     render_upstreams_and_filters(out, all);
     render_backends(out, all);
+    render_tls(out, all, process);
     render_process(out, process);
     return out;
 }

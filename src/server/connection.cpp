@@ -6,9 +6,12 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/http/error.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include "gatehouse/common/hash.hpp"
@@ -116,11 +119,25 @@ asio::awaitable<bool> client_connection::handshake() {
     auto context = listen[listener_].tls->context;  // alive until the handshake ends (SNI uses it)
     stream_.start_tls(context->initial(), io::stream::tls_role::server);
     watch_.arm(stream_.socket(), worker_.now() + config.server.timeouts.handshake);
+    auto& stats = worker_.tls_stats(listener_);
     auto ec = watch_.settle(co_await stream_.handshake());
     if (ec) {
         spdlog::debug("{}: TLS handshake failed: {}", client_ip_, ec.message());
+        if (ec == asio::error::timed_out) {
+            stats.timed_out.add();
+        } else if (ec.category() == asio::error::get_ssl_category() &&
+                   (ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_UNSUPPORTED_PROTOCOL ||
+                    ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_WRONG_VERSION_NUMBER)) {
+            stats.version.add();
+        } else {
+            stats.failed.add();
+        }
         co_return false;
     }
+    const auto session = stream_.session();
+    stats.ok.add();
+    (session.tls13 ? stats.tls13 : stats.tls12).add();
+    if (session.resumed) stats.resumed.add();
     co_return true;
 }
 

@@ -115,6 +115,24 @@ std::string server::metrics() {
         process_.client_connections += w->connections();
     }
     process_.draining = draining_;
+    process_.certificates.clear();
+    const auto now = std::chrono::system_clock::now();
+    const auto& listen = snapshot_->config->server.listen;
+    for (std::size_t index = 0; index < listen.size(); ++index) {
+        const auto& l = listen[index];
+        if (!l.tls || !l.tls->context) continue;
+        const auto label = index < bound_.size()
+                               ? bound_[index].address().to_string() + ":" + std::to_string(bound_[index].port())
+                               : l.host + ":" + std::to_string(l.port);
+        const auto& info = l.tls->context->certificates();
+        for (std::size_t i = 0; i < info.size() && i < l.tls->certificates.size(); ++i) {
+            std::string names;
+            for (const auto& n : info[i].names) names += (names.empty() ? "" : ",") + n;
+            process_.certificates.push_back(
+                {label, l.tls->certificates[i].cert, std::move(names),
+                 std::chrono::duration_cast<std::chrono::seconds>(info[i].not_after - now).count()});
+        }
+    }
     return observability::render_prometheus(stats, process_);
 }
 

@@ -200,6 +200,17 @@ tcp::endpoint worker::listen(const tcp::endpoint& address) {
     return bound;
 }
 
+observability::tls_stats& worker::tls_stats(std::size_t listener) {
+    if (listener >= tls_stats_.size()) tls_stats_.resize(listener + 1, nullptr);
+    if (!tls_stats_[listener]) {
+        // Labelled with the bound address (the config may say port 0).
+        boost::system::error_code ec;
+        auto bound = listener < acceptors_.size() ? acceptors_[listener]->local_endpoint(ec) : tcp::endpoint{};
+        tls_stats_[listener] = &stats_.tls(bound.address().to_string() + ":" + std::to_string(bound.port()));
+    }
+    return *tls_stats_[listener];
+}
+
 upstream::exchange_env worker::exchange_env() {
     return {context_->get_executor(), &buffers_, &now_};
 }

@@ -120,8 +120,24 @@ TEST(Tls, ASilentClientIsClosedAtTheHandshakeTimeout) {
     client plain(gw.port());
     plain.send(get_request("/"));
     EXPECT_TRUE(plain.closed_within(5s));
-    auto [code, out] = curl(gw.port(), "api.test", dir.path() + "/api.test.pem");
+    auto [code, out] = curl(gw.port(), "api.test", dir.path() + "/api.test.pem", "--tlsv1.3");
     EXPECT_NE(out.find("\n200 0"), std::string::npos) << out;
+    // Each outcome is counted, and the certificate's remaining life is a gauge.
+    const auto listener = "listener=\"127.0.0.1:" + std::to_string(gw.port()) + "\"";
+    auto metrics =
+        wait_for_metrics(gw.admin_port(), {"gatehouse_tls_handshakes_total{" + listener + ",result=\"ok\"} 1",
+                                           "gatehouse_tls_handshakes_total{" + listener + ",result=\"timeout\"} 1"});
+    EXPECT_NE(metrics.find("gatehouse_tls_handshakes_total{" + listener + ",result=\"failed\"} 1"), std::string::npos)
+        << metrics;
+    EXPECT_NE(metrics.find("gatehouse_tls_versions_total{" + listener + ",version=\"TLSv1.3\"} 1"), std::string::npos)
+        << metrics;
+    auto gauge = metrics.find("gatehouse_tls_certificate_expiry_seconds{" + listener);
+    ASSERT_NE(gauge, std::string::npos) << metrics;
+    auto line = metrics.substr(gauge, metrics.find('\n', gauge) - gauge);
+    EXPECT_NE(line.find("names=\"api.test\""), std::string::npos) << line;
+    auto seconds = std::stoll(line.substr(line.rfind(' ') + 1));
+    EXPECT_GT(seconds, 86400);  // made for two days
+    EXPECT_LE(seconds, 2 * 86400);
 }
 
 TEST(Tls, BadCertificatesAreConfigErrorsWithFileAndLine) {

@@ -46,6 +46,12 @@ public:
     // sends and the name it verifies when context verifies peers. handshake() then runs it.
     void start_tls(boost::asio::ssl::context& context, tls_role role, std::string_view server_name = {});
     boost::asio::awaitable<boost::system::error_code> handshake();
+    // After a completed handshake: what was agreed.
+    struct tls_session {
+        bool tls13 = false;    // else TLS 1.2
+        bool resumed = false;  // from a session ticket or the cache
+    };
+    tls_session session() const;
 
     // Reads some bytes into buffer (a mutable buffer, or a reactor-hint buffer of
     // io/asio_internals on a plain stream).

@@ -91,6 +91,17 @@ struct backend_stats {
     void record(std::chrono::nanoseconds duration);
 };
 
+// One TLS listener's handshakes.
+struct tls_stats {
+    counter ok;
+    counter timed_out;  // the client did not finish within timeouts.handshake
+    counter version;    // no protocol version in common (TLS 1.0/1.1 clients, min_version)
+    counter failed;     // any other failure (bad records, no cipher in common, client gone)
+    counter tls12;
+    counter tls13;
+    counter resumed;
+};
+
 // One worker's metrics.
 class worker_stats {
 public:
@@ -98,6 +109,7 @@ public:
     route_stats& route(const std::string& name);
     cluster_stats& cluster(const std::string& name);
     backend_stats& backend(const std::string& route, const std::string& backend);
+    tls_stats& tls(const std::string& listener);
     // Counts a filter rejection (worker thread).
     void rejection(std::string_view filter, std::string_view reason);
     // A counter for something a filter wants to report (worker thread, when the filter is made).
@@ -107,13 +119,14 @@ public:
     template <typename F>
     void visit(F&& f) const {
         std::lock_guard lock(mutex_);
-        f(routes_, clusters_, rejections_, events_, backends_);
+        f(routes_, clusters_, rejections_, events_, backends_, tls_);
     }
 
     using route_map = std::map<std::string, std::unique_ptr<route_stats>, std::less<>>;
     using cluster_map = std::map<std::string, std::unique_ptr<cluster_stats>, std::less<>>;
     using rejection_map = std::map<std::pair<std::string, std::string>, std::unique_ptr<counter>, std::less<>>;
     using backend_map = std::map<std::pair<std::string, std::string>, std::unique_ptr<backend_stats>, std::less<>>;
+    using tls_map = std::map<std::string, std::unique_ptr<tls_stats>, std::less<>>;
 
 private:
     mutable std::mutex mutex_;
@@ -122,6 +135,7 @@ private:
     rejection_map rejections_;
     rejection_map events_;  // (filter, event)
     backend_map backends_;  // (route, backend)
+    tls_map tls_;           // by listener address
 };
 
 }  // namespace gatehouse::observability

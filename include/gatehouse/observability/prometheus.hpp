@@ -9,7 +9,16 @@
 namespace gatehouse::observability {
 
 // Process-wide values kept by the control thread.
+// A TLS listener's certificate, for the expiry gauge.
+struct certificate_expiry {
+    std::string listener;
+    std::string file;
+    std::string names;  // its DNS names, comma-separated
+    std::int64_t seconds_left = 0;
+};
+
 struct process_metrics {
+    std::vector<certificate_expiry> certificates;
     std::uint64_t reloads_ok = 0;
     std::uint64_t reloads_failed = 0;
     std::string config_checksum;

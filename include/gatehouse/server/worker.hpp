@@ -89,6 +89,8 @@ public:
     upstream::exchange_env exchange_env();
     io::block_cache& request_blocks() { return request_blocks_; }  // sized for a request_state
     common::fast_random& random() { return random_; }
+    // The handshake counters of server.listen[listener] (made on first use).
+    observability::tls_stats& tls_stats(std::size_t listener);
     // The time of the last sweep (at most 100 ms old): deadlines are checked at that
     // resolution anyway, and reading it costs no clock call.
     clock::time_point now() const { return now_; }
@@ -131,6 +133,7 @@ private:
     io::buffer_pool buffers_;
     io::block_cache request_blocks_;
     common::fast_random random_;
+    std::vector<observability::tls_stats*> tls_stats_;  // by listener index
     clock::time_point now_ = clock::now();
     std::chrono::nanoseconds wall_offset_{};
     std::string date_;
