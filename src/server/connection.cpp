@@ -37,6 +37,7 @@ namespace {
 
 constexpr auto linger_time = std::chrono::seconds(2);
 constexpr std::size_t linger_bytes = 1024 * 1024;
+constexpr auto tls_close_grace = std::chrono::milliseconds(100);
 
 asio::awaitable<void> serve(worker& w, tcp::socket socket, tcp::endpoint peer, std::size_t listener) {
     client_connection connection(w, std::move(socket), peer, listener);
@@ -180,6 +181,13 @@ asio::awaitable<void> client_connection::run() {
         if (co_await serve_one() == next_step::close || worker_.draining()) {
             break;
         }
+    }
+    if (!stream_.plain()) {
+        // close_notify tells the client that the close is the response's end and not a
+        // truncation (RFC 8446 section 6.1). Its answer is not awaited beyond a short grace.
+        watch_.arm(stream_.socket(), worker_.now() + tls_close_grace);
+        co_await stream_.close_tls();
+        watch_.disarm();
     }
     error_code ignored;
     if (linger_) {

@@ -239,3 +239,18 @@ TEST(Tls, ARedirectListenerSendsClientsToHttpsKeepingPathAndQuery) {
     ASSERT_TRUE(r3);
     EXPECT_EQ(r3->header("location"), "https://test.local/x") << r3->body;
 }
+
+TEST(Tls, ACloseEndsWithCloseNotifySoTheClientCanTellItFromATruncation) {
+    temp_dir dir;
+    make_certificate(dir, "api.test");
+    echo_server echo(dir);
+    gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}));
+    // HTTP/1.0: the response ends with the connection. The client waits 1 s (its own pacing)
+    // so that the gateway, not the client, closes first.
+    auto [code, out] = run_command(
+        "(printf \"GET /x HTTP/1.0\\r\\nHost: api.test\\r\\n\\r\\n\"; sleep 1) | timeout 10 "
+        "openssl s_client -quiet -connect 127.0.0.1:" +
+        std::to_string(gw.port()) + " -servername api.test 2>&1");
+    EXPECT_NE(out.find("\"target\":\"/x\""), std::string::npos) << out;
+    EXPECT_EQ(out.find("unexpected eof"), std::string::npos) << out;
+}
