@@ -49,7 +49,14 @@ std::string subject_for(std::uint16_t port, const std::string& server_name, cons
         run_command("echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(port) +
                     (server_name.empty() ? " -noservername" : " -servername " + server_name) + " " + flags + " 2>&1");
     auto at = out.find("subject=");
-    return at == std::string::npos ? "no handshake: " + out.substr(0, 300) : out.substr(at, out.find('\n', at) - at);
+    if (at == std::string::npos) return "no handshake: " + out.substr(0, 300);
+    // OpenSSL 3.0 prints "subject=CN = a.test", 3.5 "subject=CN=a.test": compare without spaces.
+    auto line = out.substr(at, out.find('\n', at) - at);
+    std::string compact;
+    for (char c : line) {
+        if (c != ' ') compact += c;
+    }
+    return compact;
 }
 
 }  // namespace
@@ -74,7 +81,10 @@ TEST(Tls, CurlOverTls12And13WithForwardedProtoHttps) {
         run_command("curl -s -v --max-time 10 --cacert " + ca + " --resolve api.test:" + std::to_string(gw.port()) +
                     ":127.0.0.1 https://api.test:" + std::to_string(gw.port()) +
                     "/a https://api.test:" + std::to_string(gw.port()) + "/b 2>&1");
-    EXPECT_NE(out.find("Re-using existing connection"), std::string::npos) << out;
+    // curl 7.88 says "Re-using existing connection", curl 8 "Reusing existing ... connection".
+    EXPECT_TRUE(out.find("Re-using existing connection") != std::string::npos ||
+                out.find("Reusing existing") != std::string::npos)
+        << out;
     EXPECT_NE(out.find("ALPN: server accepted http/1.1"), std::string::npos) << out;
 }
 
@@ -85,11 +95,11 @@ TEST(Tls, SniPicksEachCertificateAndTheFirstByDefault) {
     make_certificate(dir, "*.wild.test");
     echo_server echo(dir);
     gateway gw(dir, tls_config(dir, echo.port(), {"a.test", "b.test", "*.wild.test"}));
-    EXPECT_EQ(subject_for(gw.port(), "a.test"), "subject=CN = a.test");
-    EXPECT_EQ(subject_for(gw.port(), "B.Test"), "subject=CN = b.test");
-    EXPECT_EQ(subject_for(gw.port(), "x.wild.test"), "subject=CN = *.wild.test");
-    EXPECT_EQ(subject_for(gw.port(), "other.test"), "subject=CN = a.test");
-    EXPECT_EQ(subject_for(gw.port(), ""), "subject=CN = a.test");
+    EXPECT_EQ(subject_for(gw.port(), "a.test"), "subject=CN=a.test");
+    EXPECT_EQ(subject_for(gw.port(), "B.Test"), "subject=CN=b.test");
+    EXPECT_EQ(subject_for(gw.port(), "x.wild.test"), "subject=CN=*.wild.test");
+    EXPECT_EQ(subject_for(gw.port(), "other.test"), "subject=CN=a.test");
+    EXPECT_EQ(subject_for(gw.port(), ""), "subject=CN=a.test");
     auto [code, out] = curl(gw.port(), "b.test", dir.path() + "/b.test.pem");
     EXPECT_NE(out.find("\n200 0"), std::string::npos) << out;
 }
@@ -100,12 +110,12 @@ TEST(Tls, OldProtocolVersionsAreRefused) {
     echo_server echo(dir);
     {
         gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}));
-        EXPECT_EQ(subject_for(gw.port(), "api.test", "-tls1_2"), "subject=CN = api.test");
+        EXPECT_EQ(subject_for(gw.port(), "api.test", "-tls1_2"), "subject=CN=api.test");
         EXPECT_EQ(subject_for(gw.port(), "api.test", "-tls1_1").find("subject="), std::string::npos);
         EXPECT_EQ(subject_for(gw.port(), "api.test", "-tls1").find("subject="), std::string::npos);
     }
     gateway strict(dir, tls_config(dir, echo.port(), {"api.test"}, "        min_version: \"1.3\"\n"));
-    EXPECT_EQ(subject_for(strict.port(), "api.test", "-tls1_3"), "subject=CN = api.test");
+    EXPECT_EQ(subject_for(strict.port(), "api.test", "-tls1_3"), "subject=CN=api.test");
     EXPECT_EQ(subject_for(strict.port(), "api.test", "-tls1_2").find("subject="), std::string::npos);
 }
 
