@@ -110,6 +110,26 @@ void configure(SSL_CTX* ctx, tls_version min_version) {
     SSL_CTX_set_session_id_context(ctx, session_context, sizeof session_context - 1);
 }
 
+// Asks clients for a certificate signed by a CA of client_auth.ca_file (named in the
+// CertificateRequest, so a client with several picks the right one) and verifies it.
+bool require_client_certificates(SSL_CTX* ctx, const tls_client_auth& client_auth, std::string& error) {
+    if (SSL_CTX_load_verify_locations(ctx, client_auth.ca_file.c_str(), nullptr) != 1) {
+        error = "cannot read client CA file " + client_auth.ca_file + ": " + openssl_error();
+        return false;
+    }
+    auto* names = SSL_load_client_CA_file(client_auth.ca_file.c_str());
+    if (!names) {
+        error = "client CA file " + client_auth.ca_file + " holds no PEM certificate";
+        ERR_clear_error();
+        return false;
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);
+    int mode = SSL_VERIFY_PEER;
+    if (client_auth.mode == client_auth_mode::require) mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    SSL_CTX_set_verify(ctx, mode, nullptr);
+    return true;
+}
+
 bool wildcard_match(std::string_view pattern, std::string_view name) {
     if (!pattern.starts_with("*.")) return false;
     auto dot = name.find('.');
@@ -122,8 +142,9 @@ tls_server_context::tls_server_context() = default;
 tls_server_context::~tls_server_context() = default;
 
 std::shared_ptr<tls_server_context> tls_server_context::create(const std::vector<tls_certificate_files>& certificates,
-                                                               tls_version min_version, std::size_t& bad_index,
-                                                               std::string& error) {
+                                                               tls_version min_version,
+                                                               const tls_client_auth& client_auth,
+                                                               std::size_t& bad_index, std::string& error) {
     std::shared_ptr<tls_server_context> self(new tls_server_context());
     for (std::size_t i = 0; i < certificates.size(); ++i) {
         bad_index = i;
@@ -165,6 +186,13 @@ std::shared_ptr<tls_server_context> tls_server_context::create(const std::vector
     if (self->entries_.empty()) {
         error = "no certificate";
         return nullptr;
+    }
+    if (client_auth.mode != client_auth_mode::none) {
+        bad_index = certificates.size();
+        // Every context verifies alike: SNI may switch a handshake to any of them.
+        for (const auto& e : self->entries_) {
+            if (!require_client_certificates(e->context.native_handle(), client_auth, error)) return nullptr;
+        }
     }
     auto* first = self->entries_.front()->context.native_handle();
     SSL_CTX_set_tlsext_servername_callback(

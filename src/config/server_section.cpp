@@ -31,12 +31,30 @@ std::optional<host_port> read_listen_address(reader& r, const YAML::Node& n, con
     return host_port{hp->host, hp->port};
 }
 
-// { certificates: [{cert, key}], min_version }: the files are read and checked here, so a bad
+// { mode: none | optional | require, ca_file, forward_header }
+void read_client_auth(reader& r, const YAML::Node& node, const std::string& path, common::tls_client_auth& out) {
+    if (!r.expect_map(node, path, {"mode", "ca_file", "forward_header"})) return;
+    r.optional_field(node, "mode", path, out.mode, [&](const YAML::Node& n, const std::string& p) {
+        return r.one_of<common::client_auth_mode>(n, p, "client_auth mode",
+                                                  {{"none", common::client_auth_mode::none},
+                                                   {"optional", common::client_auth_mode::optional},
+                                                   {"require", common::client_auth_mode::require}});
+    });
+    if (auto n = node["ca_file"]; n.IsDefined()) {
+        if (auto s = r.string(n, path + ".ca_file")) out.ca_file = *s;
+    } else if (out.mode != common::client_auth_mode::none) {
+        r.error(node, path + ".ca_file", "missing required key \"ca_file\" (the CAs that sign client certificates)");
+    }
+    r.optional_field(node, "forward_header", path, out.forward,
+                     [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });
+}
+
+// { certificates: [{cert, key}], min_version, client_auth }: the files are read and checked here, so a bad
 // certificate is a config error (at load, at --validate and at reload) and not a failed handshake.
 std::shared_ptr<const tls_listener_config> read_listener_tls(reader& r, const YAML::Node& node,
                                                              const std::string& path) {
     const auto errors_before = r.errors.size();
-    if (!r.expect_map(node, path, {"certificates", "min_version"})) return nullptr;
+    if (!r.expect_map(node, path, {"certificates", "min_version", "client_auth"})) return nullptr;
     auto tls = std::make_shared<tls_listener_config>();
     r.optional_field(node, "min_version", path, tls->min_version, [&](const YAML::Node& n, const std::string& p) {
         return r.one_of<common::tls_version>(n, p, "TLS version",
@@ -61,12 +79,18 @@ std::shared_ptr<const tls_listener_config> read_listener_tls(reader& r, const YA
         }
         tls->certificates.push_back(std::move(files));
     }
+    if (auto n = node["client_auth"]; n.IsDefined()) read_client_auth(r, n, path + ".client_auth", tls->client_auth);
     if (r.errors.size() != errors_before) return nullptr;
     std::size_t bad = 0;
     std::string error;
-    tls->context = common::tls_server_context::create(tls->certificates, tls->min_version, bad, error);
+    tls->context =
+        common::tls_server_context::create(tls->certificates, tls->min_version, tls->client_auth, bad, error);
     if (!tls->context) {
-        r.error(certs[bad], reader::index(cp, bad), error);
+        if (bad < tls->certificates.size()) {
+            r.error(certs[bad], reader::index(cp, bad), error);
+        } else {
+            r.error(node["client_auth"]["ca_file"], path + ".client_auth.ca_file", error);
+        }
         return nullptr;
     }
     return tls;

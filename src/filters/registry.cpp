@@ -6,6 +6,7 @@
 #include "headers/headers.hpp"
 #include "ip_filter/ip_filter.hpp"
 #include "jwt/jwt.hpp"
+#include "mtls/mtls.hpp"
 #include "rate_limit/rate_limit.hpp"
 #include "request_id/request_id.hpp"
 #include "respond/respond.hpp"
@@ -23,6 +24,7 @@ constexpr filter_type types[] = {
     {"cors", &cors::parse},
     {"rate_limit", &rate_limit::parse},
     {"jwt", &jwt::parse},
+    {"mtls", &mtls::parse},
 };
 }  // namespace
 

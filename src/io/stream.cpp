@@ -7,6 +7,8 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "gatehouse/common/openssl.hpp"
+#include "gatehouse/common/peer_certificate.hpp"
 #include "gatehouse/io/send.hpp"
 
 namespace gatehouse::io {
@@ -49,6 +51,14 @@ stream::tls_session stream::session() const {
     out.tls13 = SSL_version(ssl) == TLS1_3_VERSION;
     out.resumed = SSL_session_reused(ssl) == 1;
     return out;
+}
+
+std::unique_ptr<common::peer_certificate> stream::verified_peer() const {
+    if (!tls_) return nullptr;
+    auto* ssl = const_cast<tls_layer&>(*tls_).ssl.native_handle();
+    common::openssl_ptr<X509> cert(SSL_get1_peer_certificate(ssl));
+    if (!cert || SSL_get_verify_result(ssl) != X509_V_OK) return nullptr;
+    return std::make_unique<common::peer_certificate>(common::describe_certificate(cert.get()));
 }
 
 void stream::tls_read(asio::mutable_buffer buffer, io_handler handler) {

@@ -88,7 +88,7 @@ struct backend_totals {
 // Every worker's counters summed, by route, cluster, (filter, reason), (filter, event) and
 // (route, backend).
 struct tls_totals {
-    std::uint64_t ok = 0, timed_out = 0, version = 0, failed = 0, tls12 = 0, tls13 = 0, resumed = 0;
+    std::uint64_t ok = 0, timed_out = 0, version = 0, client_certificate = 0, failed = 0, tls12 = 0, tls13 = 0, resumed = 0;
 };
 
 struct totals {
@@ -111,6 +111,7 @@ totals sum_workers(const std::vector<const worker_stats*>& workers) {
                 t.ok += stats->ok.get();
                 t.timed_out += stats->timed_out.get();
                 t.version += stats->version.get();
+                t.client_certificate += stats->client_certificate.get();
                 t.failed += stats->failed.get();
                 t.tls12 += stats->tls12.get();
                 t.tls13 += stats->tls13.get();
@@ -239,13 +240,15 @@ void render_backends(std::string& out, const totals& all) {
 void render_tls(std::string& out, const totals& all, const process_metrics& process) {
     if (all.tls.empty() && process.certificates.empty()) return;
     header(out, "gatehouse_tls_handshakes_total", "counter",
-           "TLS handshakes on each listener, by result (ok, timeout, version, failed).");
+           "TLS handshakes on each listener, by result (ok, timeout, version, client_certificate, failed).");
     for (const auto& [listener, t] : all.tls) {
         sample(out, "gatehouse_tls_handshakes_total", {{"listener", listener}, {"result", "ok"}}, number(t.ok));
         sample(out, "gatehouse_tls_handshakes_total", {{"listener", listener}, {"result", "timeout"}},
                number(t.timed_out));
         sample(out, "gatehouse_tls_handshakes_total", {{"listener", listener}, {"result", "version"}},
                number(t.version));
+        sample(out, "gatehouse_tls_handshakes_total", {{"listener", listener}, {"result", "client_certificate"}},
+               number(t.client_certificate));
         sample(out, "gatehouse_tls_handshakes_total", {{"listener", listener}, {"result", "failed"}}, number(t.failed));
     }
     header(out, "gatehouse_tls_versions_total", "counter", "Completed TLS handshakes by protocol version.");

@@ -129,6 +129,10 @@ asio::awaitable<client_connection::next_step> client_connection::aggregate(reque
     if (!rs.forwarded_host.empty() && !set_or_removed(edits, filter_edits, "X-Forwarded-Host")) {
         http::append_field(common, "X-Forwarded-Host", rs.forwarded_host);
     }
+    if (forward_client_certificate_ && peer_certificate_ &&
+        !set_or_removed(edits, filter_edits, "X-Forwarded-Client-Cert")) {
+        http::append_field(common, "X-Forwarded-Client-Cert", peer_certificate_->forwarded);
+    }
     const auto& identity = config.identity_fields;
     for (const auto& field : req) {
         auto name = field.name_string();
@@ -167,11 +171,12 @@ asio::awaitable<client_connection::next_step> client_connection::aggregate(reque
     };
 
     const auto& server = config.server;
-    aggregate::fan_out_env env{worker_.exchange_env(), rs.allocator};
-    env.deadlines = &worker_.deadlines();
-    env.clusters = rs.gen->clusters;
-    env.cluster_stats = rs.gen->cluster_stats;
-    env.backend_stats = rs.gen->backend_stats[rs.route->index];
+    aggregate::fan_out_env env{.exchange = worker_.exchange_env(),
+                               .allocator = rs.allocator,
+                               .deadlines = &worker_.deadlines(),
+                               .clusters = rs.gen->clusters,
+                               .cluster_stats = rs.gen->cluster_stats,
+                               .backend_stats = rs.gen->backend_stats[rs.route->index]};
     env.client_hash = client_hash_;
     env.random_seed = worker_.random().next();
     env.send_timeout = server.timeouts.send;

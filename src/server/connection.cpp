@@ -117,19 +117,23 @@ asio::awaitable<bool> client_connection::handshake() {
     const auto& config = *worker_.current().config;
     const auto& listen = config.server.listen;
     if (listener_ >= listen.size() || !listen[listener_].tls) co_return true;
-    auto context = listen[listener_].tls->context;  // alive until the handshake ends (SNI uses it)
+    const auto& tls = *listen[listener_].tls;
+    auto context = tls.context;  // alive until the handshake ends (SNI uses it)
     stream_.start_tls(context->initial(), io::stream::tls_role::server);
     watch_.arm(stream_.socket(), worker_.now() + config.server.timeouts.handshake);
     auto& stats = worker_.tls_stats(listener_);
     auto ec = watch_.settle(co_await stream_.handshake());
     if (ec) {
         spdlog::debug("{}: TLS handshake failed: {}", client_ip_, ec.message());
+        const auto reason = ec.category() == asio::error::get_ssl_category()
+                                ? ERR_GET_REASON(static_cast<unsigned long>(ec.value()))
+                                : 0;
         if (ec == asio::error::timed_out) {
             stats.timed_out.add();
-        } else if (ec.category() == asio::error::get_ssl_category() &&
-                   (ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_UNSUPPORTED_PROTOCOL ||
-                    ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_WRONG_VERSION_NUMBER)) {
+        } else if (reason == SSL_R_UNSUPPORTED_PROTOCOL || reason == SSL_R_WRONG_VERSION_NUMBER) {
             stats.version.add();
+        } else if (reason == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE || reason == SSL_R_CERTIFICATE_VERIFY_FAILED) {
+            stats.client_certificate.add();
         } else {
             stats.failed.add();
         }
@@ -139,6 +143,11 @@ asio::awaitable<bool> client_connection::handshake() {
     stats.ok.add();
     (session.tls13 ? stats.tls13 : stats.tls12).add();
     if (session.resumed) stats.resumed.add();
+    if (tls.client_auth.mode != common::client_auth_mode::none) {
+        // Read once: every request on the connection, and its log line, names the same holder.
+        peer_certificate_ = stream_.verified_peer();
+        forward_client_certificate_ = tls.client_auth.forward;
+    }
     co_return true;
 }
 
@@ -496,6 +505,7 @@ void client_connection::describe_request(request_state& rs) {
     ctx.path = rs.path;
     ctx.host = rs.host;
     ctx.scheme = scheme();
+    ctx.client_certificate = peer_certificate_.get();
     ctx.version = rs.version;
     ctx.route_name = rs.route ? std::string_view(rs.route->config.name) : std::string_view();
     if (!rs.headers_view) {

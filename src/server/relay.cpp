@@ -101,12 +101,13 @@ bool edited(const config::header_edits& edits, const filters::head_edits& filter
 // Request fields the gateway writes itself, or that say who the client is and so must not
 // come from the client: an upstream that believes a client's Forwarded or X-Real-IP would log,
 // authorise or rate-limit by an address the client chose (Beast has no enum for them).
-enum class gateway_field_kind { none, forwarded_for, other_gateway };
+enum class gateway_field_kind { none, forwarded_for, other_gateway, client_certificate };
 gateway_field_kind gateway_field(std::string_view name) {
     if (name.size() < 9 || (name[0] != 'x' && name[0] != 'X' && name[0] != 'f' && name[0] != 'F')) {
         return gateway_field_kind::none;
     }
     if (http::iequals(name, "x-forwarded-for")) return gateway_field_kind::forwarded_for;
+    if (http::iequals(name, "x-forwarded-client-cert")) return gateway_field_kind::client_certificate;
     if (http::iequals(name, "x-forwarded-proto") || http::iequals(name, "x-forwarded-host") ||
         http::iequals(name, "x-request-id") || http::iequals(name, "forwarded") || http::iequals(name, "x-real-ip") ||
         http::iequals(name, "x-forwarded-port") || http::iequals(name, "x-forwarded-prefix")) {
@@ -179,6 +180,8 @@ void relay::copy_request_fields(std::pmr::string& out, forwarding& fwd) {
                 fwd.proxy_proto = fwd.proxy_proto || http::iequals(name, "x-forwarded-proto");
                 fwd.proxy_host = fwd.proxy_host || http::iequals(name, "x-forwarded-host");
                 break;
+            case gateway_field_kind::client_certificate:
+                continue;  // only the gateway vouches for a client certificate, even behind a proxy
             case gateway_field_kind::none:
                 break;
         }
@@ -229,6 +232,10 @@ void relay::append_gateway_fields(std::string_view endpoint, std::pmr::string& o
         http::append_field(out, "X-Forwarded-Host", rs_.forwarded_host);
     }
     if (!edited(edits, filter_edits, "X-Request-Id")) http::append_field(out, "X-Request-Id", rs_.ctx.request_id);
+    if (client_.forward_client_certificate_ && client_.peer_certificate_ &&
+        !edited(edits, filter_edits, "X-Forwarded-Client-Cert")) {
+        http::append_field(out, "X-Forwarded-Client-Cert", client_.peer_certificate_->forwarded);
+    }
     append_edits(out, edits, filter_edits);
     out += "\r\n";
 }

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <thread>
 
+#include "certificates.hpp"
 #include "common.hpp"
 
 using namespace harness;
@@ -12,14 +13,10 @@ namespace {
 
 // A self-signed EC certificate for name (its SAN and CN) in dir: name.pem and name.key.
 // days "0": it expires the second it is made.
-void make_certificate(const temp_dir& dir, const std::string& name, const std::string& days = "2") {
-    auto [code, out] =
-        run_command("cd " + dir.path() +
-                    " && openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj \"/CN=" + name +
-                    "\" -addext \"subjectAltName=DNS:" + name + "\" -keyout \"" + name + ".key\" -out \"" + name +
-                    ".csr\" && openssl x509 -req -in \"" + name + ".csr\" -signkey \"" + name +
-                    ".key\" -copy_extensions copy -days " + days + " -out \"" + name + ".pem\"");
-    ASSERT_EQ(code, 0) << out;
+void self_signed(const temp_dir& dir, const std::string& name, const std::string& days = "2") {
+    certificate_spec spec;
+    spec.days = days;
+    ASSERT_EQ(harness::make_certificate(dir, name, spec), "");
 }
 
 std::string tls_config(const temp_dir& dir, std::uint16_t upstream, const std::vector<std::string>& names,
@@ -63,7 +60,7 @@ std::string subject_for(std::uint16_t port, const std::string& server_name, cons
 
 TEST(Tls, CurlOverTls12And13WithForwardedProtoHttps) {
     temp_dir dir;
-    make_certificate(dir, "api.test");
+    self_signed(dir, "api.test");
     echo_server echo(dir);
     gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}, "", "",
                                "filters: { h: { type: headers, request: { set: { X-Scheme: \"%{scheme}\" } } } }\n"
@@ -89,9 +86,9 @@ TEST(Tls, CurlOverTls12And13WithForwardedProtoHttps) {
 
 TEST(Tls, SniPicksEachCertificateAndTheFirstByDefault) {
     temp_dir dir;
-    make_certificate(dir, "a.test");
-    make_certificate(dir, "b.test");
-    make_certificate(dir, "*.wild.test");
+    self_signed(dir, "a.test");
+    self_signed(dir, "b.test");
+    self_signed(dir, "*.wild.test");
     echo_server echo(dir);
     gateway gw(dir, tls_config(dir, echo.port(), {"a.test", "b.test", "*.wild.test"}));
     EXPECT_EQ(subject_for(gw.port(), "a.test"), "subject=CN=a.test");
@@ -105,7 +102,7 @@ TEST(Tls, SniPicksEachCertificateAndTheFirstByDefault) {
 
 TEST(Tls, OldProtocolVersionsAreRefused) {
     temp_dir dir;
-    make_certificate(dir, "api.test");
+    self_signed(dir, "api.test");
     echo_server echo(dir);
     {
         gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}));
@@ -120,7 +117,7 @@ TEST(Tls, OldProtocolVersionsAreRefused) {
 
 TEST(Tls, ASilentClientIsClosedAtTheHandshakeTimeout) {
     temp_dir dir;
-    make_certificate(dir, "api.test");
+    self_signed(dir, "api.test");
     echo_server echo(dir);
     gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}, "", "  timeouts: { handshake: 300ms }\n"));
     client silent(gw.port());
@@ -151,9 +148,9 @@ TEST(Tls, ASilentClientIsClosedAtTheHandshakeTimeout) {
 
 TEST(Tls, BadCertificatesAreConfigErrorsWithFileAndLine) {
     temp_dir dir;
-    make_certificate(dir, "a.test");
-    make_certificate(dir, "b.test");
-    make_certificate(dir, "old.test", "0");  // expires as it is made
+    self_signed(dir, "a.test");
+    self_signed(dir, "b.test");
+    self_signed(dir, "old.test", "0");  // expires as it is made
     peer_pause(1100ms);                      // let its second pass
     auto validate = [&](const std::string& cert, const std::string& key) {
         auto path = dir.write("bad.yaml",
@@ -182,7 +179,7 @@ TEST(Tls, BadCertificatesAreConfigErrorsWithFileAndLine) {
 
 TEST(Tls, AReloadServesTheNewCertificateToNewHandshakesAndKeepsOpenConnections) {
     temp_dir dir;
-    make_certificate(dir, "api.test");
+    self_signed(dir, "api.test");
     echo_server echo(dir);
     gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}));
     auto before = run_command("echo | openssl s_client -connect 127.0.0.1:" + std::to_string(gw.port()) +
@@ -199,7 +196,7 @@ TEST(Tls, AReloadServesTheNewCertificateToNewHandshakesAndKeepsOpenConnections) 
             std::to_string(gw.port()) + " -servername api.test 2>/dev/null");
     });
     peer_pause(300ms);                  // the first request is in
-    make_certificate(dir, "api.test");  // same name, new key and serial, same files
+    self_signed(dir, "api.test");  // same name, new key and serial, same files
     gw.proc().signal(SIGHUP);
     ASSERT_TRUE(eventually([&] {
         auto after = run_command("echo | openssl s_client -connect 127.0.0.1:" + std::to_string(gw.port()) +
@@ -251,7 +248,7 @@ TEST(Tls, ARedirectListenerSendsClientsToHttpsKeepingPathAndQuery) {
 
 TEST(Tls, ACloseEndsWithCloseNotifySoTheClientCanTellItFromATruncation) {
     temp_dir dir;
-    make_certificate(dir, "api.test");
+    self_signed(dir, "api.test");
     echo_server echo(dir);
     gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}));
     // HTTP/1.0: the response ends with the connection. The client waits 1 s (its own pacing)

@@ -25,6 +25,16 @@ struct tls_certificate_files {
 
 enum class tls_version { v1_2, v1_3 };
 
+// Client certificates a listener asks for: none, optional (one that is sent must verify),
+// require (the handshake fails without a verified one). ca_file: the PEM CAs that sign them.
+enum class client_auth_mode { none, optional, require };
+struct tls_client_auth {
+    client_auth_mode mode = client_auth_mode::none;
+    std::string ca_file;
+    bool forward = false;  // send X-Forwarded-Client-Cert upstream
+    bool operator==(const tls_client_auth&) const = default;
+};
+
 class tls_server_context {
 public:
     struct certificate_info {
@@ -32,11 +42,12 @@ public:
         std::chrono::system_clock::time_point not_after;
     };
 
-    // Reads and checks every certificate (readable, key matching, not expired). On failure
-    // returns nullptr, with the index of the bad certificate and why.
+    // Reads and checks every certificate (readable, key matching, not expired) and the client
+    // CA file. On failure returns nullptr, with the index of the bad certificate (or
+    // certificates.size() for the client CA file) and why.
     static std::shared_ptr<tls_server_context> create(const std::vector<tls_certificate_files>& certificates,
-                                                      tls_version min_version, std::size_t& bad_index,
-                                                      std::string& error);
+                                                      tls_version min_version, const tls_client_auth& client_auth,
+                                                      std::size_t& bad_index, std::string& error);
     ~tls_server_context();
     tls_server_context(const tls_server_context&) = delete;
     tls_server_context& operator=(const tls_server_context&) = delete;

@@ -32,6 +32,7 @@ struct host_port {
 struct tls_listener_config {
     std::vector<common::tls_certificate_files> certificates;
     common::tls_version min_version = common::tls_version::v1_2;
+    common::tls_client_auth client_auth;
     std::shared_ptr<common::tls_server_context> context;
 };
 

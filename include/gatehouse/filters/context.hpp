@@ -12,6 +12,10 @@
 
 #include "gatehouse/http/local_reply.hpp"
 
+namespace gatehouse::common {
+struct peer_certificate;
+}
+
 namespace gatehouse::filters {
 
 // Edits to a head, applied while it is serialised (after the route's own edits): set replaces
@@ -83,6 +87,8 @@ struct request_context {
     std::string_view path;             // target without the query: what routing matched
     std::string_view host;             // normalised (lower case, no trailing dot)
     std::string_view scheme = "http";  // "https" on a TLS listener
+    // The client's verified TLS certificate (a listener with client_auth); null without one.
+    const common::peer_certificate* client_certificate = nullptr;
     std::string_view client_ip;
     std::uint16_t client_port = 0;
     unsigned version = 11;        // 10 or 11

@@ -21,6 +21,10 @@ namespace boost::asio::ssl {
 class context;
 }
 
+namespace gatehouse::common {
+struct peer_certificate;
+}
+
 namespace gatehouse::io {
 
 using io_handler = boost::asio::any_completion_handler<void(boost::system::error_code, std::size_t)>;
@@ -52,6 +56,9 @@ public:
         bool resumed = false;  // from a session ticket or the cache
     };
     tls_session session() const;
+    // The peer's certificate when it sent one and it verified (also on a resumed session);
+    // else null.
+    std::unique_ptr<common::peer_certificate> verified_peer() const;
 
     // Reads some bytes into buffer (a mutable buffer, or a reactor-hint buffer of
     // io/asio_internals on a plain stream).

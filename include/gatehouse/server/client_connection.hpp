@@ -14,6 +14,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "gatehouse/common/ip_network.hpp"
+#include "gatehouse/common/peer_certificate.hpp"
 #include "gatehouse/filters/filter.hpp"
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/local_reply.hpp"
@@ -113,6 +114,10 @@ private:
     std::uint32_t client_writes_ = 0;  // sends started on stream_ (for the lazy TCP_NODELAY)
     bool linger_ = false;              // we close on the client: drain what it still sends
     std::uint32_t listener_ = 0;       // index into server.listen
+    // A verified client certificate (TLS listeners with client_auth), and whether the
+    // listener forwards it in X-Forwarded-Client-Cert.
+    std::unique_ptr<common::peer_certificate> peer_certificate_;
+    bool forward_client_certificate_ = false;
 };
 
 }  // namespace gatehouse::server

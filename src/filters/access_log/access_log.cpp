@@ -12,6 +12,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "gatehouse/common/peer_certificate.hpp"
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/filters/log_files.hpp"
 #include "gatehouse/http/local_reply.hpp"
@@ -36,6 +37,8 @@ constexpr std::pair<std::string_view, field> field_names[] = {
     {"upstream_duration_ms", field::upstream_duration_ms},
     {"filter", field::filter},
     {"reason", field::reason},
+    {"consumer", field::consumer},
+    {"tls_client", field::tls_client},
     {"backends", field::backends},
 };
 
@@ -302,6 +305,7 @@ void format_line(const settings& s, const request_context& ctx, const exchange_l
     bool first = true;
     for (auto f : s.fields) {
         if (f == field::backends && log.backends.empty()) continue;
+        if (f == field::tls_client && !ctx.client_certificate) continue;
         if (!first) {
             out += ',';
         }
@@ -358,6 +362,18 @@ void format_line(const settings& s, const request_context& ctx, const exchange_l
                 break;
             case field::reason:
                 append_string(out, !ctx.answer_reason.empty() ? std::string_view(ctx.answer_reason) : log.error);
+                break;
+            case field::consumer:
+                append_string(out, ctx.consumer);
+                break;
+            case field::tls_client:
+                out += "{\"subject\":";
+                append_string(out, ctx.client_certificate->subject);
+                out += ",\"sans\":";
+                append_string(out, ctx.client_certificate->sans_text);
+                out += ",\"fingerprint\":";
+                append_string(out, ctx.client_certificate->fingerprint);
+                out += '}';
                 break;
             case field::backends:
                 append_backends(out, log.backends);

@@ -35,7 +35,9 @@ enum class field {
     upstream_duration_ms,
     filter,
     reason,
-    backends  // written only for aggregate routes
+    consumer,
+    tls_client,  // written only with a verified client certificate: {subject, sans, fingerprint}
+    backends     // written only for aggregate routes
 };
 
 struct settings {

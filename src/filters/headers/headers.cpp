@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "gatehouse/common/peer_certificate.hpp"
 #include "gatehouse/config/reader.hpp"
 #include "gatehouse/http/field_rules.hpp"
 
@@ -49,6 +50,9 @@ std::optional<value_template> value_template::compile(std::string_view text, boo
                                                                   {"trace_id", kind::trace_id},
                                                                   {"route", kind::route},
                                                                   {"consumer", kind::consumer},
+                                                                  {"tls_client_subject", kind::tls_client_subject},
+                                                                  {"tls_client_san", kind::tls_client_san},
+                                                                  {"tls_client_fingerprint", kind::tls_client_fingerprint},
                                                                   {"status", kind::status}};
         bool found = false;
         for (auto [n, k] : names) {
@@ -68,7 +72,7 @@ std::optional<value_template> value_template::compile(std::string_view text, boo
         if (!found) {
             error = "unknown variable %{" + std::string(name) +
                     "} (client_ip, client_port, method, path, host, scheme, request_id, trace_id, route, consumer, "
-                    "header.NAME, status)";
+                    "tls_client_subject, tls_client_san, tls_client_fingerprint, header.NAME, status)";
             return std::nullopt;
         }
         i = close;
@@ -115,6 +119,15 @@ void value_template::render(const request_context& ctx, unsigned status, std::pm
                 break;
             case kind::consumer:
                 out += ctx.consumer;
+                break;
+            case kind::tls_client_subject:
+                if (ctx.client_certificate) out += ctx.client_certificate->subject;
+                break;
+            case kind::tls_client_san:
+                if (ctx.client_certificate) out += ctx.client_certificate->sans_text;
+                break;
+            case kind::tls_client_fingerprint:
+                if (ctx.client_certificate) out += ctx.client_certificate->fingerprint;
                 break;
             case kind::header:
                 if (auto v = ctx.header(p.text)) {

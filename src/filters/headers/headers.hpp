@@ -41,6 +41,9 @@ private:
         trace_id,
         route,
         consumer,
+        tls_client_subject,
+        tls_client_san,
+        tls_client_fingerprint,
         header,
         status
     };
