@@ -96,7 +96,7 @@ struct run_state {
 backend_failure failure_of(const http::local_reply& refusal) {
     if (refusal.status == 504 || refusal.error == "upstream_connect_timeout") return backend_failure::timeout;
     if (refusal.error == "upstream_connect_failed" || refusal.error == "no_upstream_available" ||
-        refusal.error == "upstream_pool_exhausted") {
+        refusal.error == "upstream_pool_exhausted" || refusal.error == "upstream_tls") {
         return backend_failure::connect_failed;
     }
     if (refusal.error == "upstream_reset") return backend_failure::incomplete;

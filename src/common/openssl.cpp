@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/params.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 namespace gatehouse::common {
@@ -32,6 +33,10 @@ void openssl_deleter::operator()(OSSL_PARAM_BLD* p) const {
 }
 void openssl_deleter::operator()(OSSL_PARAM* p) const {
     OSSL_PARAM_free(p);
+}
+
+void openssl_deleter::operator()(SSL_SESSION* p) const {
+    SSL_SESSION_free(p);
 }
 
 }  // namespace gatehouse::common

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <ctime>
+#include <fstream>
+#include <sstream>
 
 #include <boost/asio/ssl/context.hpp>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -149,7 +152,7 @@ std::shared_ptr<tls_server_context> tls_server_context::create(const std::vector
     for (std::size_t i = 0; i < certificates.size(); ++i) {
         bad_index = i;
         const auto& files = certificates[i];
-        certificate_info info;
+        tls_server_context::certificate_info info;
         if (!read_certificate(files.cert, info, error)) return nullptr;
         // Certificates for the same names (an RSA and an ECDSA one) share a context: OpenSSL
         // then gives each client the one its signature algorithms allow.
@@ -224,6 +227,105 @@ tls_server_context::entry* tls_server_context::choose(std::string_view server_na
         }
     }
     return entries_.front().get();
+}
+
+namespace {
+
+bool read_file(const std::string& path, std::string& out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    std::ostringstream text;
+    text << in.rdbuf();
+    out = text.str();
+    return true;
+}
+
+std::string sha256_hex(std::string_view data) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int size = 0;
+    EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < size; ++i) {
+        out += hex[digest[i] >> 4];
+        out += hex[digest[i] & 15];
+    }
+    return out;
+}
+
+// Called by OpenSSL when a server hands this client a session (or a TLS 1.3 ticket).
+int remember_session(SSL* ssl, SSL_SESSION* session) {
+    auto* slot = static_cast<tls_session_slot*>(SSL_get_ex_data(ssl, tls_session_slot::ex_index()));
+    if (!slot) return 0;
+    slot->store(session);
+    return 1;  // the slot holds the reference OpenSSL gave us
+}
+
+}  // namespace
+
+int tls_session_slot::ex_index() {
+    static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+    return index;
+}
+
+tls_client_context::~tls_client_context() = default;
+
+std::shared_ptr<tls_client_context> tls_client_context::create(const tls_upstream_settings& settings,
+                                                               std::string& bad_key, std::string& error) {
+    std::shared_ptr<tls_client_context> self(new tls_client_context());
+    self->settings_ = settings;
+    self->context_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+    auto* ctx = self->context_->native_handle();
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_cipher_list(ctx, intermediate_ciphers);
+    static constexpr unsigned char alpn[] = "\x08http/1.1";
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ctx, remember_session);
+    SSL_CTX_set_verify(ctx, settings.verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+
+    std::string identity = settings.server_name + '\n' + settings.ca_file + '\n' + (settings.verify ? "1" : "0");
+    std::string bytes;
+    if (!settings.ca_file.empty()) {
+        bad_key = "ca_file";
+        if (!read_file(settings.ca_file, bytes)) {
+            error = "cannot read CA file " + settings.ca_file;
+            return nullptr;
+        }
+        if (SSL_CTX_load_verify_locations(ctx, settings.ca_file.c_str(), nullptr) != 1) {
+            error = "CA file " + settings.ca_file + " holds no usable PEM certificate: " + openssl_error();
+            return nullptr;
+        }
+        identity += '\n' + sha256_hex(bytes);
+    } else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        ERR_clear_error();  // no system store: every verification fails, which says why
+    }
+    if (settings.client_cert) {
+        bad_key = "client_cert";
+        const auto& files = *settings.client_cert;
+        tls_server_context::certificate_info info;
+        if (!read_certificate(files.cert, info, error)) return nullptr;
+        if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1) {
+            error = "cannot load certificate " + files.cert + ": " + openssl_error();
+            return nullptr;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1) {
+            auto why = openssl_error();
+            error = why.find("mismatch") != std::string::npos || why.find("values mismatch") != std::string::npos
+                        ? "private key " + files.key + " does not match certificate " + files.cert
+                        : "cannot load private key " + files.key + ": " + why;
+            return nullptr;
+        }
+        std::string key_bytes;
+        read_file(files.cert, bytes);
+        read_file(files.key, key_bytes);
+        identity += '\n' + files.cert + '\n' + files.key + '\n' + sha256_hex(bytes + key_bytes);
+    }
+    bad_key.clear();
+    self->identity_ = sha256_hex(identity);
+    return self;
 }
 
 }  // namespace gatehouse::common

@@ -268,6 +268,53 @@ void read_server(reader& r, const YAML::Node& node, server_config& server) {
     if (auto timeouts = node["timeouts"]; timeouts.IsDefined()) read_timeouts(r, timeouts, server.timeouts);
 }
 
+// { server_name, ca_file, client_cert: { cert, key }, verify }: files read and checked here,
+// so a bad one is a config error, not a failed request.
+std::shared_ptr<const upstream_tls_config> read_upstream_tls(reader& r, const YAML::Node& node,
+                                                             const std::string& path) {
+    const auto errors_before = r.errors.size();
+    if (!r.expect_map(node, path, {"server_name", "ca_file", "client_cert", "verify"})) return nullptr;
+    auto tls = std::make_shared<upstream_tls_config>();
+    auto& s = tls->settings;
+    if (auto n = node["server_name"]; n.IsDefined()) {
+        if (auto name = r.string(n, path + ".server_name")) {
+            if (name->empty() || name->find_first_of(" /:\\") != std::string::npos) {
+                r.error(n, path + ".server_name", "invalid server name \"" + *name + "\"");
+            }
+            s.server_name = *name;
+        }
+    }
+    if (auto n = node["ca_file"]; n.IsDefined()) {
+        if (auto f = r.string(n, path + ".ca_file")) s.ca_file = *f;
+    }
+    if (auto n = node["client_cert"]; n.IsDefined()) {
+        const auto cp = path + ".client_cert";
+        if (r.expect_map(n, cp, {"cert", "key"})) {
+            common::tls_certificate_files files;
+            for (auto [key, target] : {std::pair{"cert", &files.cert}, std::pair{"key", &files.key}}) {
+                if (auto k = n[key]; k.IsDefined()) {
+                    if (auto v = r.string(k, reader::join(cp, key))) *target = *v;
+                } else {
+                    r.error(n, reader::join(cp, key), std::string("missing required key \"") + key + "\"");
+                }
+            }
+            s.client_cert = std::move(files);
+        }
+    }
+    r.optional_field(node, "verify", path, s.verify,
+                     [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });
+    if (r.errors.size() != errors_before) return nullptr;
+    std::string bad_key;
+    std::string error;
+    tls->context = common::tls_client_context::create(s, bad_key, error);
+    if (!tls->context) {
+        auto at = node[bad_key];
+        r.error(at.IsDefined() ? at : node, reader::join(path, bad_key), error);
+        return nullptr;
+    }
+    return tls;
+}
+
 void read_upstream(reader& r, const std::string& name, const YAML::Node& key, const YAML::Node& node,
                    upstream_config& up) {
     const std::string path = "upstreams." + name;
@@ -276,7 +323,7 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
         r.error(key, path, "invalid upstream name (use letters, digits, '-', '_' or '.')");
     }
     if (!r.expect_map(node, path,
-                      {"endpoints", "load_balancing", "connect_timeout", "dns_refresh", "retries", "pool"})) {
+                      {"endpoints", "load_balancing", "connect_timeout", "dns_refresh", "retries", "pool", "tls"})) {
         return;
     }
     auto endpoints = node["endpoints"];
@@ -326,6 +373,7 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
                 [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 1'000'000); });
         }
     }
+    if (auto tls = node["tls"]; tls.IsDefined()) up.tls = read_upstream_tls(r, tls, path + ".tls");
 }
 
 }  // namespace gatehouse::config

@@ -6,7 +6,11 @@
 //   GET /__stats               {"connections": accepted connections, "requests": requests served,
 //                               "in_flight": requests being answered, this one not counted}
 //   anything else              JSON describing the request: method, target, headers, body size
-//                              and the FNV-1a 64-bit hash of the body
+//                              and the FNV-1a 64-bit hash of the body (over TLS with a client
+//                              certificate, also its subject as "tls_client")
+// With --tls-cert/--tls-key it speaks TLS (the tests' HTTPS upstream); --client-ca makes it
+// require client certificates signed by that CA. /__stats then also counts handshakes and
+// resumed sessions.
 #include <charconv>
 #include <cstdio>
 #include <iostream>
@@ -14,6 +18,7 @@
 #include <thread>
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -31,6 +36,22 @@ std::string service_name = "echo";
 std::atomic<std::uint64_t> connections{0};
 std::atomic<std::uint64_t> requests{0};
 std::atomic<std::int64_t> in_flight{0};  // read, not yet answered (tests wait on it)
+std::atomic<std::uint64_t> tls_handshakes{0};
+std::atomic<std::uint64_t> tls_resumed{0};
+using tls_stream = asio::ssl::stream<tcp::socket>;
+
+// The client certificate's subject on a TLS stream ("/O=Example/CN=x"), else empty.
+std::string client_subject(tcp::socket&) {
+    return {};
+}
+std::string client_subject(tls_stream& stream) {
+    X509* cert = SSL_get1_peer_certificate(stream.native_handle());
+    if (!cert) return {};
+    char text[512];
+    X509_NAME_oneline(X509_get_subject_name(cert), text, sizeof text);
+    X509_free(cert);
+    return text;
+}
 
 std::uint64_t parse_number(std::string_view s) {
     std::uint64_t v = 0;
@@ -38,7 +59,8 @@ std::uint64_t parse_number(std::string_view s) {
     return v;
 }
 
-asio::awaitable<bool> send_pattern(tcp::socket& socket, std::uint64_t size, bool chunked, bool keep_alive,
+template <typename Stream>
+asio::awaitable<bool> send_pattern(Stream& socket, std::uint64_t size, bool chunked, bool keep_alive,
                                    const std::string& request_id, bool head_only) {
     std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n";
     head += "X-Echo-Service: " + service_name + "\r\n";
@@ -82,7 +104,8 @@ struct body_digest {
     std::uint64_t hash = 0xcbf29ce484222325ULL;
 };
 
-asio::awaitable<bool> read_body(tcp::socket& socket, beast::flat_buffer& buffer,
+template <typename Stream>
+asio::awaitable<bool> read_body(Stream& socket, beast::flat_buffer& buffer,
                                 http::request_parser<http::buffer_body>& parser, std::vector<char>& block,
                                 body_digest& body) {
     auto& req = parser.get();
@@ -102,7 +125,8 @@ asio::awaitable<bool> read_body(tcp::socket& socket, beast::flat_buffer& buffer,
 }
 
 // The request as the echo's JSON answer: service, method, target, version, headers, body size and hash.
-std::string echo_json(const http::request<http::buffer_body>& req, const std::string& target, const body_digest& body) {
+std::string echo_json(const http::request<http::buffer_body>& req, const std::string& target, const body_digest& body,
+                      const std::string& tls_client) {
     std::string out = "{\"service\":\"";
     gatehouse::http::append_json_escaped(out, service_name);
     out += "\",\"method\":\"";
@@ -121,12 +145,18 @@ std::string echo_json(const http::request<http::buffer_body>& req, const std::st
         gatehouse::http::append_json_escaped(out, f.value());
         out += "\"";
     }
-    out += "},\"body_bytes\":" + std::to_string(body.bytes) + ",\"body_fnv\":\"" + std::to_string(body.hash) + "\"}\n";
+    out += "},\"body_bytes\":" + std::to_string(body.bytes) + ",\"body_fnv\":\"" + std::to_string(body.hash) + "\"";
+    if (!tls_client.empty()) {
+        out += ",\"tls_client\":\"";
+        gatehouse::http::append_json_escaped(out, tls_client);
+        out += "\"";
+    }
+    out += "}\n";
     return out;
 }
 
-asio::awaitable<void> session(tcp::socket socket) {
-    ++connections;
+template <typename Stream>
+asio::awaitable<void> session(Stream& socket) {
     beast::flat_buffer buffer;
     std::vector<char> body_block(64 * 1024);
     for (;;) {
@@ -157,7 +187,7 @@ asio::awaitable<void> session(tcp::socket socket) {
         }
 
         if (path.starts_with("/delay/")) {
-            asio::steady_timer timer(socket.get_executor(), std::chrono::milliseconds(parse_number(path.substr(7))));
+            asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(parse_number(path.substr(7))));
             co_await timer.async_wait(use_nothrow);
         }
         if (path.starts_with("/bytes/")) {
@@ -179,11 +209,13 @@ asio::awaitable<void> session(tcp::socket socket) {
             res.set(http::field::content_type, "application/json");
             res.body() = "{\"connections\":" + std::to_string(connections.load()) +
                          ",\"requests\":" + std::to_string(requests.load()) +
-                         ",\"in_flight\":" + std::to_string(in_flight.load() - 1) + "}\n";
+                         ",\"in_flight\":" + std::to_string(in_flight.load() - 1) +
+                         ",\"tls_handshakes\":" + std::to_string(tls_handshakes.load()) +
+                         ",\"tls_resumed\":" + std::to_string(tls_resumed.load()) + "}\n";
         } else {
             res.result(http::status::ok);
             res.set(http::field::content_type, "application/json");
-            res.body() = echo_json(req, target, body);
+            res.body() = echo_json(req, target, body, client_subject(socket));
         }
         if (req.method() != http::verb::head) {
             res.prepare_payload();
@@ -197,16 +229,36 @@ asio::awaitable<void> session(tcp::socket socket) {
                                                           : co_await http::async_write(socket, sr, use_nothrow);
         if (wec || !keep_alive) break;
     }
+}
+
+asio::awaitable<void> plain_connection(tcp::socket socket) {
+    ++connections;
+    co_await session(socket);
     boost::system::error_code ignored;
     socket.shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
+asio::awaitable<void> tls_connection(tcp::socket socket, asio::ssl::context& tls) {
+    ++connections;
+    tls_stream stream(std::move(socket), tls);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, use_nothrow);
+    if (ec) co_return;
+    ++tls_handshakes;
+    if (SSL_session_reused(stream.native_handle()) == 1) ++tls_resumed;
+    co_await session(stream);
+    co_await stream.async_shutdown(use_nothrow);
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, asio::ssl::context* tls) {
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(use_nothrow);
         if (ec) continue;
         socket.set_option(tcp::no_delay(true));
-        asio::co_spawn(acceptor.get_executor(), session(std::move(socket)), asio::detached);
+        if (tls) {
+            asio::co_spawn(acceptor.get_executor(), tls_connection(std::move(socket), *tls), asio::detached);
+        } else {
+            asio::co_spawn(acceptor.get_executor(), plain_connection(std::move(socket)), asio::detached);
+        }
     }
 }
 
@@ -214,14 +266,22 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor) {
 
 int main(int argc, char** argv) {
     std::string listen = "127.0.0.1:9001";
+    std::string tls_cert, tls_key, client_ca;
     for (int i = 1; i < argc; ++i) {
         std::string arg = argv[i];
         if (arg == "--listen" && i + 1 < argc) {
             listen = argv[++i];
         } else if (arg == "--name" && i + 1 < argc) {
             service_name = argv[++i];
+        } else if (arg == "--tls-cert" && i + 1 < argc) {
+            tls_cert = argv[++i];
+        } else if (arg == "--tls-key" && i + 1 < argc) {
+            tls_key = argv[++i];
+        } else if (arg == "--client-ca" && i + 1 < argc) {
+            client_ca = argv[++i];
         } else {
-            std::cerr << "usage: gatehouse-echo [--listen HOST:PORT] [--name NAME]\n";
+            std::cerr << "usage: gatehouse-echo [--listen HOST:PORT] [--name NAME] [--tls-cert PEM --tls-key PEM "
+                         "[--client-ca PEM]]\n";
             return 2;
         }
     }
@@ -231,17 +291,29 @@ int main(int argc, char** argv) {
         return 2;
     }
     try {
+        std::unique_ptr<asio::ssl::context> tls;
+        if (!tls_cert.empty()) {
+            tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+            tls->use_certificate_chain_file(tls_cert);
+            tls->use_private_key_file(tls_key, asio::ssl::context::pem);
+            static constexpr unsigned char id[] = "gatehouse-echo";
+            SSL_CTX_set_session_id_context(tls->native_handle(), id, sizeof id - 1);
+            if (!client_ca.empty()) {
+                tls->load_verify_file(client_ca);
+                tls->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+            }
+        }
         asio::io_context ctx(1);
         tcp::endpoint ep(asio::ip::make_address(listen.substr(0, colon)),
                          static_cast<unsigned short>(std::stoi(listen.substr(colon + 1))));
         tcp::acceptor acceptor(ctx, ep);
         auto bound = acceptor.local_endpoint();
-        std::printf("gatehouse-echo %s listening on %s:%u\n", service_name.c_str(), bound.address().to_string().c_str(),
-                    bound.port());
+        std::printf("gatehouse-echo %s listening on %s:%u%s\n", service_name.c_str(),
+                    bound.address().to_string().c_str(), bound.port(), tls ? " (TLS)" : "");
         std::fflush(stdout);
         asio::signal_set signals(ctx, SIGINT, SIGTERM);
         signals.async_wait([&](auto, int) { ctx.stop(); });
-        asio::co_spawn(ctx, accept_loop(acceptor), asio::detached);
+        asio::co_spawn(ctx, accept_loop(acceptor, tls.get()), asio::detached);
         ctx.run();
     } catch (const std::exception& e) {
         std::cerr << "gatehouse-echo: " << e.what() << '\n';

@@ -20,6 +20,21 @@ namespace gatehouse::server {
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
+namespace {
+
+// Said at start and at every reload, so it is in the log of whoever runs the config.
+void warn_about_unverified_upstreams(const config::gateway_config& config) {
+    for (const auto& up : config.upstreams) {
+        if (up.tls && !up.tls->settings.verify) {
+            spdlog::warn("upstream {}: tls.verify is false: its certificates are not checked, so anyone on the path "
+                         "can impersonate it",
+                         up.name);
+        }
+    }
+}
+
+}  // namespace
+
 server::server(config::gateway_config config, std::string config_path) : config_path_(std::move(config_path)) {
     auto snap = std::make_shared<snapshot>();
     process_.config_checksum = config.checksum;
@@ -41,6 +56,7 @@ void server::start() {
         auto snap = std::make_shared<snapshot>(*snapshot_);
         snap->addresses = upstream::resolve_all(config);
         addresses_ = snap->addresses;
+        warn_about_unverified_upstreams(config);
         snapshot_ = std::move(snap);
     }
     unsigned count = config.server.workers;
@@ -165,6 +181,7 @@ admin::reload_outcome server::reload() {
     }
     auto snap = std::make_shared<snapshot>();
     snap->addresses = upstream::resolve_all(next);
+    warn_about_unverified_upstreams(next);
     process_.config_checksum = next.checksum;
     snap->config = std::make_shared<const config::gateway_config>(std::move(next));
     snap->routes = router::route_table::compile(*snap->config);

@@ -9,7 +9,7 @@ cluster_state::cluster_state(const config::upstream_config& config, const std::v
         const auto& ep = config.endpoints[i];
         auto label =
             (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" + std::to_string(ep.port);
-        auto state = std::make_unique<endpoint_state>(std::move(label), config.pool);
+        auto state = std::make_unique<endpoint_state>(ep.host, std::move(label), config.pool);
         if (i < addresses.size()) {
             state->addresses = addresses[i];
         }

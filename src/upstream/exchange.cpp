@@ -142,6 +142,8 @@ endpoint_state* exchange::choose_endpoint(std::size_t& index) {
         refuse(503, "no_upstream_available", "upstream " + name + " has no usable endpoint");
     } else if (last_connect_timed_out_) {
         refuse(503, "upstream_connect_timeout", "connecting to upstream " + name + " timed out");
+    } else if (!last_tls_failure_.empty()) {
+        refuse(502, "upstream_tls", "TLS with upstream " + name + " failed: " + last_tls_failure_);
     } else {
         refuse(502, "upstream_connect_failed", "cannot connect to upstream " + name);
     }
@@ -162,23 +164,50 @@ asio::awaitable<bool> exchange::connect(endpoint_state& endpoint, std::size_t in
     }
     if (!ec) {
         socket.set_option(tcp::no_delay(true), ec);
-        co_return true;
     }
-    spdlog::warn("upstream {} endpoint {}: connect failed: {}", config.name, endpoint.label, ec.message());
+    std::string tls_failure;
+    if (!ec && config.tls) {
+        ec = co_await handshake(endpoint, tls_failure);
+    }
+    if (!ec) co_return true;
+    if (tls_failure.empty()) {
+        spdlog::warn("upstream {} endpoint {}: connect failed: {}", config.name, endpoint.label, ec.message());
+    } else {
+        spdlog::warn("upstream {} endpoint {}: TLS handshake failed: {}", config.name, endpoint.label, tls_failure);
+    }
     conn_.reset();
     endpoint.pool.connect_failed();
     last_connect_timed_out_ = ec == asio::error::timed_out;
+    last_tls_failure_ = std::move(tls_failure);
     if (index < 64) excluded_ |= 1ULL << index;
     if (*env_.now >= settings_.deadline) {
         refuse(504, "upstream_timeout", "request timed out connecting upstream");
     } else if (++connect_failures_ > config.retries) {
         if (last_connect_timed_out_) {
             refuse(503, "upstream_connect_timeout", "connecting to " + endpoint.label + " timed out");
+        } else if (!last_tls_failure_.empty()) {
+            refuse(502, "upstream_tls", "TLS with " + endpoint.label + " failed: " + last_tls_failure_);
         } else {
             refuse(502, "upstream_connect_failed", "cannot connect to " + endpoint.label + ": " + ec.message());
         }
     }
     co_return false;
+}
+
+asio::awaitable<error_code> exchange::handshake(endpoint_state& endpoint, std::string& failure) {
+    const auto& tls = *cluster_.config().tls;
+    const auto& name = tls.settings.server_name.empty() ? endpoint.host : tls.settings.server_name;
+    conn_->stream.start_tls(tls.context->context(), io::stream::tls_role::client,
+                            {.server_name = name, .verify_name = tls.settings.verify, .sessions = &endpoint.tls_sessions});
+    watch_.arm(conn_->stream.socket(), std::min(*env_.now + cluster_.config().connect_timeout, settings_.deadline));
+    auto ec = watch_.settle(co_await conn_->stream.handshake());
+    if (ec && ec != asio::error::timed_out) {
+        failure = conn_->stream.verify_error();
+        if (failure.empty()) failure = ec.message();
+        // A session the server no longer takes would fail the next handshake the same way.
+        endpoint.tls_sessions.clear();
+    }
+    co_return ec;
 }
 
 exchange::step exchange::send_request_now() {
@@ -338,6 +367,12 @@ bool exchange::read_head_failed(const error_code& ec, bool got_bytes) {
         refuse(504, "upstream_timeout", "upstream did not respond in time");
     } else if (got_bytes) {
         refuse(502, "upstream_bad_response", "upstream closed in the middle of the response head");
+    } else if (io::tls_error(ec) && !reused_) {
+        // A TLS 1.3 server checks the client's certificate after the client's handshake has
+        // ended: its refusal arrives as an alert on the first read.
+        spdlog::warn("upstream {} endpoint {}: TLS failed after the handshake: {}", cluster_.config().name,
+                     result_.endpoint, ec.message());
+        refuse(502, "upstream_tls", "TLS with " + std::string(result_.endpoint) + " failed: " + ec.message());
     } else {
         refuse(502, "upstream_reset", "upstream closed the connection before responding: " + ec.message());
     }

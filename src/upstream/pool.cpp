@@ -16,8 +16,10 @@ namespace asio = boost::asio;
 idle_state check_idle_connection(upstream_connection& c) {
     char byte;
     ssize_t n = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n > 0) {
-        return idle_state::stray_bytes;
+    if (n > 0 || c.stream.tls_buffered()) {
+        // Over TLS, bytes after a response are most likely the server's close_notify (which
+        // cannot be read without the connection's next read): not reusable, not suspicious.
+        return c.stream.plain() ? idle_state::stray_bytes : idle_state::closed;
     }
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? idle_state::alive : idle_state::closed;
 }

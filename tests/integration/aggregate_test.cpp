@@ -192,8 +192,8 @@ routes:
     ASSERT_EQ(ev.size(), 8u);
     auto pos = [&](const std::string& e) { return std::find(ev.begin(), ev.end(), e) - ev.begin(); };
     // a, b and c all arrived before any of them answered: they ran at the same time.
-    for (const std::string& arrived : {"+a", "+b", "+c"}) {
-        for (const std::string& answered : {"-a", "-b", "-c"}) {
+    for (std::string arrived : {"+a", "+b", "+c"}) {
+        for (std::string answered : {"-a", "-b", "-c"}) {
             EXPECT_LT(pos(arrived), pos(answered)) << arrived << " " << answered;
         }
     }

@@ -21,7 +21,7 @@ struct pki {
                                     .sans = "DNS:billing.internal,URI:spiffe://example.org/billing",
                                     .ca = "clients-ca"}),
                   "");
-        EXPECT_EQ(make_certificate(dir, "reports", {.subject = "/O=Example/CN=reports", .ca = "clients-ca"}), "");
+        EXPECT_EQ(make_certificate(dir, "reports", {.subject = "/O=Example/CN=reports", .sans = "DNS:reports", .ca = "clients-ca"}), "");
         EXPECT_EQ(make_certificate(dir, "intruder", {.subject = "/O=Example/CN=billing",
                                                      .sans = "DNS:billing.internal",
                                                      .ca = "other-ca"}),

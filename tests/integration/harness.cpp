@@ -212,11 +212,12 @@ std::pair<int, std::string> run_command(const std::string& command) {
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
-echo_server::echo_server(temp_dir& dir, const std::string& name) {
+echo_server::echo_server(temp_dir& dir, const std::string& name, const std::vector<std::string>& extra) {
     static int counter = 0;
     auto log = dir.path() + "/echo-" + name + "-" + std::to_string(counter++) + ".log";
-    process_ = std::make_unique<process>(
-        std::vector<std::string>{echo_binary(), "--listen", "127.0.0.1:0", "--name", name}, log);
+    std::vector<std::string> args{echo_binary(), "--listen", "127.0.0.1:0", "--name", name};
+    args.insert(args.end(), extra.begin(), extra.end());
+    process_ = std::make_unique<process>(args, log);
     auto content = process_->wait_for_log("listening on 127.0.0.1:");
     if (!content) throw std::runtime_error("echo server did not start: " + process_->log());
     port_ = port_after(*content, "listening on 127.0.0.1:");
@@ -226,6 +227,12 @@ long echo_server::in_flight() {
     auto r = request(port_, get_request("/__stats"));
     if (!r) return -1;
     return std::atol(json_field(r->body, "in_flight").c_str());
+}
+
+long echo_server::tls_stat(const std::string& field) {
+    auto [code, out] = run_command("curl -sk --max-time 5 https://127.0.0.1:" + std::to_string(port_) + "/__stats");
+    if (code != 0) return -1;
+    return std::atol(json_field(out, field).c_str());
 }
 
 long echo_server::connections() {

@@ -81,12 +81,15 @@ std::pair<int, std::string> run_command(const std::string& command);
 // The gatehouse-echo demo service on a free port.
 class echo_server {
 public:
-    explicit echo_server(temp_dir& dir, const std::string& name = "echo");
+    // extra: more arguments (--tls-cert, --tls-key, --client-ca make it an HTTPS upstream).
+    explicit echo_server(temp_dir& dir, const std::string& name = "echo", const std::vector<std::string>& extra = {});
     std::uint16_t port() const { return port_; }
     // Connections accepted so far (its /__stats), asked directly, not through the gateway.
     long connections();
     // Requests it is answering right now (a /delay/ request waiting, say).
     long in_flight();
+    // A number from its /__stats over HTTPS (an echo started with --tls-cert).
+    long tls_stat(const std::string& field);
 
 private:
     std::unique_ptr<process> process_;

@@ -5,6 +5,9 @@
 
 #include <openssl/types.h>
 
+// <openssl/ssl.h> declares it the same way; repeating the typedef spares every includer that header.
+typedef struct ssl_session_st SSL_SESSION;  // NOLINT(modernize-use-using)
+
 namespace gatehouse::common {
 
 struct openssl_deleter {
@@ -16,6 +19,7 @@ struct openssl_deleter {
     void operator()(BIGNUM* p) const;
     void operator()(OSSL_PARAM_BLD* p) const;
     void operator()(OSSL_PARAM* p) const;
+    void operator()(SSL_SESSION* p) const;
 };
 
 template <typename T>

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "gatehouse/common/openssl.hpp"
+
 namespace boost::asio::ssl {
 class context;
 }
@@ -64,6 +66,55 @@ private:
 
     std::vector<std::unique_ptr<entry>> entries_;
     std::vector<certificate_info> info_;
+};
+
+// How the gateway speaks TLS to an upstream's endpoints.
+struct tls_upstream_settings {
+    std::string server_name;  // SNI and the name verified; empty: each endpoint's host
+    std::string ca_file;      // the CAs trusted; empty: the system trust store
+    std::optional<tls_certificate_files> client_cert;  // presented to the upstream (mTLS)
+    bool verify = true;                                 // certificate chain and name
+    bool operator==(const tls_upstream_settings&) const = default;
+};
+
+// The OpenSSL client side towards one upstream cluster: TLS 1.2+, ALPN http/1.1, the trust
+// store and client certificate of its settings. Shared by every worker, like the server side.
+class tls_client_context {
+public:
+    // Reads the CA and client certificate files. On failure returns nullptr, with the settings
+    // key at fault ("ca_file", "client_cert") and why.
+    static std::shared_ptr<tls_client_context> create(const tls_upstream_settings& settings, std::string& bad_key,
+                                                      std::string& error);
+    ~tls_client_context();
+    tls_client_context(const tls_client_context&) = delete;
+    tls_client_context& operator=(const tls_client_context&) = delete;
+
+    boost::asio::ssl::context& context() { return *context_; }
+    const tls_upstream_settings& settings() const { return settings_; }
+    // SHA-256 over the settings and the bytes of the files read: two loads of unchanged files
+    // give equal contexts (a reload keeps the pools), a renewed certificate a different one.
+    const std::string& identity() const { return identity_; }
+
+private:
+    tls_client_context() = default;
+    std::unique_ptr<boost::asio::ssl::context> context_;
+    tls_upstream_settings settings_;
+    std::string identity_;
+};
+
+// The last TLS session an endpoint's server gave one worker, offered by that worker's next
+// connection to it: a pool of N connections costs one full handshake, not N. Filled from the
+// context's new-session callback (TLS 1.3 tickets arrive after the handshake).
+class tls_session_slot {
+public:
+    SSL_SESSION* get() const { return session_.get(); }
+    void store(SSL_SESSION* session) { session_.reset(session); }  // takes ownership
+    void clear() { session_.reset(); }
+    // The SSL ex_data index that points a connection at its slot.
+    static int ex_index();
+
+private:
+    openssl_ptr<SSL_SESSION> session_;
 };
 
 }  // namespace gatehouse::common

@@ -114,6 +114,16 @@ struct pool_config {
     bool operator==(const pool_config&) const = default;
 };
 
+// An upstream's TLS: the settings as configured and the client context built from them at load.
+struct upstream_tls_config {
+    common::tls_upstream_settings settings;
+    std::shared_ptr<common::tls_client_context> context;
+    // Equal when the settings and the files' contents are: a reload keeps the pools then.
+    bool operator==(const upstream_tls_config& other) const {
+        return context->identity() == other.context->identity();
+    }
+};
+
 struct upstream_config {
     std::string name;
     std::vector<host_port> endpoints;
@@ -122,7 +132,12 @@ struct upstream_config {
     duration dns_refresh{30'000};
     std::uint64_t retries = 1;  // extra endpoints to try after a connect failure
     pool_config pool;
-    bool operator==(const upstream_config&) const = default;
+    std::shared_ptr<const upstream_tls_config> tls;  // null: plain HTTP
+    bool operator==(const upstream_config& other) const {
+        return name == other.name && endpoints == other.endpoints && load_balancing == other.load_balancing &&
+               connect_timeout == other.connect_timeout && dns_refresh == other.dns_refresh &&
+               retries == other.retries && pool == other.pool && !tls == !other.tls && (!tls || *tls == *other.tls);
+    }
 };
 
 enum class path_match_kind { prefix, exact, templated };

@@ -23,11 +23,22 @@ class context;
 
 namespace gatehouse::common {
 struct peer_certificate;
-}
+class tls_session_slot;
+}  // namespace gatehouse::common
 
 namespace gatehouse::io {
 
 using io_handler = boost::asio::any_completion_handler<void(boost::system::error_code, std::size_t)>;
+
+// What a client's TLS layer asks of the server.
+struct tls_client_options {
+    std::string_view server_name;  // sent as SNI unless an IP literal; the name (or IP) verified
+    bool verify_name = true;       // the certificate must be for server_name (when the context verifies peers)
+    common::tls_session_slot* sessions = nullptr;  // resume its session; new sessions land there
+};
+
+// True if ec came from the TLS layer (an alert, a bad record) rather than from the socket.
+bool tls_error(const boost::system::error_code& ec);
 
 class tls_layer;  // OpenSSL through Asio's ssl::stream (stream.cpp)
 
@@ -46,9 +57,8 @@ public:
     // No TLS layer: bytes on the socket are the stream's bytes.
     bool plain() const { return !tls_; }
 
-    // Adds a TLS layer in role (before any byte is exchanged); server_name: the SNI a client
-    // sends and the name it verifies when context verifies peers. handshake() then runs it.
-    void start_tls(boost::asio::ssl::context& context, tls_role role, std::string_view server_name = {});
+    // Adds a TLS layer in role (before any byte is exchanged); handshake() then runs it.
+    void start_tls(boost::asio::ssl::context& context, tls_role role, const tls_client_options& client = {});
     boost::asio::awaitable<boost::system::error_code> handshake();
     // After a completed handshake: what was agreed.
     struct tls_session {
@@ -56,6 +66,12 @@ public:
         bool resumed = false;  // from a session ticket or the cache
     };
     tls_session session() const;
+    // After a failed client handshake: why the peer's certificate was refused ("certificate has
+    // expired", "hostname mismatch"); empty when verification was not the cause.
+    std::string verify_error() const;
+    // Bytes the TLS layer has read from the socket and not yet handed out (an idle pooled
+    // connection with some is not clean).
+    bool tls_buffered() const;
     // The peer's certificate when it sent one and it verified (also on a resumed session);
     // else null.
     std::unique_ptr<common::peer_certificate> verified_peer() const;

@@ -52,6 +52,7 @@ enum class upstream_error {
     pool_exhausted,
     no_endpoint,
     unexpected_bytes,  // bytes the upstream sent beyond a response's framing or while idle: connection closed
+    tls,               // the TLS handshake failed (certificate not verified, no common protocol, alert)
     count
 };
 std::string_view name_of(upstream_error e);

@@ -7,6 +7,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "gatehouse/common/tls_context.hpp"
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/upstream/load_balancer.hpp"
 #include "gatehouse/upstream/pool.hpp"
@@ -18,12 +19,15 @@ using address_list = std::vector<boost::asio::ip::tcp::endpoint>;
 using resolved_addresses = std::vector<std::vector<address_list>>;
 
 struct endpoint_state {
-    endpoint_state(std::string label, const config::pool_config& pool_config)
-        : label(std::move(label)), pool(pool_config) {}
+    endpoint_state(std::string host, std::string label, const config::pool_config& pool_config)
+        : host(std::move(host)), label(std::move(label)), pool(pool_config) {}
+    std::string host;   // as configured: a TLS upstream's default server name
     std::string label;  // "host:port" as configured, for logs
     address_list addresses;
     std::size_t next_address = 0;
     std::uint64_t active = 0;  // requests in flight from this worker
+    // A TLS upstream's last session (declared before pool: its connections point at it).
+    common::tls_session_slot tls_sessions;
     connection_pool pool;
 };
 

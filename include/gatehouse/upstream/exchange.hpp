@@ -142,6 +142,8 @@ private:
     // their frames nor keeps their state in its own.
     endpoint_state* choose_endpoint(std::size_t& index);
     boost::asio::awaitable<bool> connect(endpoint_state& endpoint, std::size_t index);
+    // A TLS upstream's handshake on the new connection, under the connect timeout; failure: why.
+    boost::asio::awaitable<boost::system::error_code> handshake(endpoint_state& endpoint, std::string& failure);
     step send_request_now();
     step send_failed(const boost::system::error_code& ec);
     step request_sent();
@@ -198,6 +200,7 @@ private:
     bool stale_retried_ = false;
     bool continue_sent_ = false;
     bool last_connect_timed_out_ = false;
+    std::string last_tls_failure_;  // why the last TLS handshake failed; empty if it did not
 };
 
 }  // namespace gatehouse::upstream

@@ -278,7 +278,7 @@ routes:
 )");
     EXPECT_TRUE(has_error(r, "filters.a.type",
                           "unknown filter type \"nope\" (known: request_id, headers, access_log, respond, api_key, "
-                          "ip_filter, cors, rate_limit, jwt)"));
+                          "ip_filter, cors, rate_limit, jwt, mtls)"));
     EXPECT_TRUE(has_error(r, "filters.b.type", "missing required key \"type\""));
     EXPECT_TRUE(has_error(r, "filters.c.sample", "expected true or false"));
     EXPECT_TRUE(has_error(r, "default_filters", "unknown filter \"missing\""));

@@ -69,7 +69,7 @@ asio::awaitable<void> ping_client(tcp::endpoint server, asio::ssl::context* tls,
     io::stream s(co_await asio::this_coro::executor);
     co_await s.socket().async_connect(server, asio::use_awaitable);
     if (tls) {
-        s.start_tls(*tls, io::stream::tls_role::client, name);
+        s.start_tls(*tls, io::stream::tls_role::client, {.server_name = name});
         out.handshake = co_await s.handshake();
         if (out.handshake) co_return;
     }
