@@ -136,10 +136,10 @@ json::object server_json(const config::server_config& server) {
             continue;
         }
         json::array certificates;
-        for (const auto& c : l.tls->certificates)
+        for (const auto& c : l.tls->settings.certificates)
             certificates.push_back(json::object{{"cert", c.cert}, {"key", c.key}});
         json::object tls{{"certificates", std::move(certificates)},
-                         {"min_version", l.tls->min_version == common::tls_version::v1_3 ? "1.3" : "1.2"}};
+                         {"min_version", l.tls->settings.min_version == common::tls_version::v1_3 ? "1.3" : "1.2"}};
         listen.push_back(json::object{{"address", address(l)}, {"tls", std::move(tls)}});
     }
     json::array trusted;

@@ -2,12 +2,18 @@
 
 #include <algorithm>
 #include <ctime>
+#include <cstring>
+#include <deque>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include <boost/asio/ssl/context.hpp>
 #include <openssl/err.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -141,13 +147,121 @@ bool wildcard_match(std::string_view pattern, std::string_view name) {
 
 }  // namespace
 
+// Session-ticket keys of one listener: the newest encrypts new tickets; it and the one before
+// decrypt (a ticket lives at most one lifetime, and a key encrypts for one). Generated here,
+// never written anywhere, rotated when a ticket is issued past the newest key's lifetime.
+// Shared by the listener's contexts across reloads (by scope), and so by every worker; the
+// mutex is taken once per handshake that issues or presents a ticket, next to its
+// public-key operations.
+class ticket_keys {
+public:
+    explicit ticket_keys(std::chrono::seconds lifetime) : lifetime_(lifetime) {}
+
+    void set_lifetime(std::chrono::seconds lifetime) {
+        std::lock_guard lock(mutex_);
+        lifetime_ = lifetime;
+    }
+
+    // OpenSSL's ticket key callback: 1 key set, 2 (decrypting) key set and renew the ticket, 0
+    // no key (decrypting: a full handshake), -1 failure.
+    int operator()(unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac, int encrypt) {
+        key chosen;
+        bool newest = true;
+        {
+            std::lock_guard lock(mutex_);
+            const auto now = std::chrono::steady_clock::now();
+            if (keys_.empty() || now - keys_.front().created >= lifetime_) {
+                if (!rotate(now)) return -1;
+            }
+            if (encrypt) {
+                chosen = keys_.front();
+            } else {
+                auto it = std::find_if(keys_.begin(), keys_.end(),
+                                       [&](const key& k) { return std::memcmp(k.name, name, sizeof k.name) == 0; });
+                if (it == keys_.end()) return 0;
+                chosen = *it;
+                newest = it == keys_.begin();
+            }
+        }
+        if (encrypt) {
+            std::memcpy(name, chosen.name, sizeof chosen.name);
+            if (RAND_bytes(iv, EVP_MAX_IV_LENGTH) != 1 ||
+                EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, chosen.aes, iv) != 1) {
+                return -1;
+            }
+        } else if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, chosen.aes, iv) != 1) {
+            return -1;
+        }
+        char digest[] = "SHA256";
+        OSSL_PARAM params[] = {OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, chosen.hmac, sizeof chosen.hmac),
+                               OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                               OSSL_PARAM_construct_end()};
+        if (EVP_MAC_CTX_set_params(mac, params) != 1) return -1;
+        return newest ? 1 : 2;
+    }
+
+    static int ex_index() {
+        static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+        return index;
+    }
+
+private:
+    struct key {
+        unsigned char name[16];
+        unsigned char aes[32];
+        unsigned char hmac[32];
+        std::chrono::steady_clock::time_point created;
+    };
+
+    bool rotate(std::chrono::steady_clock::time_point now) {
+        key k{};
+        if (RAND_bytes(k.name, sizeof k.name) != 1 || RAND_bytes(k.aes, sizeof k.aes) != 1 ||
+            RAND_bytes(k.hmac, sizeof k.hmac) != 1) {
+            return false;
+        }
+        k.created = now;
+        keys_.push_front(k);
+        if (keys_.size() > 2) keys_.pop_back();
+        return true;
+    }
+
+    std::mutex mutex_;
+    std::chrono::seconds lifetime_;
+    std::deque<key> keys_;  // newest first
+};
+
+namespace {
+
+// The ticket keys of scope: the same object for every config load while one is alive.
+std::shared_ptr<ticket_keys> ticket_keys_for(const std::string& scope, std::chrono::seconds lifetime) {
+    static std::mutex mutex;
+    static std::map<std::string, std::weak_ptr<ticket_keys>> by_scope;
+    std::lock_guard lock(mutex);
+    auto& slot = by_scope[scope];
+    if (auto keys = slot.lock()) {
+        keys->set_lifetime(lifetime);
+        return keys;
+    }
+    auto keys = std::make_shared<ticket_keys>(lifetime);
+    slot = keys;
+    return keys;
+}
+
+int ticket_key_callback(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                        EVP_MAC_CTX* mac, int encrypt) {
+    auto* keys = static_cast<ticket_keys*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ticket_keys::ex_index()));
+    return keys ? (*keys)(name, iv, cipher, mac, encrypt) : -1;
+}
+
+}  // namespace
+
 tls_server_context::tls_server_context() = default;
 tls_server_context::~tls_server_context() = default;
 
-std::shared_ptr<tls_server_context> tls_server_context::create(const std::vector<tls_certificate_files>& certificates,
-                                                               tls_version min_version,
-                                                               const tls_client_auth& client_auth,
+std::shared_ptr<tls_server_context> tls_server_context::create(const tls_server_settings& settings,
                                                                std::size_t& bad_index, std::string& error) {
+    const auto& certificates = settings.certificates;
+    const auto& client_auth = settings.client_auth;
     std::shared_ptr<tls_server_context> self(new tls_server_context());
     for (std::size_t i = 0; i < certificates.size(); ++i) {
         bad_index = i;
@@ -165,7 +279,7 @@ std::shared_ptr<tls_server_context> tls_server_context::create(const std::vector
             self->entries_.push_back(std::make_unique<entry>());
             target = self->entries_.back().get();
             target->names = info.names;
-            configure(target->context.native_handle(), min_version);
+            configure(target->context.native_handle(), settings.min_version);
         }
         auto* ctx = target->context.native_handle();
         if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1) {
@@ -196,6 +310,13 @@ std::shared_ptr<tls_server_context> tls_server_context::create(const std::vector
         for (const auto& e : self->entries_) {
             if (!require_client_certificates(e->context.native_handle(), client_auth, error)) return nullptr;
         }
+    }
+    self->tickets_ = ticket_keys_for(settings.ticket_scope, settings.session_lifetime);
+    for (const auto& e : self->entries_) {
+        auto* ctx = e->context.native_handle();
+        SSL_CTX_set_timeout(ctx, static_cast<long>(settings.session_lifetime.count()));
+        SSL_CTX_set_ex_data(ctx, ticket_keys::ex_index(), self->tickets_.get());
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key_callback);
     }
     auto* first = self->entries_.front()->context.native_handle();
     SSL_CTX_set_tlsext_servername_callback(

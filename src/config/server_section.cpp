@@ -52,11 +52,23 @@ void read_client_auth(reader& r, const YAML::Node& node, const std::string& path
 // { certificates: [{cert, key}], min_version, client_auth }: the files are read and checked here, so a bad
 // certificate is a config error (at load, at --validate and at reload) and not a failed handshake.
 std::shared_ptr<const tls_listener_config> read_listener_tls(reader& r, const YAML::Node& node,
-                                                             const std::string& path) {
+                                                             const std::string& path, const host_port& address) {
     const auto errors_before = r.errors.size();
-    if (!r.expect_map(node, path, {"certificates", "min_version", "client_auth"})) return nullptr;
+    if (!r.expect_map(node, path, {"certificates", "min_version", "client_auth", "session_lifetime"})) return nullptr;
     auto tls = std::make_shared<tls_listener_config>();
-    r.optional_field(node, "min_version", path, tls->min_version, [&](const YAML::Node& n, const std::string& p) {
+    auto& settings = tls->settings;
+    settings.ticket_scope = address.host + ":" + std::to_string(address.port);
+    r.optional_field(node, "session_lifetime", path, settings.session_lifetime,
+                     [&](const YAML::Node& n, const std::string& p) -> std::optional<std::chrono::seconds> {
+                         auto d = r.time(n, p);
+                         if (!d) return std::nullopt;
+                         if (*d < std::chrono::seconds(1) || *d > std::chrono::hours(24)) {
+                             r.error(n, p, "a session lifetime between 1s and 24h");
+                             return std::nullopt;
+                         }
+                         return std::chrono::duration_cast<std::chrono::seconds>(*d);
+                     });
+    r.optional_field(node, "min_version", path, settings.min_version, [&](const YAML::Node& n, const std::string& p) {
         return r.one_of<common::tls_version>(n, p, "TLS version",
                                              {{"1.2", common::tls_version::v1_2}, {"1.3", common::tls_version::v1_3}});
     });
@@ -77,16 +89,17 @@ std::shared_ptr<const tls_listener_config> read_listener_tls(reader& r, const YA
                 r.error(certs[i], reader::join(ip, key), std::string("missing required key \"") + key + "\"");
             }
         }
-        tls->certificates.push_back(std::move(files));
+        settings.certificates.push_back(std::move(files));
     }
-    if (auto n = node["client_auth"]; n.IsDefined()) read_client_auth(r, n, path + ".client_auth", tls->client_auth);
+    if (auto n = node["client_auth"]; n.IsDefined()) {
+        read_client_auth(r, n, path + ".client_auth", settings.client_auth);
+    }
     if (r.errors.size() != errors_before) return nullptr;
     std::size_t bad = 0;
     std::string error;
-    tls->context =
-        common::tls_server_context::create(tls->certificates, tls->min_version, tls->client_auth, bad, error);
+    tls->context = common::tls_server_context::create(settings, bad, error);
     if (!tls->context) {
-        if (bad < tls->certificates.size()) {
+        if (bad < settings.certificates.size()) {
             r.error(certs[bad], reader::index(cp, bad), error);
         } else {
             r.error(node["client_auth"]["ca_file"], path + ".client_auth.ca_file", error);
@@ -115,7 +128,7 @@ void read_listen(reader& r, const YAML::Node& node, server_config& server) {
         }
         auto hp = read_listen_address(r, address, path + ".address");
         std::shared_ptr<const tls_listener_config> tls;
-        if (auto t = item["tls"]; t.IsDefined()) tls = read_listener_tls(r, t, path + ".tls");
+        if (auto t = item["tls"]; t.IsDefined() && hp) tls = read_listener_tls(r, t, path + ".tls", *hp);
         std::optional<std::uint16_t> redirect;
         if (auto n = item["redirect_to_https"]; n.IsDefined()) {
             if (item["tls"].IsDefined()) {

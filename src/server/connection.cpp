@@ -143,10 +143,10 @@ asio::awaitable<bool> client_connection::handshake() {
     stats.ok.add();
     (session.tls13 ? stats.tls13 : stats.tls12).add();
     if (session.resumed) stats.resumed.add();
-    if (tls.client_auth.mode != common::client_auth_mode::none) {
+    if (tls.settings.client_auth.mode != common::client_auth_mode::none) {
         // Read once: every request on the connection, and its log line, names the same holder.
         peer_certificate_ = stream_.verified_peer();
-        forward_client_certificate_ = tls.client_auth.forward;
+        forward_client_certificate_ = tls.settings.client_auth.forward;
     }
     co_return true;
 }

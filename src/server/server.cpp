@@ -141,11 +141,11 @@ std::string server::metrics() {
                                ? bound_[index].address().to_string() + ":" + std::to_string(bound_[index].port())
                                : l.host + ":" + std::to_string(l.port);
         const auto& info = l.tls->context->certificates();
-        for (std::size_t i = 0; i < info.size() && i < l.tls->certificates.size(); ++i) {
+        for (std::size_t i = 0; i < info.size() && i < l.tls->settings.certificates.size(); ++i) {
             std::string names;
             for (const auto& n : info[i].names) names += (names.empty() ? "" : ",") + n;
             process_.certificates.push_back(
-                {label, l.tls->certificates[i].cert, std::move(names),
+                {label, l.tls->settings.certificates[i].cert, std::move(names),
                  std::chrono::duration_cast<std::chrono::seconds>(info[i].not_after - now).count()});
         }
     }

@@ -260,3 +260,57 @@ TEST(Tls, ACloseEndsWithCloseNotifySoTheClientCanTellItFromATruncation) {
     EXPECT_NE(out.find("\"target\":\"/x\""), std::string::npos) << out;
     EXPECT_EQ(out.find("unexpected eof"), std::string::npos) << out;
 }
+
+// One HTTPS request with openssl s_client, resuming the session in file sess_in (if set) and
+// saving the session it ends with in sess_out; "Reused", "New" or what went wrong.
+std::string session_handshake(std::uint16_t port, const std::string& sess_in, const std::string& sess_out) {
+    auto [code, out] = run_command(
+        "printf \"GET / HTTP/1.1\\r\\nHost: api.test\\r\\nConnection: close\\r\\n\\r\\n\" | timeout 10 openssl "
+        "s_client -connect 127.0.0.1:" +
+        std::to_string(port) + " -servername api.test -ign_eof" + (sess_in.empty() ? "" : " -sess_in " + sess_in) +
+        " -sess_out " + sess_out + " 2>&1");
+    for (const char* outcome : {"\nReused, TLSv1.3", "\nNew, TLSv1.3"}) {
+        if (out.find(outcome) != std::string::npos) return std::string(outcome).substr(1, outcome[1] == 'R' ? 6 : 3);
+    }
+    return "no handshake: " + out.substr(0, 300);
+}
+
+// The first 16 bytes of the ticket in a saved session: the name of the key that encrypted it.
+std::string ticket_key_name(const std::string& session_file) {
+    auto [code, out] = run_command("openssl sess_id -in " + session_file + " -text -noout");
+    auto at = out.find("0000 - ", out.find("TLS session ticket:"));
+    return at == std::string::npos ? "no ticket: " + out : out.substr(at, out.find('\n', at) - at);
+}
+
+TEST(Tls, SessionTicketsResumeOnEveryWorkerAcrossReloadsAndTheirKeysRotate) {
+    temp_dir dir;
+    self_signed(dir, "api.test");
+    echo_server echo(dir);
+    gateway gw(dir, "server:\n  workers: 4\n  listen:\n    - address: \"127.0.0.1:0\"\n      tls:\n"
+                    "        session_lifetime: 4s\n        certificates: [ { cert: " +
+                        dir.path() + "/api.test.pem, key: " + dir.path() +
+                        "/api.test.key } ]\nupstreams: { app: { endpoints: [\"127.0.0.1:" +
+                        std::to_string(echo.port()) + "\"] } }\nroutes: [ { name: app, upstream: app } ]\n");
+    const auto file = [&](const std::string& name) { return dir.path() + "/" + name + ".session"; };
+    const auto started = std::chrono::steady_clock::now();
+    const auto pause_until = [&](std::chrono::milliseconds since_start) {
+        auto left = started + since_start - std::chrono::steady_clock::now();
+        if (left > 0ms) peer_pause(std::chrono::duration_cast<std::chrono::milliseconds>(left));
+    };
+    ASSERT_EQ(session_handshake(gw.port(), "", file("t1")), "New");
+    // Connections land on any of the four workers: every one takes the ticket.
+    for (int i = 0; i < 8; ++i) EXPECT_EQ(session_handshake(gw.port(), file("t1"), file("unused")), "Reused");
+    // A reload builds new TLS contexts; the ticket keys stay, so sessions survive it.
+    gw.proc().signal(SIGHUP);
+    EXPECT_TRUE(gw.proc().wait_for_log("reload"));
+    EXPECT_EQ(session_handshake(gw.port(), file("t1"), file("unused")), "Reused");
+    pause_until(2500ms);
+    ASSERT_EQ(session_handshake(gw.port(), "", file("t2")), "New");  // a ticket from the same key, later
+    EXPECT_EQ(ticket_key_name(file("t1")), ticket_key_name(file("t2")));
+    // Past the key's lifetime a new key encrypts; t2 (still within its own lifetime) is
+    // decrypted with the previous key, resumed, and renewed under the new one.
+    pause_until(5000ms);
+    EXPECT_EQ(session_handshake(gw.port(), file("t2"), file("t3")), "Reused");
+    EXPECT_NE(ticket_key_name(file("t3")), ticket_key_name(file("t2")));
+    EXPECT_EQ(ticket_key_name(file("t3")).find("no ticket"), std::string::npos);
+}

@@ -37,6 +37,20 @@ struct tls_client_auth {
     bool operator==(const tls_client_auth&) const = default;
 };
 
+// A TLS listener as configured.
+struct tls_server_settings {
+    std::vector<tls_certificate_files> certificates;
+    tls_version min_version = tls_version::v1_2;
+    tls_client_auth client_auth;
+    // How long a session may be resumed; session-ticket keys rotate at this period.
+    std::chrono::seconds session_lifetime{3600};
+    // Listeners with the same scope (their address) share ticket keys across config loads,
+    // so a reload does not end the sessions clients hold.
+    std::string ticket_scope;
+};
+
+class ticket_keys;
+
 class tls_server_context {
 public:
     struct certificate_info {
@@ -47,9 +61,8 @@ public:
     // Reads and checks every certificate (readable, key matching, not expired) and the client
     // CA file. On failure returns nullptr, with the index of the bad certificate (or
     // certificates.size() for the client CA file) and why.
-    static std::shared_ptr<tls_server_context> create(const std::vector<tls_certificate_files>& certificates,
-                                                      tls_version min_version, const tls_client_auth& client_auth,
-                                                      std::size_t& bad_index, std::string& error);
+    static std::shared_ptr<tls_server_context> create(const tls_server_settings& settings, std::size_t& bad_index,
+                                                      std::string& error);
     ~tls_server_context();
     tls_server_context(const tls_server_context&) = delete;
     tls_server_context& operator=(const tls_server_context&) = delete;
@@ -66,6 +79,7 @@ private:
 
     std::vector<std::unique_ptr<entry>> entries_;
     std::vector<certificate_info> info_;
+    std::shared_ptr<ticket_keys> tickets_;
 };
 
 // How the gateway speaks TLS to an upstream's endpoints.

@@ -30,9 +30,7 @@ struct host_port {
 // A listener's TLS: certificates (chosen by SNI) and the oldest version accepted. The context
 // is built when the config loads (files read, keys checked), so a reload picks up new files.
 struct tls_listener_config {
-    std::vector<common::tls_certificate_files> certificates;
-    common::tls_version min_version = common::tls_version::v1_2;
-    common::tls_client_auth client_auth;
+    common::tls_server_settings settings;
     std::shared_ptr<common::tls_server_context> context;
 };
 
