@@ -314,3 +314,30 @@ TEST(Tls, SessionTicketsResumeOnEveryWorkerAcrossReloadsAndTheirKeysRotate) {
     EXPECT_NE(ticket_key_name(file("t3")), ticket_key_name(file("t2")));
     EXPECT_EQ(ticket_key_name(file("t3")).find("no ticket"), std::string::npos);
 }
+
+TEST(Tls, AnEcdsaAndAnRsaCertificateForOneNameServeEachClientTheOneItSupports) {
+    temp_dir dir;
+    self_signed(dir, "api.test");
+    ASSERT_EQ(harness::make_certificate(dir, "api-rsa", {.subject = "/CN=api.test", .sans = "DNS:api.test", .rsa = true}),
+              "");
+    echo_server echo(dir);
+    gateway gw(dir, tls_config(dir, echo.port(), {"api.test", "api-rsa"}));
+    auto key_of = [&](const std::string& flags) {
+        auto [code, out] = run_command("echo | timeout 10 openssl s_client -connect 127.0.0.1:" +
+                                       std::to_string(gw.port()) + " -servername api.test " + flags + " 2>&1");
+        auto at = out.find("Server public key is ");
+        return at == std::string::npos ? "no handshake: " + out.substr(0, 300) : out.substr(at, out.find('\n', at) - at);
+    };
+    for (const auto* version : {"-tls1_2", "-tls1_3"}) {
+        SCOPED_TRACE(version);
+        EXPECT_EQ(key_of(std::string(version) + " -sigalgs ECDSA+SHA256"), "Server public key is 256 bit");
+        EXPECT_EQ(key_of(std::string(version) + " -sigalgs rsa_pss_rsae_sha256:RSA+SHA256"),
+                  "Server public key is 2048 bit");
+    }
+    // A client that takes either gets one, and curl completes a request over each.
+    EXPECT_NE(key_of("").find("Server public key is"), std::string::npos);
+    auto [c1, rsa] = run_command("curl -s --max-time 10 -k --tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256 "
+                                 "--resolve api.test:" + std::to_string(gw.port()) + ":127.0.0.1 -w \"%{http_code}\" "
+                                 "https://api.test:" + std::to_string(gw.port()) + "/ -o /dev/null");
+    EXPECT_EQ(rsa, "200");
+}
