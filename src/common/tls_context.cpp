@@ -250,7 +250,11 @@ std::shared_ptr<ticket_keys> ticket_keys_for(const std::string& scope, std::chro
 int ticket_key_callback(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                         EVP_MAC_CTX* mac, int encrypt) {
     auto* keys = static_cast<ticket_keys*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ticket_keys::ex_index()));
-    return keys ? (*keys)(name, iv, cipher, mac, encrypt) : -1;
+    int result = keys ? (*keys)(name, iv, cipher, mac, encrypt) : -1;
+    // TLS 1.3 clients use a ticket once (OpenSSL's do): a resumption must bring a new one, as
+    // OpenSSL's built-in keys do, or every other connection of a client is a full handshake.
+    if (result == 1 && !encrypt && SSL_version(ssl) == TLS1_3_VERSION) result = 2;
+    return result;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "certificates.hpp"
 #include "common.hpp"
+#include "tls_client.hpp"
 
 using namespace harness;
 using namespace std::chrono_literals;
@@ -340,4 +341,54 @@ TEST(Tls, AnEcdsaAndAnRsaCertificateForOneNameServeEachClientTheOneItSupports) {
                                  "--resolve api.test:" + std::to_string(gw.port()) + ":127.0.0.1 -w \"%{http_code}\" "
                                  "https://api.test:" + std::to_string(gw.port()) + "/ -o /dev/null");
     EXPECT_EQ(rsa, "200");
+}
+
+TEST(Tls, CertificateRotationByReloadUnderLoadFailsNoRequest) {
+    temp_dir dir;
+    ASSERT_EQ(make_ca(dir, "ca"), "");  // the clients trust the CA: both certificates verify
+    ASSERT_EQ(harness::make_certificate(dir, "api.test", {.subject = "", .sans = "", .ca = "ca"}), "");
+    echo_server echo(dir);
+    gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}, "", "  workers: 2\n"));
+    std::atomic<bool> stop{false};
+    struct client {
+        https_load_options options;
+        https_load_result result;
+    };
+    std::vector<client> clients;
+    for (bool tls13 : {true, false}) {
+        for (int mode = 0; mode < 3; ++mode) {  // keep-alive; new connections resuming; new full handshakes
+            https_load_options o{.port = gw.port(), .server_name = "api.test", .ca_file = dir.path() + "/ca.pem"};
+            o.keep_alive = mode == 0;
+            o.resume = mode == 1;
+            o.tls13 = tls13;
+            clients.push_back({o, {}});
+        }
+    }
+    ASSERT_EQ(harness::make_certificate(dir, "next", {.subject = "/CN=api.test", .sans = "DNS:api.test", .ca = "ca"}),
+              "");
+    std::vector<std::thread> threads;
+    for (auto& c : clients) threads.emplace_back([&c, &stop] { https_load(c.options, stop, c.result); });
+    peer_pause(700ms);
+    ASSERT_EQ(run_command("cp " + dir.path() + "/next.pem " + dir.path() + "/api.test.pem && cp " + dir.path() +
+                          "/next.key " + dir.path() + "/api.test.key")
+                  .first,
+              0);
+    gw.proc().signal(SIGHUP);
+    EXPECT_TRUE(gw.proc().wait_for_log("reload"));
+    peer_pause(1200ms);
+    stop = true;
+    for (auto& t : threads) t.join();
+    for (const auto& c : clients) {
+        SCOPED_TRACE(std::string(c.options.tls13 ? "TLS 1.3" : "TLS 1.2") +
+                     (c.options.keep_alive ? ", keep-alive" : c.options.resume ? ", resuming" : ", full handshakes"));
+        EXPECT_EQ(c.result.failed, 0) << c.result.last_error;
+        EXPECT_GT(c.result.ok, 5);
+        if (!c.options.keep_alive && !c.options.resume) {
+            EXPECT_EQ(c.result.serials.size(), 2u);  // the old certificate, then the new one
+        }
+        if (c.options.resume) {
+            EXPECT_GT(c.result.resumed, 0);
+            EXPECT_EQ(c.result.resumed + 1, c.result.handshakes);  // all but the first, across the reload
+        }
+    }
 }
