@@ -109,10 +109,21 @@ int select_http11(SSL*, const unsigned char** out, unsigned char* out_length, co
     return SSL_TLSEXT_ERR_NOACK;  // no protocol in common: carry on without ALPN (HTTP/1.1)
 }
 
+// Mozilla's "intermediate" key exchange groups, after the post-quantum hybrid where this
+// OpenSSL has it (3.5): OpenSSL's default list adds x448, P-521 and the finite-field groups.
+void set_groups(SSL_CTX* ctx) {
+    if (SSL_CTX_set1_groups_list(ctx, "X25519MLKEM768:X25519:prime256v1:secp384r1") != 1) {
+        ERR_clear_error();
+        SSL_CTX_set1_groups_list(ctx, "X25519:prime256v1:secp384r1");
+    }
+}
+
 void configure(SSL_CTX* ctx, tls_version min_version) {
     SSL_CTX_set_min_proto_version(ctx, min_version == tls_version::v1_3 ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_cipher_list(ctx, intermediate_ciphers);
+    SSL_CTX_set_dh_auto(ctx, 1);  // the DHE-RSA suites of the list, with ffdhe2048 for RSA-2048 keys
+    set_groups(ctx);
     SSL_CTX_set_alpn_select_cb(ctx, select_http11, nullptr);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     static constexpr unsigned char session_context[] = "gatehouse";
@@ -404,6 +415,7 @@ std::shared_ptr<tls_client_context> tls_client_context::create(const tls_upstrea
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_cipher_list(ctx, intermediate_ciphers);
+    set_groups(ctx);
     static constexpr unsigned char alpn[] = "\x08http/1.1";
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof alpn - 1);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);

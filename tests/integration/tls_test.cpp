@@ -392,3 +392,21 @@ TEST(Tls, CertificateRotationByReloadUnderLoadFailsNoRequest) {
         }
     }
 }
+
+TEST(Tls, OnlyMozillaIntermediateCiphersAndGroupsAreAccepted) {
+    temp_dir dir;
+    self_signed(dir, "api.test");
+    echo_server echo(dir);
+    gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}));
+    const auto accepted = [&](const std::string& flags) {
+        return subject_for(gw.port(), "api.test", flags) == "subject=CN=api.test";
+    };
+    EXPECT_TRUE(accepted("-tls1_2 -cipher ECDHE-ECDSA-AES128-GCM-SHA256"));
+    EXPECT_TRUE(accepted("-tls1_2 -cipher ECDHE-ECDSA-CHACHA20-POLY1305"));
+    EXPECT_FALSE(accepted("-tls1_2 -cipher ECDHE-ECDSA-AES128-SHA"));  // CBC, no AEAD
+    EXPECT_FALSE(accepted("-tls1_2 -cipher AES128-GCM-SHA256"));       // no forward secrecy
+    EXPECT_TRUE(accepted("-tls1_3 -groups X25519"));
+    EXPECT_TRUE(accepted("-tls1_3 -groups P-384"));
+    EXPECT_FALSE(accepted("-tls1_3 -groups ffdhe2048"));
+    EXPECT_FALSE(accepted("-tls1_3 -groups X448"));
+}
