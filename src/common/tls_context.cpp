@@ -1,8 +1,8 @@
 #include "gatehouse/common/tls_context.hpp"
 
 #include <algorithm>
-#include <ctime>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -10,11 +10,11 @@
 #include <sstream>
 
 #include <boost/asio/ssl/context.hpp>
-#include <openssl/err.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -258,8 +258,8 @@ std::shared_ptr<ticket_keys> ticket_keys_for(const std::string& scope, std::chro
     return keys;
 }
 
-int ticket_key_callback(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
-                        EVP_MAC_CTX* mac, int encrypt) {
+int ticket_key_callback(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher, EVP_MAC_CTX* mac,
+                        int encrypt) {
     auto* keys = static_cast<ticket_keys*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ticket_keys::ex_index()));
     int result = keys ? (*keys)(name, iv, cipher, mac, encrypt) : -1;
     // TLS 1.3 clients use a ticket once (OpenSSL's do): a resumption must bring a new one, as

@@ -30,9 +30,9 @@ std::set<std::string, std::less<>> route_params(const match_config& match) {
 }
 
 bool gateway_owned_field(std::string_view name) {
-    for (std::string_view owned : {"host", "content-length", "transfer-encoding", "x-request-id", "x-forwarded-for",
-                                   "x-forwarded-proto", "x-forwarded-host", "x-forwarded-client-cert", "forwarded",
-                                   "traceparent", "tracestate"}) {
+    for (std::string_view owned :
+         {"host", "content-length", "transfer-encoding", "x-request-id", "x-forwarded-for", "x-forwarded-proto",
+          "x-forwarded-host", "x-forwarded-client-cert", "forwarded", "traceparent", "tracestate"}) {
         if (http::iequals(name, owned)) return true;
     }
     return http::is_hop_by_hop_name(name);

@@ -51,8 +51,8 @@ void read_client_auth(reader& r, const YAML::Node& node, const std::string& path
 
 // { certificates: [{cert, key}], min_version, client_auth }: the files are read and checked here, so a bad
 // certificate is a config error (at load, at --validate and at reload) and not a failed handshake.
-std::shared_ptr<const tls_listener_config> read_listener_tls(reader& r, const YAML::Node& node,
-                                                             const std::string& path, const host_port& address) {
+std::shared_ptr<const tls_listener_config> read_listener_tls(reader& r, const YAML::Node& node, const std::string& path,
+                                                             const host_port& address) {
     const auto errors_before = r.errors.size();
     if (!r.expect_map(node, path, {"certificates", "min_version", "client_auth", "session_lifetime"})) return nullptr;
     auto tls = std::make_shared<tls_listener_config>();

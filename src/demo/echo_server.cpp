@@ -187,7 +187,8 @@ asio::awaitable<void> session(Stream& socket) {
         }
 
         if (path.starts_with("/delay/")) {
-            asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(parse_number(path.substr(7))));
+            asio::steady_timer timer(co_await asio::this_coro::executor,
+                                     std::chrono::milliseconds(parse_number(path.substr(7))));
             co_await timer.async_wait(use_nothrow);
         }
         if (path.starts_with("/bytes/")) {

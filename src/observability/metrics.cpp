@@ -19,10 +19,9 @@ void route_stats::record(unsigned status, std::chrono::nanoseconds duration) {
 }
 
 namespace {
-constexpr std::string_view error_names[] = {"connect_failed", "connect_timeout", "timeout",
-                                            "reset",          "bad_response",    "write_failed",
-                                            "pool_exhausted", "no_endpoint",     "unexpected_bytes",
-                                            "tls"};
+constexpr std::string_view error_names[] = {
+    "connect_failed", "connect_timeout", "timeout",          "reset", "bad_response", "write_failed",
+    "pool_exhausted", "no_endpoint",     "unexpected_bytes", "tls"};
 }
 
 static_assert(std::size(error_names) == static_cast<std::size_t>(upstream_error::count));

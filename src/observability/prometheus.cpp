@@ -88,7 +88,8 @@ struct backend_totals {
 // Every worker's counters summed, by route, cluster, (filter, reason), (filter, event) and
 // (route, backend).
 struct tls_totals {
-    std::uint64_t ok = 0, timed_out = 0, version = 0, client_certificate = 0, failed = 0, tls12 = 0, tls13 = 0, resumed = 0;
+    std::uint64_t ok = 0, timed_out = 0, version = 0, client_certificate = 0, failed = 0, tls12 = 0, tls13 = 0,
+                  resumed = 0;
 };
 
 struct totals {

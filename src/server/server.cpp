@@ -26,9 +26,10 @@ namespace {
 void warn_about_unverified_upstreams(const config::gateway_config& config) {
     for (const auto& up : config.upstreams) {
         if (up.tls && !up.tls->settings.verify) {
-            spdlog::warn("upstream {}: tls.verify is false: its certificates are not checked, so anyone on the path "
-                         "can impersonate it",
-                         up.name);
+            spdlog::warn(
+                "upstream {}: tls.verify is false: its certificates are not checked, so anyone on the path "
+                "can impersonate it",
+                up.name);
         }
     }
 }

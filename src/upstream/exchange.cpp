@@ -197,8 +197,9 @@ asio::awaitable<bool> exchange::connect(endpoint_state& endpoint, std::size_t in
 asio::awaitable<error_code> exchange::handshake(endpoint_state& endpoint, std::string& failure) {
     const auto& tls = *cluster_.config().tls;
     const auto& name = tls.settings.server_name.empty() ? endpoint.host : tls.settings.server_name;
-    conn_->stream.start_tls(tls.context->context(), io::stream::tls_role::client,
-                            {.server_name = name, .verify_name = tls.settings.verify, .sessions = &endpoint.tls_sessions});
+    conn_->stream.start_tls(
+        tls.context->context(), io::stream::tls_role::client,
+        {.server_name = name, .verify_name = tls.settings.verify, .sessions = &endpoint.tls_sessions});
     watch_.arm(conn_->stream.socket(), std::min(*env_.now + cluster_.config().connect_timeout, settings_.deadline));
     auto ec = watch_.settle(co_await conn_->stream.handshake());
     if (ec && ec != asio::error::timed_out) {

@@ -7,9 +7,9 @@
 namespace harness {
 
 struct certificate_spec {
-    std::string subject;  // "/CN=a.test/O=Example"; default "/CN=<name>"
-    std::string sans;     // "DNS:a.test,URI:spiffe://x"; default "DNS:<name>"
-    std::string ca;       // name of a CA made by make_ca; empty: self-signed
+    std::string subject;     // "/CN=a.test/O=Example"; default "/CN=<name>"
+    std::string sans;        // "DNS:a.test,URI:spiffe://x"; default "DNS:<name>"
+    std::string ca;          // name of a CA made by make_ca; empty: self-signed
     std::string days = "2";  // "0": it expires the second it is made
     bool rsa = false;        // RSA 2048 rather than EC P-256
 };

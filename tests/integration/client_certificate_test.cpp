@@ -21,11 +21,13 @@ struct pki {
                                     .sans = "DNS:billing.internal,URI:spiffe://example.org/billing",
                                     .ca = "clients-ca"}),
                   "");
-        EXPECT_EQ(make_certificate(dir, "reports", {.subject = "/O=Example/CN=reports", .sans = "DNS:reports", .ca = "clients-ca"}), "");
-        EXPECT_EQ(make_certificate(dir, "intruder", {.subject = "/O=Example/CN=billing",
-                                                     .sans = "DNS:billing.internal",
-                                                     .ca = "other-ca"}),
+        EXPECT_EQ(make_certificate(dir, "reports",
+                                   {.subject = "/O=Example/CN=reports", .sans = "DNS:reports", .ca = "clients-ca"}),
                   "");
+        EXPECT_EQ(
+            make_certificate(dir, "intruder",
+                             {.subject = "/O=Example/CN=billing", .sans = "DNS:billing.internal", .ca = "other-ca"}),
+            "");
     }
     std::string file(const std::string& name) const { return dir.path() + "/" + name; }
     // curl flags presenting client's certificate.
@@ -38,17 +40,16 @@ struct pki {
 std::string config(const pki& p, std::uint16_t upstream, const std::string& mode, const std::string& extra = "") {
     return "server:\n  workers: 1\n  listen:\n    - address: \"127.0.0.1:0\"\n      tls:\n"
            "        certificates: [ { cert: " +
-           p.file("api.test.pem") + ", key: " + p.file("api.test.key") +
-           " } ]\n        client_auth: { mode: " + mode + ", ca_file: " + p.file("clients-ca.pem") +
-           ", forward_header: true }\nlogging: { level: info }\n" + extra +
+           p.file("api.test.pem") + ", key: " + p.file("api.test.key") + " } ]\n        client_auth: { mode: " + mode +
+           ", ca_file: " + p.file("clients-ca.pem") + ", forward_header: true }\nlogging: { level: info }\n" + extra +
            "upstreams: { app: { endpoints: [\"127.0.0.1:" + std::to_string(upstream) + "\"] } }\n";
 }
 
 // GET path over HTTPS with flags; the body, then a line "<status>" (000: no HTTP answer).
 std::string get(std::uint16_t port, const pki& p, const std::string& flags, const std::string& path = "/") {
     return run_command("curl -s --max-time 10 " + flags + " --cacert " + p.file("api.test.pem") +
-                       " --resolve api.test:" + std::to_string(port) + ":127.0.0.1 -w \"\\n%{http_code}\" https://api.test:" +
-                       std::to_string(port) + path + " 2>&1")
+                       " --resolve api.test:" + std::to_string(port) +
+                       ":127.0.0.1 -w \"\\n%{http_code}\" https://api.test:" + std::to_string(port) + path + " 2>&1")
         .second;
 }
 
@@ -76,8 +77,9 @@ TEST(ClientCertificates, RequireRefusesTheHandshakeWithoutAVerifiedCertificate) 
         EXPECT_EQ(status_of(get(gw.port(), p, version)), "000");  // no certificate
         EXPECT_EQ(status_of(get(gw.port(), p, std::string(version) + " " + p.as("intruder"))), "000");  // other CA
         // A verified client: the upstream learns who it is, and a client's own copy of the field is gone.
-        auto out = get(gw.port(), p, std::string(version) + " " + p.as("billing") +
-                                         " -H \"X-Forwarded-Client-Cert: Hash=forged;Subject=\\\"CN=admin\\\"\"");
+        auto out = get(gw.port(), p,
+                       std::string(version) + " " + p.as("billing") +
+                           " -H \"X-Forwarded-Client-Cert: Hash=forged;Subject=\\\"CN=admin\\\"\"");
         ASSERT_EQ(status_of(out), "200") << out;
         auto xfcc = json_field(out.substr(out.find("\"headers\":")), "x-forwarded-client-cert");
         EXPECT_EQ(xfcc, "Hash=" + fingerprint(p.file("billing.pem")) +
@@ -87,9 +89,9 @@ TEST(ClientCertificates, RequireRefusesTheHandshakeWithoutAVerifiedCertificate) 
         EXPECT_EQ(out.find("forged"), std::string::npos) << out;
     }
     const auto listener = "listener=\"127.0.0.1:" + std::to_string(gw.port()) + "\"";
-    auto metrics = wait_for_metrics(
-        gw.admin_port(), {"gatehouse_tls_handshakes_total{" + listener + ",result=\"client_certificate\"} 4",
-                          "gatehouse_tls_handshakes_total{" + listener + ",result=\"ok\"} 2"});
+    auto metrics = wait_for_metrics(gw.admin_port(),
+                                    {"gatehouse_tls_handshakes_total{" + listener + ",result=\"client_certificate\"} 4",
+                                     "gatehouse_tls_handshakes_total{" + listener + ",result=\"ok\"} 2"});
     EXPECT_NE(metrics.find("gatehouse_tls_handshakes_total{" + listener + ",result=\"client_certificate\"} 4"),
               std::string::npos)
         << metrics;
@@ -117,7 +119,7 @@ TEST(ClientCertificates, OptionalWithTheMtlsFilterGuardsOneRouteAndNamesTheConsu
     auto open = get(gw.port(), p, "-H \"X-Consumer: root\" -H \"X-Forwarded-Client-Cert: Hash=forged\"", "/open");
     ASSERT_EQ(status_of(open), "200") << open;
     EXPECT_EQ(open.find("x-forwarded-client-cert"), std::string::npos) << open;
-    EXPECT_EQ(open.find("x-subject"), std::string::npos) << open;  // empty values leave the field out
+    EXPECT_EQ(open.find("x-subject"), std::string::npos) << open;       // empty values leave the field out
     EXPECT_EQ(open.find("\"x-consumer\""), std::string::npos) << open;  // an identity field: client copies go
     auto refused = get(gw.port(), p, "", "/partners/a");
     EXPECT_EQ(status_of(refused), "403") << refused;
@@ -155,12 +157,13 @@ TEST(ClientCertificates, ConfigErrorsNameTheKey) {
     temp_dir dir;
     pki p(dir);
     auto validate = [&](const std::string& client_auth, const std::string& filters = "") {
-        auto path = dir.write("bad.yaml", "server:\n  listen:\n    - address: \"127.0.0.1:0\"\n      tls:\n"
-                                          "        certificates: [ { cert: " +
-                                              p.file("api.test.pem") + ", key: " + p.file("api.test.key") +
-                                              " } ]\n        client_auth: " + client_auth + "\n" + filters +
-                                              "upstreams: { app: { endpoints: [\"127.0.0.1:1\"] } }\n"
-                                              "routes: [ { name: app, upstream: app } ]\n");
+        auto path = dir.write("bad.yaml",
+                              "server:\n  listen:\n    - address: \"127.0.0.1:0\"\n      tls:\n"
+                              "        certificates: [ { cert: " +
+                                  p.file("api.test.pem") + ", key: " + p.file("api.test.key") +
+                                  " } ]\n        client_auth: " + client_auth + "\n" + filters +
+                                  "upstreams: { app: { endpoints: [\"127.0.0.1:1\"] } }\n"
+                                  "routes: [ { name: app, upstream: app } ]\n");
         return run_command(gatehouse_binary() + " --validate " + path + " 2>&1");
     };
     auto [c1, no_ca] = validate("{ mode: require }");

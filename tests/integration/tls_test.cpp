@@ -152,7 +152,7 @@ TEST(Tls, BadCertificatesAreConfigErrorsWithFileAndLine) {
     self_signed(dir, "a.test");
     self_signed(dir, "b.test");
     self_signed(dir, "old.test", "0");  // expires as it is made
-    peer_pause(1100ms);                      // let its second pass
+    peer_pause(1100ms);                 // let its second pass
     auto validate = [&](const std::string& cert, const std::string& key) {
         auto path = dir.write("bad.yaml",
                               "server:\n  listen:\n    - address: \"127.0.0.1:0\"\n      tls:\n"
@@ -196,7 +196,7 @@ TEST(Tls, AReloadServesTheNewCertificateToNewHandshakesAndKeepsOpenConnections) 
             "timeout 10 openssl s_client -quiet -connect 127.0.0.1:" +
             std::to_string(gw.port()) + " -servername api.test 2>/dev/null");
     });
-    peer_pause(300ms);                  // the first request is in
+    peer_pause(300ms);             // the first request is in
     self_signed(dir, "api.test");  // same name, new key and serial, same files
     gw.proc().signal(SIGHUP);
     ASSERT_TRUE(eventually([&] {
@@ -287,11 +287,12 @@ TEST(Tls, SessionTicketsResumeOnEveryWorkerAcrossReloadsAndTheirKeysRotate) {
     temp_dir dir;
     self_signed(dir, "api.test");
     echo_server echo(dir);
-    gateway gw(dir, "server:\n  workers: 4\n  listen:\n    - address: \"127.0.0.1:0\"\n      tls:\n"
-                    "        session_lifetime: 4s\n        certificates: [ { cert: " +
-                        dir.path() + "/api.test.pem, key: " + dir.path() +
-                        "/api.test.key } ]\nupstreams: { app: { endpoints: [\"127.0.0.1:" +
-                        std::to_string(echo.port()) + "\"] } }\nroutes: [ { name: app, upstream: app } ]\n");
+    gateway gw(dir,
+               "server:\n  workers: 4\n  listen:\n    - address: \"127.0.0.1:0\"\n      tls:\n"
+               "        session_lifetime: 4s\n        certificates: [ { cert: " +
+                   dir.path() + "/api.test.pem, key: " + dir.path() +
+                   "/api.test.key } ]\nupstreams: { app: { endpoints: [\"127.0.0.1:" + std::to_string(echo.port()) +
+                   "\"] } }\nroutes: [ { name: app, upstream: app } ]\n");
     const auto file = [&](const std::string& name) { return dir.path() + "/" + name + ".session"; };
     const auto started = std::chrono::steady_clock::now();
     const auto pause_until = [&](std::chrono::milliseconds since_start) {
@@ -319,15 +320,18 @@ TEST(Tls, SessionTicketsResumeOnEveryWorkerAcrossReloadsAndTheirKeysRotate) {
 TEST(Tls, AnEcdsaAndAnRsaCertificateForOneNameServeEachClientTheOneItSupports) {
     temp_dir dir;
     self_signed(dir, "api.test");
-    ASSERT_EQ(harness::make_certificate(dir, "api-rsa", {.subject = "/CN=api.test", .sans = "DNS:api.test", .rsa = true}),
-              "");
+    ASSERT_EQ(
+        harness::make_certificate(dir, "api-rsa", {.subject = "/CN=api.test", .sans = "DNS:api.test", .rsa = true}),
+        "");
     echo_server echo(dir);
     gateway gw(dir, tls_config(dir, echo.port(), {"api.test", "api-rsa"}));
     auto key_of = [&](const std::string& flags) {
-        auto [code, out] = run_command("echo | timeout 10 openssl s_client -connect 127.0.0.1:" +
-                                       std::to_string(gw.port()) + " -servername api.test " + flags + " 2>&1");
+        auto [code, out] =
+            run_command("echo | timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(gw.port()) +
+                        " -servername api.test " + flags + " 2>&1");
         auto at = out.find("Server public key is ");
-        return at == std::string::npos ? "no handshake: " + out.substr(0, 300) : out.substr(at, out.find('\n', at) - at);
+        return at == std::string::npos ? "no handshake: " + out.substr(0, 300)
+                                       : out.substr(at, out.find('\n', at) - at);
     };
     for (const auto* version : {"-tls1_2", "-tls1_3"}) {
         SCOPED_TRACE(version);
@@ -337,9 +341,13 @@ TEST(Tls, AnEcdsaAndAnRsaCertificateForOneNameServeEachClientTheOneItSupports) {
     }
     // A client that takes either gets one, and curl completes a request over each.
     EXPECT_NE(key_of("").find("Server public key is"), std::string::npos);
-    auto [c1, rsa] = run_command("curl -s --max-time 10 -k --tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256 "
-                                 "--resolve api.test:" + std::to_string(gw.port()) + ":127.0.0.1 -w \"%{http_code}\" "
-                                 "https://api.test:" + std::to_string(gw.port()) + "/ -o /dev/null");
+    auto [c1, rsa] = run_command(
+        "curl -s --max-time 10 -k --tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256 "
+        "--resolve api.test:" +
+        std::to_string(gw.port()) +
+        ":127.0.0.1 -w \"%{http_code}\" "
+        "https://api.test:" +
+        std::to_string(gw.port()) + "/ -o /dev/null");
     EXPECT_EQ(rsa, "200");
 }
 
@@ -379,8 +387,9 @@ TEST(Tls, CertificateRotationByReloadUnderLoadFailsNoRequest) {
     stop = true;
     for (auto& t : threads) t.join();
     for (const auto& c : clients) {
-        SCOPED_TRACE(std::string(c.options.tls13 ? "TLS 1.3" : "TLS 1.2") +
-                     (c.options.keep_alive ? ", keep-alive" : c.options.resume ? ", resuming" : ", full handshakes"));
+        SCOPED_TRACE(std::string(c.options.tls13 ? "TLS 1.3" : "TLS 1.2") + (c.options.keep_alive ? ", keep-alive"
+                                                                             : c.options.resume   ? ", resuming"
+                                                                                                : ", full handshakes"));
         EXPECT_EQ(c.result.failed, 0) << c.result.last_error;
         EXPECT_GT(c.result.ok, 5);
         if (!c.options.keep_alive && !c.options.resume) {

@@ -30,8 +30,8 @@ TEST(UpstreamTls, VerifiedPooledAndResumedAcrossThePoolsConnections) {
     ASSERT_EQ(make_certificate(dir, "billing", {.subject = "", .sans = "DNS:billing.internal", .ca = "internal-ca"}),
               "");
     auto echo = https_echo(dir, "billing");
-    gateway gw(dir, config(echo->port(), "{ server_name: billing.internal, ca_file: " + dir.path() +
-                                             "/internal-ca.pem }"));
+    gateway gw(dir,
+               config(echo->port(), "{ server_name: billing.internal, ca_file: " + dir.path() + "/internal-ca.pem }"));
     for (int i = 0; i < 5; ++i) {  // one keep-alive connection, one handshake
         auto r = request(gw.port(), get_request("/one"));
         ASSERT_TRUE(r);
@@ -59,11 +59,10 @@ TEST(UpstreamTls, WrongNameExpiredAndUnknownCaAre502WithTheReason) {
     ASSERT_EQ(make_ca(dir, "internal-ca"), "");
     ASSERT_EQ(make_ca(dir, "other-ca"), "");
     ASSERT_EQ(make_certificate(dir, "other", {.subject = "", .sans = "DNS:other.internal", .ca = "internal-ca"}), "");
-    ASSERT_EQ(make_certificate(dir, "old", {.subject = "", .sans = "DNS:billing.internal", .ca = "internal-ca",
-                                            .days = "0"}),
-              "");
-    ASSERT_EQ(make_certificate(dir, "stranger", {.subject = "", .sans = "DNS:billing.internal", .ca = "other-ca"}),
-              "");
+    ASSERT_EQ(
+        make_certificate(dir, "old", {.subject = "", .sans = "DNS:billing.internal", .ca = "internal-ca", .days = "0"}),
+        "");
+    ASSERT_EQ(make_certificate(dir, "stranger", {.subject = "", .sans = "DNS:billing.internal", .ca = "other-ca"}), "");
     peer_pause(1100ms);  // "old" has expired
     const std::string tls = "{ server_name: billing.internal, ca_file: " + dir.path() + "/internal-ca.pem }";
     for (auto [name, reason] : {std::pair{"other", "hostname mismatch"}, std::pair{"old", "certificate has expired"},
@@ -94,8 +93,9 @@ TEST(UpstreamTls, ClientCertificateForAnUpstreamThatRequiresOne) {
     ASSERT_EQ(make_ca(dir, "clients-ca"), "");
     ASSERT_EQ(make_certificate(dir, "billing", {.subject = "", .sans = "DNS:billing.internal", .ca = "internal-ca"}),
               "");
-    ASSERT_EQ(make_certificate(dir, "gateway", {.subject = "/CN=gatehouse", .sans = "DNS:gatehouse", .ca = "clients-ca"}),
-              "");
+    ASSERT_EQ(
+        make_certificate(dir, "gateway", {.subject = "/CN=gatehouse", .sans = "DNS:gatehouse", .ca = "clients-ca"}),
+        "");
     auto echo = https_echo(dir, "billing", {"--client-ca", dir.path() + "/clients-ca.pem"});
     const std::string base = "{ server_name: billing.internal, ca_file: " + dir.path() + "/internal-ca.pem";
     {
@@ -105,8 +105,8 @@ TEST(UpstreamTls, ClientCertificateForAnUpstreamThatRequiresOne) {
         EXPECT_EQ(r->status, 502);
         EXPECT_EQ(json_field(r->body, "error"), "upstream_tls") << r->body;
     }
-    gateway gw(dir, config(echo->port(), base + ", client_cert: { cert: " + dir.path() + "/gateway.pem, key: " +
-                                             dir.path() + "/gateway.key } }"));
+    gateway gw(dir, config(echo->port(), base + ", client_cert: { cert: " + dir.path() +
+                                             "/gateway.pem, key: " + dir.path() + "/gateway.key } }"));
     auto r = request(gw.port(), get_request("/x"));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200) << r->body;

@@ -84,10 +84,10 @@ private:
 
 // How the gateway speaks TLS to an upstream's endpoints.
 struct tls_upstream_settings {
-    std::string server_name;  // SNI and the name verified; empty: each endpoint's host
-    std::string ca_file;      // the CAs trusted; empty: the system trust store
+    std::string server_name;                           // SNI and the name verified; empty: each endpoint's host
+    std::string ca_file;                               // the CAs trusted; empty: the system trust store
     std::optional<tls_certificate_files> client_cert;  // presented to the upstream (mTLS)
-    bool verify = true;                                 // certificate chain and name
+    bool verify = true;                                // certificate chain and name
     bool operator==(const tls_upstream_settings&) const = default;
 };
 

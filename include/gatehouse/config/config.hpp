@@ -117,9 +117,7 @@ struct upstream_tls_config {
     common::tls_upstream_settings settings;
     std::shared_ptr<common::tls_client_context> context;
     // Equal when the settings and the files' contents are: a reload keeps the pools then.
-    bool operator==(const upstream_tls_config& other) const {
-        return context->identity() == other.context->identity();
-    }
+    bool operator==(const upstream_tls_config& other) const { return context->identity() == other.context->identity(); }
 };
 
 struct upstream_config {

@@ -95,10 +95,10 @@ struct backend_stats {
 // One TLS listener's handshakes.
 struct tls_stats {
     counter ok;
-    counter timed_out;  // the client did not finish within timeouts.handshake
-    counter version;    // no protocol version in common (TLS 1.0/1.1 clients, min_version)
+    counter timed_out;           // the client did not finish within timeouts.handshake
+    counter version;             // no protocol version in common (TLS 1.0/1.1 clients, min_version)
     counter client_certificate;  // a required client certificate missing, or one that did not verify
-    counter failed;     // any other failure (bad records, no cipher in common, client gone)
+    counter failed;              // any other failure (bad records, no cipher in common, client gone)
     counter tls12;
     counter tls13;
     counter resumed;

@@ -40,20 +40,21 @@ std::optional<value_template> value_template::compile(std::string_view text, boo
         }
         auto name = text.substr(i + 2, close - i - 2);
         flush();
-        static const std::pair<std::string_view, kind> names[] = {{"client_ip", kind::client_ip},
-                                                                  {"client_port", kind::client_port},
-                                                                  {"method", kind::method},
-                                                                  {"path", kind::path},
-                                                                  {"host", kind::host},
-                                                                  {"scheme", kind::scheme},
-                                                                  {"request_id", kind::request_id},
-                                                                  {"trace_id", kind::trace_id},
-                                                                  {"route", kind::route},
-                                                                  {"consumer", kind::consumer},
-                                                                  {"tls_client_subject", kind::tls_client_subject},
-                                                                  {"tls_client_san", kind::tls_client_san},
-                                                                  {"tls_client_fingerprint", kind::tls_client_fingerprint},
-                                                                  {"status", kind::status}};
+        static const std::pair<std::string_view, kind> names[] = {
+            {"client_ip", kind::client_ip},
+            {"client_port", kind::client_port},
+            {"method", kind::method},
+            {"path", kind::path},
+            {"host", kind::host},
+            {"scheme", kind::scheme},
+            {"request_id", kind::request_id},
+            {"trace_id", kind::trace_id},
+            {"route", kind::route},
+            {"consumer", kind::consumer},
+            {"tls_client_subject", kind::tls_client_subject},
+            {"tls_client_san", kind::tls_client_san},
+            {"tls_client_fingerprint", kind::tls_client_fingerprint},
+            {"status", kind::status}};
         bool found = false;
         for (auto [n, k] : names) {
             if (n == name) {

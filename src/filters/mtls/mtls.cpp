@@ -67,9 +67,7 @@ private:
 class mtls_factory final : public filter_factory {
 public:
     explicit mtls_factory(settings s) : settings_(std::move(s)) {}
-    std::unique_ptr<filter> create(worker_services&) const override {
-        return std::make_unique<mtls_filter>(settings_);
-    }
+    std::unique_ptr<filter> create(worker_services&) const override { return std::make_unique<mtls_filter>(settings_); }
     std::vector<std::string> identity_fields() const override {
         return settings_.consumer_header ? std::vector<std::string>{*settings_.consumer_header}
                                          : std::vector<std::string>{};
@@ -99,7 +97,8 @@ std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node&
     if (auto n = node["subjects"]; n.IsDefined()) {
         for (auto& [sn, subject] : r.string_list(n, path + ".subjects")) {
             if (subject.find('=') == std::string::npos) {
-                r.error(sn, path + ".subjects", "\"" + subject + "\" is not an RFC 2253 subject (e.g. CN=billing,O=Example)");
+                r.error(sn, path + ".subjects",
+                        "\"" + subject + "\" is not an RFC 2253 subject (e.g. CN=billing,O=Example)");
             }
             s.subjects.push_back(subject);
         }
