@@ -321,7 +321,8 @@ TEST(Tls, AnEcdsaAndAnRsaCertificateForOneNameServeEachClientTheOneItSupports) {
     temp_dir dir;
     self_signed(dir, "api.test");
     ASSERT_EQ(
-        harness::make_certificate(dir, "api-rsa", {.subject = "/CN=api.test", .sans = "DNS:api.test", .rsa = true}),
+        harness::make_certificate(
+            dir, "api-rsa", {.subject = "/CN=api.test", .sans = "DNS:api.test", .ca = "", .days = "2", .rsa = true}),
         "");
     echo_server echo(dir);
     gateway gw(dir, tls_config(dir, echo.port(), {"api.test", "api-rsa"}));
