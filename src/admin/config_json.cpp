@@ -138,8 +138,16 @@ json::object server_json(const config::server_config& server) {
         json::array certificates;
         for (const auto& c : l.tls->settings.certificates)
             certificates.push_back(json::object{{"cert", c.cert}, {"key", c.key}});
+        const auto& settings = l.tls->settings;
         json::object tls{{"certificates", std::move(certificates)},
-                         {"min_version", l.tls->settings.min_version == common::tls_version::v1_3 ? "1.3" : "1.2"}};
+                         {"min_version", settings.min_version == common::tls_version::v1_3 ? "1.3" : "1.2"},
+                         {"session_lifetime_s", settings.session_lifetime.count()}};
+        if (settings.client_auth.mode != common::client_auth_mode::none) {
+            static constexpr const char* modes[] = {"none", "optional", "require"};
+            tls["client_auth"] = json::object{{"mode", modes[static_cast<int>(settings.client_auth.mode)]},
+                                              {"ca_file", settings.client_auth.ca_file},
+                                              {"forward_header", settings.client_auth.forward}};
+        }
         listen.push_back(json::object{{"address", address(l)}, {"tls", std::move(tls)}});
     }
     json::array trusted;
@@ -171,16 +179,25 @@ json::object server_json(const config::server_config& server) {
 json::object upstream_json(const config::upstream_config& u) {
     json::array endpoints;
     for (const auto& e : u.endpoints) endpoints.emplace_back(address(e));
-    return json::object{{"endpoints", std::move(endpoints)},
-                        {"load_balancing", policy_name(u.load_balancing)},
-                        {"connect_timeout_ms", millis(u.connect_timeout)},
-                        {"dns_refresh_ms", millis(u.dns_refresh)},
-                        {"retries", u.retries},
-                        {"pool", json::object{{"max_connections", u.pool.max_connections},
-                                              {"max_idle", u.pool.max_idle},
-                                              {"idle_timeout_ms", millis(u.pool.idle_timeout)},
-                                              {"max_wait_ms", millis(u.pool.max_wait)},
-                                              {"max_waiters", u.pool.max_waiters}}}};
+    json::object out{{"endpoints", std::move(endpoints)},
+                     {"load_balancing", policy_name(u.load_balancing)},
+                     {"connect_timeout_ms", millis(u.connect_timeout)},
+                     {"dns_refresh_ms", millis(u.dns_refresh)},
+                     {"retries", u.retries},
+                     {"pool", json::object{{"max_connections", u.pool.max_connections},
+                                           {"max_idle", u.pool.max_idle},
+                                           {"idle_timeout_ms", millis(u.pool.idle_timeout)},
+                                           {"max_wait_ms", millis(u.pool.max_wait)},
+                                           {"max_waiters", u.pool.max_waiters}}}};
+    if (u.tls) {
+        // File paths only: the key's contents never leave the process.
+        const auto& t = u.tls->settings;
+        json::object tls{{"server_name", t.server_name}, {"ca_file", t.ca_file}, {"verify", t.verify}};
+        if (t.client_cert)
+            tls["client_cert"] = json::object{{"cert", t.client_cert->cert}, {"key", t.client_cert->key}};
+        out["tls"] = std::move(tls);
+    }
+    return out;
 }
 
 json::value dot_paths(const std::vector<aggregate::dot_path>& paths) {

@@ -120,6 +120,9 @@ asio::awaitable<bool> client_connection::handshake() {
     const auto& tls = *listen[listener_].tls;
     auto context = tls.context;  // alive until the handshake ends (SNI uses it)
     stream_.start_tls(context->initial(), io::stream::tls_role::server);
+    // The handshake's flights (and TLS 1.3's tickets after it) are writes already: the first
+    // response would otherwise wait behind Nagle's algorithm for their acknowledgement.
+    client_writes_ = 1;
     watch_.arm(stream_.socket(), worker_.now() + config.server.timeouts.handshake);
     auto& stats = worker_.tls_stats(listener_);
     auto ec = watch_.settle(co_await stream_.handshake());

@@ -111,6 +111,12 @@ TEST(UpstreamTls, ClientCertificateForAnUpstreamThatRequiresOne) {
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200) << r->body;
     EXPECT_EQ(json_field(r->body, "tls_client"), "/CN=gatehouse") << r->body;
+    // /config names the files, never what is in them.
+    auto config = request(gw.admin_port(), "GET /config HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(config);
+    EXPECT_NE(config->body.find("\"key\":\"" + dir.path() + "/gateway.key\""), std::string::npos) << config->body;
+    EXPECT_NE(config->body.find("\"server_name\":\"billing.internal\""), std::string::npos) << config->body;
+    EXPECT_EQ(config->body.find("PRIVATE KEY"), std::string::npos) << config->body;
 }
 
 TEST(UpstreamTls, BadFilesAreConfigErrorsWithFileAndLine) {
