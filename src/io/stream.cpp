@@ -230,8 +230,20 @@ std::string stream::verify_error() const {
     return result == X509_V_OK ? std::string() : X509_verify_cert_error_string(result);
 }
 
-bool stream::tls_buffered() const {
-    return tls_ && SSL_has_pending(tls_->ssl) == 1;
+stream::idle_probe stream::probe_idle_tls() {
+    ERR_clear_error();
+    char byte = 0;
+    std::size_t n = 0;
+    int r = SSL_read_ex(tls_->ssl, &byte, 1, &n);
+    if (r == 1) return idle_probe::data;
+    error_code ec;
+    switch (tls_->classify(r, ec)) {
+        case tls_layer::outcome::want_read:
+        case tls_layer::outcome::want_write:
+            return idle_probe::nothing;
+        default:
+            return idle_probe::closed;
+    }
 }
 
 asio::awaitable<error_code> stream::handshake() {

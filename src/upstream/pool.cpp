@@ -14,12 +14,21 @@ namespace gatehouse::upstream {
 namespace asio = boost::asio;
 
 idle_state check_idle_connection(upstream_connection& c) {
+    if (!c.stream.plain()) {
+        // Through OpenSSL: a session ticket sent late is taken in, a close_notify is a close.
+        switch (c.stream.probe_idle_tls()) {
+            case io::stream::idle_probe::nothing:
+                return idle_state::alive;
+            case io::stream::idle_probe::closed:
+                return idle_state::closed;
+            case io::stream::idle_probe::data:
+                return idle_state::stray_bytes;
+        }
+    }
     char byte;
     ssize_t n = ::recv(c.stream.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n > 0 || c.stream.tls_buffered()) {
-        // Over TLS, bytes after a response are most likely the server's close_notify (which
-        // cannot be read without the connection's next read): not reusable, not suspicious.
-        return c.stream.plain() ? idle_state::stray_bytes : idle_state::closed;
+    if (n > 0) {
+        return idle_state::stray_bytes;
     }
     return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? idle_state::alive : idle_state::closed;
 }

@@ -69,9 +69,14 @@ public:
     // After a failed client handshake: why the peer's certificate was refused ("certificate has
     // expired", "hostname mismatch"); empty when verification was not the cause.
     std::string verify_error() const;
-    // Bytes the TLS layer has read from the socket and not yet handed out (an idle pooled
-    // connection with some is not clean).
-    bool tls_buffered() const;
+    // What an idle TLS connection holds, read without waiting: records that are not data (a
+    // late session ticket) are consumed on the way.
+    enum class idle_probe {
+        nothing,  // reusable
+        closed,   // close_notify, EOF or an error
+        data      // application bytes nobody asked for
+    };
+    idle_probe probe_idle_tls();
     // The peer's certificate when it sent one and it verified (also on a resumed session);
     // else null.
     std::unique_ptr<common::peer_certificate> verified_peer() const;
