@@ -15,11 +15,26 @@ TEST(Cli, HelpAndVersion) {
 }
 
 TEST(Cli, ValidateAcceptsTheShippedConfigs) {
+    // The TLS example's files: the repository's test certificate stands in for each.
+    temp_dir tls;
+    const std::string test_cert = SOURCE_DIR "/config/bench-keys/tls-cert.pem";
+    const std::string test_key = SOURCE_DIR "/config/bench-keys/tls-key.pem";
+    for (auto name : {"api-ecdsa", "api-rsa", "gateway"}) {
+        ASSERT_EQ(run_command("ln -s " + test_cert + " " + tls.path() + "/" + name + ".pem && ln -s " + test_key + " " +
+                              tls.path() + "/" + name + ".key")
+                      .first,
+                  0);
+    }
+    for (auto name : {"partners-ca", "internal-ca"}) {
+        ASSERT_EQ(run_command("ln -s " + test_cert + " " + tls.path() + "/" + name + ".pem").first, 0);
+    }
     for (auto file : {"config/gatehouse.yaml", "config/bench.yaml", "config/examples/full.yaml",
-                      "config/examples/auth.yaml", "config/examples/aggregate.yaml", "config/bench-redis.yaml"}) {
+                      "config/examples/auth.yaml", "config/examples/aggregate.yaml", "config/examples/tls.yaml",
+                      "config/bench-redis.yaml", "config/bench-tls.yaml"}) {
         auto [code, out] = run_command("cd " SOURCE_DIR
-                                       " && PROXY_PORT=1 PROXY_THREADS=1 UPSTREAM_HOST=127.0.0.1 "
-                                       "UPSTREAM_PORT=2 " +
+                                       " && PROXY_PORT=1 PROXY_TLS_PORT=3 PROXY_THREADS=1 UPSTREAM_HOST=127.0.0.1 "
+                                       "UPSTREAM_PORT=2 PROXYBENCH_CERT=" +
+                                       test_cert + " PROXYBENCH_KEY=" + test_key + " TLS_DIR=" + tls.path() + " " +
                                        gatehouse_binary() + " --validate " + file);
         EXPECT_EQ(code, 0) << file << ": " << out;
     }
