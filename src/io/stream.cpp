@@ -1,6 +1,9 @@
 #include "gatehouse/io/stream.hpp"
 
+#include <sys/socket.h>
+
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <string>
 
@@ -15,38 +18,51 @@
 #include "gatehouse/common/peer_certificate.hpp"
 #include "gatehouse/common/tls_context.hpp"
 #include "gatehouse/io/send.hpp"
+#include "io/asio_internals/reactor_hints.hpp"
 
 namespace gatehouse::io {
 
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-// OpenSSL on the socket itself (a socket BIO on the non-blocking descriptor), driven by
-// readiness waits on the socket: no BIO pair and no copy of every record between Asio's
-// buffers and OpenSSL's, as asio::ssl::stream makes. The socket stays Asio's, so deadlines
-// (which cancel or close it) end a wait in progress like any other operation.
+// OpenSSL writing to the socket itself (a socket BIO on the non-blocking descriptor) and
+// reading from a memory BIO that Asio's own reads on the socket fill, in the buffer the
+// caller gave for the plaintext. Against asio::ssl::stream (a BIO pair, a composed state
+// machine per operation) that saves a copy each way and most of the bookkeeping; against a
+// socket BIO for reads too, it keeps Asio's speculative reads and the reactor hints, where a
+// readiness wait costs an epoll_ctl each time. The socket stays Asio's, so deadlines (which
+// cancel or close it) end an operation in progress like any other.
 class tls_layer {
 public:
     tls_layer(asio::ip::tcp::socket& socket, asio::ssl::context& context, stream::tls_role role)
         : socket(socket), ssl(SSL_new(context.native_handle())), role(role) {
         error_code ignored;
         socket.non_blocking(true, ignored);
-        SSL_set_fd(ssl, static_cast<int>(socket.native_handle()));
+        incoming = BIO_new(BIO_s_mem());
+        BIO_set_mem_eof_return(incoming, -1);  // empty: "retry", never EOF (the socket says EOF)
+        SSL_set_bio(ssl, incoming, BIO_new_socket(static_cast<int>(socket.native_handle()), BIO_NOCLOSE));
         // Writes of one record each, retried with the same bytes from wherever they now are;
-        // buffers given back while idle (as NGINX does: 34 KiB less per kept-alive connection);
-        // reads of whatever the socket holds, not of one record header at a time.
+        // buffers given back while idle (as NGINX does: 34 KiB less per kept-alive connection).
         SSL_set_mode(ssl,
                      SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-        SSL_set_read_ahead(ssl, 1);
         if (role == stream::tls_role::server) {
             SSL_set_accept_state(ssl);
         } else {
             SSL_set_connect_state(ssl);
         }
     }
-    ~tls_layer() { SSL_free(ssl); }
+    ~tls_layer() { SSL_free(ssl); }  // and both BIOs
     tls_layer(const tls_layer&) = delete;
     tls_layer& operator=(const tls_layer&) = delete;
+
+    // Bytes read from the socket, for OpenSSL to take in.
+    void received(const void* data, std::size_t size) { BIO_write(incoming, data, static_cast<int>(size)); }
+
+    // What a read that found the socket closed means: after close_notify OpenSSL has said eof
+    // itself, so this is a close without one.
+    static error_code closed(const error_code& ec) {
+        return ec == asio::error::eof ? error_code(asio::ssl::error::stream_truncated) : ec;
+    }
 
     // The error an OpenSSL call that returned result stands for; none for a wait.
     enum class outcome { done, want_read, want_write, failed };
@@ -132,27 +148,41 @@ public:
 
     asio::ip::tcp::socket& socket;
     SSL* ssl;
+    BIO* incoming = nullptr;  // owned by ssl
     stream::tls_role role;
 };
 
 namespace {
 
-// Reads once OpenSSL has bytes to give: waits for the socket while it wants them.
+// Reads plaintext into buffer: from what OpenSSL holds, else after reading the socket into
+// the same buffer and handing those bytes to OpenSSL.
 struct tls_read_op {
     tls_layer* layer;
     asio::mutable_buffer buffer;
     io_handler handler;
 
+    // Completion of a read on the socket.
+    void operator()(error_code ec, std::size_t n) {
+        if (ec) return std::move(handler)(tls_layer::closed(ec), 0);
+        layer->received(buffer.data(), n);
+        decrypt();
+    }
+    // Completion of a wait for room (a read that had to write: a TLS 1.3 key update's answer).
     void operator()(error_code ec) {
         if (ec) return std::move(handler)(ec, 0);
+        decrypt();
+    }
+
+    void decrypt() {
         ERR_clear_error();
         std::size_t n = 0;
         int r = SSL_read_ex(layer->ssl, buffer.data(), buffer.size(), &n);
         if (r == 1) return std::move(handler)(error_code{}, n);
+        error_code ec;
         switch (layer->classify(r, ec)) {
             case tls_layer::outcome::want_read:
-                return layer->socket.async_wait(asio::socket_base::wait_read, std::move(*this));
-            case tls_layer::outcome::want_write:  // a key update's answer waits for room
+                return layer->socket.async_read_some(io::drain_aware(layer->socket, buffer), std::move(*this));
+            case tls_layer::outcome::want_write:
                 return layer->socket.async_wait(asio::socket_base::wait_write, std::move(*this));
             default:
                 return std::move(handler)(ec ? ec : error_code(asio::error::eof), 0);
@@ -231,6 +261,17 @@ std::string stream::verify_error() const {
 }
 
 stream::idle_probe stream::probe_idle_tls() {
+    // Whatever arrived while idle goes to OpenSSL first (a read that does not wait).
+    std::array<char, 4096> raw;
+    for (;;) {
+        auto n = ::recv(socket_.native_handle(), raw.data(), raw.size(), MSG_DONTWAIT);
+        if (n == 0) return idle_probe::closed;
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            return idle_probe::closed;
+        }
+        tls_->received(raw.data(), static_cast<std::size_t>(n));
+    }
     ERR_clear_error();
     char byte = 0;
     std::size_t n = 0;
@@ -248,6 +289,7 @@ stream::idle_probe stream::probe_idle_tls() {
 
 asio::awaitable<error_code> stream::handshake() {
     if (!tls_) co_return error_code{};
+    std::array<char, 4096> incoming;  // a ClientHello, or a server's flight, in a read or a few
     for (;;) {
         ERR_clear_error();
         int r = SSL_do_handshake(tls_->ssl);
@@ -256,8 +298,9 @@ asio::awaitable<error_code> stream::handshake() {
             case tls_layer::outcome::done:
                 co_return error_code{};
             case tls_layer::outcome::want_read: {
-                auto [wait] = co_await socket_.async_wait(asio::socket_base::wait_read, use_nothrow);
-                if (wait) co_return wait;
+                auto [read, n] = co_await socket_.async_read_some(asio::buffer(incoming), use_nothrow);
+                if (read) co_return tls_layer::closed(read);
+                tls_->received(incoming.data(), n);
                 break;
             }
             case tls_layer::outcome::want_write: {
@@ -289,16 +332,24 @@ std::unique_ptr<common::peer_certificate> stream::verified_peer() const {
 }
 
 void stream::tls_read(asio::mutable_buffer buffer, io_handler handler) {
-    tls_read_op op{tls_.get(), buffer, std::move(handler)};
-    if (SSL_has_pending(tls_->ssl) == 1) {
-        // Bytes OpenSSL already read (the rest of a read-ahead): no wait, but the handler must
-        // not run inside its initiating call.
-        asio::post(socket_.get_executor(), [op = std::move(op)]() mutable { op(error_code{}); });
+    ERR_clear_error();
+    std::size_t n = 0;
+    int r = SSL_read_ex(tls_->ssl, buffer.data(), buffer.size(), &n);
+    error_code ec;
+    const auto outcome = r == 1 ? tls_layer::outcome::done : tls_->classify(r, ec);
+    if (outcome == tls_layer::outcome::want_read) {
+        // The usual case: OpenSSL has nothing; read the socket as a plain stream would.
+        socket_.async_read_some(io::drain_aware(socket_, buffer), tls_read_op{tls_.get(), buffer, std::move(handler)});
         return;
     }
-    // Nothing buffered: a read() now would almost always find nothing (the peer has not
-    // answered yet), so wait for readiness first.
-    socket_.async_wait(asio::socket_base::wait_read, std::move(op));
+    if (outcome == tls_layer::outcome::want_write) {
+        socket_.async_wait(asio::socket_base::wait_write, tls_read_op{tls_.get(), buffer, std::move(handler)});
+        return;
+    }
+    // Plaintext OpenSSL already had (a second record of one read), or an error: the handler
+    // must not run inside its initiating call.
+    if (outcome == tls_layer::outcome::failed && !ec) ec = asio::error::eof;
+    asio::post(socket_.get_executor(), [h = std::move(handler), ec, n]() mutable { std::move(h)(ec, n); });
 }
 
 void stream::tls_write(const std::vector<asio::const_buffer>& buffers, io_handler handler) {

@@ -169,7 +169,7 @@ asio::awaitable<void> client_connection::run() {
             }
             // Read per wait, never held across one: a reload may free the config in between.
             watch_.arm_idle(stream_.socket(), worker_.now() + worker_.current().config->server.timeouts.idle);
-            if (++idle_waits == 2 && stream_.plain()) {
+            if (++idle_waits == 2) {
                 io::watch_peer_close(stream_.socket());  // kept alive: from now on, drained sockets wait for epoll
             }
             auto [ec, n] = co_await stream_.async_read_some(

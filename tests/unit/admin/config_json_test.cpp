@@ -49,6 +49,17 @@ std::map<std::string, std::string> secret_environment(const std::string& text) {
             // Public test files standing in for the certificate proxybench makes.
             env[name] = std::string(SOURCE_DIR) + "/config/bench-keys/" +
                         (name.ends_with("CERT") ? "tls-cert.pem" : "tls-key.pem");
+        } else if (name == "TLS_DIR") {
+            // The TLS example's files: the repository's test certificate stands in for each.
+            auto dir = std::filesystem::temp_directory_path() / ("gatehouse-tls-s3cr3t-" + std::to_string(::getpid()));
+            std::filesystem::create_directories(dir);
+            const std::filesystem::path keys = std::string(SOURCE_DIR) + "/config/bench-keys";
+            for (auto file : {"api-ecdsa", "api-rsa", "gateway", "partners-ca", "internal-ca"}) {
+                std::error_code ignored;
+                std::filesystem::create_symlink(keys / "tls-cert.pem", dir / (std::string(file) + ".pem"), ignored);
+                std::filesystem::create_symlink(keys / "tls-key.pem", dir / (std::string(file) + ".key"), ignored);
+            }
+            env[name] = dir.string();
         } else if (name == "ACCESS_LOG") {
             env[name] = "/tmp/s3cr3t-access-log-q7x9z.log";
         } else {
@@ -92,6 +103,8 @@ TEST(ConfigJson, NoValueFromTheEnvironmentAppearsInAnyShippedConfig) {
             EXPECT_NE(page.find("<redacted>"), std::string::npos) << file;
         }
     }
+    std::filesystem::remove_all(std::filesystem::temp_directory_path() /
+                                ("gatehouse-tls-s3cr3t-" + std::to_string(::getpid())));
 }
 
 TEST(ConfigJson, EveryStringHoldingAnEnvironmentValueIsRedactedAndDefaultsAreNot) {
