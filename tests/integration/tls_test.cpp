@@ -420,3 +420,37 @@ TEST(Tls, OnlyMozillaIntermediateCiphersAndGroupsAreAccepted) {
     EXPECT_FALSE(accepted("-tls1_3 -groups ffdhe2048"));
     EXPECT_FALSE(accepted("-tls1_3 -groups X448"));
 }
+
+TEST(Tls, LargeBodiesStreamBothWaysOverTls) {
+    temp_dir dir;
+    self_signed(dir, "api.test");
+    echo_server echo(dir);
+    gateway gw(dir, tls_config(dir, echo.port(), {"api.test"}));
+    const auto ca = dir.path() + "/api.test.pem";
+    const auto resolve =
+        " --resolve api.test:" + std::to_string(gw.port()) + ":127.0.0.1 https://api.test:" + std::to_string(gw.port());
+    // 20 MB down: every byte of the pattern arrives, in order.
+    auto [c1, down] = run_command("curl -s --max-time 30 --cacert " + ca + resolve + "/bytes/20000000 -o " +
+                                  dir.path() + "/down.bin -w \"%{http_code} %{size_download}\"");
+    EXPECT_EQ(down, "200 20000000");
+    const auto body = read_file(dir.path() + "/down.bin");
+    ASSERT_EQ(body.size(), 20000000u);
+    bool pattern = true;
+    for (std::size_t i = 0; i < body.size() && pattern; i += 4093) pattern = body[i] == static_cast<char>('a' + i % 26);
+    EXPECT_TRUE(pattern);
+    // 7 MB up, with a length and chunked: the upstream hashes what it got.
+    std::string upload(7'000'000, '\0');
+    std::uint64_t seed = 88172645463325252ULL, fnv = 0xcbf29ce484222325ULL;
+    for (auto& c : upload) {
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        c = static_cast<char>(seed);
+        fnv = (fnv ^ static_cast<unsigned char>(c)) * 0x100000001b3ULL;
+    }
+    dir.write("up.bin", upload);
+    for (const std::string framing : {"", " -H \"Transfer-Encoding: chunked\""}) {
+        auto [c2, up] = run_command("curl -s --max-time 30 --cacert " + ca + framing + " --data-binary @" + dir.path() +
+                                    "/up.bin" + resolve + "/up");
+        EXPECT_EQ(json_field(up, "body_bytes"), "7000000") << framing << up.substr(0, 300);
+        EXPECT_EQ(json_field(up, "body_fnv"), std::to_string(fnv)) << framing;
+    }
+}
