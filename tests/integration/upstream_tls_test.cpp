@@ -52,6 +52,20 @@ TEST(UpstreamTls, VerifiedPooledAndResumedAcrossThePoolsConnections) {
     EXPECT_EQ(ok, 4);
     EXPECT_EQ(echo->tls_stat("tls_handshakes"), 2 + 3 + 1);
     EXPECT_EQ(echo->tls_stat("tls_resumed"), 3) << gw.proc().log();
+    // Large bodies both ways over the upstream's TLS.
+    auto [c1, down] = run_command("curl -s --max-time 30 http://127.0.0.1:" + std::to_string(gw.port()) +
+                                  "/bytes/8000000 -o " + dir.path() + "/down.bin -w \"%{http_code} %{size_download}\"");
+    EXPECT_EQ(down, "200 8000000");
+    std::string upload(3'000'000, 'x');
+    std::uint64_t fnv = 0xcbf29ce484222325ULL;
+    for (std::size_t i = 0; i < upload.size(); ++i) {
+        upload[i] = static_cast<char>('a' + (i * 7919) % 26);
+        fnv = (fnv ^ static_cast<unsigned char>(upload[i])) * 0x100000001b3ULL;
+    }
+    dir.write("up.bin", upload);
+    auto [c2, up] = run_command("curl -s --max-time 30 --data-binary @" + dir.path() +
+                                "/up.bin http://127.0.0.1:" + std::to_string(gw.port()) + "/up");
+    EXPECT_EQ(json_field(up, "body_fnv"), std::to_string(fnv)) << up.substr(0, 300);
 }
 
 TEST(UpstreamTls, WrongNameExpiredAndUnknownCaAre502WithTheReason) {
