@@ -189,6 +189,22 @@ json::object upstream_json(const config::upstream_config& u) {
                                            {"idle_timeout_ms", millis(u.pool.idle_timeout)},
                                            {"max_wait_ms", millis(u.pool.max_wait)},
                                            {"max_waiters", u.pool.max_waiters}}}};
+    if (u.retry) {
+        const auto& r = *u.retry;
+        json::array on;
+        if (r.conditions & config::retry_config::connect_failure) on.emplace_back("connect_failure");
+        if (r.conditions & config::retry_config::reset) on.emplace_back("reset");
+        if (r.conditions & config::retry_config::timeout) on.emplace_back("timeout");
+        for (auto status : r.statuses) on.emplace_back(std::to_string(status));
+        out["retry"] = json::object{
+            {"attempts", r.attempts},
+            {"on", std::move(on)},
+            {"per_try_timeout_ms", millis(r.per_try_timeout)},
+            {"backoff", json::object{{"base_ms", millis(r.backoff_base)}, {"max_ms", millis(r.backoff_max)}}},
+            {"budget_percent", r.budget_percent},
+            {"budget_min", r.budget_min},
+            {"max_body", r.max_body}};
+    }
     if (u.tls) {
         // File paths only: the key's contents never leave the process.
         const auto& t = u.tls->settings;
@@ -273,6 +289,7 @@ json::object route_json(const config::gateway_config& c, const config::route_con
     if (r.host_rewrite) route["host_rewrite"] = *r.host_rewrite;
     if (r.timeout) route["timeout_ms"] = millis(*r.timeout);
     if (r.max_body) route["max_body"] = *r.max_body;
+    if (r.retry_non_idempotent) route["retry_non_idempotent"] = true;
     if (r.aggregate) {
         route.erase("upstream");
         route["aggregate"] = aggregate_json(*r.aggregate);

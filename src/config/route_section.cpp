@@ -279,7 +279,8 @@ void read_filters(reader& r, const YAML::Node& node, gateway_config& cfg) {
 void read_route(reader& r, const YAML::Node& node, const std::string& path, route_config& route) {
     if (!r.expect_map(node, path,
                       {"name", "match", "upstream", "aggregate", "strip_prefix", "replace_prefix", "host_rewrite",
-                       "request_headers", "response_headers", "timeout", "max_body", "filters"})) {
+                       "request_headers", "response_headers", "timeout", "max_body", "filters",
+                       "retry_non_idempotent"})) {
         return;
     }
     if (auto name = node["name"]; name.IsDefined()) {
@@ -351,6 +352,8 @@ void read_route(reader& r, const YAML::Node& node, const std::string& path, rout
     if (auto n = node["response_headers"]; n.IsDefined()) {
         read_header_edits(r, n, path + ".response_headers", route.response_headers);
     }
+    r.optional_field(node, "retry_non_idempotent", path, route.retry_non_idempotent,
+                     [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });
     r.optional_field(node, "timeout", path, route.timeout,
                      [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
     r.optional_field(node, "max_body", path, route.max_body,

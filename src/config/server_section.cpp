@@ -1,5 +1,6 @@
 // The server, admin and upstreams sections of the config.
 #include <algorithm>
+#include <charconv>
 
 #include <boost/asio/ip/address.hpp>
 #include <yaml-cpp/yaml.h>
@@ -328,6 +329,63 @@ std::shared_ptr<const upstream_tls_config> read_upstream_tls(reader& r, const YA
     return tls;
 }
 
+// { attempts, on, per_try_timeout, backoff: { base, max }, budget, max_body }
+std::optional<retry_config> read_retry(reader& r, const YAML::Node& node, const std::string& path) {
+    if (!r.expect_map(node, path, {"attempts", "on", "per_try_timeout", "backoff", "budget", "max_body"})) {
+        return std::nullopt;
+    }
+    retry_config retry;
+    r.optional_field(node, "attempts", path, retry.attempts,
+                     [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 10); });
+    if (auto on = node["on"]; on.IsDefined()) {
+        retry.conditions = 0;
+        retry.statuses.clear();
+        for (auto& [n, text] : r.string_list(on, path + ".on")) {
+            if (text == "connect_failure") {
+                retry.conditions |= retry_config::connect_failure;
+            } else if (text == "reset") {
+                retry.conditions |= retry_config::reset;
+            } else if (text == "timeout") {
+                retry.conditions |= retry_config::timeout;
+            } else if (text.size() == 3 && text[0] == '5' && std::isdigit(static_cast<unsigned char>(text[1])) &&
+                       std::isdigit(static_cast<unsigned char>(text[2]))) {
+                retry.statuses.push_back(static_cast<unsigned>(std::stoul(text)));
+            } else {
+                r.error(n, path + ".on",
+                        "unknown retry condition \"" + text + "\" (connect_failure, reset, timeout, or a 5xx status)");
+            }
+        }
+    }
+    auto time = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); };
+    r.optional_field(node, "per_try_timeout", path, retry.per_try_timeout, time);
+    if (auto backoff = node["backoff"]; backoff.IsDefined()) {
+        const auto bp = path + ".backoff";
+        if (r.expect_map(backoff, bp, {"base", "max"})) {
+            auto maybe_zero = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p, true); };
+            r.optional_field(backoff, "base", bp, retry.backoff_base, maybe_zero);
+            r.optional_field(backoff, "max", bp, retry.backoff_max, maybe_zero);
+            if (retry.backoff_max < retry.backoff_base) {
+                r.error(backoff, bp + ".max", "must not be less than backoff.base");
+            }
+        }
+    }
+    if (auto budget = node["budget"]; budget.IsDefined()) {
+        if (auto text = r.string(budget, path + ".budget")) {
+            std::uint64_t percent = 0;
+            auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), percent);
+            if (ec != std::errc() || end + 1 != text->data() + text->size() || *end != '%' || percent == 0 ||
+                percent > 100) {
+                r.error(budget, path + ".budget", "expected a share of requests in flight, 1% to 100% (e.g. 20%)");
+            } else {
+                retry.budget_percent = percent;
+            }
+        }
+    }
+    r.optional_field(node, "max_body", path, retry.max_body,
+                     [&](const YAML::Node& n, const std::string& p) { return r.size(n, p); });
+    return retry;
+}
+
 void read_upstream(reader& r, const std::string& name, const YAML::Node& key, const YAML::Node& node,
                    upstream_config& up) {
     const std::string path = "upstreams." + name;
@@ -335,8 +393,9 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
     if (!valid_token(name)) {
         r.error(key, path, "invalid upstream name (use letters, digits, '-', '_' or '.')");
     }
-    if (!r.expect_map(node, path,
-                      {"endpoints", "load_balancing", "connect_timeout", "dns_refresh", "retries", "pool", "tls"})) {
+    if (!r.expect_map(
+            node, path,
+            {"endpoints", "load_balancing", "connect_timeout", "dns_refresh", "retries", "pool", "tls", "retry"})) {
         return;
     }
     auto endpoints = node["endpoints"];
@@ -387,6 +446,7 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
         }
     }
     if (auto tls = node["tls"]; tls.IsDefined()) up.tls = read_upstream_tls(r, tls, path + ".tls");
+    if (auto retry = node["retry"]; retry.IsDefined()) up.retry = read_retry(r, retry, path + ".retry");
 }
 
 }  // namespace gatehouse::config

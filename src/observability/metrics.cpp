@@ -30,6 +30,12 @@ std::string_view name_of(upstream_error e) {
     return error_names[static_cast<std::size_t>(e)];
 }
 
+std::string_view name_of(retry_cause c) {
+    static constexpr std::string_view names[] = {"connect_failure", "reset", "timeout", "status"};
+    static_assert(std::size(names) == static_cast<std::size_t>(retry_cause::count));
+    return names[static_cast<std::size_t>(c)];
+}
+
 upstream_error upstream_error_of(std::string_view code) {
     if (code == "upstream_connect_failed") return upstream_error::connect_failed;
     if (code == "upstream_connect_timeout") return upstream_error::connect_timeout;

@@ -74,6 +74,8 @@ struct route_totals {
 
 struct cluster_totals {
     std::array<std::uint64_t, static_cast<std::size_t>(upstream_error::count)> errors{};
+    std::array<std::uint64_t, static_cast<std::size_t>(retry_cause::count)> retries{};
+    std::uint64_t retry_budget_exhausted = 0;
     std::uint64_t active = 0;
     std::uint64_t idle = 0;
 };
@@ -135,6 +137,8 @@ totals sum_workers(const std::vector<const worker_stats*>& workers) {
             for (const auto& [name, stats] : c) {
                 auto& t = all.clusters[name];
                 for (std::size_t i = 0; i < t.errors.size(); ++i) t.errors[i] += stats->errors[i].get();
+                for (std::size_t i = 0; i < t.retries.size(); ++i) t.retries[i] += stats->retries[i].get();
+                t.retry_budget_exhausted += stats->retry_budget_exhausted.get();
                 t.active += stats->active.get();
                 t.idle += stats->idle.get();
             }
@@ -183,6 +187,20 @@ void render_upstreams_and_filters(std::string& out, const totals& all) {
             sample(out, "gatehouse_upstream_errors_total",
                    {{"upstream", name}, {"kind", name_of(static_cast<upstream_error>(i))}}, number(t.errors[i]));
         }
+    }
+    header(out, "gatehouse_upstream_retries_total", "counter",
+           "Tries made again under an upstream's retry policy, by upstream and reason.");
+    for (const auto& [name, t] : all.clusters) {
+        for (std::size_t i = 0; i < t.retries.size(); ++i) {
+            sample(out, "gatehouse_upstream_retries_total",
+                   {{"upstream", name}, {"reason", name_of(static_cast<retry_cause>(i))}}, number(t.retries[i]));
+        }
+    }
+    header(out, "gatehouse_upstream_retry_budget_exhausted_total", "counter",
+           "Retries the retry budget refused (retries in flight at their share of requests in flight).");
+    for (const auto& [name, t] : all.clusters) {
+        sample(out, "gatehouse_upstream_retry_budget_exhausted_total", {{"upstream", name}},
+               number(t.retry_budget_exhausted));
     }
     header(out, "gatehouse_filter_rejections_total", "counter",
            "Requests a filter answered itself, by filter and reason.");

@@ -414,8 +414,13 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
     settings.client_hash = client_hash_;
     settings.timed = !rs.chain->empty();  // on_log sees the upstream's time; no clock reads without filters
     settings.stats = rs.gen->cluster_stats[index];
-    const upstream::request_shape shape{rs.framing,    rs.content_length, rs.max_body,
-                                        rs.idempotent, rs.head_method,    rs.expect_continue};
+    const upstream::request_shape shape{rs.framing,
+                                        rs.content_length,
+                                        rs.max_body,
+                                        rs.idempotent,
+                                        rs.head_method,
+                                        rs.expect_continue,
+                                        rs.route->config.retry_non_idempotent};
     // The relay and the exchange live in the request's arena, not in the coroutine frame.
     struct parts {
         parts(client_connection& c, request_state& rs, upstream::cluster_state& cluster,
@@ -434,6 +439,8 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
 
     const auto& result = exchange.result();
     rs.log.upstream = result.endpoint;
+    rs.log.tries = result.tries;
+    rs.log.tried = result.endpoints_tried();
     rs.log.bytes_in = rs.head_reader.head_bytes() + result.body_bytes_sent;
     if (result.upstream_duration) rs.log.upstream_duration = result.upstream_duration;
     if (result.downstream_failed) rs.log.client_aborted = true;

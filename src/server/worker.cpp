@@ -212,7 +212,7 @@ observability::tls_stats& worker::tls_stats(std::size_t listener) {
 }
 
 upstream::exchange_env worker::exchange_env() {
-    return {context_->get_executor(), &buffers_, &now_};
+    return {context_->get_executor(), &buffers_, &now_, &random_};
 }
 
 void worker::start() {

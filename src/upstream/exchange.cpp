@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include "gatehouse/common/random.hpp"
+#include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/io/buffer_pool.hpp"
 #include "gatehouse/io/deadline.hpp"
 #include "gatehouse/io/send.hpp"
@@ -68,13 +72,34 @@ void exchange::refuse_send(const error_code& ec, std::string_view timeout_messag
 asio::awaitable<void> exchange::run(downstream& down, const request_shape& request) {
     down_ = &down;
     request_ = &request;
-    request_body_ = request_body(request.framing, request.content_length, request.max_body);
+    const auto& policy = cluster_.config().retry;
+    // The retry budget's counts end with the exchange however it ends.
+    struct in_flight {
+        cluster_state& cluster;
+        const bool& retrying;
+        explicit in_flight(cluster_state& c, const bool& r) : cluster(c), retrying(r) { ++cluster.requests_in_flight; }
+        ~in_flight() {
+            --cluster.requests_in_flight;
+            if (retrying) --cluster.retries_in_flight;
+        }
+        in_flight(const in_flight&) = delete;
+        in_flight& operator=(const in_flight&) = delete;
+    } counted(cluster_, holds_retry_slot_);
     for (;;) {
+        // Every try sends the whole request: the body is still in the downstream's buffer
+        // (a resend or a retry happens only then).
+        request_body_ = request_body(request.framing, request.content_length, request.max_body);
+        try_deadline_ = settings_.deadline;
+        if (policy && policy->per_try_timeout.count() > 0) {
+            try_deadline_ = std::min(settings_.deadline, *env_.now + policy->per_try_timeout);
+        }
         std::size_t index = 0;
         auto* endpoint = choose_endpoint(index);
         if (!endpoint) {
             co_return;
         }
+        if (result_.tries < result_.tried.size()) result_.tried[result_.tries] = endpoint->label;
+        ++result_.tries;
         auto acquired = endpoint->pool.try_acquire(stale_retried_);
         if (acquired.status == connection_pool::acquire_status::must_wait) {
             acquired = co_await endpoint->pool.wait(settings_.deadline);
@@ -120,6 +145,10 @@ asio::awaitable<void> exchange::run(downstream& down, const request_shape& reque
         }
         --endpoint->active;
         endpoint->pool.release(std::move(conn_), reusable_, *env_.now);
+        if (end == step::retry) {
+            co_await before_retry(index);
+            continue;
+        }
         if (end != step::resend_fresh) {
             co_return;
         }
@@ -130,6 +159,57 @@ asio::awaitable<void> exchange::run(downstream& down, const request_shape& reque
         stale_retried_ = true;
         if (in_) in_->clear();
     }
+}
+
+bool exchange::may_retry(retry_reason reason) {
+    const auto& policy = cluster_.config().retry;
+    if (!policy || retries_ >= policy->attempts) return false;
+    // RFC 9110 section 9.2.2: a POST may have been acted on, unless the route says its
+    // upstream can take it twice.
+    if (!request_->idempotent && !request_->retry_any_method) return false;
+    if (reason != retry_reason::connect_failure && request_->framing != http::body_framing::none) {
+        // Nothing of the body may have left the downstream's buffer for good, and it must be small.
+        const std::uint64_t size =
+            request_->framing == http::body_framing::length ? request_->content_length : result_.body_bytes_sent;
+        if (!replayable_ || size > policy->max_body) return false;
+    }
+    // The backoff: full jitter over an exponential ceiling, or longer when the upstream said so.
+    const auto ceiling = std::min<std::int64_t>(policy->backoff_max.count(),
+                                                policy->backoff_base.count() << std::min<std::uint64_t>(retries_, 20));
+    auto delay = std::chrono::milliseconds(
+        ceiling > 0 && env_.random ? static_cast<std::int64_t>(env_.random->next() % (ceiling + 1)) : 0);
+    delay = std::max(delay, retry_delay_);
+    if (*env_.now + delay >= settings_.deadline) return false;
+    // The budget: retries in flight stay a share of requests in flight, so a failing cluster
+    // does not get several times its normal load.
+    if (!holds_retry_slot_) {
+        const auto limit = std::max(policy->budget_min, cluster_.requests_in_flight * policy->budget_percent / 100);
+        if (cluster_.retries_in_flight + 1 > limit) {
+            if (settings_.stats) settings_.stats->retry_budget_exhausted.add();
+            return false;
+        }
+        holds_retry_slot_ = true;
+        ++cluster_.retries_in_flight;
+    }
+    ++retries_;
+    retry_delay_ = delay;
+    if (settings_.stats) settings_.stats->retries[static_cast<std::size_t>(reason)].add();
+    return true;
+}
+
+asio::awaitable<void> exchange::before_retry(std::size_t failed_index) {
+    // Another endpoint when one is usable; the same one otherwise (a single-endpoint cluster).
+    if (failed_index < 64) {
+        const auto without = excluded_ | (1ULL << failed_index);
+        if (cluster_.pick(settings_.client_hash, without) != load_balancer::none) excluded_ = without;
+    }
+    if (in_) in_->clear();
+    result_.refusal.reset();
+    if (retry_delay_.count() > 0) {
+        asio::steady_timer timer(env_.executor, retry_delay_);
+        co_await timer.async_wait(io::use_nothrow);
+    }
+    retry_delay_ = std::chrono::milliseconds(0);
 }
 
 endpoint_state* exchange::choose_endpoint(std::size_t& index) {
@@ -158,7 +238,7 @@ asio::awaitable<bool> exchange::connect(endpoint_state& endpoint, std::size_t in
     auto& socket = conn_->stream.socket();
     socket.open(address.protocol(), ec);
     if (!ec) {
-        watch_.arm(socket, std::min(*env_.now + config.connect_timeout, settings_.deadline));
+        watch_.arm(socket, std::min(*env_.now + config.connect_timeout, try_deadline_));
         auto [connect_ec] = co_await socket.async_connect(address, io::use_nothrow);
         ec = watch_.settle(connect_ec);
     }
@@ -180,9 +260,11 @@ asio::awaitable<bool> exchange::connect(endpoint_state& endpoint, std::size_t in
     last_connect_timed_out_ = ec == asio::error::timed_out;
     last_tls_failure_ = std::move(tls_failure);
     if (index < 64) excluded_ |= 1ULL << index;
+    ++connect_failures_;
+    const bool policy_retries = config.retry && (config.retry->conditions & config::retry_config::connect_failure);
     if (*env_.now >= settings_.deadline) {
         refuse(504, "upstream_timeout", "request timed out connecting upstream");
-    } else if (++connect_failures_ > config.retries) {
+    } else if (policy_retries ? !may_retry(retry_reason::connect_failure) : connect_failures_ > config.retries) {
         if (last_connect_timed_out_) {
             refuse(503, "upstream_connect_timeout", "connecting to " + endpoint.label + " timed out");
         } else if (!last_tls_failure_.empty()) {
@@ -200,7 +282,7 @@ asio::awaitable<error_code> exchange::handshake(endpoint_state& endpoint, std::s
     conn_->stream.start_tls(
         tls.context->context(), io::stream::tls_role::client,
         {.server_name = name, .verify_name = tls.settings.verify, .sessions = &endpoint.tls_sessions});
-    watch_.arm(conn_->stream.socket(), std::min(*env_.now + cluster_.config().connect_timeout, settings_.deadline));
+    watch_.arm(conn_->stream.socket(), std::min(*env_.now + cluster_.config().connect_timeout, try_deadline_));
     auto ec = watch_.settle(co_await conn_->stream.handshake());
     if (ec && ec != asio::error::timed_out) {
         failure = conn_->stream.verify_error();
@@ -327,16 +409,11 @@ asio::awaitable<exchange::step> exchange::read_response_head() {
                     co_return step::stop;
                 }
             }
-            watch_.arm(up.socket(), settings_.deadline);
+            watch_.arm(up.socket(), try_deadline_);
             auto [read_ec, n] = co_await up.async_read_some(
                 in.prepare(std::max(io::min_read, in.capacity() - in.size())), io::use_nothrow);
             if (auto ec = watch_.settle(read_ec)) {
-                co_return read_head_failed(ec, got_bytes) ? step::resend_fresh : step::stop;
-            }
-            if (!got_bytes && held_ > 0) {
-                down_->body_bytes()->consume(held_);  // the body is committed: no resend from here on
-                held_ = 0;
-                replayable_ = false;
+                co_return read_head_failed(ec, got_bytes);
             }
             got_bytes = true;
             in.commit(n);
@@ -345,11 +422,20 @@ asio::awaitable<exchange::step> exchange::read_response_head() {
         if (!interim_allowed(++informational)) {
             co_return step::stop;
         }
-        if (response_.code() != 100 && !co_await down_->interim(response_)) {  // 102, 103 and others
-            result_.downstream_failed = true;
-            co_return step::stop;
+        if (response_.code() != 100) {  // 102, 103 and others
+            interim_forwarded_ = true;
+            if (!co_await down_->interim(response_)) {
+                result_.downstream_failed = true;
+                co_return step::stop;
+            }
         }
         in.consume(response_.size());
+    }
+    // The body stayed in the downstream's buffer until now, so that a retried status can
+    // send it again; from here on it is committed.
+    if (retry_status()) {
+        reusable_ = false;  // the answer's body is not read: the connection goes
+        co_return step::retry;
     }
     if (held_ > 0) {
         down_->body_bytes()->consume(held_);
@@ -358,11 +444,22 @@ asio::awaitable<exchange::step> exchange::read_response_head() {
     co_return step::go_on;
 }
 
-bool exchange::read_head_failed(const error_code& ec, bool got_bytes) {
+exchange::step exchange::read_head_failed(const error_code& ec, bool got_bytes) {
     // The request reached the upstream whole: resending it is safe only if repeating it
     // changes nothing (RFC 9110 section 9.2.2); a POST may have been acted on.
     if (!got_bytes && reused_ && replayable_ && request_->idempotent && ec != asio::error::timed_out) {
-        return true;
+        return step::resend_fresh;
+    }
+    const auto& policy = cluster_.config().retry;
+    if (policy && !interim_forwarded_) {
+        const bool timed_out = ec == asio::error::timed_out;
+        const auto condition = timed_out ? config::retry_config::timeout : config::retry_config::reset;
+        if ((policy->conditions & condition) && (timed_out || !got_bytes) &&
+            may_retry(timed_out ? retry_reason::timeout : retry_reason::reset)) {
+            spdlog::warn("upstream {} endpoint {}: {}; trying again", cluster_.config().name, result_.endpoint,
+                         timed_out ? "no response within the try's timeout" : "closed before responding");
+            return step::retry;
+        }
     }
     if (ec == asio::error::timed_out) {
         refuse(504, "upstream_timeout", "upstream did not respond in time");
@@ -377,7 +474,30 @@ bool exchange::read_head_failed(const error_code& ec, bool got_bytes) {
     } else {
         refuse(502, "upstream_reset", "upstream closed the connection before responding: " + ec.message());
     }
-    return false;
+    return step::stop;
+}
+
+bool exchange::retry_status() {
+    const auto& policy = cluster_.config().retry;
+    if (!policy || interim_forwarded_) return false;
+    const auto status = response_.code();
+    if (std::find(policy->statuses.begin(), policy->statuses.end(), status) == policy->statuses.end()) return false;
+    retry_delay_ = std::chrono::milliseconds(0);
+    for (const auto& field : response_.fields()) {
+        if (!http::iequals(field.name, "retry-after")) continue;
+        // Not sooner than the upstream asked (delay-seconds; a date is not retried at all).
+        std::uint64_t seconds = 0;
+        auto [end, ec] = std::from_chars(field.value.data(), field.value.data() + field.value.size(), seconds);
+        if (ec != std::errc() || end != field.value.data() + field.value.size() || seconds > 3600) return false;
+        retry_delay_ = std::chrono::seconds(seconds);
+    }
+    if (!may_retry(retry_reason::status)) {
+        retry_delay_ = std::chrono::milliseconds(0);
+        return false;
+    }
+    spdlog::debug("upstream {} endpoint {} answered {}; trying again", cluster_.config().name, result_.endpoint,
+                  status);
+    return true;
 }
 
 bool exchange::interim_allowed(int count) {

@@ -112,6 +112,23 @@ struct pool_config {
     bool operator==(const pool_config&) const = default;
 };
 
+// When a failed try is made again (on another endpoint when there is one). Only before
+// anything of a response reached the client, only for idempotent methods unless the route
+// allows others, and only while the request body is still held (max_body).
+struct retry_config {
+    enum condition : std::uint32_t { connect_failure = 1, reset = 2, timeout = 4 };
+    std::uint64_t attempts = 2;  // tries after the first
+    std::uint32_t conditions = connect_failure | reset | timeout;
+    std::vector<unsigned> statuses{502, 503, 504};  // response statuses that are retried
+    duration per_try_timeout{0};                    // 0: only the route's timeout
+    duration backoff_base{25};                      // jittered, doubling per retry up to backoff_max
+    duration backoff_max{250};
+    std::uint64_t budget_percent = 20;  // retries in flight <= this share of requests in flight...
+    std::uint64_t budget_min = 3;       // ...or this many, whichever is more (per worker)
+    std::uint64_t max_body = 64 * 1024;
+    bool operator==(const retry_config&) const = default;
+};
+
 // An upstream's TLS: the settings as configured and the client context built from them at load.
 struct upstream_tls_config {
     common::tls_upstream_settings settings;
@@ -129,10 +146,12 @@ struct upstream_config {
     std::uint64_t retries = 1;  // extra endpoints to try after a connect failure
     pool_config pool;
     std::shared_ptr<const upstream_tls_config> tls;  // null: plain HTTP
+    std::optional<retry_config> retry;               // unset: connect failures only (retries)
     bool operator==(const upstream_config& other) const {
         return name == other.name && endpoints == other.endpoints && load_balancing == other.load_balancing &&
                connect_timeout == other.connect_timeout && dns_refresh == other.dns_refresh &&
-               retries == other.retries && pool == other.pool && !tls == !other.tls && (!tls || *tls == *other.tls);
+               retries == other.retries && pool == other.pool && !tls == !other.tls && (!tls || *tls == *other.tls) &&
+               retry == other.retry;
     }
 };
 
@@ -172,7 +191,8 @@ struct route_config {
     header_edits response_headers;
     std::optional<duration> timeout;
     std::optional<std::uint64_t> max_body;
-    std::vector<std::size_t> filters;  // the route's chain: indexes into gateway_config::filters
+    std::vector<std::size_t> filters;   // the route's chain: indexes into gateway_config::filters
+    bool retry_non_idempotent = false;  // the upstream's retry policy also covers POST, PATCH, ...
 };
 
 struct gateway_config {

@@ -157,6 +157,8 @@ struct exchange_log {
     std::chrono::nanoseconds duration{};          // until the last response byte was sent
     std::optional<std::chrono::nanoseconds> upstream_duration;  // request sent to response complete
     std::string_view upstream;                                  // endpoint label ("10.0.0.7:8080"); empty if none
+    std::uint32_t tries = 0;                                    // tries at the upstream (retries + 1), 0 if none
+    std::span<const std::string_view> tried;                    // their endpoints, in order
     std::string_view error;                      // the local reply's error code when the gateway answered
     std::span<const backend_call_log> backends;  // an aggregate route's calls, in config order
 };

@@ -59,8 +59,14 @@ std::string_view name_of(upstream_error e);
 // The kind of a local reply's error code ("upstream_timeout"), or count when it is not an upstream error.
 upstream_error upstream_error_of(std::string_view code);
 
+// Why a try was made again (gatehouse_upstream_retries_total{reason}).
+enum class retry_cause { connect_failure, reset, timeout, status, count };
+std::string_view name_of(retry_cause c);
+
 struct cluster_stats {
     std::array<counter, static_cast<std::size_t>(upstream_error::count)> errors;
+    std::array<counter, static_cast<std::size_t>(retry_cause::count)> retries;
+    counter retry_budget_exhausted;  // retries the budget refused
     counter active;  // gauges, published by the worker on its sweep
     counter idle;
 };

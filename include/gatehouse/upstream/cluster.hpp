@@ -46,6 +46,11 @@ public:
     endpoint_state& endpoint(std::size_t i) { return *endpoints_[i]; }
     std::size_t size() const { return endpoints_.size(); }
 
+    // This worker's exchanges with the cluster in flight, and those of them retrying (the
+    // retry budget's two sides).
+    std::uint64_t requests_in_flight = 0;
+    std::uint64_t retries_in_flight = 0;
+
 private:
     const config::upstream_config* config_;
     std::vector<std::unique_ptr<endpoint_state>> endpoints_;

@@ -5,6 +5,7 @@
 // head (1xx handled), and the response body handed on as it arrives, each step under its own
 // deadline. The other side (a client connection relaying, or a collector) is a downstream, so
 // an exchange runs without a client connection too: an aggregation runs several on one worker.
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory_resource>
@@ -25,6 +26,9 @@
 #include "gatehouse/upstream/body.hpp"
 #include "gatehouse/upstream/pool.hpp"
 
+namespace gatehouse::common {
+class fast_random;
+}
 namespace gatehouse::io {
 class buffer_pool;
 class deadline_watch;
@@ -84,6 +88,7 @@ struct request_shape {
     bool idempotent = true;
     bool head_method = false;  // the response has no body
     bool expect_continue = false;
+    bool retry_any_method = false;  // the route lets the upstream's retry policy cover non-idempotent methods
 };
 
 // What an exchange borrows from the worker it runs on.
@@ -91,6 +96,7 @@ struct exchange_env {
     boost::asio::any_io_executor executor;
     io::buffer_pool* buffers = nullptr;
     const clock::time_point* now = nullptr;  // the worker's coarse clock
+    common::fast_random* random = nullptr;   // retry backoff jitter
 };
 
 struct exchange_settings {
@@ -111,6 +117,13 @@ struct exchange_result {
     std::string_view endpoint;                                  // the last endpoint tried; empty if none
     std::uint64_t body_bytes_sent = 0;                          // request body bytes that went upstream
     std::optional<std::chrono::nanoseconds> upstream_duration;  // request sent to response complete
+    // The endpoints tries went to, in order (the first max_logged_tries); tries counts them all.
+    static constexpr std::size_t max_logged_tries = 8;
+    std::array<std::string_view, max_logged_tries> tried{};
+    std::uint32_t tries = 0;
+    std::span<const std::string_view> endpoints_tried() const {
+        return {tried.data(), std::min<std::size_t>(tries, max_logged_tries)};
+    }
 };
 
 class exchange {
@@ -129,11 +142,13 @@ public:
 private:
     // How a step of a try ended.
     enum class step {
-        go_on,        // the try continues
-        wait,         // the rest of the request must be awaited (finish_request)
-        stop,         // answered, refused (result_.refusal), or the downstream failed
-        resend_fresh  // a pooled connection died before any response byte: resend on a new one
+        go_on,         // the try continues
+        wait,          // the rest of the request must be awaited (finish_request)
+        stop,          // answered, refused (result_.refusal), or the downstream failed
+        resend_fresh,  // a pooled connection died before any response byte: resend on a new one
+        retry          // the try failed in a way the upstream's retry policy retries (already counted)
     };
+    enum class retry_reason { connect_failure, reset, timeout, status };
 
     // The steps of one exchange, in order. A common exchange runs two coroutines (run and the
     // response head) and sends its request and relays a body already read inline; the rare
@@ -152,7 +167,13 @@ private:
     boost::asio::awaitable<boost::system::error_code> send_rest(std::span<const boost::asio::const_buffer> buffers,
                                                                 std::size_t& sent, clock::time_point deadline);
     boost::asio::awaitable<step> read_response_head();
-    bool read_head_failed(const boost::system::error_code& ec, bool got_bytes);
+    step read_head_failed(const boost::system::error_code& ec, bool got_bytes);
+    // True if the retry policy allows another try after a failure for reason (and counts it).
+    bool may_retry(retry_reason reason);
+    // A final response head the policy retries: its status is listed and Retry-After allows.
+    bool retry_status();
+    // Between tries: moves off the endpoint that failed (when another is usable) and waits the backoff.
+    boost::asio::awaitable<void> before_retry(std::size_t failed_index);
     bool interim_allowed(int count);
     bool start_response_body();
     enum class relay_state { finished, need_read, need_write, stopped };
@@ -201,6 +222,12 @@ private:
     bool continue_sent_ = false;
     bool last_connect_timed_out_ = false;
     std::string last_tls_failure_;  // why the last TLS handshake failed; empty if it did not
+    // Retries (the upstream's retry policy).
+    clock::time_point try_deadline_;  // the route's deadline, or sooner with a per-try timeout
+    std::uint64_t retries_ = 0;
+    bool holds_retry_slot_ = false;   // counted in the cluster's retries in flight
+    bool interim_forwarded_ = false;  // a 1xx reached the downstream: no other try
+    std::chrono::milliseconds retry_delay_{0};
 };
 
 }  // namespace gatehouse::upstream

@@ -30,6 +30,7 @@ constexpr std::pair<std::string_view, field> field_names[] = {
     {"path", field::path},
     {"route", field::route},
     {"upstream", field::upstream},
+    {"tries", field::tries},
     {"status", field::status},
     {"bytes_in", field::bytes_in},
     {"bytes_out", field::bytes_out},
@@ -337,6 +338,17 @@ void format_line(const settings& s, const request_context& ctx, const exchange_l
                 break;
             case field::upstream:
                 append_string(out, log.upstream);
+                break;
+            case field::tries:
+                append_number(out, log.tries);
+                if (log.tries > 1) {  // the endpoints, when there was more than one try
+                    out += ",\"tried\":[";
+                    for (std::size_t i = 0; i < log.tried.size(); ++i) {
+                        if (i) out += ',';
+                        append_string(out, log.tried[i]);
+                    }
+                    out += ']';
+                }
                 break;
             case field::status:
                 append_number(out, log.status);

@@ -28,6 +28,7 @@ enum class field {
     path,
     route,
     upstream,
+    tries,  // how many tries the upstream took, and their endpoints ("tried")
     status,
     bytes_in,
     bytes_out,

@@ -315,3 +315,48 @@ TEST(Loader, AdminAndDrainSettings) {
     EXPECT_TRUE(has_error(bad, "admin.listen", "invalid address"));
     EXPECT_TRUE(has_error(bad, "admin.port", "unknown key"));
 }
+
+TEST(Loader, RetryPolicyWithDefaultsAndErrors) {
+    auto r = load(R"(
+upstreams:
+  users:
+    endpoints: ["127.0.0.1:1"]
+    retry: { attempts: 3, on: [reset, 503], per_try_timeout: 1s, backoff: { base: 10ms, max: 100ms }, budget: 25%,
+             max_body: 1KiB }
+  orders:
+    endpoints: ["127.0.0.1:2"]
+    retry: {}
+routes:
+  - { name: u, upstream: users, retry_non_idempotent: true }
+)");
+    ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
+    const auto& users = *r.config->upstreams[0].retry;
+    EXPECT_EQ(users.attempts, 3u);
+    EXPECT_EQ(users.conditions, retry_config::reset);
+    EXPECT_EQ(users.statuses, std::vector<unsigned>{503});
+    EXPECT_EQ(users.per_try_timeout.count(), 1000);
+    EXPECT_EQ(users.backoff_base.count(), 10);
+    EXPECT_EQ(users.backoff_max.count(), 100);
+    EXPECT_EQ(users.budget_percent, 25u);
+    EXPECT_EQ(users.max_body, 1024u);
+    const auto& orders = *r.config->upstreams[1].retry;  // the issue's defaults
+    EXPECT_EQ(orders.attempts, 2u);
+    EXPECT_EQ(orders.statuses, (std::vector<unsigned>{502, 503, 504}));
+    EXPECT_EQ(orders.budget_percent, 20u);
+    EXPECT_TRUE(r.config->routes[0].retry_non_idempotent);
+    EXPECT_FALSE(r.config->upstreams[0] == r.config->upstreams[1]);
+
+    auto bad = load(R"(
+upstreams:
+  users:
+    endpoints: ["127.0.0.1:1"]
+    retry: { attempts: 11, on: [reset, 404, sometimes], backoff: { base: 1s, max: 10ms }, budget: 120% }
+routes:
+  - { name: u, upstream: users }
+)");
+    EXPECT_TRUE(has_error(bad, "upstreams.users.retry.attempts", ""));
+    EXPECT_TRUE(has_error(bad, "upstreams.users.retry.on", "unknown retry condition \"404\""));
+    EXPECT_TRUE(has_error(bad, "upstreams.users.retry.on", "unknown retry condition \"sometimes\""));
+    EXPECT_TRUE(has_error(bad, "upstreams.users.retry.backoff.max", "must not be less than backoff.base"));
+    EXPECT_TRUE(has_error(bad, "upstreams.users.retry.budget", "1% to 100%"));
+}

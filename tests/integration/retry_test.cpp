@@ -1,0 +1,156 @@
+// The upstream retry policy through the real binary: a 503 endpoint, a dead one and a hanging
+// one next to healthy echo servers; what is retried (idempotent requests whose body is still
+// held), what is not (a POST whose body reached an upstream), the per-try timeout, the budget.
+#include <thread>
+
+#include "common.hpp"
+
+using namespace harness;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Answers every request on a connection with status (and counts them).
+struct answering_upstream {
+    explicit answering_upstream(int status, std::chrono::milliseconds delay = 0ms)
+        : server([this, status, delay](int fd) {
+              while (!recv_request(fd, &server).empty()) {
+                  ++requests;
+                  if (delay.count() > 0) {
+                      std::this_thread::sleep_for(delay);
+                      if (status == 0) return;  // no answer: the connection just closes
+                  }
+                  if (status == 0) return;
+                  send_all(fd, "HTTP/1.1 " + std::to_string(status) + " Nope\r\nContent-Length: 4\r\n\r\nnope");
+              }
+          }) {}
+    std::atomic<int> requests{0};
+    raw_upstream server;
+};
+
+std::string retry_config(const std::vector<std::uint16_t>& ports, const std::string& retry,
+                         const std::string& route_extra = "", const std::string& extra = "") {
+    std::string endpoints;
+    for (auto p : ports)
+        endpoints += (endpoints.empty() ? "\"127.0.0.1:" : ", \"127.0.0.1:") + std::to_string(p) + "\"";
+    return "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\n" + extra +
+           "upstreams:\n  app:\n    endpoints: [" + endpoints + "]\n    retry: " + retry +
+           "\nroutes:\n  - { name: app, upstream: app" + route_extra + " }\n";
+}
+
+TEST(Retry, A503AndADeadEndpointAreRetriedOnAHealthyOne) {
+    temp_dir dir;
+    answering_upstream unavailable(503);
+    echo_server echo(dir);
+    const auto log_file = dir.path() + "/access.log";
+    gateway gw(dir, retry_config({unavailable.server.port(), echo.port(), 1},
+                                 "{ attempts: 2, backoff: { base: 0ms, max: 0ms } }", "",
+                                 "filters: { log: { type: access_log, output: \"" + log_file +
+                                     "\", flush: 100ms, fields: [path, status, tries] } }\ndefault_filters: [log]\n"));
+    for (int i = 0; i < 12; ++i) {
+        auto r = request(gw.port(), get_request("/get/" + std::to_string(i)));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;
+    }
+    EXPECT_GT(unavailable.requests, 0);
+    // An idempotent request with a body is sent again whole.
+    const std::string body(3000, 'p');
+    for (int i = 0; i < 6; ++i) {
+        auto r = request(gw.port(), "PUT /put HTTP/1.1\r\nHost: x\r\nContent-Length: 3000\r\n\r\n" + body);
+        ASSERT_TRUE(r);
+        ASSERT_EQ(r->status, 200) << r->body;
+        EXPECT_EQ(json_field(r->body, "body_bytes"), "3000");
+    }
+    auto metrics =
+        wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_retries_total{upstream=\"app\",reason=\"status\"}"});
+    EXPECT_EQ(metrics.find("gatehouse_upstream_retries_total{upstream=\"app\",reason=\"status\"} 0"), std::string::npos)
+        << metrics;
+    EXPECT_EQ(metrics.find("gatehouse_upstream_retries_total{upstream=\"app\",reason=\"connect_failure\"} 0"),
+              std::string::npos)
+        << metrics;
+    // The access log names every endpoint a request went to.
+    ASSERT_TRUE(eventually([&] { return read_file(log_file).find("\"/put\"") != std::string::npos; }));
+    auto log = read_file(log_file);
+    // Round robin after the 503 endpoint reaches the dead one, then the healthy one.
+    EXPECT_NE(
+        log.find("\"status\":200,\"tries\":3,\"tried\":[\"127.0.0.1:" + std::to_string(unavailable.server.port()) +
+                 "\",\"127.0.0.1:1\",\"127.0.0.1:" + std::to_string(echo.port()) + "\"]"),
+        std::string::npos)
+        << log;
+    EXPECT_NE(log.find("\"status\":200,\"tries\":1}"), std::string::npos) << log;
+}
+
+TEST(Retry, APostIsNotRetriedOnceItsBodyReachedAnUpstreamUnlessTheRouteAllowsIt) {
+    temp_dir dir;
+    answering_upstream unavailable(503);
+    echo_server echo(dir);
+    const auto post = "POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+    {
+        gateway gw(dir, retry_config({unavailable.server.port(), echo.port()}, "{ backoff: { base: 0ms, max: 0ms } }"));
+        int refused = 0;
+        for (int i = 0; i < 8; ++i) {
+            auto r = request(gw.port(), post);
+            ASSERT_TRUE(r);
+            if (r->status == 503) ++refused;
+        }
+        EXPECT_GT(refused, 0);
+        EXPECT_EQ(refused, unavailable.requests.load());  // each POST the 503 endpoint saw came back as is
+    }
+    gateway gw(dir, retry_config({unavailable.server.port(), echo.port()}, "{ backoff: { base: 0ms, max: 0ms } }",
+                                 ", retry_non_idempotent: true"));
+    for (int i = 0; i < 8; ++i) {
+        auto r = request(gw.port(), post);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;
+        EXPECT_EQ(json_field(r->body, "body_bytes"), "5");
+    }
+}
+
+TEST(Retry, APerTryTimeoutMovesOffAHangingEndpoint) {
+    temp_dir dir;
+    answering_upstream hanging(0, 3000ms);  // reads the request, says nothing for 3 s
+    echo_server echo(dir);
+    gateway gw(dir, retry_config({hanging.server.port(), echo.port()},
+                                 "{ per_try_timeout: 300ms, backoff: { base: 0ms, max: 0ms } }", ", timeout: 2s"));
+    for (int i = 0; i < 4; ++i) {
+        auto r = request(gw.port(), get_request("/x"));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;  // within the route's 2 s: the hanging try was cut at 300 ms
+    }
+    EXPECT_GT(hanging.requests, 0);
+    // Only hanging endpoints: every try times out, and the answer is the gateway's 504.
+    answering_upstream other_hanging(0, 3000ms);
+    gateway stuck(dir, retry_config({hanging.server.port(), other_hanging.server.port()},
+                                    "{ attempts: 1, per_try_timeout: 300ms }", ", timeout: 2s"));
+    auto r = request(stuck.port(), get_request("/y"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 504);
+    EXPECT_EQ(json_field(r->body, "error"), "upstream_timeout");
+}
+
+TEST(Retry, TheBudgetCapsRetriesWhenEveryEndpointFails) {
+    temp_dir dir;
+    answering_upstream failing(0, 300ms);  // takes the request, closes after 300 ms without answering
+    gateway gw(dir,
+               retry_config({failing.server.port()}, "{ attempts: 3, on: [reset], backoff: { base: 0ms, max: 0ms } }"));
+    constexpr int clients = 20;
+    std::vector<std::thread> threads;
+    std::atomic<int> bad_gateway{0};
+    for (int i = 0; i < clients; ++i) {
+        threads.emplace_back([&] {
+            auto r = request(gw.port(), get_request("/z"));
+            if (r && r->status == 502) ++bad_gateway;
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(bad_gateway, clients);
+    // Unbudgeted, 20 requests with 3 retries each would make 80 tries; the budget (20% of 20
+    // in flight, at least 3) lets a few retry at a time.
+    EXPECT_LT(failing.requests, 50);
+    EXPECT_GE(failing.requests, clients);
+    auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_retry_budget_exhausted_total"});
+    EXPECT_EQ(metrics.find("gatehouse_upstream_retry_budget_exhausted_total{upstream=\"app\"} 0"), std::string::npos)
+        << metrics;
+}
+
+}  // namespace
