@@ -393,9 +393,9 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
     if (!valid_token(name)) {
         r.error(key, path, "invalid upstream name (use letters, digits, '-', '_' or '.')");
     }
-    if (!r.expect_map(
-            node, path,
-            {"endpoints", "load_balancing", "connect_timeout", "dns_refresh", "retries", "pool", "tls", "retry"})) {
+    if (!r.expect_map(node, path,
+                      {"endpoints", "load_balancing", "connect_timeout", "dns_refresh", "retries", "pool", "tls",
+                       "retry", "outlier", "limits", "panic_threshold"})) {
         return;
     }
     auto endpoints = node["endpoints"];
@@ -447,6 +447,42 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
     }
     if (auto tls = node["tls"]; tls.IsDefined()) up.tls = read_upstream_tls(r, tls, path + ".tls");
     if (auto retry = node["retry"]; retry.IsDefined()) up.retry = read_retry(r, retry, path + ".retry");
+    if (auto outlier = node["outlier"]; outlier.IsDefined()) {
+        const auto op = path + ".outlier";
+        if (r.expect_map(outlier, op,
+                         {"consecutive_failures", "base_ejection", "max_ejection", "max_ejected_percent"})) {
+            outlier_config o;
+            r.optional_field(outlier, "consecutive_failures", op, o.consecutive_failures,
+                             [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 1000); });
+            r.optional_field(outlier, "base_ejection", op, o.base_ejection, time);
+            r.optional_field(outlier, "max_ejection", op, o.max_ejection, time);
+            r.optional_field(outlier, "max_ejected_percent", op, o.max_ejected_percent,
+                             [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 100); });
+            if (o.max_ejection < o.base_ejection) {
+                r.error(outlier, op + ".max_ejection", "must not be less than base_ejection");
+            }
+            up.outlier = o;
+        }
+    }
+    if (auto limits = node["limits"]; limits.IsDefined()) {
+        const auto lp = path + ".limits";
+        if (r.expect_map(limits, lp, {"max_requests", "max_pending"})) {
+            auto count = [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 10'000'000); };
+            r.optional_field(limits, "max_requests", lp, up.limits.max_requests, count);
+            r.optional_field(limits, "max_pending", lp, up.limits.max_pending, count);
+        }
+    }
+    if (auto panic = node["panic_threshold"]; panic.IsDefined()) {
+        if (auto text = r.string(panic, path + ".panic_threshold")) {
+            std::uint64_t percent = 0;
+            auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), percent);
+            if (ec != std::errc() || end + 1 != text->data() + text->size() || *end != '%' || percent > 100) {
+                r.error(panic, path + ".panic_threshold", "expected a share of endpoints, 0% to 100% (e.g. 50%)");
+            } else {
+                up.panic_threshold_percent = percent;
+            }
+        }
+    }
 }
 
 }  // namespace gatehouse::config

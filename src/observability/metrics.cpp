@@ -21,7 +21,7 @@ void route_stats::record(unsigned status, std::chrono::nanoseconds duration) {
 namespace {
 constexpr std::string_view error_names[] = {
     "connect_failed", "connect_timeout", "timeout",          "reset", "bad_response", "write_failed",
-    "pool_exhausted", "no_endpoint",     "unexpected_bytes", "tls"};
+    "pool_exhausted", "no_endpoint",     "unexpected_bytes", "tls",   "overflow"};
 }
 
 static_assert(std::size(error_names) == static_cast<std::size_t>(upstream_error::count));
@@ -46,6 +46,7 @@ upstream_error upstream_error_of(std::string_view code) {
     if (code == "upstream_pool_exhausted") return upstream_error::pool_exhausted;
     if (code == "no_upstream_available") return upstream_error::no_endpoint;
     if (code == "upstream_tls") return upstream_error::tls;
+    if (code == "upstream_overflow") return upstream_error::overflow;
     return upstream_error::count;
 }
 

@@ -301,6 +301,20 @@ void render_process(std::string& out, const process_metrics& process) {
 
 }  // namespace
 
+void render_health(std::string& out, const process_metrics& process) {
+    if (process.clusters.empty()) return;
+    header(out, "gatehouse_upstream_endpoint_ejected", "gauge",
+           "1 while outlier detection keeps an upstream endpoint out, else 0.");
+    for (const auto& e : process.endpoints) {
+        sample(out, "gatehouse_upstream_endpoint_ejected", {{"upstream", e.upstream}, {"endpoint", e.endpoint}},
+               e.ejected ? "1" : "0");
+    }
+    header(out, "gatehouse_upstream_ejections_total", "counter", "Endpoints ejected by outlier detection.");
+    for (const auto& c : process.clusters) {
+        sample(out, "gatehouse_upstream_ejections_total", {{"upstream", c.upstream}}, number(c.ejections));
+    }
+}
+
 std::string render_prometheus(const std::vector<const worker_stats*>& workers, const process_metrics& process) {
     auto all = sum_workers(workers);
     std::string out;
@@ -309,6 +323,7 @@ std::string render_prometheus(const std::vector<const worker_stats*>& workers, c
     render_upstreams_and_filters(out, all);
     render_backends(out, all);
     render_tls(out, all, process);
+    render_health(out, process);
     render_process(out, process);
     return out;
 }

@@ -22,6 +22,25 @@ using asio::ip::tcp;
 
 namespace {
 
+// Each upstream's process-wide health: the running one's when the endpoints are the same.
+std::vector<std::shared_ptr<upstream::cluster_health>> share_health(const config::gateway_config& next,
+                                                                    const snapshot* running) {
+    std::vector<std::shared_ptr<upstream::cluster_health>> out;
+    for (const auto& up : next.upstreams) {
+        std::shared_ptr<upstream::cluster_health> kept;
+        if (running) {
+            for (std::size_t j = 0; j < running->config->upstreams.size(); ++j) {
+                const auto& old = running->config->upstreams[j];
+                if (old.name == up.name && old.endpoints == up.endpoints && j < running->health.size()) {
+                    kept = running->health[j];
+                }
+            }
+        }
+        out.push_back(kept ? kept : std::make_shared<upstream::cluster_health>(up.endpoints.size()));
+    }
+    return out;
+}
+
 // Said at start and at every reload, so it is in the log of whoever runs the config.
 void warn_about_unverified_upstreams(const config::gateway_config& config) {
     for (const auto& up : config.upstreams) {
@@ -41,6 +60,7 @@ server::server(config::gateway_config config, std::string config_path) : config_
     process_.config_checksum = config.checksum;
     snap->config = std::make_shared<const config::gateway_config>(std::move(config));
     snap->routes = router::route_table::compile(*snap->config);
+    snap->health = share_health(*snap->config, nullptr);
     snapshot_ = std::move(snap);
 }
 
@@ -150,6 +170,22 @@ std::string server::metrics() {
                  std::chrono::duration_cast<std::chrono::seconds>(info[i].not_after - now).count()});
         }
     }
+    process_.endpoints.clear();
+    process_.clusters.clear();
+    const auto steady = std::chrono::steady_clock::now();
+    const auto& upstreams = snapshot_->config->upstreams;
+    for (std::size_t u = 0; u < upstreams.size() && u < snapshot_->health.size(); ++u) {
+        if (!upstreams[u].outlier) continue;
+        const auto& health = *snapshot_->health[u];
+        process_.clusters.push_back({upstreams[u].name, health.ejections_total()});
+        for (std::size_t e = 0; e < upstreams[u].endpoints.size(); ++e) {
+            const auto& ep = upstreams[u].endpoints[e];
+            process_.endpoints.push_back({upstreams[u].name,
+                                          (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) +
+                                              ":" + std::to_string(ep.port),
+                                          health.ejected(e, steady)});
+        }
+    }
     return observability::render_prometheus(stats, process_);
 }
 
@@ -186,6 +222,7 @@ admin::reload_outcome server::reload() {
     process_.config_checksum = next.checksum;
     snap->config = std::make_shared<const config::gateway_config>(std::move(next));
     snap->routes = router::route_table::compile(*snap->config);
+    snap->health = share_health(*snap->config, snapshot_.get());
     snapshot_ = snap;
     addresses_ = snap->addresses;
     for (auto& w : workers_) {

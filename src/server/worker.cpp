@@ -52,12 +52,13 @@ std::unique_ptr<generation> worker::build_generation(std::shared_ptr<const snaps
             for (std::size_t j = 0; j < old.config->upstreams.size(); ++j) {
                 if (old.config->upstreams[j] == up && old.addresses[j] == g->snap->addresses[i]) {
                     kept = generation_->clusters[j];
-                    kept->rebind(up);
+                    kept->rebind(up, i < g->snap->health.size() ? g->snap->health[i] : nullptr);
                 }
             }
         }
         if (!kept) {
-            kept = std::make_shared<upstream::cluster_state>(up, g->snap->addresses[i], random_.next());
+            kept = std::make_shared<upstream::cluster_state>(up, g->snap->addresses[i], random_.next(),
+                                                             i < g->snap->health.size() ? g->snap->health[i] : nullptr);
         }
         g->clusters.push_back(std::move(kept));
         g->cluster_stats.push_back(&stats_.cluster(up.name));

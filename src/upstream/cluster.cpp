@@ -3,8 +3,8 @@
 namespace gatehouse::upstream {
 
 cluster_state::cluster_state(const config::upstream_config& config, const std::vector<address_list>& addresses,
-                             std::uint64_t seed)
-    : config_(&config), balancer_(config.load_balancing, seed) {
+                             std::uint64_t seed, std::shared_ptr<cluster_health> health)
+    : config_(&config), health_(std::move(health)), balancer_(config.load_balancing, seed) {
     for (std::size_t i = 0; i < config.endpoints.size(); ++i) {
         const auto& ep = config.endpoints[i];
         auto label =
@@ -18,10 +18,20 @@ cluster_state::cluster_state(const config::upstream_config& config, const std::v
     scratch_.resize(endpoints_.size());
 }
 
-std::size_t cluster_state::pick(std::uint64_t client_hash, std::uint64_t excluded) {
+std::size_t cluster_state::pick(std::uint64_t client_hash, std::uint64_t excluded, clock::time_point now) {
+    const bool ejection = config_->outlier && health_;
+    std::size_t in = 0;
     for (std::size_t i = 0; i < endpoints_.size(); ++i) {
         scratch_[i].active = endpoints_[i]->active;
         scratch_[i].usable = !endpoints_[i]->addresses.empty() && (i >= 64 || !(excluded & (1ull << i)));
+        if (ejection && scratch_[i].usable && !health_->ejected(i, now)) ++in;
+    }
+    // Enough endpoints in: leave the ejected ones out. Too few (below the panic threshold, as
+    // Envoy does): spread over all rather than pile everything onto the last ones standing.
+    if (ejection && in * 100 >= config_->panic_threshold_percent * endpoints_.size() && in > 0) {
+        for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+            if (scratch_[i].usable && health_->ejected(i, now)) scratch_[i].usable = false;
+        }
     }
     return balancer_.pick(scratch_, client_hash);
 }

@@ -85,6 +85,24 @@ asio::awaitable<void> exchange::run(downstream& down, const request_shape& reque
         in_flight(const in_flight&) = delete;
         in_flight& operator=(const in_flight&) = delete;
     } counted(cluster_, holds_retry_slot_);
+    // Circuit breaking: requests in flight to the cluster from every worker.
+    const auto& limits = cluster_.config().limits;
+    auto* health = cluster_.health();
+    struct breaker_slot {
+        cluster_health* health = nullptr;
+        ~breaker_slot() {
+            if (health) health->in_flight.fetch_sub(1, std::memory_order_relaxed);
+        }
+    } slot;
+    if (limits.max_requests > 0 && health) {
+        if (health->in_flight.fetch_add(1, std::memory_order_relaxed) >=
+            static_cast<std::int64_t>(limits.max_requests)) {
+            health->in_flight.fetch_sub(1, std::memory_order_relaxed);
+            refuse(503, "upstream_overflow", "upstream " + cluster_.config().name + " has too many requests in flight");
+            co_return;
+        }
+        slot.health = health;
+    }
     for (;;) {
         // Every try sends the whole request: the body is still in the downstream's buffer
         // (a resend or a retry happens only then).
@@ -100,9 +118,23 @@ asio::awaitable<void> exchange::run(downstream& down, const request_shape& reque
         }
         if (result_.tries < result_.tried.size()) result_.tried[result_.tries] = endpoint->label;
         ++result_.tries;
+        current_index_ = index;
         auto acquired = endpoint->pool.try_acquire(stale_retried_);
         if (acquired.status == connection_pool::acquire_status::must_wait) {
-            acquired = co_await endpoint->pool.wait(settings_.deadline);
+            if (limits.max_pending > 0 && health) {
+                // Waiting for a connection counts too: past max_pending the cluster sheds load.
+                if (health->pending.fetch_add(1, std::memory_order_relaxed) >=
+                    static_cast<std::int64_t>(limits.max_pending)) {
+                    health->pending.fetch_sub(1, std::memory_order_relaxed);
+                    refuse(503, "upstream_overflow",
+                           "upstream " + cluster_.config().name + " has too many requests waiting for a connection");
+                    co_return;
+                }
+                acquired = co_await endpoint->pool.wait(settings_.deadline);
+                health->pending.fetch_sub(1, std::memory_order_relaxed);
+            } else {
+                acquired = co_await endpoint->pool.wait(settings_.deadline);
+            }
         }
         if (acquired.status == connection_pool::acquire_status::exhausted) {
             refuse(503, "upstream_pool_exhausted", "no free connection to " + endpoint->label);
@@ -201,7 +233,7 @@ asio::awaitable<void> exchange::before_retry(std::size_t failed_index) {
     // Another endpoint when one is usable; the same one otherwise (a single-endpoint cluster).
     if (failed_index < 64) {
         const auto without = excluded_ | (1ULL << failed_index);
-        if (cluster_.pick(settings_.client_hash, without) != load_balancer::none) excluded_ = without;
+        if (cluster_.pick(settings_.client_hash, without, *env_.now) != load_balancer::none) excluded_ = without;
     }
     if (in_) in_->clear();
     result_.refusal.reset();
@@ -213,7 +245,7 @@ asio::awaitable<void> exchange::before_retry(std::size_t failed_index) {
 }
 
 endpoint_state* exchange::choose_endpoint(std::size_t& index) {
-    index = cluster_.pick(settings_.client_hash, excluded_);
+    index = cluster_.pick(settings_.client_hash, excluded_, *env_.now);
     if (index != load_balancer::none) {
         return &cluster_.endpoint(index);
     }
@@ -257,6 +289,7 @@ asio::awaitable<bool> exchange::connect(endpoint_state& endpoint, std::size_t in
     }
     conn_.reset();
     endpoint.pool.connect_failed();
+    outcome(false);
     last_connect_timed_out_ = ec == asio::error::timed_out;
     last_tls_failure_ = std::move(tls_failure);
     if (index < 64) excluded_ |= 1ULL << index;
@@ -431,6 +464,7 @@ asio::awaitable<exchange::step> exchange::read_response_head() {
         }
         in.consume(response_.size());
     }
+    outcome(response_.code() < 500);
     // The body stayed in the downstream's buffer until now, so that a retried status can
     // send it again; from here on it is committed.
     if (retry_status()) {
@@ -450,6 +484,7 @@ exchange::step exchange::read_head_failed(const error_code& ec, bool got_bytes) 
     if (!got_bytes && reused_ && replayable_ && request_->idempotent && ec != asio::error::timed_out) {
         return step::resend_fresh;
     }
+    outcome(false);
     const auto& policy = cluster_.config().retry;
     if (policy && !interim_forwarded_) {
         const bool timed_out = ec == asio::error::timed_out;
@@ -475,6 +510,21 @@ exchange::step exchange::read_head_failed(const error_code& ec, bool got_bytes) 
         refuse(502, "upstream_reset", "upstream closed the connection before responding: " + ec.message());
     }
     return step::stop;
+}
+
+void exchange::outcome(bool success) {
+    const auto& outlier = cluster_.config().outlier;
+    auto* health = cluster_.health();
+    if (!outlier || !health) return;
+    if (success) {
+        health->record_success(current_index_);
+    } else if (health->record_failure(current_index_, *env_.now, *outlier)) {
+        const auto until = health->ejection_of(current_index_).until;
+        spdlog::warn("upstream {} endpoint {}: ejected for {} s after {} failures in a row", cluster_.config().name,
+                     cluster_.endpoint(current_index_).label,
+                     std::chrono::duration_cast<std::chrono::seconds>(until - *env_.now).count(),
+                     outlier->consecutive_failures);
+    }
 }
 
 bool exchange::retry_status() {

@@ -154,3 +154,91 @@ TEST(Retry, TheBudgetCapsRetriesWhenEveryEndpointFails) {
 }
 
 }  // namespace
+
+namespace {
+
+std::string upstream_config(const std::vector<std::uint16_t>& ports, const std::string& extra) {
+    std::string endpoints;
+    for (auto p : ports)
+        endpoints += (endpoints.empty() ? "\"127.0.0.1:" : ", \"127.0.0.1:") + std::to_string(p) + "\"";
+    return "server:\n  listen: \"127.0.0.1:0\"\n  workers: 1\nlogging: { level: info }\nupstreams:\n  app:\n"
+           "    endpoints: [" +
+           endpoints + "]\n" + extra + "routes:\n  - { name: app, upstream: app }\n";
+}
+
+}  // namespace
+
+TEST(Outlier, AnEndpointFailingInARowIsEjectedAndTheOthersCarryOn) {
+    temp_dir dir;
+    answering_upstream unavailable(503);
+    echo_server echo(dir);
+    gateway gw(dir, upstream_config({unavailable.server.port(), echo.port()},
+                                    "    outlier: { consecutive_failures: 3, base_ejection: 30s }\n"));
+    int errors = 0;
+    for (int i = 0; i < 20; ++i) {
+        auto r = request(gw.port(), get_request("/o"));
+        ASSERT_TRUE(r);
+        if (r->status != 200) ++errors;
+    }
+    EXPECT_EQ(unavailable.requests, 3);  // three 503s in a row, then it is out
+    EXPECT_EQ(errors, 3);
+    EXPECT_TRUE(gw.proc().wait_for_log("ejected for 30 s after 3 failures in a row"));
+    const auto ep = "endpoint=\"127.0.0.1:" + std::to_string(unavailable.server.port()) + "\"";
+    auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_ejections_total{upstream=\"app\"} 1"});
+    EXPECT_NE(metrics.find("gatehouse_upstream_endpoint_ejected{upstream=\"app\"," + ep + "} 1"), std::string::npos)
+        << metrics;
+}
+
+TEST(Outlier, WithRetriesClientsSeeNoErrorAndBelowThePanicThresholdEveryEndpointServes) {
+    temp_dir dir;
+    answering_upstream unavailable(503);
+    echo_server echo(dir);
+    gateway gw(dir, upstream_config({unavailable.server.port(), echo.port()},
+                                    "    outlier: { consecutive_failures: 2 }\n"
+                                    "    retry: { backoff: { base: 0ms, max: 0ms } }\n"));
+    for (int i = 0; i < 10; ++i) {
+        auto r = request(gw.port(), get_request("/r"));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200);
+    }
+    EXPECT_EQ(unavailable.requests, 2);
+    // Both endpoints failing: once one is out, the other's failures would leave nothing in;
+    // below the panic threshold (50%) ejection is ignored and both keep getting requests.
+    answering_upstream other(503);
+    gateway panic(dir, upstream_config({unavailable.server.port(), other.server.port()},
+                                       "    outlier: { consecutive_failures: 1, max_ejected_percent: 100 }\n"));
+    const int before = unavailable.requests + other.requests;
+    for (int i = 0; i < 10; ++i) {
+        auto r = request(panic.port(), get_request("/p"));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 503);
+        EXPECT_EQ(r->body, "nope");  // the upstream's answer, not the gateway's "no upstream"
+    }
+    EXPECT_EQ(unavailable.requests + other.requests - before, 10);
+}
+
+TEST(CircuitBreaker, MaxRequestsShedsLoadWith503) {
+    temp_dir dir;
+    echo_server echo(dir);
+    gateway gw(dir, upstream_config({echo.port()}, "    limits: { max_requests: 2 }\n"));
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0}, overflow{0};
+    for (int i = 0; i < 5; ++i) {
+        threads.emplace_back([&] {
+            auto r = request(gw.port(), get_request("/delay/600"));
+            if (!r) return;
+            if (r->status == 200) ++ok;
+            if (r->status == 503 && json_field(r->body, "error") == "upstream_overflow") ++overflow;
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(ok, 2);
+    EXPECT_EQ(overflow, 3);
+    auto metrics =
+        wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_errors_total{upstream=\"app\",kind=\"overflow\"} 3"});
+    EXPECT_NE(metrics.find("kind=\"overflow\"} 3"), std::string::npos) << metrics;
+    // Under the limit again: served.
+    auto r = request(gw.port(), get_request("/after"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+}

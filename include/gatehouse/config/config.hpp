@@ -129,6 +129,23 @@ struct retry_config {
     bool operator==(const retry_config&) const = default;
 };
 
+// Passive health: an endpoint that fails this many times in a row (a 5xx, a connect error, a
+// reset or a timeout) is left out for a while, by every worker.
+struct outlier_config {
+    std::uint64_t consecutive_failures = 5;
+    duration base_ejection{30'000};   // doubles with each ejection in a row...
+    duration max_ejection{300'000};   // ...up to this
+    std::uint64_t max_ejected_percent = 50;
+    bool operator==(const outlier_config&) const = default;
+};
+
+// Circuit breaking, per process: beyond these the cluster sheds load with 503.
+struct cluster_limits {
+    std::uint64_t max_requests = 0;  // in flight to the cluster; 0: no limit
+    std::uint64_t max_pending = 0;   // waiting for a connection; 0: no limit
+    bool operator==(const cluster_limits&) const = default;
+};
+
 // An upstream's TLS: the settings as configured and the client context built from them at load.
 struct upstream_tls_config {
     common::tls_upstream_settings settings;
@@ -147,6 +164,10 @@ struct upstream_config {
     pool_config pool;
     std::shared_ptr<const upstream_tls_config> tls;  // null: plain HTTP
     std::optional<retry_config> retry;               // unset: connect failures only (retries)
+    std::optional<outlier_config> outlier;           // unset: no ejection
+    cluster_limits limits;
+    // Below this share of endpoints not ejected, ejection is ignored and load spreads over all.
+    std::uint64_t panic_threshold_percent = 50;
     bool operator==(const upstream_config& other) const {
         return name == other.name && endpoints == other.endpoints && load_balancing == other.load_balancing &&
                connect_timeout == other.connect_timeout && dns_refresh == other.dns_refresh &&

@@ -53,6 +53,7 @@ enum class upstream_error {
     no_endpoint,
     unexpected_bytes,  // bytes the upstream sent beyond a response's framing or while idle: connection closed
     tls,               // the TLS handshake failed (certificate not verified, no common protocol, alert)
+    overflow,          // the cluster's circuit-breaking limits shed the request
     count
 };
 std::string_view name_of(upstream_error e);
@@ -67,7 +68,7 @@ struct cluster_stats {
     std::array<counter, static_cast<std::size_t>(upstream_error::count)> errors;
     std::array<counter, static_cast<std::size_t>(retry_cause::count)> retries;
     counter retry_budget_exhausted;  // retries the budget refused
-    counter active;  // gauges, published by the worker on its sweep
+    counter active;                  // gauges, published by the worker on its sweep
     counter idle;
 };
 

@@ -17,8 +17,21 @@ struct certificate_expiry {
     std::int64_t seconds_left = 0;
 };
 
+// An upstream endpoint's process-wide health (outlier detection).
+struct endpoint_health {
+    std::string upstream;
+    std::string endpoint;
+    bool ejected = false;
+};
+struct cluster_health_totals {
+    std::string upstream;
+    std::uint64_t ejections = 0;
+};
+
 struct process_metrics {
     std::vector<certificate_expiry> certificates;
+    std::vector<endpoint_health> endpoints;       // upstreams with outlier detection
+    std::vector<cluster_health_totals> clusters;  // the same upstreams
     std::uint64_t reloads_ok = 0;
     std::uint64_t reloads_failed = 0;
     std::string config_checksum;

@@ -6,6 +6,7 @@
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/router/route_table.hpp"
 #include "gatehouse/upstream/cluster.hpp"
+#include "gatehouse/upstream/health.hpp"
 
 namespace gatehouse::server {
 
@@ -13,6 +14,9 @@ struct snapshot {
     std::shared_ptr<const config::gateway_config> config;
     std::shared_ptr<const router::route_table> routes;
     upstream::resolved_addresses addresses;  // at load time; workers receive later DNS changes
+    // By upstream index, shared by every worker; kept across reloads for a cluster whose
+    // endpoints did not change (ejections survive a reload).
+    std::vector<std::shared_ptr<upstream::cluster_health>> health;
 };
 
 }  // namespace gatehouse::server

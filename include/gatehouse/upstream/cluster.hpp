@@ -9,6 +9,7 @@
 
 #include "gatehouse/common/tls_context.hpp"
 #include "gatehouse/config/config.hpp"
+#include "gatehouse/upstream/health.hpp"
 #include "gatehouse/upstream/load_balancer.hpp"
 #include "gatehouse/upstream/pool.hpp"
 
@@ -33,16 +34,22 @@ struct endpoint_state {
 
 class cluster_state {
 public:
-    cluster_state(const config::upstream_config& config, const std::vector<address_list>& addresses,
-                  std::uint64_t seed);
+    cluster_state(const config::upstream_config& config, const std::vector<address_list>& addresses, std::uint64_t seed,
+                  std::shared_ptr<cluster_health> health = nullptr);
 
-    // Chooses an endpoint that has addresses and is not in excluded (bit i: endpoint i).
+    // Chooses an endpoint that has addresses, is not in excluded (bit i: endpoint i) and is not
+    // ejected (unless so many are that the cluster is in panic: then ejection is ignored).
     // Returns load_balancer::none when no endpoint is usable.
-    std::size_t pick(std::uint64_t client_hash, std::uint64_t excluded);
+    std::size_t pick(std::uint64_t client_hash, std::uint64_t excluded, clock::time_point now = {});
 
     const config::upstream_config& config() const { return *config_; }
     // Points at an equal config from a newer snapshot (a reload kept this cluster and its pools).
-    void rebind(const config::upstream_config& config) { config_ = &config; }
+    void rebind(const config::upstream_config& config, std::shared_ptr<cluster_health> health) {
+        config_ = &config;
+        if (health) health_ = std::move(health);
+    }
+    // Shared by every worker; null in tests that build a cluster alone.
+    cluster_health* health() const { return health_.get(); }
     endpoint_state& endpoint(std::size_t i) { return *endpoints_[i]; }
     std::size_t size() const { return endpoints_.size(); }
 
@@ -53,6 +60,7 @@ public:
 
 private:
     const config::upstream_config* config_;
+    std::shared_ptr<cluster_health> health_;
     std::vector<std::unique_ptr<endpoint_state>> endpoints_;
     load_balancer balancer_;
     std::vector<endpoint_load> scratch_;

@@ -172,6 +172,9 @@ private:
     bool may_retry(retry_reason reason);
     // A final response head the policy retries: its status is listed and Retry-After allows.
     bool retry_status();
+    // A try's outcome at the current endpoint, for outlier detection (failure: 5xx, connect
+    // error, reset, timeout).
+    void outcome(bool success);
     // Between tries: moves off the endpoint that failed (when another is usable) and waits the backoff.
     boost::asio::awaitable<void> before_retry(std::size_t failed_index);
     bool interim_allowed(int count);
@@ -228,6 +231,7 @@ private:
     bool holds_retry_slot_ = false;   // counted in the cluster's retries in flight
     bool interim_forwarded_ = false;  // a 1xx reached the downstream: no other try
     std::chrono::milliseconds retry_delay_{0};
+    std::size_t current_index_ = 0;  // the endpoint of the current try
 };
 
 }  // namespace gatehouse::upstream

@@ -1,0 +1,63 @@
+#pragma once
+// What every worker knows alike about one upstream cluster: endpoints ejected for failing
+// (passive outlier detection) and the requests in flight to the cluster from all workers
+// (circuit breaking). Atomics only: a worker reads an endpoint's ejection deadline when it
+// picks one and writes only when an outcome changes something.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "gatehouse/config/config.hpp"
+
+namespace gatehouse::upstream {
+
+class cluster_health {
+public:
+    using clock = std::chrono::steady_clock;
+
+    explicit cluster_health(std::size_t endpoints);
+
+    std::size_t size() const { return size_; }
+
+    // True while endpoint i is ejected.
+    bool ejected(std::size_t i, clock::time_point now) const {
+        return i < size_ &&
+               endpoints_[i].ejected_until.load(std::memory_order_relaxed) > now.time_since_epoch().count();
+    }
+
+    // A try's outcome at endpoint i. A failure (5xx, connect error, reset, timeout) that makes
+    // consecutive_failures ejects it (unless max_ejected_percent are out already); returns true
+    // when this call ejected it.
+    void record_success(std::size_t i) {
+        if (i < size_ && endpoints_[i].consecutive_failures.load(std::memory_order_relaxed) != 0) {
+            endpoints_[i].consecutive_failures.store(0, std::memory_order_relaxed);
+        }
+    }
+    bool record_failure(std::size_t i, clock::time_point now, const config::outlier_config& outlier);
+
+    struct ejection {
+        clock::time_point until;  // in the past when not ejected
+        std::uint32_t times = 0;  // ejections in a row
+    };
+    ejection ejection_of(std::size_t i) const;
+    std::uint64_t ejections_total() const { return ejections_total_.load(std::memory_order_relaxed); }
+
+    // Requests in flight to the cluster from every worker, and those waiting for a connection.
+    std::atomic<std::int64_t> in_flight{0};
+    std::atomic<std::int64_t> pending{0};
+
+private:
+    struct endpoint {
+        std::atomic<std::uint32_t> consecutive_failures{0};
+        std::atomic<std::int64_t> ejected_until{0};  // steady clock ticks
+        std::atomic<std::int64_t> last_ejected_until{0};
+        std::atomic<std::uint32_t> ejections{0};
+    };
+    std::size_t size_;
+    std::unique_ptr<endpoint[]> endpoints_;
+    std::atomic<std::uint64_t> ejections_total_{0};
+};
+
+}  // namespace gatehouse::upstream
