@@ -176,12 +176,16 @@ struct admin_server::impl {
             if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
             return make_response(200, "application/json", h.config(), v, keep);
         }
+        if (target == "/upstreams" && h.upstreams) {
+            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
+            return make_response(200, "application/json", h.upstreams(), v, keep);
+        }
         if (target == "/reload") {
             if (auto r = only(http::verb::post, "POST")) return *r;
             auto outcome = h.reload();
             return make_response(outcome.ok ? 200 : 400, "application/json", std::move(outcome.json), v, keep);
         }
-        return json_error(404, "not_found", "admin pages: /healthz /readyz /metrics /config POST /reload");
+        return json_error(404, "not_found", "admin pages: /healthz /readyz /metrics /config /upstreams POST /reload");
     }
 
     asio::awaitable<void> serve(tcp::socket socket) {

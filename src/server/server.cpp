@@ -1,9 +1,14 @@
 #include "gatehouse/server/server.hpp"
 
+#include <array>
+#include <map>
 #include <stdexcept>
 #include <thread>
 
 #include <boost/asio/signal_set.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
 #include "gatehouse/admin/config_json.hpp"
@@ -117,6 +122,7 @@ void server::start() {
         h.ready = [this] { return !draining_; };
         h.metrics = [this] { return metrics(); };
         h.config = [this] { return admin::config_to_json(*snapshot_->config, process_.config_checksum); };
+        h.upstreams = [this] { return upstreams_json(); };
         h.reload = [this] { return reload(); };
         h.settings = [this]() -> const config::admin_config& { return snapshot_->config->admin; };
         admin_ = std::make_unique<admin::admin_server>(control_, std::move(h));
@@ -187,6 +193,88 @@ std::string server::metrics() {
         }
     }
     return observability::render_prometheus(stats, process_);
+}
+
+std::string server::upstreams_json() const {
+    namespace json = boost::json;
+    // Every worker's counters for each cluster, summed.
+    struct sums {
+        std::array<std::uint64_t, static_cast<std::size_t>(observability::upstream_error::count)> errors{};
+        std::array<std::uint64_t, static_cast<std::size_t>(observability::retry_cause::count)> retries{};
+        std::uint64_t budget_exhausted = 0, active = 0, idle = 0;
+    };
+    std::map<std::string, sums, std::less<>> by_cluster;
+    for (const auto& w : workers_) {
+        w->stats().visit([&](const auto&, const observability::worker_stats::cluster_map& clusters, const auto&,
+                             const auto&, const auto&, const auto&) {
+            for (const auto& [name, stats] : clusters) {
+                auto& t = by_cluster[name];
+                for (std::size_t i = 0; i < t.errors.size(); ++i) t.errors[i] += stats->errors[i].get();
+                for (std::size_t i = 0; i < t.retries.size(); ++i) t.retries[i] += stats->retries[i].get();
+                t.budget_exhausted += stats->retry_budget_exhausted.get();
+                t.active += stats->active.get();
+                t.idle += stats->idle.get();
+            }
+        });
+    }
+    const auto now = std::chrono::steady_clock::now();
+    json::array clusters;
+    const auto& upstreams = snapshot_->config->upstreams;
+    for (std::size_t u = 0; u < upstreams.size(); ++u) {
+        const auto& up = upstreams[u];
+        const upstream::cluster_health* health = u < snapshot_->health.size() ? snapshot_->health[u].get() : nullptr;
+        const auto& t = by_cluster[up.name];
+        json::array endpoints;
+        for (std::size_t e = 0; e < up.endpoints.size(); ++e) {
+            const auto& ep = up.endpoints[e];
+            json::array addresses;
+            if (u < addresses_.size() && e < addresses_[u].size()) {
+                for (const auto& a : addresses_[u][e]) {
+                    addresses.emplace_back(a.address().to_string() + ":" + std::to_string(a.port()));
+                }
+            }
+            json::object endpoint{
+                {"endpoint", (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" +
+                                 std::to_string(ep.port)},
+                {"addresses", std::move(addresses)}};
+            if (up.outlier && health) {
+                const auto ejection = health->ejection_of(e);
+                const bool out = ejection.until > now;
+                endpoint["ejected"] = out;
+                if (out) {
+                    endpoint["ejected_for_s"] =
+                        std::chrono::duration_cast<std::chrono::seconds>(ejection.until - now).count();
+                    endpoint["ejected_because"] =
+                        std::to_string(up.outlier->consecutive_failures) + " failures in a row";
+                }
+                endpoint["ejections_in_a_row"] = ejection.times;
+                endpoint["consecutive_failures"] = health->consecutive_failures(e);
+            }
+            endpoints.push_back(std::move(endpoint));
+        }
+        json::object errors;
+        for (std::size_t i = 0; i < t.errors.size(); ++i) {
+            if (t.errors[i])
+                errors[observability::name_of(static_cast<observability::upstream_error>(i))] = t.errors[i];
+        }
+        json::object retries;
+        for (std::size_t i = 0; i < t.retries.size(); ++i) {
+            retries[observability::name_of(static_cast<observability::retry_cause>(i))] = t.retries[i];
+        }
+        json::object cluster{{"name", up.name},
+                             {"connections", json::object{{"active", t.active}, {"idle", t.idle}}},
+                             {"errors", std::move(errors)},
+                             {"retries", std::move(retries)},
+                             {"retry_budget_exhausted", t.budget_exhausted},
+                             {"endpoints", std::move(endpoints)}};
+        if (health && (up.limits.max_requests || up.limits.max_pending)) {
+            cluster["in_flight"] = health->in_flight.load(std::memory_order_relaxed);
+            cluster["pending"] = health->pending.load(std::memory_order_relaxed);
+        }
+        if (health && up.outlier) cluster["ejections_total"] = health->ejections_total();
+        clusters.push_back(std::move(cluster));
+    }
+    return json::serialize(json::object{{"upstreams", std::move(clusters)}}) + "\n";
 }
 
 admin::reload_outcome server::reload() {

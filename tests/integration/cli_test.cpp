@@ -30,7 +30,7 @@ TEST(Cli, ValidateAcceptsTheShippedConfigs) {
     }
     for (auto file : {"config/gatehouse.yaml", "config/bench.yaml", "config/examples/full.yaml",
                       "config/examples/auth.yaml", "config/examples/aggregate.yaml", "config/examples/tls.yaml",
-                      "config/bench-redis.yaml", "config/bench-tls.yaml"}) {
+                      "config/bench-redis.yaml", "config/bench-tls.yaml", "config/bench-resilience.yaml"}) {
         auto [code, out] = run_command("cd " SOURCE_DIR
                                        " && PROXY_PORT=1 PROXY_TLS_PORT=3 PROXY_THREADS=1 UPSTREAM_HOST=127.0.0.1 "
                                        "UPSTREAM_PORT=2 PROXYBENCH_CERT=" +

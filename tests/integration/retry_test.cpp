@@ -187,6 +187,19 @@ TEST(Outlier, AnEndpointFailingInARowIsEjectedAndTheOthersCarryOn) {
     auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_ejections_total{upstream=\"app\"} 1"});
     EXPECT_NE(metrics.find("gatehouse_upstream_endpoint_ejected{upstream=\"app\"," + ep + "} 1"), std::string::npos)
         << metrics;
+    // /upstreams says which endpoint is out, until when and why.
+    auto page = request(gw.admin_port(), "GET /upstreams HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(page);
+    EXPECT_EQ(page->status, 200);
+    const auto bad = page->body.find("\"endpoint\":\"127.0.0.1:" + std::to_string(unavailable.server.port()) + "\"");
+    ASSERT_NE(bad, std::string::npos) << page->body;
+    const auto entry = page->body.substr(bad, page->body.find('}', bad) - bad);
+    EXPECT_NE(entry.find("\"ejected\":true"), std::string::npos) << entry;
+    EXPECT_NE(entry.find("\"ejected_because\":\"3 failures in a row\""), std::string::npos) << entry;
+    const auto good = page->body.find("\"endpoint\":\"127.0.0.1:" + std::to_string(echo.port()) + "\"");
+    ASSERT_NE(good, std::string::npos) << page->body;
+    EXPECT_NE(page->body.find("\"ejected\":false", good), std::string::npos) << page->body;
+    EXPECT_NE(page->body.find("\"ejections_total\":1"), std::string::npos) << page->body;
 }
 
 TEST(Outlier, WithRetriesClientsSeeNoErrorAndBelowThePanicThresholdEveryEndpointServes) {

@@ -24,6 +24,7 @@ struct handlers {
     std::function<bool()> ready;                            // false while draining
     std::function<std::string()> metrics;                   // Prometheus text
     std::function<std::string()> config;                    // the running config as JSON, secrets redacted
+    std::function<std::string()> upstreams;                 // clusters and endpoints: health, load, failures
     std::function<reload_outcome()> reload;                 // reload the config file
     std::function<const config::admin_config&()> settings;  // hosts and token of the running config
 };

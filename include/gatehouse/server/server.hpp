@@ -47,6 +47,8 @@ private:
     void refresh_dns(std::size_t cluster);
     void wait_for_drain(std::chrono::steady_clock::time_point deadline);
     std::string metrics();
+    // The admin /upstreams page: every cluster and endpoint with health, load and failures.
+    std::string upstreams_json() const;
 
     std::string config_path_;
     std::shared_ptr<const snapshot> snapshot_;

@@ -42,6 +42,9 @@ public:
         std::uint32_t times = 0;  // ejections in a row
     };
     ejection ejection_of(std::size_t i) const;
+    std::uint32_t consecutive_failures(std::size_t i) const {
+        return i < size_ ? endpoints_[i].consecutive_failures.load(std::memory_order_relaxed) : 0;
+    }
     std::uint64_t ejections_total() const { return ejections_total_.load(std::memory_order_relaxed); }
 
     // Requests in flight to the cluster from every worker, and those waiting for a connection.
