@@ -90,6 +90,7 @@ public:
     long in_flight();
     // A number from its /__stats over HTTPS (an echo started with --tls-cert).
     long tls_stat(const std::string& field);
+    process& proc() { return *process_; }
 
 private:
     std::unique_ptr<process> process_;

@@ -1,6 +1,7 @@
 // The upstream retry policy through the real binary: a 503 endpoint, a dead one and a hanging
 // one next to healthy echo servers; what is retried (idempotent requests whose body is still
 // held), what is not (a POST whose body reached an upstream), the per-try timeout, the budget.
+#include <csignal>
 #include <thread>
 
 #include "common.hpp"
@@ -254,4 +255,41 @@ TEST(CircuitBreaker, MaxRequestsShedsLoadWith503) {
     auto r = request(gw.port(), get_request("/after"));
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 200);
+}
+
+TEST(Resilience, AnEndpointKilledUnderLoadCostsClientsNoError) {
+    temp_dir dir;
+    auto first = std::make_unique<echo_server>(dir, "first");
+    echo_server second(dir, "second"), third(dir, "third");
+    gateway gw(dir, upstream_config({first->port(), second.port(), third.port()},
+                                    "    retry: { attempts: 2, backoff: { base: 0ms, max: 10ms } }\n"
+                                    "    outlier: { consecutive_failures: 3, base_ejection: 30s }\n"));
+    // Steady load from four clients, each a request at a time on its own keep-alive connection.
+    std::atomic<bool> stop{false};
+    std::atomic<int> ok{0}, errors{0};
+    std::vector<std::thread> load;
+    for (int c = 0; c < 4; ++c) {
+        load.emplace_back([&] {
+            client conn(gw.port());
+            while (!stop) {
+                conn.send(get_request("/delay/5"));
+                auto r = conn.read_response();
+                if (r && r->status == 200) {
+                    ++ok;
+                } else {
+                    ++errors;
+                    if (!r) return;
+                }
+            }
+        });
+    }
+    peer_pause(500ms);
+    first->proc().signal(SIGKILL);  // mid-traffic: its in-flight requests are reset
+    peer_pause(1000ms);
+    stop = true;
+    for (auto& t : load) t.join();
+    EXPECT_EQ(errors, 0);
+    EXPECT_GT(ok, 100);
+    auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_ejections_total{upstream=\"app\"} 1"});
+    EXPECT_NE(metrics.find("gatehouse_upstream_ejections_total{upstream=\"app\"} 1"), std::string::npos) << metrics;
 }
