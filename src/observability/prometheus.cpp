@@ -299,8 +299,6 @@ void render_process(std::string& out, const process_metrics& process) {
     sample(out, "gatehouse_draining", {}, process.draining ? "1" : "0");
 }
 
-}  // namespace
-
 void render_health(std::string& out, const process_metrics& process) {
     if (process.clusters.empty()) return;
     header(out, "gatehouse_upstream_endpoint_ejected", "gauge",
@@ -314,6 +312,8 @@ void render_health(std::string& out, const process_metrics& process) {
         sample(out, "gatehouse_upstream_ejections_total", {{"upstream", c.upstream}}, number(c.ejections));
     }
 }
+
+}  // namespace
 
 std::string render_prometheus(const std::vector<const worker_stats*>& workers, const process_metrics& process) {
     auto all = sum_workers(workers);
