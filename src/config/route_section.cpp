@@ -277,10 +277,10 @@ void read_filters(reader& r, const YAML::Node& node, gateway_config& cfg) {
 }
 
 void read_route(reader& r, const YAML::Node& node, const std::string& path, route_config& route) {
-    if (!r.expect_map(node, path,
-                      {"name", "match", "upstream", "aggregate", "strip_prefix", "replace_prefix", "host_rewrite",
-                       "request_headers", "response_headers", "timeout", "max_body", "filters",
-                       "retry_non_idempotent"})) {
+    if (!r.expect_map(
+            node, path,
+            {"name", "match", "upstream", "aggregate", "strip_prefix", "replace_prefix", "host_rewrite",
+             "request_headers", "response_headers", "timeout", "max_body", "filters", "retry_non_idempotent"})) {
         return;
     }
     if (auto name = node["name"]; name.IsDefined()) {

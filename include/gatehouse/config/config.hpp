@@ -133,8 +133,8 @@ struct retry_config {
 // reset or a timeout) is left out for a while, by every worker.
 struct outlier_config {
     std::uint64_t consecutive_failures = 5;
-    duration base_ejection{30'000};   // doubles with each ejection in a row...
-    duration max_ejection{300'000};   // ...up to this
+    duration base_ejection{30'000};  // doubles with each ejection in a row...
+    duration max_ejection{300'000};  // ...up to this
     std::uint64_t max_ejected_percent = 50;
     bool operator==(const outlier_config&) const = default;
 };
