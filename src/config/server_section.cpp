@@ -386,6 +386,57 @@ std::optional<retry_config> read_retry(reader& r, const YAML::Node& node, const 
     return retry;
 }
 
+// { path, host, interval, timeout, healthy_after, unhealthy_after, expect: [200-399, 404] }
+std::optional<health_check_config> read_health_check(reader& r, const YAML::Node& node, const std::string& path) {
+    if (!r.expect_map(node, path,
+                      {"path", "host", "interval", "timeout", "healthy_after", "unhealthy_after", "expect"})) {
+        return std::nullopt;
+    }
+    health_check_config check;
+    if (auto n = node["path"]; n.IsDefined()) {
+        if (auto p = r.string(n, path + ".path")) {
+            if (p->empty() || p->front() != '/' || p->find_first_of(" \r\n\t") != std::string::npos) {
+                r.error(n, path + ".path", "expected an origin-form path such as /healthz");
+            }
+            check.path = *p;
+        }
+    }
+    if (auto n = node["host"]; n.IsDefined()) {
+        if (auto h = r.string(n, path + ".host")) {
+            if (h->empty() || h->find_first_of(" \r\n\t/") != std::string::npos) {
+                r.error(n, path + ".host", "invalid host \"" + *h + "\"");
+            }
+            check.host = *h;
+        }
+    }
+    auto time = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); };
+    r.optional_field(node, "interval", path, check.interval, time);
+    r.optional_field(node, "timeout", path, check.timeout, time);
+    auto count = [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 100); };
+    r.optional_field(node, "healthy_after", path, check.healthy_after, count);
+    r.optional_field(node, "unhealthy_after", path, check.unhealthy_after, count);
+    if (auto n = node["expect"]; n.IsDefined()) {
+        check.expect.clear();
+        for (auto& [item, text] : r.string_list(n, path + ".expect")) {
+            unsigned low = 0, high = 0;
+            auto dash = text.find('-');
+            auto parse = [](std::string_view t, unsigned& v) {
+                auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+                return ec == std::errc() && end == t.data() + t.size() && v >= 100 && v <= 599;
+            };
+            const std::string_view t(text);
+            bool ok = dash == std::string::npos ? parse(t, low) && parse(t, high)
+                                                : parse(t.substr(0, dash), low) && parse(t.substr(dash + 1), high);
+            if (!ok || low > high) {
+                r.error(item, path + ".expect", "expected a status or a range such as 200-399, got \"" + text + "\"");
+            } else {
+                check.expect.emplace_back(low, high);
+            }
+        }
+    }
+    return check;
+}
+
 void read_upstream(reader& r, const std::string& name, const YAML::Node& key, const YAML::Node& node,
                    upstream_config& up) {
     const std::string path = "upstreams." + name;
@@ -395,7 +446,7 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
     }
     if (!r.expect_map(node, path,
                       {"endpoints", "load_balancing", "connect_timeout", "dns_refresh", "retries", "pool", "tls",
-                       "retry", "outlier", "limits", "panic_threshold"})) {
+                       "retry", "outlier", "limits", "panic_threshold", "health_check"})) {
         return;
     }
     auto endpoints = node["endpoints"];
@@ -464,6 +515,8 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
             up.outlier = o;
         }
     }
+    if (auto check = node["health_check"]; check.IsDefined())
+        up.health_check = read_health_check(r, check, path + ".health_check");
     if (auto limits = node["limits"]; limits.IsDefined()) {
         const auto lp = path + ".limits";
         if (r.expect_map(limits, lp, {"max_requests", "max_pending"})) {

@@ -300,10 +300,18 @@ void render_process(std::string& out, const process_metrics& process) {
 }
 
 void render_health(std::string& out, const process_metrics& process) {
-    if (process.clusters.empty()) return;
+    if (process.endpoints.empty()) return;
+    header(out, "gatehouse_upstream_endpoint_healthy", "gauge",
+           "1 while an upstream endpoint passes its active health checks, else 0.");
+    for (const auto& e : process.endpoints) {
+        if (!e.checked) continue;
+        sample(out, "gatehouse_upstream_endpoint_healthy", {{"upstream", e.upstream}, {"endpoint", e.endpoint}},
+               e.healthy ? "1" : "0");
+    }
     header(out, "gatehouse_upstream_endpoint_ejected", "gauge",
            "1 while outlier detection keeps an upstream endpoint out, else 0.");
     for (const auto& e : process.endpoints) {
+        if (!e.outlier) continue;
         sample(out, "gatehouse_upstream_endpoint_ejected", {{"upstream", e.upstream}, {"endpoint", e.endpoint}},
                e.ejected ? "1" : "0");
     }

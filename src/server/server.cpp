@@ -83,6 +83,7 @@ void server::start() {
         snap->addresses = upstream::resolve_all(config);
         addresses_ = snap->addresses;
         warn_about_unverified_upstreams(config);
+        prober_ = std::make_unique<upstream::health_prober>(control_);
         snapshot_ = std::move(snap);
     }
     unsigned count = config.server.workers;
@@ -137,6 +138,7 @@ void server::start() {
     }
     resolver_ = std::make_unique<tcp::resolver>(control_);
     start_dns();
+    start_health_checks();
 }
 
 void server::start_dns() {
@@ -181,15 +183,17 @@ std::string server::metrics() {
     const auto steady = std::chrono::steady_clock::now();
     const auto& upstreams = snapshot_->config->upstreams;
     for (std::size_t u = 0; u < upstreams.size() && u < snapshot_->health.size(); ++u) {
-        if (!upstreams[u].outlier) continue;
+        const bool outlier = upstreams[u].outlier.has_value();
+        const bool checked = upstreams[u].health_check.has_value();
+        if (!outlier && !checked) continue;
         const auto& health = *snapshot_->health[u];
-        process_.clusters.push_back({upstreams[u].name, health.ejections_total()});
+        if (outlier) process_.clusters.push_back({upstreams[u].name, health.ejections_total()});
         for (std::size_t e = 0; e < upstreams[u].endpoints.size(); ++e) {
             const auto& ep = upstreams[u].endpoints[e];
             process_.endpoints.push_back({upstreams[u].name,
                                           (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) +
                                               ":" + std::to_string(ep.port),
-                                          health.ejected(e, steady)});
+                                          health.ejected(e, steady), health.healthy(e), outlier, checked});
         }
     }
     return observability::render_prometheus(stats, process_);
@@ -237,6 +241,7 @@ std::string server::upstreams_json() const {
                 {"endpoint", (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" +
                                  std::to_string(ep.port)},
                 {"addresses", std::move(addresses)}};
+            if (up.health_check && health) endpoint["healthy"] = health->healthy(e);
             if (up.outlier && health) {
                 const auto ejection = health->ejection_of(e);
                 const bool out = ejection.until > now;
@@ -277,6 +282,13 @@ std::string server::upstreams_json() const {
     return json::serialize(json::object{{"upstreams", std::move(clusters)}}) + "\n";
 }
 
+void server::start_health_checks() {
+    if (!prober_) return;
+    prober_->start(snapshot_->config, snapshot_->health, [this](std::size_t u, std::size_t e) {
+        return u < addresses_.size() && e < addresses_[u].size() ? addresses_[u][e] : upstream::address_list{};
+    });
+}
+
 admin::reload_outcome server::reload() {
     admin::reload_outcome outcome;
     auto loaded = config::load_config_file(config_path_, config::process_env());
@@ -313,6 +325,7 @@ admin::reload_outcome server::reload() {
     snap->health = share_health(*snap->config, snapshot_.get());
     snapshot_ = snap;
     addresses_ = snap->addresses;
+    start_health_checks();
     for (auto& w : workers_) {
         w->post_snapshot(snap);
     }
@@ -331,6 +344,7 @@ void server::begin_drain() {
         return;
     }
     draining_ = true;
+    if (prober_) prober_->stop();
     auto timeout = snapshot_->config->server.drain_timeout;
     spdlog::info("draining: no new connections; requests in flight have {} ms to finish", timeout.count());
     for (auto& w : workers_) {

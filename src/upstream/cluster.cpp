@@ -19,18 +19,19 @@ cluster_state::cluster_state(const config::upstream_config& config, const std::v
 }
 
 std::size_t cluster_state::pick(std::uint64_t client_hash, std::uint64_t excluded, clock::time_point now) {
-    const bool ejection = config_->outlier && health_;
+    const bool checked = (config_->outlier || config_->health_check) && health_;
     std::size_t in = 0;
     for (std::size_t i = 0; i < endpoints_.size(); ++i) {
         scratch_[i].active = endpoints_[i]->active;
         scratch_[i].usable = !endpoints_[i]->addresses.empty() && (i >= 64 || !(excluded & (1ull << i)));
-        if (ejection && scratch_[i].usable && !health_->ejected(i, now)) ++in;
+        if (checked && scratch_[i].usable && health_->in(i, now)) ++in;
     }
-    // Enough endpoints in: leave the ejected ones out. Too few (below the panic threshold, as
-    // Envoy does): spread over all rather than pile everything onto the last ones standing.
-    if (ejection && in * 100 >= config_->panic_threshold_percent * endpoints_.size() && in > 0) {
+    // Enough endpoints in: leave the ejected and unhealthy ones out. Too few (below the panic
+    // threshold, as Envoy does): spread over all rather than pile everything onto the last
+    // ones standing.
+    if (checked && in > 0 && in * 100 >= config_->panic_threshold_percent * endpoints_.size()) {
         for (std::size_t i = 0; i < endpoints_.size(); ++i) {
-            if (scratch_[i].usable && health_->ejected(i, now)) scratch_[i].usable = false;
+            if (scratch_[i].usable && !health_->in(i, now)) scratch_[i].usable = false;
         }
     }
     return balancer_.pick(scratch_, client_hash);

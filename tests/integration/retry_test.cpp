@@ -293,3 +293,40 @@ TEST(Resilience, AnEndpointKilledUnderLoadCostsClientsNoError) {
     auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_ejections_total{upstream=\"app\"} 1"});
     EXPECT_NE(metrics.find("gatehouse_upstream_ejections_total{upstream=\"app\"} 1"), std::string::npos) << metrics;
 }
+
+TEST(HealthCheck, AStoppedEndpointIsLeftOutAndRejoinsWhenItAnswersAgain) {
+    temp_dir dir;
+    echo_server one(dir, "one"), two(dir, "two");
+    gateway gw(dir,
+               "server:\n  listen: \"127.0.0.1:0\"\n  workers: 2\nlogging: { level: info }\nupstreams:\n  app:\n"
+               "    endpoints: [\"127.0.0.1:" +
+                   std::to_string(one.port()) + "\", \"127.0.0.1:" + std::to_string(two.port()) +
+                   "\"]\n    health_check: { path: /healthz, interval: 200ms, timeout: 150ms, healthy_after: 1, "
+                   "unhealthy_after: 2 }\nroutes:\n  - { name: app, upstream: app }\n");
+    // One prober per process, whatever the number of workers: about one probe per interval.
+    peer_pause(1200ms);
+    const auto probes = one.connections() - 1;  // less the /__stats request itself
+    EXPECT_GE(probes, 3);
+    EXPECT_LE(probes, 9);        // two probers (one per worker) would have made about 12
+    two.proc().signal(SIGSTOP);  // hangs: its probes time out
+    ASSERT_TRUE(gw.proc().wait_for_log("unhealthy (2 health checks failed in a row)")) << gw.proc().log();
+    for (int i = 0; i < 10; ++i) {
+        auto r = request(gw.port(), get_request("/h"));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(json_field(r->body, "service"), "one");
+    }
+    const auto ep = "endpoint=\"127.0.0.1:" + std::to_string(two.port()) + "\"";
+    auto metrics =
+        wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_endpoint_healthy{upstream=\"app\"," + ep + "} 0"});
+    EXPECT_NE(metrics.find("gatehouse_upstream_endpoint_healthy{upstream=\"app\"," + ep + "} 0"), std::string::npos)
+        << metrics;
+    two.proc().signal(SIGCONT);
+    ASSERT_TRUE(gw.proc().wait_for_log("healthy again")) << gw.proc().log();
+    int from_two = 0;
+    for (int i = 0; i < 10; ++i) {
+        auto r = request(gw.port(), get_request("/h"));
+        ASSERT_TRUE(r);
+        if (json_field(r->body, "service") == "two") ++from_two;
+    }
+    EXPECT_GT(from_two, 0);
+}

@@ -139,6 +139,19 @@ struct outlier_config {
     bool operator==(const outlier_config&) const = default;
 };
 
+// Active health: one prober per process asks each endpoint GET path every interval; after
+// unhealthy_after failed probes in a row it is left out until healthy_after good ones.
+struct health_check_config {
+    std::string path = "/healthz";
+    std::string host;  // the Host field; empty: the endpoint's host:port
+    duration interval{5'000};
+    duration timeout{1'000};
+    std::uint64_t healthy_after = 2;
+    std::uint64_t unhealthy_after = 3;
+    std::vector<std::pair<unsigned, unsigned>> expect{{200, 399}};  // status ranges that pass
+    bool operator==(const health_check_config&) const = default;
+};
+
 // Circuit breaking, per process: beyond these the cluster sheds load with 503.
 struct cluster_limits {
     std::uint64_t max_requests = 0;  // in flight to the cluster; 0: no limit
@@ -162,17 +175,20 @@ struct upstream_config {
     duration dns_refresh{30'000};
     std::uint64_t retries = 1;  // extra endpoints to try after a connect failure
     pool_config pool;
-    std::shared_ptr<const upstream_tls_config> tls;  // null: plain HTTP
-    std::optional<retry_config> retry;               // unset: connect failures only (retries)
-    std::optional<outlier_config> outlier;           // unset: no ejection
+    std::shared_ptr<const upstream_tls_config> tls;   // null: plain HTTP
+    std::optional<retry_config> retry;                // unset: connect failures only (retries)
+    std::optional<outlier_config> outlier;            // unset: no ejection
+    std::optional<health_check_config> health_check;  // unset: no probes
     cluster_limits limits;
-    // Below this share of endpoints not ejected, ejection is ignored and load spreads over all.
+    // Below this share of endpoints in (not ejected, not failing health checks), ejection and
+    // health are ignored and load spreads over all.
     std::uint64_t panic_threshold_percent = 50;
     bool operator==(const upstream_config& other) const {
         return name == other.name && endpoints == other.endpoints && load_balancing == other.load_balancing &&
                connect_timeout == other.connect_timeout && dns_refresh == other.dns_refresh &&
                retries == other.retries && pool == other.pool && !tls == !other.tls && (!tls || *tls == *other.tls) &&
-               retry == other.retry;
+               retry == other.retry && outlier == other.outlier && health_check == other.health_check &&
+               limits == other.limits && panic_threshold_percent == other.panic_threshold_percent;
     }
 };
 

@@ -22,6 +22,9 @@ struct endpoint_health {
     std::string upstream;
     std::string endpoint;
     bool ejected = false;
+    bool healthy = true;   // by the active health checks
+    bool outlier = false;  // the upstream has outlier detection (else no ejected series)
+    bool checked = false;  // the upstream has health checks (else no healthy series)
 };
 struct cluster_health_totals {
     std::string upstream;

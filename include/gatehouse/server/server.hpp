@@ -13,6 +13,7 @@
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/observability/prometheus.hpp"
 #include "gatehouse/server/snapshot.hpp"
+#include "gatehouse/upstream/health_check.hpp"
 
 namespace gatehouse::server {
 
@@ -43,6 +44,8 @@ public:
 
 private:
     void start_dns();
+    // (Re)starts the probes of the upstreams with a health_check, for the running snapshot.
+    void start_health_checks();
     void schedule_dns(std::size_t cluster);
     void refresh_dns(std::size_t cluster);
     void wait_for_drain(std::chrono::steady_clock::time_point deadline);
@@ -59,7 +62,8 @@ private:
     std::unique_ptr<boost::asio::ip::tcp::resolver> resolver_;
     std::vector<std::unique_ptr<boost::asio::steady_timer>> dns_timers_;
     std::unique_ptr<boost::asio::steady_timer> drain_timer_;
-    upstream::resolved_addresses addresses_;  // control thread's latest view
+    std::unique_ptr<upstream::health_prober> prober_;  // active health checks, on the control thread
+    upstream::resolved_addresses addresses_;           // control thread's latest view
     observability::process_metrics process_;
     bool draining_ = false;
 };

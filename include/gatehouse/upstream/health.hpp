@@ -21,6 +21,14 @@ public:
 
     std::size_t size() const { return size_; }
 
+    // False once active health checks found endpoint i failing (until it passes again).
+    bool healthy(std::size_t i) const { return i >= size_ || !endpoints_[i].unhealthy.load(std::memory_order_relaxed); }
+    void set_healthy(std::size_t i, bool healthy) {
+        if (i < size_) endpoints_[i].unhealthy.store(!healthy, std::memory_order_relaxed);
+    }
+    // In for load balancing: healthy and not ejected.
+    bool in(std::size_t i, clock::time_point now) const { return healthy(i) && !ejected(i, now); }
+
     // True while endpoint i is ejected.
     bool ejected(std::size_t i, clock::time_point now) const {
         return i < size_ &&
@@ -57,6 +65,7 @@ private:
         std::atomic<std::int64_t> ejected_until{0};  // steady clock ticks
         std::atomic<std::int64_t> last_ejected_until{0};
         std::atomic<std::uint32_t> ejections{0};
+        std::atomic<bool> unhealthy{false};  // written by the prober only
     };
     std::size_t size_;
     std::unique_ptr<endpoint[]> endpoints_;

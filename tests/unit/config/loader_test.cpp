@@ -360,3 +360,33 @@ routes:
     EXPECT_TRUE(has_error(bad, "upstreams.users.retry.backoff.max", "must not be less than backoff.base"));
     EXPECT_TRUE(has_error(bad, "upstreams.users.retry.budget", "1% to 100%"));
 }
+
+TEST(Loader, HealthCheckSettingsAndErrors) {
+    auto r = load(R"(
+upstreams:
+  users:
+    endpoints: ["127.0.0.1:1"]
+    health_check: { path: /ready, interval: 2s, timeout: 500ms, healthy_after: 1, unhealthy_after: 4, expect: [200-299, 404] }
+routes:
+  - { name: u, upstream: users }
+)");
+    ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
+    const auto& check = *r.config->upstreams[0].health_check;
+    EXPECT_EQ(check.path, "/ready");
+    EXPECT_EQ(check.interval.count(), 2000);
+    EXPECT_EQ(check.timeout.count(), 500);
+    EXPECT_EQ(check.unhealthy_after, 4u);
+    EXPECT_EQ(check.expect, (std::vector<std::pair<unsigned, unsigned>>{{200, 299}, {404, 404}}));
+    auto bad = load(R"(
+upstreams:
+  users:
+    endpoints: ["127.0.0.1:1"]
+    health_check: { path: healthz, expect: [299-200, 7xx], healthy_after: 0 }
+routes:
+  - { name: u, upstream: users }
+)");
+    EXPECT_TRUE(has_error(bad, "upstreams.users.health_check.path", "origin-form path"));
+    EXPECT_TRUE(has_error(bad, "upstreams.users.health_check.expect", "\"299-200\""));
+    EXPECT_TRUE(has_error(bad, "upstreams.users.health_check.expect", "\"7xx\""));
+    EXPECT_TRUE(has_error(bad, "upstreams.users.health_check.healthy_after", ""));
+}
