@@ -1,5 +1,7 @@
 #include "gatehouse/upstream/cluster.hpp"
 
+#include <algorithm>
+
 namespace gatehouse::upstream {
 
 cluster_state::cluster_state(const config::upstream_config& config, const std::vector<address_list>& addresses,
@@ -18,7 +20,7 @@ cluster_state::cluster_state(const config::upstream_config& config, const std::v
     scratch_.resize(endpoints_.size());
 }
 
-std::size_t cluster_state::pick(std::uint64_t client_hash, std::uint64_t excluded, clock::time_point now) {
+bool cluster_state::mark_usable(std::uint64_t excluded, clock::time_point now) {
     const bool checked = (config_->outlier || config_->health_check) && health_;
     std::size_t in = 0;
     for (std::size_t i = 0; i < endpoints_.size(); ++i) {
@@ -34,7 +36,16 @@ std::size_t cluster_state::pick(std::uint64_t client_hash, std::uint64_t exclude
             if (scratch_[i].usable && !health_->in(i, now)) scratch_[i].usable = false;
         }
     }
-    return balancer_.pick(scratch_, client_hash);
+    return std::any_of(scratch_.begin(), scratch_.end(), [](const endpoint_load& e) { return e.usable; });
+}
+
+std::size_t cluster_state::pick(std::uint64_t client_hash, std::uint64_t excluded, clock::time_point now, bool retry) {
+    if (!mark_usable(excluded, now)) return load_balancer::none;
+    return balancer_.pick(scratch_, client_hash, retry);
+}
+
+bool cluster_state::any_usable(std::uint64_t excluded, clock::time_point now) {
+    return mark_usable(excluded, now);
 }
 
 }  // namespace gatehouse::upstream

@@ -144,7 +144,8 @@ asio::awaitable<void> exchange::run(downstream& down, const request_shape& reque
         conn_ = std::move(acquired.conn);
         if (!reused_ && !co_await connect(*endpoint, index)) {
             if (result_.refusal) co_return;
-            continue;  // another endpoint
+            co_await before_retry(index);  // the backoff applies to connect failures too
+            continue;                      // another endpoint
         }
         result_.endpoint = endpoint->label;
         if (head_.empty() || down.head_per_try()) {
@@ -233,7 +234,7 @@ asio::awaitable<void> exchange::before_retry(std::size_t failed_index) {
     // Another endpoint when one is usable; the same one otherwise (a single-endpoint cluster).
     if (failed_index < 64) {
         const auto without = excluded_ | (1ULL << failed_index);
-        if (cluster_.pick(settings_.client_hash, without, *env_.now) != load_balancer::none) excluded_ = without;
+        if (cluster_.any_usable(without, *env_.now)) excluded_ = without;
     }
     if (in_) in_->clear();
     result_.refusal.reset();
@@ -245,7 +246,7 @@ asio::awaitable<void> exchange::before_retry(std::size_t failed_index) {
 }
 
 endpoint_state* exchange::choose_endpoint(std::size_t& index) {
-    index = cluster_.pick(settings_.client_hash, excluded_, *env_.now);
+    index = cluster_.pick(settings_.client_hash, excluded_, *env_.now, result_.tries > 0);
     if (index != load_balancer::none) {
         return &cluster_.endpoint(index);
     }
@@ -257,7 +258,7 @@ endpoint_state* exchange::choose_endpoint(std::size_t& index) {
     } else if (!last_tls_failure_.empty()) {
         refuse(502, "upstream_tls", "TLS with upstream " + name + " failed: " + last_tls_failure_);
     } else {
-        refuse(502, "upstream_connect_failed", "cannot connect to upstream " + name);
+        refuse(503, "upstream_connect_failed", "cannot connect to upstream " + name);
     }
     return nullptr;
 }
@@ -303,7 +304,7 @@ asio::awaitable<bool> exchange::connect(endpoint_state& endpoint, std::size_t in
         } else if (!last_tls_failure_.empty()) {
             refuse(502, "upstream_tls", "TLS with " + endpoint.label + " failed: " + last_tls_failure_);
         } else {
-            refuse(502, "upstream_connect_failed", "cannot connect to " + endpoint.label + ": " + ec.message());
+            refuse(503, "upstream_connect_failed", "cannot connect to " + endpoint.label + ": " + ec.message());
         }
     }
     co_return false;

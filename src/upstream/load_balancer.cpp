@@ -17,14 +17,14 @@ std::size_t load_balancer::next_usable(std::span<const endpoint_load> endpoints,
     return none;
 }
 
-std::size_t load_balancer::pick(std::span<const endpoint_load> endpoints, std::uint64_t client_hash) {
+std::size_t load_balancer::pick(std::span<const endpoint_load> endpoints, std::uint64_t client_hash, bool retry) {
     const std::size_t n = endpoints.size();
     if (n == 0) {
         return none;
     }
     switch (policy_) {
         case config::lb_policy::round_robin:
-            return next_usable(endpoints, static_cast<std::size_t>(counter_++ % n));
+            return next_usable(endpoints, static_cast<std::size_t>((retry ? counter_ : counter_++) % n));
         case config::lb_policy::random:
             return next_usable(endpoints, static_cast<std::size_t>(rng_.next() % n));
         case config::lb_policy::ip_hash:

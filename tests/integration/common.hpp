@@ -1,6 +1,8 @@
 #pragma once
 #include <algorithm>
+#include <fstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -45,6 +47,23 @@ inline std::string wait_for_metrics(std::uint16_t admin_port, std::initializer_l
         },
         timeout, 20ms);
     return page;
+}
+
+// Polls file until it has at least lines lines (bounded); returns its lines.
+inline std::vector<std::string> wait_for_lines(const std::string& file, std::size_t lines,
+                                               std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::vector<std::string> out;
+    eventually(
+        [&] {
+            out.clear();
+            std::ifstream in(file);
+            for (std::string line; std::getline(in, line);) {
+                if (!line.empty()) out.push_back(line);
+            }
+            return out.size() >= lines;
+        },
+        timeout, std::chrono::milliseconds(20));
+    return out;
 }
 
 }  // namespace harness

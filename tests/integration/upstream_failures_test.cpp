@@ -20,10 +20,12 @@ void expect_error_reply(const std::optional<response>& r, int status, const std:
 
 }  // namespace
 
-TEST(UpstreamFailures, ConnectionRefusedIs502) {
+// Nothing answered, as Envoy and HAProxy say it: the service is unavailable (nothing invalid
+// came back, which 502 would mean).
+TEST(UpstreamFailures, ConnectionRefusedIs503) {
     temp_dir dir;
     gateway gw(dir, one_route_config(static_cast<std::uint16_t>(free_port())));
-    expect_error_reply(request(gw.port(), get_request("/")), 502, "upstream_connect_failed");
+    expect_error_reply(request(gw.port(), get_request("/")), 503, "upstream_connect_failed");
 }
 
 TEST(UpstreamFailures, ConnectFailureTriesAnotherEndpoint) {

@@ -40,7 +40,9 @@ public:
     // Chooses an endpoint that has addresses, is not in excluded (bit i: endpoint i) and is not
     // ejected (unless so many are that the cluster is in panic: then ejection is ignored).
     // Returns load_balancer::none when no endpoint is usable.
-    std::size_t pick(std::uint64_t client_hash, std::uint64_t excluded, clock::time_point now = {});
+    std::size_t pick(std::uint64_t client_hash, std::uint64_t excluded, clock::time_point now = {}, bool retry = false);
+    // Whether pick would find one, without moving the balancer on.
+    bool any_usable(std::uint64_t excluded, clock::time_point now = {});
 
     const config::upstream_config& config() const { return *config_; }
     // Points at an equal config from a newer snapshot (a reload kept this cluster and its pools).
@@ -59,6 +61,9 @@ public:
     std::uint64_t retries_in_flight = 0;
 
 private:
+    // Fills scratch_ with the endpoints pick may choose; false if there are none.
+    bool mark_usable(std::uint64_t excluded, clock::time_point now);
+
     const config::upstream_config* config_;
     std::shared_ptr<cluster_health> health_;
     std::vector<std::unique_ptr<endpoint_state>> endpoints_;

@@ -22,8 +22,10 @@ public:
 
     load_balancer(config::lb_policy policy, std::uint64_t seed);
 
-    // Index of a usable endpoint, or none. client_hash feeds ip_hash.
-    std::size_t pick(std::span<const endpoint_load> endpoints, std::uint64_t client_hash);
+    // Index of a usable endpoint, or none. client_hash feeds ip_hash. A retry (the endpoints
+    // tried are unusable) does not move round robin on: it takes the next usable endpoint, and
+    // the next request still starts one further, however many tries each request takes.
+    std::size_t pick(std::span<const endpoint_load> endpoints, std::uint64_t client_hash, bool retry = false);
 
 private:
     std::size_t next_usable(std::span<const endpoint_load> endpoints, std::size_t start) const;

@@ -176,7 +176,7 @@ TEST(UpstreamExchange, RefusesAnUnreachableUpstreamWith502) {
     upstream::collector c("GET", "/", {}, "", 1024);
     auto result = f.fetch(c);
     ASSERT_TRUE(result.refusal);
-    EXPECT_EQ(result.refusal->status, 502u);
+    EXPECT_EQ(result.refusal->status, 503u);
     EXPECT_EQ(result.refusal->error, "upstream_connect_failed");
     EXPECT_FALSE(result.complete);
 }

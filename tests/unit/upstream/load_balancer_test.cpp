@@ -23,6 +23,24 @@ TEST(LoadBalancer, RoundRobinCyclesAndSkipsUnusable) {
     for (auto g : got) EXPECT_NE(g, 1u);
 }
 
+// Every request failing on its first endpoint and retried on the rest must not make every
+// first try land on the same endpoint.
+TEST(LoadBalancer, RoundRobinRetriesTakeTheNextEndpointAndRequestsStillRotate) {
+    load_balancer lb(config::lb_policy::round_robin, 0);
+    std::vector<std::size_t> firsts;
+    for (int request = 0; request < 6; ++request) {
+        std::vector<endpoint_load> eps(3);
+        const auto first = lb.pick(eps, 0);
+        firsts.push_back(first);
+        eps[first].usable = false;
+        const auto second = lb.pick(eps, 0, true);
+        EXPECT_EQ(second, (first + 1) % 3);
+        eps[second].usable = false;
+        EXPECT_EQ(lb.pick(eps, 0, true), (first + 2) % 3);
+    }
+    EXPECT_EQ(firsts, (std::vector<std::size_t>{0, 1, 2, 0, 1, 2}));
+}
+
 TEST(LoadBalancer, NoneWhenNothingUsable) {
     for (auto p : {config::lb_policy::round_robin, config::lb_policy::random, config::lb_policy::ip_hash,
                    config::lb_policy::least_request}) {
