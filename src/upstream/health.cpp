@@ -40,6 +40,16 @@ bool cluster_health::record_failure(std::size_t i, clock::time_point now, const 
     return true;
 }
 
+bool cluster_health::end_ejection(std::size_t i, clock::time_point now) {
+    if (i >= size_) return false;
+    auto& e = endpoints_[i];
+    const auto ticks = now.time_since_epoch().count();
+    auto until = e.ejected_until.load(std::memory_order_relaxed);
+    e.consecutive_failures.store(0, std::memory_order_relaxed);
+    // last_ejected_until stays: failing again soon still doubles the next ejection.
+    return until > ticks && e.ejected_until.compare_exchange_strong(until, ticks, std::memory_order_relaxed);
+}
+
 cluster_health::ejection cluster_health::ejection_of(std::size_t i) const {
     if (i >= size_) return {};
     const auto& e = endpoints_[i];

@@ -109,8 +109,10 @@ asio::awaitable<void> probe_loop(std::shared_ptr<health_prober::run> r, std::siz
             if (!healthy && ++passes >= check.healthy_after) {
                 healthy = true;
                 health.set_healthy(e, true);
-                spdlog::info("upstream {} endpoint {}: healthy again ({} health checks passed)", up.name,
-                             endpoint_label(ep), passes);
+                // Seen down and back up: an ejection from the same outage ends too.
+                const bool was_ejected = health.end_ejection(e, cluster_health::clock::now());
+                spdlog::info("upstream {} endpoint {}: healthy again ({} health checks passed){}", up.name,
+                             endpoint_label(ep), passes, was_ejected ? "; its ejection ends" : "");
             }
         } else {
             passes = 0;

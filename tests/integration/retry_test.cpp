@@ -2,6 +2,9 @@
 // one next to healthy echo servers; what is retried (idempotent requests whose body is still
 // held), what is not (a POST whose body reached an upstream), the per-try timeout, the budget.
 #include <csignal>
+#include <cstdio>
+#include <map>
+#include <mutex>
 #include <thread>
 
 #include "common.hpp"
@@ -72,12 +75,14 @@ TEST(Retry, A503AndADeadEndpointAreRetriedOnAHealthyOne) {
     // The access log names every endpoint a request went to.
     ASSERT_TRUE(eventually([&] { return read_file(log_file).find("\"/put\"") != std::string::npos; }));
     auto log = read_file(log_file);
-    // Round robin after the 503 endpoint reaches the dead one, then the healthy one.
-    EXPECT_NE(
-        log.find("\"status\":200,\"tries\":3,\"tried\":[\"127.0.0.1:" + std::to_string(unavailable.server.port()) +
-                 "\",\"127.0.0.1:1\",\"127.0.0.1:" + std::to_string(echo.port()) + "\"]"),
-        std::string::npos)
+    // Each request starts one endpoint further (a retry takes the next one): from the dead
+    // endpoint on to the 503 one and the echo; from the 503 one to the echo; the echo at once.
+    const auto busy = "\"127.0.0.1:" + std::to_string(unavailable.server.port()) + "\"";
+    const auto good = "\"127.0.0.1:" + std::to_string(echo.port()) + "\"";
+    EXPECT_NE(log.find("\"status\":200,\"tries\":3,\"tried\":[\"127.0.0.1:1\"," + busy + "," + good + "]"),
+              std::string::npos)
         << log;
+    EXPECT_NE(log.find("\"status\":200,\"tries\":2,\"tried\":[" + busy + "," + good + "]"), std::string::npos) << log;
     EXPECT_NE(log.find("\"status\":200,\"tries\":1}"), std::string::npos) << log;
 }
 
@@ -152,6 +157,113 @@ TEST(Retry, TheBudgetCapsRetriesWhenEveryEndpointFails) {
     auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_retry_budget_exhausted_total"});
     EXPECT_EQ(metrics.find("gatehouse_upstream_retry_budget_exhausted_total{upstream=\"app\"} 0"), std::string::npos)
         << metrics;
+}
+
+TEST(Retry, WithEveryEndpointDownRetriesStopAtTheBudgetAndClientsGet503AtOnce) {
+    temp_dir dir;
+    const auto log_file = dir.path() + "/access.log";
+    // Three refused ports. The backoff holds a retry's budget slot for a while (up to 200 ms),
+    // so clients arriving together find the budget spent.
+    gateway gw(dir,
+               retry_config({static_cast<std::uint16_t>(free_port()), static_cast<std::uint16_t>(free_port()),
+                             static_cast<std::uint16_t>(free_port())},
+                            "{ attempts: 2, backoff: { base: 200ms, max: 200ms } }", "",
+                            "filters: { log: { type: access_log, output: \"" + log_file +
+                                "\", flush: 100ms, fields: [status, reason, tries] } }\ndefault_filters: [log]\n"));
+    constexpr int clients = 30;
+    std::vector<std::thread> threads;
+    std::atomic<int> unavailable{0};
+    for (int i = 0; i < clients; ++i) {
+        threads.emplace_back([&] {
+            auto r = request(gw.port(), get_request("/down"));
+            if (r && r->status == 503 && json_field(r->body, "error") == "upstream_connect_failed") ++unavailable;
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(unavailable, clients);
+    // Each try at a down endpoint is one connection attempt: unbudgeted, 30 requests with two
+    // retries each would make 90.
+    auto lines = wait_for_lines(log_file, clients);
+    ASSERT_EQ(lines.size(), static_cast<std::size_t>(clients));
+    int attempts = 0, without_retry = 0;
+    for (const auto& line : lines) {
+        const int tries = std::atoi(json_field(line, "tries").c_str());
+        EXPECT_GE(tries, 1) << line;
+        EXPECT_LE(tries, 3) << line;
+        attempts += tries;
+        if (tries == 1) ++without_retry;  // refused a retry: the 503 came at once
+    }
+    EXPECT_LT(attempts, 60);
+    EXPECT_GT(without_retry, clients / 2);
+    auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_retry_budget_exhausted_total"});
+    EXPECT_EQ(metrics.find("gatehouse_upstream_retry_budget_exhausted_total{upstream=\"app\"} 0"), std::string::npos)
+        << metrics;
+}
+
+TEST(Retry, A503IsNotRetriedSoonerThanItsRetryAfterSays) {
+    temp_dir dir;
+    // Busy for every other request: a retry (on the same, only endpoint) gets a 200.
+    std::atomic<int> asked{0};
+    std::string retry_after = "1";
+    raw_upstream later([&](int fd) {
+        while (!recv_request(fd).empty()) {
+            if (asked++ % 2 == 0) {
+                send_all(fd, "HTTP/1.1 503 Busy\r\nRetry-After: " + retry_after + "\r\nContent-Length: 4\r\n\r\nbusy");
+            } else {
+                send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            }
+        }
+    });
+    const auto retry = "{ attempts: 1, backoff: { base: 0ms, max: 0ms } }";
+    {
+        gateway gw(dir, retry_config({later.port()}, retry));
+        const auto start = std::chrono::steady_clock::now();
+        auto r = request(gw.port(), get_request("/soon"));
+        const auto waited = std::chrono::steady_clock::now() - start;
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 200) << r->body;  // retried, but only after the second it asked for
+        EXPECT_GE(waited, 1000ms);
+        EXPECT_EQ(asked, 2);
+    }
+    {
+        // A second beyond the route's time left: not retried; the upstream's answer goes out.
+        gateway gw(dir, retry_config({later.port()}, retry, ", timeout: 500ms"));
+        auto r = request(gw.port(), get_request("/soon"));
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 503);
+        EXPECT_EQ(r->body, "busy");
+        EXPECT_EQ(r->header("retry-after"), "1");
+        EXPECT_EQ(asked, 3);
+    }
+    asked = 0;
+    retry_after = "Fri, 31 Dec 2100 23:59:59 GMT";  // a date: not retried at all
+    gateway gw(dir, retry_config({later.port()}, retry));
+    auto r = request(gw.port(), get_request("/date"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503);
+    EXPECT_EQ(r->body, "busy");
+    EXPECT_EQ(asked, 1);
+}
+
+TEST(Retry, AnAnswerThatStartedStreamingToTheClientIsNeverRetried) {
+    temp_dir dir;
+    std::atomic<int> asked{0};
+    raw_upstream cut([&](int fd) {
+        if (recv_request(fd).empty()) return;
+        ++asked;
+        // The head and part of the body, then the connection ends.
+        send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + std::string(5000, 'x'));
+        peer_pause(100ms);
+    });
+    gateway gw(dir,
+               retry_config({cut.port()}, "{ attempts: 2, on: [reset, 502, 503], backoff: { base: 0ms, max: 0ms } }"));
+    client c(gw.port());
+    c.send(get_request("/stream"));
+    const auto received = c.read_all(5s);
+    EXPECT_TRUE(received.starts_with("HTTP/1.1 200 OK\r\n")) << received.substr(0, 200);
+    EXPECT_LT(received.size(), 100000u);  // cut short, the connection closed: never a second answer
+    EXPECT_EQ(received.find("HTTP/1.1", 10), std::string::npos);
+    EXPECT_EQ(asked, 1);
 }
 
 }  // namespace
@@ -257,41 +369,162 @@ TEST(CircuitBreaker, MaxRequestsShedsLoadWith503) {
     EXPECT_EQ(r->status, 200);
 }
 
-TEST(Resilience, AnEndpointKilledUnderLoadCostsClientsNoError) {
+namespace {
+
+// Steady load from four clients, each a request at a time on its own keep-alive connection,
+// until stop: counts answers, errors, and when the last error came.
+struct steady_load {
+    steady_load(std::uint16_t port, std::string path) {
+        for (int c = 0; c < 4; ++c) {
+            threads.emplace_back([this, port, path] {
+                auto conn = std::make_unique<client>(port);
+                while (!stop) {
+                    const auto start = std::chrono::steady_clock::now();
+                    conn->send(get_request(path));
+                    auto r = conn->read_response();
+                    const auto now = std::chrono::steady_clock::now();
+                    std::lock_guard lock(mutex);
+                    slowest = std::max(slowest, now - start);
+                    if (r && r->status == 200) {
+                        ++ok;
+                        ++served_by[json_field(r->body, "service")];
+                    } else {
+                        ++errors;
+                        last_error = now;
+                        if (!r || r->header("connection") == "close") conn = std::make_unique<client>(port);
+                    }
+                }
+            });
+        }
+    }
+    ~steady_load() { finish(); }
+    void finish() {
+        stop = true;
+        for (auto& t : threads) {
+            if (t.joinable()) t.join();
+        }
+    }
+    int served(const std::string& service) {
+        std::lock_guard lock(mutex);
+        return served_by[service];
+    }
+    std::atomic<bool> stop{false};
+    std::mutex mutex;
+    int ok = 0, errors = 0;
+    std::map<std::string, int> served_by;
+    std::chrono::steady_clock::duration slowest{};
+    std::chrono::steady_clock::time_point last_error{};
+    std::vector<std::thread> threads;
+};
+
+long long ms_between(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(to - from).count();
+}
+
+}  // namespace
+
+// Three endpoints, one killed under load and started again: retries hide the failures,
+// ejection stops the failed tries, and the health check brings the endpoint back.
+TEST(Resilience, AnEndpointKilledUnderLoadCostsClientsNoErrorAndRejoinsWhenBack) {
+    temp_dir dir;
+    auto first = std::make_unique<echo_server>(dir, "first");
+    echo_server second(dir, "second"), third(dir, "third");
+    const auto first_port = std::to_string(first->port());
+    gateway gw(dir, upstream_config({first->port(), second.port(), third.port()},
+                                    "    retry: { attempts: 2, backoff: { base: 0ms, max: 10ms } }\n"
+                                    "    outlier: { consecutive_failures: 3, base_ejection: 30s }\n"
+                                    "    health_check: { path: /healthz, interval: 200ms, timeout: 150ms, "
+                                    "healthy_after: 2, unhealthy_after: 2 }\n"));
+    steady_load load(gw.port(), "/delay/5");
+    peer_pause(500ms);
+    const auto killed = std::chrono::steady_clock::now();
+    first->proc().signal(SIGKILL);  // mid-traffic: its in-flight requests are reset
+    peer_pause(1000ms);
+    ASSERT_TRUE(gw.proc().wait_for_log("ejected for 30 s after 3 failures in a row")) << gw.proc().log();
+    ASSERT_TRUE(gw.proc().wait_for_log("unhealthy (2 health checks failed in a row)")) << gw.proc().log();
+    const int served_while_down = load.served("first");
+    // Back on the same port: two passing probes, and it takes requests again long before its
+    // 30 s ejection would have run out.
+    first.reset();
+    first =
+        std::make_unique<echo_server>(dir, "first", std::vector<std::string>{"--listen", "127.0.0.1:" + first_port});
+    ASSERT_TRUE(gw.proc().wait_for_log("healthy again (2 health checks passed); its ejection ends")) << gw.proc().log();
+    const auto back = load.served("first");
+    peer_pause(500ms);
+    load.finish();
+    std::printf("kill test: %d answers, %d errors%s\n", load.ok, load.errors,
+                load.errors
+                    ? (", last " + std::to_string(ms_between(killed, load.last_error)) + " ms after the kill").c_str()
+                    : "");
+    EXPECT_EQ(load.errors, 0);
+    EXPECT_GT(load.ok, 100);
+    EXPECT_GT(load.served("first"), back);  // rejoined
+    EXPECT_GE(back, served_while_down);
+    auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_ejections_total{upstream=\"app\"} 1"});
+    EXPECT_NE(metrics.find("gatehouse_upstream_ejections_total{upstream=\"app\"} 1"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("gatehouse_upstream_endpoint_ejected{upstream=\"app\",endpoint=\"127.0.0.1:" + first_port +
+                           "\"} 0"),
+              std::string::npos)
+        << metrics;
+}
+
+// Without retries the same kill costs a few errors (the tries in flight and those before the
+// ejection), and ejection alone ends them.
+TEST(Resilience, WithoutRetriesEjectionEndsTheErrorsOfAKilledEndpoint) {
     temp_dir dir;
     auto first = std::make_unique<echo_server>(dir, "first");
     echo_server second(dir, "second"), third(dir, "third");
     gateway gw(dir, upstream_config({first->port(), second.port(), third.port()},
-                                    "    retry: { attempts: 2, backoff: { base: 0ms, max: 10ms } }\n"
-                                    "    outlier: { consecutive_failures: 3, base_ejection: 30s }\n"));
-    // Steady load from four clients, each a request at a time on its own keep-alive connection.
-    std::atomic<bool> stop{false};
-    std::atomic<int> ok{0}, errors{0};
-    std::vector<std::thread> load;
-    for (int c = 0; c < 4; ++c) {
-        load.emplace_back([&] {
-            client conn(gw.port());
-            while (!stop) {
-                conn.send(get_request("/delay/5"));
-                auto r = conn.read_response();
-                if (r && r->status == 200) {
-                    ++ok;
-                } else {
-                    ++errors;
-                    if (!r) return;
-                }
-            }
-        });
-    }
+                                    "    retries: 0\n    outlier: { consecutive_failures: 3, base_ejection: 30s }\n"));
+    steady_load load(gw.port(), "/delay/5");
     peer_pause(500ms);
-    first->proc().signal(SIGKILL);  // mid-traffic: its in-flight requests are reset
+    const auto killed = std::chrono::steady_clock::now();
+    first->proc().signal(SIGKILL);
+    ASSERT_TRUE(gw.proc().wait_for_log("ejected for 30 s after 3 failures in a row")) << gw.proc().log();
+    peer_pause(300ms);  // the tries that were already on their way end
+    int errors_at_ejection = 0;
+    {
+        std::lock_guard lock(load.mutex);
+        errors_at_ejection = load.errors;
+    }
     peer_pause(1000ms);
-    stop = true;
-    for (auto& t : load) t.join();
-    EXPECT_EQ(errors, 0);
-    EXPECT_GT(ok, 100);
-    auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_ejections_total{upstream=\"app\"} 1"});
-    EXPECT_NE(metrics.find("gatehouse_upstream_ejections_total{upstream=\"app\"} 1"), std::string::npos) << metrics;
+    load.finish();
+    std::printf("kill test without retries: %d answers, %d errors, last %lld ms after the kill\n", load.ok, load.errors,
+                ms_between(killed, load.last_error));
+    EXPECT_GT(load.errors, 0);
+    EXPECT_LE(load.errors, 3 + 4);               // the failures that eject it, plus at most one per client in flight
+    EXPECT_EQ(load.errors, errors_at_ejection);  // none in the second after
+    EXPECT_EQ(load.served("first") + load.served("second") + load.served("third"), load.ok);
+}
+
+// A hung endpoint (SIGSTOP: the kernel still accepts, nothing answers) costs each try only the
+// per-try timeout, and three timeouts eject it.
+TEST(Resilience, AHungEndpointIsEjectedByTimeoutsAndThePerTryTimeoutBoundsLatency) {
+    temp_dir dir;
+    echo_server one(dir, "one"), two(dir, "two"), hung(dir, "hung");
+    gateway gw(
+        dir, upstream_config(
+                 {one.port(), two.port(), hung.port()},
+                 // Four clients may all be stuck at the hung endpoint at once: a budget of 100% lets the
+                 // four retry together (the default lets 3).
+                 "    retry: { attempts: 2, per_try_timeout: 300ms, budget: 100%, backoff: { base: 0ms, max: 10ms } }\n"
+                 "    outlier: { consecutive_failures: 3, base_ejection: 30s }\n"));
+    hung.proc().signal(SIGSTOP);
+    steady_load load(gw.port(), "/delay/5");
+    peer_pause(2000ms);
+    load.finish();
+    hung.proc().signal(SIGCONT);
+    std::printf("hang test: %d answers, %d errors, slowest %lld ms\n", load.ok, load.errors,
+                static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(load.slowest).count()));
+    EXPECT_EQ(load.errors, 0);
+    EXPECT_GT(load.ok, 50);
+    // Without the per-try timeout a try at the hung endpoint would wait the route's 30 s.
+    EXPECT_LT(load.slowest, 5s);
+    EXPECT_TRUE(gw.proc().wait_for_log("ejected for 30 s after 3 failures in a row")) << gw.proc().log();
+    EXPECT_TRUE(gw.proc().wait_for_log("no response within the try's timeout; trying again")) << gw.proc().log();
+    // The tries that reached it, now that it runs again: the three that ejected it and at most
+    // one per client that was on its way (less the /__stats request itself).
+    EXPECT_LE(hung.connections() - 1, 3 + 4);
 }
 
 TEST(HealthCheck, AStoppedEndpointIsLeftOutAndRejoinsWhenItAnswersAgain) {

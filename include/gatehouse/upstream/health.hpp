@@ -44,6 +44,9 @@ public:
         }
     }
     bool record_failure(std::size_t i, clock::time_point now, const config::outlier_config& outlier);
+    // Ends an ejection early: active health checks saw endpoint i fail and pass again, so it is
+    // back now rather than when the ejection would run out. True if it was ejected.
+    bool end_ejection(std::size_t i, clock::time_point now);
 
     struct ejection {
         clock::time_point until;  // in the past when not ejected
