@@ -103,6 +103,7 @@ asio::awaitable<void> exchange::run(downstream& down, const request_shape& reque
         }
         slot.health = health;
     }
+    if (!co_await keep_replayable_body()) co_return;
     for (;;) {
         // Every try sends the whole request: the body is still in the downstream's buffer
         // (a resend or a retry happens only then).
@@ -383,6 +384,31 @@ asio::awaitable<exchange::step> exchange::finish_request() {
     }
     down_->body_bytes()->consume(first_);
     co_return co_await stream_request_body() ? step::go_on : step::stop;
+}
+
+asio::awaitable<bool> exchange::keep_replayable_body() {
+    // As NGINX's request buffering does, up to retry.max_body: a body that arrives in several
+    // reads is kept whole, so that a retry can send it again. Not with Expect: 100-continue,
+    // whose point is that the upstream may refuse before the body is sent.
+    const auto& policy = cluster_.config().retry;
+    const auto& request = *request_;
+    if (!policy || policy->attempts == 0 || request.framing != http::body_framing::length ||
+        request.content_length > policy->max_body || request.expect_continue ||
+        (!request.idempotent && !request.retry_any_method)) {
+        co_return true;
+    }
+    auto* body = down_->body_bytes();
+    while (body && body->size() < request.content_length) {
+        if (auto ec = co_await down_->read_body()) {
+            if (ec == asio::error::timed_out) {
+                refuse(408, "request_timeout", "request body not received in time");
+            } else {
+                result_.downstream_failed = true;
+            }
+            co_return false;
+        }
+    }
+    co_return true;
 }
 
 asio::awaitable<bool> exchange::stream_request_body() {

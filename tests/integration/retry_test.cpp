@@ -112,6 +112,43 @@ TEST(Retry, APostIsNotRetriedOnceItsBodyReachedAnUpstreamUnlessTheRouteAllowsIt)
     }
 }
 
+// A body that arrives in pieces is kept whole (up to retry.max_body) so a retry can send it
+// again; a larger one streams through and is not retried.
+TEST(Retry, ABodyUpToMaxBodyIsKeptForARetryEvenWhenItArrivesInPieces) {
+    temp_dir dir;
+    answering_upstream unavailable(503);
+    echo_server echo(dir);
+    const std::string part(15000, 'b');
+    auto put_in_two_pieces = [&](std::uint16_t port) {
+        client c(port);
+        c.send("PUT /doc HTTP/1.1\r\nHost: x\r\nContent-Length: 30000\r\n\r\n" + part);
+        peer_pause(100ms);
+        c.send(part);
+        return c.read_response();
+    };
+    {
+        gateway gw(dir, retry_config({unavailable.server.port(), echo.port()}, "{ backoff: { base: 0ms, max: 0ms } }"));
+        for (int i = 0; i < 4; ++i) {
+            auto r = put_in_two_pieces(gw.port());
+            ASSERT_TRUE(r);
+            EXPECT_EQ(r->status, 200) << r->body;
+            EXPECT_EQ(json_field(r->body, "body_bytes"), "30000");
+        }
+        EXPECT_GT(unavailable.requests, 0);
+    }
+    const int before = unavailable.requests;
+    gateway gw(dir, retry_config({unavailable.server.port(), echo.port()},
+                                 "{ max_body: 8KiB, backoff: { base: 0ms, max: 0ms } }"));
+    int refused = 0;
+    for (int i = 0; i < 4; ++i) {
+        auto r = put_in_two_pieces(gw.port());
+        ASSERT_TRUE(r);
+        if (r->status == 503) ++refused;
+    }
+    EXPECT_GT(refused, 0);
+    EXPECT_EQ(refused, unavailable.requests - before);
+}
+
 TEST(Retry, APerTryTimeoutMovesOffAHangingEndpoint) {
     temp_dir dir;
     answering_upstream hanging(0, 3000ms);  // reads the request, says nothing for 3 s

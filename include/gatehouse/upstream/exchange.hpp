@@ -164,6 +164,8 @@ private:
     step request_sent();
     boost::asio::awaitable<step> finish_request();
     boost::asio::awaitable<bool> stream_request_body();
+    // Reads the rest of a body that a retry may have to send again, before the first try.
+    boost::asio::awaitable<bool> keep_replayable_body();
     boost::asio::awaitable<boost::system::error_code> send_rest(std::span<const boost::asio::const_buffer> buffers,
                                                                 std::size_t& sent, clock::time_point deadline);
     boost::asio::awaitable<step> read_response_head();
