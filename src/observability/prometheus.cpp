@@ -1,5 +1,6 @@
 #include "gatehouse/observability/prometheus.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <map>
@@ -301,23 +302,37 @@ void render_process(std::string& out, const process_metrics& process) {
 
 void render_health(std::string& out, const process_metrics& process) {
     if (process.endpoints.empty()) return;
-    header(out, "gatehouse_upstream_endpoint_healthy", "gauge",
-           "1 while an upstream endpoint passes its active health checks, else 0.");
+    header(out, "gatehouse_upstream_endpoint_failures_total", "counter",
+           "Failed tries at an upstream endpoint: connect error, reset, timeout or 5xx answer.");
     for (const auto& e : process.endpoints) {
-        if (!e.checked) continue;
-        sample(out, "gatehouse_upstream_endpoint_healthy", {{"upstream", e.upstream}, {"endpoint", e.endpoint}},
-               e.healthy ? "1" : "0");
+        sample(out, "gatehouse_upstream_endpoint_failures_total", {{"upstream", e.upstream}, {"endpoint", e.endpoint}},
+               number(e.failures));
     }
-    header(out, "gatehouse_upstream_endpoint_ejected", "gauge",
-           "1 while outlier detection keeps an upstream endpoint out, else 0.");
-    for (const auto& e : process.endpoints) {
-        if (!e.outlier) continue;
-        sample(out, "gatehouse_upstream_endpoint_ejected", {{"upstream", e.upstream}, {"endpoint", e.endpoint}},
-               e.ejected ? "1" : "0");
+    const auto any = [&](bool endpoint_health::*flag) {
+        return std::any_of(process.endpoints.begin(), process.endpoints.end(),
+                           [&](const endpoint_health& e) { return e.*flag; });
+    };
+    if (any(&endpoint_health::checked)) {
+        header(out, "gatehouse_upstream_endpoint_healthy", "gauge",
+               "1 while an upstream endpoint passes its active health checks, else 0.");
+        for (const auto& e : process.endpoints) {
+            if (!e.checked) continue;
+            sample(out, "gatehouse_upstream_endpoint_healthy", {{"upstream", e.upstream}, {"endpoint", e.endpoint}},
+                   e.healthy ? "1" : "0");
+        }
     }
-    header(out, "gatehouse_upstream_ejections_total", "counter", "Endpoints ejected by outlier detection.");
-    for (const auto& c : process.clusters) {
-        sample(out, "gatehouse_upstream_ejections_total", {{"upstream", c.upstream}}, number(c.ejections));
+    if (any(&endpoint_health::outlier)) {
+        header(out, "gatehouse_upstream_endpoint_ejected", "gauge",
+               "1 while outlier detection keeps an upstream endpoint out, else 0.");
+        for (const auto& e : process.endpoints) {
+            if (!e.outlier) continue;
+            sample(out, "gatehouse_upstream_endpoint_ejected", {{"upstream", e.upstream}, {"endpoint", e.endpoint}},
+                   e.ejected ? "1" : "0");
+        }
+        header(out, "gatehouse_upstream_ejections_total", "counter", "Endpoints ejected by outlier detection.");
+        for (const auto& c : process.clusters) {
+            sample(out, "gatehouse_upstream_ejections_total", {{"upstream", c.upstream}}, number(c.ejections));
+        }
     }
 }
 

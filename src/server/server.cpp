@@ -1,6 +1,7 @@
 #include "gatehouse/server/server.hpp"
 
 #include <array>
+#include <ctime>
 #include <map>
 #include <stdexcept>
 #include <thread>
@@ -185,7 +186,6 @@ std::string server::metrics() {
     for (std::size_t u = 0; u < upstreams.size() && u < snapshot_->health.size(); ++u) {
         const bool outlier = upstreams[u].outlier.has_value();
         const bool checked = upstreams[u].health_check.has_value();
-        if (!outlier && !checked) continue;
         const auto& health = *snapshot_->health[u];
         if (outlier) process_.clusters.push_back({upstreams[u].name, health.ejections_total()});
         for (std::size_t e = 0; e < upstreams[u].endpoints.size(); ++e) {
@@ -193,11 +193,26 @@ std::string server::metrics() {
             process_.endpoints.push_back({upstreams[u].name,
                                           (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) +
                                               ":" + std::to_string(ep.port),
-                                          health.ejected(e, steady), health.healthy(e), outlier, checked});
+                                          health.failures_of(e).total, health.ejected(e, steady), health.healthy(e),
+                                          outlier, checked});
         }
     }
     return observability::render_prometheus(stats, process_);
 }
+
+namespace {
+
+// "2026-12-05T12:50:01Z"
+std::string utc_time(std::chrono::system_clock::time_point t) {
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char text[32];
+    const auto n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return {text, n};
+}
+
+}  // namespace
 
 std::string server::upstreams_json() const {
     namespace json = boost::json;
@@ -222,12 +237,14 @@ std::string server::upstreams_json() const {
         });
     }
     const auto now = std::chrono::steady_clock::now();
+    const auto wall = std::chrono::system_clock::now();
     json::array clusters;
     const auto& upstreams = snapshot_->config->upstreams;
     for (std::size_t u = 0; u < upstreams.size(); ++u) {
         const auto& up = upstreams[u];
         const upstream::cluster_health* health = u < snapshot_->health.size() ? snapshot_->health[u].get() : nullptr;
         const auto& t = by_cluster[up.name];
+        std::int64_t cluster_in_flight = 0;
         json::array endpoints;
         for (std::size_t e = 0; e < up.endpoints.size(); ++e) {
             const auto& ep = up.endpoints[e];
@@ -241,12 +258,29 @@ std::string server::upstreams_json() const {
                 {"endpoint", (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" +
                                  std::to_string(ep.port)},
                 {"addresses", std::move(addresses)}};
+            if (health) {
+                // As of the workers' last sweep (about a second).
+                const auto load = health->load_of(e);
+                endpoint["connections"] =
+                    json::object{{"active", load.active_connections}, {"idle", load.idle_connections}};
+                endpoint["in_flight"] = load.requests;
+                cluster_in_flight += load.requests;
+                const auto failures = health->failures_of(e);
+                json::object failed{{"total", failures.total}};
+                if (failures.total > 0) {
+                    failed["last"] = upstream::cluster_health::name_of(failures.last);
+                    failed["last_at"] = utc_time(failures.last_at);
+                }
+                endpoint["failures"] = std::move(failed);
+            }
             if (up.health_check && health) endpoint["healthy"] = health->healthy(e);
             if (up.outlier && health) {
                 const auto ejection = health->ejection_of(e);
                 const bool out = ejection.until > now;
                 endpoint["ejected"] = out;
                 if (out) {
+                    endpoint["ejected_until"] = utc_time(
+                        wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(ejection.until - now));
                     endpoint["ejected_for_s"] =
                         std::chrono::duration_cast<std::chrono::seconds>(ejection.until - now).count();
                     endpoint["ejected_because"] =
@@ -272,9 +306,12 @@ std::string server::upstreams_json() const {
                              {"retries", std::move(retries)},
                              {"retry_budget_exhausted", t.budget_exhausted},
                              {"endpoints", std::move(endpoints)}};
+        // Counted exactly when limits are on (they need it), else as of the last sweep.
         if (health && (up.limits.max_requests || up.limits.max_pending)) {
             cluster["in_flight"] = health->in_flight.load(std::memory_order_relaxed);
             cluster["pending"] = health->pending.load(std::memory_order_relaxed);
+        } else {
+            cluster["in_flight"] = cluster_in_flight;
         }
         if (health && up.outlier) cluster["ejections_total"] = health->ejections_total();
         clusters.push_back(std::move(cluster));

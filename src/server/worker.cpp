@@ -148,6 +148,7 @@ void worker::publish_gauges() {
             active += cluster.endpoint(i).pool.total() - cluster.endpoint(i).pool.idle();
         }
         generation_->cluster_stats[c]->active.set(active);
+        cluster.report_load();
         for (std::size_t i = 0; i < cluster.size(); ++i) {
             if (auto stray = cluster.endpoint(i).pool.take_stray_closed()) {
                 generation_->cluster_stats[c]

@@ -44,6 +44,28 @@ std::size_t cluster_state::pick(std::uint64_t client_hash, std::uint64_t exclude
     return balancer_.pick(scratch_, client_hash, retry);
 }
 
+void cluster_state::report_load() {
+    if (!health_) return;
+    for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+        auto& e = *endpoints_[i];
+        const auto idle = static_cast<std::int64_t>(e.pool.idle());
+        const cluster_health::load now{static_cast<std::int64_t>(e.pool.total()) - idle, idle,
+                                       static_cast<std::int64_t>(e.active)};
+        health_->add_load(i, {now.active_connections - e.reported.active_connections,
+                              now.idle_connections - e.reported.idle_connections, now.requests - e.reported.requests});
+        e.reported = now;
+    }
+}
+
+void cluster_state::withdraw_load() {
+    if (!health_) return;
+    for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+        auto& e = *endpoints_[i];
+        health_->add_load(i, {-e.reported.active_connections, -e.reported.idle_connections, -e.reported.requests});
+        e.reported = {};
+    }
+}
+
 bool cluster_state::any_usable(std::uint64_t excluded, clock::time_point now) {
     return mark_usable(excluded, now);
 }

@@ -291,7 +291,7 @@ asio::awaitable<bool> exchange::connect(endpoint_state& endpoint, std::size_t in
     }
     conn_.reset();
     endpoint.pool.connect_failed();
-    outcome(false);
+    outcome(cluster_health::failure::connect);
     last_connect_timed_out_ = ec == asio::error::timed_out;
     last_tls_failure_ = std::move(tls_failure);
     if (index < 64) excluded_ |= 1ULL << index;
@@ -491,7 +491,7 @@ asio::awaitable<exchange::step> exchange::read_response_head() {
         }
         in.consume(response_.size());
     }
-    outcome(response_.code() < 500);
+    outcome(response_.code() < 500 ? cluster_health::failure::none : cluster_health::failure::status_5xx);
     // The body stayed in the downstream's buffer until now, so that a retried status can
     // send it again; from here on it is committed.
     if (retry_status()) {
@@ -511,7 +511,7 @@ exchange::step exchange::read_head_failed(const error_code& ec, bool got_bytes) 
     if (!got_bytes && reused_ && replayable_ && request_->idempotent && ec != asio::error::timed_out) {
         return step::resend_fresh;
     }
-    outcome(false);
+    outcome(ec == asio::error::timed_out ? cluster_health::failure::timeout : cluster_health::failure::reset);
     const auto& policy = cluster_.config().retry;
     if (policy && !interim_forwarded_) {
         const bool timed_out = ec == asio::error::timed_out;
@@ -539,10 +539,13 @@ exchange::step exchange::read_head_failed(const error_code& ec, bool got_bytes) 
     return step::stop;
 }
 
-void exchange::outcome(bool success) {
-    const auto& outlier = cluster_.config().outlier;
+void exchange::outcome(cluster_health::failure failure) {
     auto* health = cluster_.health();
-    if (!outlier || !health) return;
+    if (!health) return;
+    const bool success = failure == cluster_health::failure::none;
+    if (!success) health->note_failure(current_index_, failure, std::chrono::system_clock::now());
+    const auto& outlier = cluster_.config().outlier;
+    if (!outlier) return;
     if (success) {
         health->record_success(current_index_);
     } else if (health->record_failure(current_index_, *env_.now, *outlier)) {

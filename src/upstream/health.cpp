@@ -50,6 +50,55 @@ bool cluster_health::end_ejection(std::size_t i, clock::time_point now) {
     return until > ticks && e.ejected_until.compare_exchange_strong(until, ticks, std::memory_order_relaxed);
 }
 
+std::string_view cluster_health::name_of(failure f) {
+    switch (f) {
+        case failure::none:
+            return "none";
+        case failure::connect:
+            return "connect";
+        case failure::reset:
+            return "reset";
+        case failure::timeout:
+            return "timeout";
+        case failure::status_5xx:
+            return "5xx";
+    }
+    return "none";
+}
+
+void cluster_health::note_failure(std::size_t i, failure kind, std::chrono::system_clock::time_point at) {
+    if (i >= size_) return;
+    auto& e = endpoints_[i];
+    e.failures.fetch_add(1, std::memory_order_relaxed);
+    e.last_failure.store(static_cast<std::uint8_t>(kind), std::memory_order_relaxed);
+    e.last_failure_ms.store(std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count(),
+                            std::memory_order_relaxed);
+}
+
+cluster_health::failures cluster_health::failures_of(std::size_t i) const {
+    if (i >= size_) return {};
+    const auto& e = endpoints_[i];
+    return {e.failures.load(std::memory_order_relaxed),
+            static_cast<failure>(e.last_failure.load(std::memory_order_relaxed)),
+            std::chrono::system_clock::time_point(
+                std::chrono::milliseconds(e.last_failure_ms.load(std::memory_order_relaxed)))};
+}
+
+void cluster_health::add_load(std::size_t i, const load& delta) {
+    if (i >= size_) return;
+    auto& e = endpoints_[i];
+    if (delta.active_connections) e.active_connections.fetch_add(delta.active_connections, std::memory_order_relaxed);
+    if (delta.idle_connections) e.idle_connections.fetch_add(delta.idle_connections, std::memory_order_relaxed);
+    if (delta.requests) e.requests.fetch_add(delta.requests, std::memory_order_relaxed);
+}
+
+cluster_health::load cluster_health::load_of(std::size_t i) const {
+    if (i >= size_) return {};
+    const auto& e = endpoints_[i];
+    return {e.active_connections.load(std::memory_order_relaxed), e.idle_connections.load(std::memory_order_relaxed),
+            e.requests.load(std::memory_order_relaxed)};
+}
+
 cluster_health::ejection cluster_health::ejection_of(std::size_t i) const {
     if (i >= size_) return {};
     const auto& e = endpoints_[i];

@@ -343,12 +343,19 @@ TEST(Outlier, AnEndpointFailingInARowIsEjectedAndTheOthersCarryOn) {
     EXPECT_EQ(page->status, 200);
     const auto bad = page->body.find("\"endpoint\":\"127.0.0.1:" + std::to_string(unavailable.server.port()) + "\"");
     ASSERT_NE(bad, std::string::npos) << page->body;
-    const auto entry = page->body.substr(bad, page->body.find('}', bad) - bad);
+    const auto entry = page->body.substr(bad, page->body.find("\"endpoint\":", bad + 1) - bad);
     EXPECT_NE(entry.find("\"ejected\":true"), std::string::npos) << entry;
+    EXPECT_NE(entry.find("\"ejected_until\":\"20"), std::string::npos) << entry;
     EXPECT_NE(entry.find("\"ejected_because\":\"3 failures in a row\""), std::string::npos) << entry;
+    EXPECT_NE(entry.find("\"failures\":{\"total\":3,\"last\":\"5xx\",\"last_at\":\"20"), std::string::npos) << entry;
+    EXPECT_NE(entry.find("\"connections\":{\"active\":0,\"idle\":0}"), std::string::npos) << entry;
     const auto good = page->body.find("\"endpoint\":\"127.0.0.1:" + std::to_string(echo.port()) + "\"");
     ASSERT_NE(good, std::string::npos) << page->body;
     EXPECT_NE(page->body.find("\"ejected\":false", good), std::string::npos) << page->body;
+    EXPECT_NE(page->body.find("\"failures\":{\"total\":0}", good), std::string::npos) << page->body;
+    EXPECT_NE(metrics.find("gatehouse_upstream_endpoint_failures_total{upstream=\"app\"," + ep + "} 3"),
+              std::string::npos)
+        << metrics;
     EXPECT_NE(page->body.find("\"ejections_total\":1"), std::string::npos) << page->body;
 }
 
@@ -599,4 +606,29 @@ TEST(HealthCheck, AStoppedEndpointIsLeftOutAndRejoinsWhenItAnswersAgain) {
         if (json_field(r->body, "service") == "two") ++from_two;
     }
     EXPECT_GT(from_two, 0);
+}
+
+// /upstreams sums what every worker holds at each endpoint (as of their last sweep).
+TEST(UpstreamsPage, ShowsConnectionsAndRequestsInFlightPerEndpointAcrossWorkers) {
+    temp_dir dir;
+    echo_server echo(dir);
+    auto config = upstream_config({echo.port()}, "");
+    config.replace(config.find("workers: 1"), 10, "workers: 2");
+    gateway gw(dir, config);
+    auto page = [&] {
+        auto r = request(gw.admin_port(), "GET /upstreams HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        return r ? r->body : "";
+    };
+    std::vector<std::thread> slow;
+    for (int i = 0; i < 3; ++i) slow.emplace_back([&] { request(gw.port(), get_request("/delay/1500")); });
+    std::string seen;
+    EXPECT_TRUE(eventually([&] {
+        seen = page();
+        return seen.find("\"connections\":{\"active\":3,\"idle\":0},\"in_flight\":3") != std::string::npos;
+    })) << seen;
+    for (auto& t : slow) t.join();
+    EXPECT_TRUE(eventually([&] {
+        seen = page();
+        return seen.find("\"connections\":{\"active\":0,\"idle\":3},\"in_flight\":0") != std::string::npos;
+    })) << seen;
 }

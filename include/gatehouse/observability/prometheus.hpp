@@ -17,10 +17,11 @@ struct certificate_expiry {
     std::int64_t seconds_left = 0;
 };
 
-// An upstream endpoint's process-wide health (outlier detection).
+// An upstream endpoint's process-wide health (outlier detection, health checks, failed tries).
 struct endpoint_health {
     std::string upstream;
     std::string endpoint;
+    std::uint64_t failures = 0;  // failed tries: connect error, reset, timeout, 5xx
     bool ejected = false;
     bool healthy = true;   // by the active health checks
     bool outlier = false;  // the upstream has outlier detection (else no ejected series)
@@ -33,8 +34,8 @@ struct cluster_health_totals {
 
 struct process_metrics {
     std::vector<certificate_expiry> certificates;
-    std::vector<endpoint_health> endpoints;       // upstreams with outlier detection
-    std::vector<cluster_health_totals> clusters;  // the same upstreams
+    std::vector<endpoint_health> endpoints;       // every upstream's
+    std::vector<cluster_health_totals> clusters;  // upstreams with outlier detection
     std::uint64_t reloads_ok = 0;
     std::uint64_t reloads_failed = 0;
     std::string config_checksum;

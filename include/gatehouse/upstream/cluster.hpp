@@ -26,7 +26,8 @@ struct endpoint_state {
     std::string label;  // "host:port" as configured, for logs
     address_list addresses;
     std::size_t next_address = 0;
-    std::uint64_t active = 0;  // requests in flight from this worker
+    std::uint64_t active = 0;       // requests in flight from this worker
+    cluster_health::load reported;  // this worker's share last added to the cluster_health
     // A TLS upstream's last session (declared before pool: its connections point at it).
     common::tls_session_slot tls_sessions;
     connection_pool pool;
@@ -48,8 +49,17 @@ public:
     // Points at an equal config from a newer snapshot (a reload kept this cluster and its pools).
     void rebind(const config::upstream_config& config, std::shared_ptr<cluster_health> health) {
         config_ = &config;
-        if (health) health_ = std::move(health);
+        if (health && health != health_) {
+            withdraw_load();
+            health_ = std::move(health);
+        }
     }
+    ~cluster_state() { withdraw_load(); }
+    cluster_state(const cluster_state&) = delete;
+    cluster_state& operator=(const cluster_state&) = delete;
+    // Adds the change in this worker's connections and requests per endpoint since the last
+    // report to the shared cluster_health (the worker's sweep calls it).
+    void report_load();
     // Shared by every worker; null in tests that build a cluster alone.
     cluster_health* health() const { return health_.get(); }
     endpoint_state& endpoint(std::size_t i) { return *endpoints_[i]; }
@@ -61,6 +71,7 @@ public:
     std::uint64_t retries_in_flight = 0;
 
 private:
+    void withdraw_load();
     // Fills scratch_ with the endpoints pick may choose; false if there are none.
     bool mark_usable(std::uint64_t excluded, clock::time_point now);
 

@@ -24,6 +24,7 @@
 #include "gatehouse/http/response_head.hpp"
 #include "gatehouse/http/wire.hpp"
 #include "gatehouse/upstream/body.hpp"
+#include "gatehouse/upstream/health.hpp"
 #include "gatehouse/upstream/pool.hpp"
 
 namespace gatehouse::common {
@@ -174,9 +175,9 @@ private:
     bool may_retry(retry_reason reason);
     // A final response head the policy retries: its status is listed and Retry-After allows.
     bool retry_status();
-    // A try's outcome at the current endpoint, for outlier detection (failure: 5xx, connect
-    // error, reset, timeout).
-    void outcome(bool success);
+    // A try's outcome at the current endpoint (failure::none: it succeeded), for outlier
+    // detection and the endpoint's failure record.
+    void outcome(cluster_health::failure failure);
     // Between tries: moves off the endpoint that failed (when another is usable) and waits the backoff.
     boost::asio::awaitable<void> before_retry(std::size_t failed_index);
     bool interim_allowed(int count);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "gatehouse/config/config.hpp"
 
@@ -58,6 +59,28 @@ public:
     }
     std::uint64_t ejections_total() const { return ejections_total_.load(std::memory_order_relaxed); }
 
+    // Failed tries at endpoint i, whether or not outlier detection is on: how many, and the
+    // last one (for /upstreams).
+    enum class failure : std::uint8_t { none, connect, reset, timeout, status_5xx };
+    static std::string_view name_of(failure f);
+    void note_failure(std::size_t i, failure kind, std::chrono::system_clock::time_point at);
+    struct failures {
+        std::uint64_t total = 0;
+        failure last = failure::none;
+        std::chrono::system_clock::time_point last_at;
+    };
+    failures failures_of(std::size_t i) const;
+
+    // What the workers hold at endpoint i, summed: each worker adds the change since its last
+    // report on its sweep (and takes its share back when it drops the cluster).
+    struct load {
+        std::int64_t active_connections = 0;
+        std::int64_t idle_connections = 0;
+        std::int64_t requests = 0;  // in flight
+    };
+    void add_load(std::size_t i, const load& delta);
+    load load_of(std::size_t i) const;
+
     // Requests in flight to the cluster from every worker, and those waiting for a connection.
     std::atomic<std::int64_t> in_flight{0};
     std::atomic<std::int64_t> pending{0};
@@ -69,6 +92,12 @@ private:
         std::atomic<std::int64_t> last_ejected_until{0};
         std::atomic<std::uint32_t> ejections{0};
         std::atomic<bool> unhealthy{false};  // written by the prober only
+        std::atomic<std::uint64_t> failures{0};
+        std::atomic<std::uint8_t> last_failure{0};
+        std::atomic<std::int64_t> last_failure_ms{0};  // system clock
+        std::atomic<std::int64_t> active_connections{0};
+        std::atomic<std::int64_t> idle_connections{0};
+        std::atomic<std::int64_t> requests{0};
     };
     std::size_t size_;
     std::unique_ptr<endpoint[]> endpoints_;
