@@ -290,6 +290,10 @@ json::object route_json(const config::gateway_config& c, const config::route_con
     if (r.timeout) route["timeout_ms"] = millis(*r.timeout);
     if (r.max_body) route["max_body"] = *r.max_body;
     if (r.retry_non_idempotent) route["retry_non_idempotent"] = true;
+    if (r.websocket) {
+        route["websocket"] = json::object{{"idle_timeout_ms", millis(r.websocket->idle_timeout)},
+                                          {"max_duration_ms", millis(r.websocket->max_duration)}};
+    }
     if (r.aggregate) {
         route.erase("upstream");
         route["aggregate"] = aggregate_json(*r.aggregate);

@@ -276,11 +276,35 @@ void read_filters(reader& r, const YAML::Node& node, gateway_config& cfg) {
     }
 }
 
+namespace {
+
+// websocket: true, or { idle_timeout, max_duration }.
+void read_websocket(reader& r, const YAML::Node& node, const std::string& path, bool aggregate,
+                    std::optional<websocket_config>& out) {
+    if (aggregate) {
+        r.error(node, path, "does not apply to an aggregate route (it answers with merged JSON)");
+        return;
+    }
+    if (node.IsScalar()) {
+        if (auto on = r.boolean(node, path); on && *on) out.emplace();
+        return;
+    }
+    if (!r.expect_map(node, path, {"idle_timeout", "max_duration"})) return;
+    websocket_config ws;
+    r.optional_field(node, "idle_timeout", path, ws.idle_timeout,
+                     [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
+    r.optional_field(node, "max_duration", path, ws.max_duration,
+                     [&](const YAML::Node& n, const std::string& p) { return r.time(n, p, true); });
+    out = ws;
+}
+
+}  // namespace
+
 void read_route(reader& r, const YAML::Node& node, const std::string& path, route_config& route) {
-    if (!r.expect_map(
-            node, path,
-            {"name", "match", "upstream", "aggregate", "strip_prefix", "replace_prefix", "host_rewrite",
-             "request_headers", "response_headers", "timeout", "max_body", "filters", "retry_non_idempotent"})) {
+    if (!r.expect_map(node, path,
+                      {"name", "match", "upstream", "aggregate", "strip_prefix", "replace_prefix", "host_rewrite",
+                       "request_headers", "response_headers", "timeout", "max_body", "filters", "retry_non_idempotent",
+                       "websocket"})) {
         return;
     }
     if (auto name = node["name"]; name.IsDefined()) {
@@ -351,6 +375,9 @@ void read_route(reader& r, const YAML::Node& node, const std::string& path, rout
     }
     if (auto n = node["response_headers"]; n.IsDefined()) {
         read_header_edits(r, n, path + ".response_headers", route.response_headers);
+    }
+    if (auto n = node["websocket"]; n.IsDefined() && !n.IsNull()) {
+        read_websocket(r, n, path + ".websocket", aggregate, route.websocket);
     }
     r.optional_field(node, "retry_non_idempotent", path, route.retry_non_idempotent,
                      [&](const YAML::Node& n, const std::string& p) { return r.boolean(n, p); });

@@ -5,6 +5,8 @@
 
 #include <boost/url/parse.hpp>
 
+#include "gatehouse/http/websocket.hpp"
+
 namespace gatehouse::http {
 
 namespace bhttp = boost::beast::http;
@@ -55,6 +57,11 @@ std::optional<local_reply> check_request(request_head& req, bool keep_alive, con
     framing_analyzer framing;
     std::size_t count = 0;
     std::size_t connection_tokens = 0;
+    bool connection_upgrade = false;
+    bool upgrade_websocket = false;
+    int websocket_keys = 0;
+    int websocket_versions = 0;
+    std::string_view websocket_version;
     int hosts = 0;
     int authorizations = 0;
     int proxy_authorizations = 0;
@@ -82,7 +89,10 @@ std::optional<local_reply> check_request(request_head& req, bool keep_alive, con
         if (field.name() == bhttp::field::content_length || field.name() == bhttp::field::transfer_encoding) {
             framing.add(name, value);
         } else if (field.name() == bhttp::field::connection) {
-            for_each_list_token(value, [&](std::string_view) { ++connection_tokens; });
+            for_each_list_token(value, [&](std::string_view token) {
+                ++connection_tokens;
+                connection_upgrade = connection_upgrade || iequals(token, "upgrade");
+            });
             if (connection_tokens > max_connection_tokens) {
                 return local_reply{400, "bad_request", "too many Connection options"};
             }
@@ -93,6 +103,16 @@ std::optional<local_reply> check_request(request_head& req, bool keep_alive, con
         } else if (field.name() == bhttp::field::max_forwards) {
             ++max_forwards_lines;
             max_forwards = value;
+        } else if (field.name() == bhttp::field::upgrade) {
+            for_each_list_token(value, [&](std::string_view protocol) {
+                upgrade_websocket = upgrade_websocket || iequals(protocol, "websocket");
+            });
+        } else if (field.name() == bhttp::field::sec_websocket_key) {
+            ++websocket_keys;
+            facts.websocket_key = value;
+        } else if (field.name() == bhttp::field::sec_websocket_version) {
+            ++websocket_versions;
+            websocket_version = value;
         }
     }
     if (auto e = framing.finish(true, facts.version); e != framing_error::ok) {
@@ -179,6 +199,24 @@ std::optional<local_reply> check_request(request_head& req, bool keep_alive, con
             return local_reply{417, "expectation_failed", "only \"Expect: 100-continue\" is supported"};
         }
         facts.expect_continue = facts.version == 11 && facts.framing != body_framing::none;
+    }
+
+    // An upgrade to WebSocket (RFC 6455 section 4.1); HTTP/1.0 cannot upgrade (RFC 9110 section
+    // 7.8), so there the fields are dropped like any hop-by-hop field.
+    if (connection_upgrade && upgrade_websocket && facts.version == 11) {
+        if (req.method() != bhttp::verb::get || facts.framing != body_framing::none) {
+            return local_reply{400, "bad_request", "a WebSocket handshake is a GET without a body"};
+        }
+        if (websocket_keys != 1 || !valid_websocket_key(facts.websocket_key)) {
+            return local_reply{400, "bad_request", "invalid or missing Sec-WebSocket-Key"};
+        }
+        if (websocket_versions != 1 || websocket_version != "13") {
+            return local_reply{426,
+                               "websocket_version_not_supported",
+                               "only WebSocket version 13 is supported",
+                               {{"Sec-WebSocket-Version", "13"}, {"Upgrade", "websocket"}}};
+        }
+        facts.websocket = true;
     }
 
     if (req.method() == bhttp::verb::trace || req.method() == bhttp::verb::options) {

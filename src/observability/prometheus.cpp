@@ -71,6 +71,14 @@ struct route_totals {
     std::array<std::uint64_t, 5> by_class{};
     std::array<std::uint64_t, latency_bounds.size() + 1> latency{};
     std::uint64_t sum_us = 0;
+    std::uint64_t tunnels_open = 0;
+    std::array<std::uint64_t, 6> tunnels_closed{};
+    std::uint64_t tunnel_bytes_up = 0;
+    std::uint64_t tunnel_bytes_down = 0;
+    bool tunnels() const {
+        return tunnels_open > 0 ||
+               std::any_of(tunnels_closed.begin(), tunnels_closed.end(), [](std::uint64_t n) { return n > 0; });
+    }
 };
 
 struct cluster_totals {
@@ -134,6 +142,12 @@ totals sum_workers(const std::vector<const worker_stats*>& workers) {
                 for (std::size_t i = 0; i < t.by_class.size(); ++i) t.by_class[i] += stats->by_class[i].get();
                 for (std::size_t i = 0; i < t.latency.size(); ++i) t.latency[i] += stats->latency[i].get();
                 t.sum_us += stats->latency_sum_us.get();
+                t.tunnels_open += stats->tunnels_open.get();
+                for (std::size_t i = 0; i < t.tunnels_closed.size(); ++i) {
+                    t.tunnels_closed[i] += stats->tunnels_closed[i].get();
+                }
+                t.tunnel_bytes_up += stats->tunnel_bytes_up.get();
+                t.tunnel_bytes_down += stats->tunnel_bytes_down.get();
             }
             for (const auto& [name, stats] : c) {
                 auto& t = all.clusters[name];
@@ -147,6 +161,34 @@ totals sum_workers(const std::vector<const worker_stats*>& workers) {
         });
     }
     return all;
+}
+
+// Routes that carried WebSocket tunnels (the names follow io::tunnel_end).
+void render_tunnels(std::string& out, const std::map<std::string, route_totals>& routes) {
+    static constexpr std::array<std::string_view, 6> ends{"client_closed", "upstream_closed", "idle_timeout",
+                                                          "max_duration",  "drain",           "error"};
+    if (std::none_of(routes.begin(), routes.end(), [](const auto& r) { return r.second.tunnels(); })) return;
+    header(out, "gatehouse_websocket_tunnels", "gauge", "WebSocket tunnels open now, by route.");
+    for (const auto& [name, t] : routes) {
+        if (t.tunnels()) sample(out, "gatehouse_websocket_tunnels", {{"route", name}}, number(t.tunnels_open));
+    }
+    header(out, "gatehouse_websocket_tunnels_closed_total", "counter",
+           "WebSocket tunnels closed, by route and how they ended.");
+    for (const auto& [name, t] : routes) {
+        if (!t.tunnels()) continue;
+        for (std::size_t i = 0; i < ends.size(); ++i) {
+            sample(out, "gatehouse_websocket_tunnels_closed_total", {{"route", name}, {"reason", ends[i]}},
+                   number(t.tunnels_closed[i]));
+        }
+    }
+    header(out, "gatehouse_websocket_bytes_total", "counter", "Bytes carried by WebSocket tunnels, by route and way.");
+    for (const auto& [name, t] : routes) {
+        if (!t.tunnels()) continue;
+        sample(out, "gatehouse_websocket_bytes_total", {{"route", name}, {"direction", "client_to_upstream"}},
+               number(t.tunnel_bytes_up));
+        sample(out, "gatehouse_websocket_bytes_total", {{"route", name}, {"direction", "upstream_to_client"}},
+               number(t.tunnel_bytes_down));
+    }
 }
 
 void render_routes(std::string& out, const std::map<std::string, route_totals>& routes) {
@@ -174,6 +216,7 @@ void render_routes(std::string& out, const std::map<std::string, route_totals>& 
         sample(out, "gatehouse_request_duration_seconds_sum", {{"route", name}}, sum);
         sample(out, "gatehouse_request_duration_seconds_count", {{"route", name}}, number(cumulative));
     }
+    render_tunnels(out, routes);
 }
 
 void render_upstreams_and_filters(std::string& out, const totals& all) {

@@ -276,7 +276,7 @@ void client_connection::finish_request(request_state& rs) {
     if (!rs.backend_log.empty()) log.backends = rs.backend_log;
     if (rs.chain) rs.chain->on_log(rs.ctx, log);
     auto* stats = rs.route ? rs.gen->route_stats[rs.route->index] : rs.gen->unmatched_stats;
-    stats->record(log.status, log.duration);
+    stats->record(log.status, rs.handshake_duration.value_or(log.duration));
     if (rs.route && !rs.route->config.aggregate && !log.error.empty()) {
         auto kind = observability::upstream_error_of(log.error);
         if (kind != observability::upstream_error::count) {
@@ -420,7 +420,8 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
                                         rs.idempotent,
                                         rs.head_method,
                                         rs.expect_continue,
-                                        rs.route->config.retry_non_idempotent};
+                                        rs.route->config.retry_non_idempotent,
+                                        rs.websocket ? rs.websocket_key : std::string_view{}};
     // The relay and the exchange live in the request's arena, not in the coroutine frame.
     struct parts {
         parts(client_connection& c, request_state& rs, upstream::cluster_state& cluster,
@@ -441,7 +442,7 @@ asio::awaitable<client_connection::next_step> client_connection::proxy(request_s
     rs.log.upstream = result.endpoint;
     rs.log.tries = result.tries;
     rs.log.tried = result.endpoints_tried();
-    rs.log.bytes_in = rs.head_reader.head_bytes() + result.body_bytes_sent;
+    rs.log.bytes_in = rs.head_reader.head_bytes() + result.body_bytes_sent + rs.tunnel_bytes_in;
     if (result.upstream_duration) rs.log.upstream_duration = result.upstream_duration;
     if (result.downstream_failed) rs.log.client_aborted = true;
     if (result.refusal) {
@@ -577,6 +578,12 @@ std::optional<http::local_reply> client_connection::inspect_request(request_stat
     if (!rs.route) {
         return http::local_reply{404, "route_not_found",
                                  "no route for " + std::string(req.method_string()) + " " + std::string(rs.path)};
+    }
+    if (rs.websocket && !rs.route->config.websocket) {
+        // As Envoy does: a route tunnels only when it says so, so an upstream that never expected
+        // a raw byte stream is not handed one.
+        return http::local_reply{403, "websocket_not_allowed",
+                                 "route " + rs.route->config.name + " does not accept WebSocket upgrades"};
     }
     rs.max_body = rs.route->config.max_body.value_or(server.limits.max_body);
     if (rs.framing == http::body_framing::length && rs.content_length > rs.max_body) {

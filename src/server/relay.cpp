@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <array>
+#include <tuple>
 
 #include <boost/beast/http/field.hpp>
+#include <spdlog/spdlog.h>
 
 #include "gatehouse/http/wire.hpp"
 #include "gatehouse/io/send.hpp"
+#include "gatehouse/io/tunnel.hpp"
 #include "gatehouse/server/worker.hpp"
 
 namespace gatehouse::server {
@@ -221,6 +224,7 @@ void relay::append_gateway_fields(std::string_view endpoint, std::pmr::string& o
     } else if (rs_.framing == http::body_framing::chunked) {
         out += "Transfer-Encoding: chunked\r\n";
     }
+    if (rs_.websocket) out += "Connection: upgrade\r\nUpgrade: websocket\r\n";
     auto& xff = fwd.forwarded_for;
     if (!xff.empty()) xff += ", ";
     xff += client_.client_ip_;
@@ -288,6 +292,76 @@ asio::awaitable<bool> relay::interim(const http::response_head& head) {
     co_return !co_await client_.write_to_client(out);
 }
 
+void relay::switching_head(const http::response_head& head, std::pmr::string& out) {
+    rs_.log.status = 101;
+    if (!rs_.chain->empty()) {
+        response_fields fields(head);
+        filters::response_view view{101, false, &fields};
+        rs_.chain->on_response(rs_.ctx, view);
+    }
+    nominated_fields nominated;
+    nominated.collect(head);  // Connection names upgrade: accepts_websocket checked it
+    const auto& edits = rs_.route->config.response_headers;
+    const auto& filter_edits = rs_.ctx.response_edits;
+    out.reserve(256);
+    http::append_status_line(out, 101, "Switching Protocols");
+    for (const auto& field : head.fields()) {
+        const auto name = field.name;
+        if (connection_scoped(field, nominated) || http::iequals(name, "content-length") ||
+            http::iequals(name, "x-request-id") || edited(edits, filter_edits, name)) {
+            continue;
+        }
+        http::append_field(out, name, field.value);
+    }
+    append_edits(out, edits, filter_edits);
+    http::append_field(out, "X-Request-Id", rs_.ctx.request_id);
+    out += "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n";
+}
+
+asio::awaitable<bool> relay::upgraded(const http::response_head& head, io::stream& upstream,
+                                      std::span<const char> early) {
+    static_assert(static_cast<std::size_t>(io::tunnel_end::count) ==
+                  std::tuple_size_v<decltype(observability::route_stats::tunnels_closed)>);
+    keep_client_ = false;
+    std::pmr::string out(rs_.allocator);
+    switching_head(head, out);
+    if (co_await client_.write_to_client(out)) co_return false;
+    rs_.response_started = true;
+    // The handshake's time is the route's latency; the tunnel's lifetime is not.
+    rs_.handshake_duration = std::chrono::steady_clock::now() - rs_.begin;
+    error_code ignored;
+    client_.stream_.socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+
+    auto& w = client_.worker_;
+    const auto& ws = *rs_.route->config.websocket;
+    io::tunnel tunnel(client_.stream_, upstream, w.coarse_now());
+    struct watched {
+        worker& w;
+        worker::tunnel_handle handle;
+        ~watched() { w.unwatch_tunnel(handle); }
+    } watch{w, w.watch_tunnel({&tunnel, ws.idle_timeout,
+                               ws.max_duration.count() > 0 ? w.now() + ws.max_duration : clock::time_point::max()})};
+    auto& stats = *rs_.gen->route_stats[rs_.route->index];
+    stats.tunnels_open.add();
+    // Bytes the client sent after its head go first (a client may send frames without waiting).
+    auto& pending = client_.client_buffer();
+    const std::span<const char> from_client(static_cast<const char*>(pending.data().data()), pending.size());
+    co_await tunnel.run(from_client, early);
+    pending.consume(pending.size());
+
+    stats.tunnels_open.set(stats.tunnels_open.get() - 1);
+    stats.tunnels_closed[static_cast<std::size_t>(tunnel.end())].add();
+    stats.tunnel_bytes_up.add(tunnel.client_to_upstream());
+    stats.tunnel_bytes_down.add(tunnel.upstream_to_client());
+    rs_.tunnel_bytes_in = tunnel.client_to_upstream();
+    client_.bytes_out_ += tunnel.upstream_to_client();
+    const auto lasted = std::chrono::duration_cast<std::chrono::milliseconds>(w.now() - tunnel.started());
+    spdlog::info("websocket {} on route {}: {} after {} ms, {} bytes from the client, {} bytes to it",
+                 rs_.ctx.request_id, rs_.route->config.name, io::name_of(tunnel.end()), lasted.count(),
+                 tunnel.client_to_upstream(), tunnel.upstream_to_client());
+    co_return tunnel.end() == io::tunnel_end::client_closed || tunnel.end() == io::tunnel_end::upstream_closed;
+}
+
 upstream::body_delivery relay::plan_delivery(http::body_framing framing, bool& add_chunked) {
     bool close_delimited = false;  // the client learns the end by our close
     auto delivery = upstream::body_delivery::as_received;
@@ -301,7 +375,9 @@ upstream::body_delivery relay::plan_delivery(http::body_framing framing, bool& a
         close_delimited = !add_chunked;
         if (add_chunked) delivery = upstream::body_delivery::chunked;
     }
-    keep_client_ = rs_.keep_alive && !close_delimited && !client_.worker_.draining();
+    // An upgrade the upstream refused: the client may already have sent bytes of the protocol it
+    // asked for, which must not be read as a next request.
+    keep_client_ = rs_.keep_alive && !close_delimited && !client_.worker_.draining() && !rs_.websocket;
     return delivery;
 }
 

@@ -22,6 +22,8 @@ public:
     boost::asio::awaitable<boost::system::error_code> read_body() override;
     boost::asio::awaitable<bool> send_continue() override;
     boost::asio::awaitable<bool> interim(const http::response_head& head) override;
+    boost::asio::awaitable<bool> upgraded(const http::response_head& head, io::stream& upstream,
+                                          std::span<const char> early) override;
     bool response_head(const http::response_head& head, http::body_framing framing, upstream::body_delivery& delivery,
                        std::string_view& prefix, std::optional<http::local_reply>& refusal) override;
     std::size_t write_now(std::span<const boost::asio::const_buffer> buffers, boost::system::error_code& ec) override;
@@ -36,6 +38,8 @@ private:
     struct forwarding;
     void copy_request_fields(std::pmr::string& out, forwarding& fwd);
     void append_gateway_fields(std::string_view endpoint, std::pmr::string& out, forwarding& fwd);
+    // The client's 101: the upstream's end-to-end fields, the route's and filters' edits.
+    void switching_head(const http::response_head& head, std::pmr::string& out);
     // Chooses how the body reaches the client (its version decides chunked or close-delimited).
     upstream::body_delivery plan_delivery(http::body_framing framing, bool& add_chunked);
 

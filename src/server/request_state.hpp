@@ -117,6 +117,8 @@ struct request_state : request_arena, http::request_facts {
     const router::route* route = nullptr;
     std::uint64_t max_body = 0;
     clock::time_point started;
+    std::optional<std::chrono::nanoseconds> handshake_duration;          // an upgrade's: the route's latency
+    std::uint64_t tunnel_bytes_in = 0;                                   // what the client sent through its tunnel
     std::pmr::vector<filters::backend_call_log> backend_log{allocator};  // an aggregate's calls
 };
 

@@ -9,6 +9,7 @@
 
 #include "gatehouse/config/aggregate.hpp"
 #include "gatehouse/filters/factory.hpp"
+#include "gatehouse/io/tunnel.hpp"
 #include "gatehouse/server/client_connection.hpp"
 #include "gatehouse/upstream/exchange.hpp"
 #include "request_state.hpp"
@@ -116,6 +117,11 @@ void worker::drain() {
         return;
     }
     draining_ = true;
+    // Tunnels carry on during the drain and end just before the server's deadline, so that
+    // each ends cleanly and is logged rather than cut by the exit.
+    const auto drain_timeout = generation_->snap->config->server.drain_timeout;
+    const auto margin = std::min<clock::duration>(std::chrono::milliseconds(300), drain_timeout / 2);
+    tunnels_end_at_ = now_ + drain_timeout - margin;
     // Take what the kernel already queued on our listening sockets before closing them: with
     // SO_REUSEPORT, connections left in a closed socket's queue would be reset.
     for (std::size_t listener = 0; listener < acceptors_.size(); ++listener) {
@@ -136,6 +142,19 @@ void worker::drain() {
         acceptor->close(ec);
     }
     deadlines_.expire_idle();
+}
+
+void worker::check_tunnels(clock::time_point now) {
+    for (auto& watch : tunnels_) {
+        auto& t = *watch.tunnel;
+        if (now >= tunnels_end_at_) {
+            t.stop(io::tunnel_end::drain);
+        } else if (now - t.last_activity() >= watch.idle_timeout) {
+            t.stop(io::tunnel_end::idle_timeout);
+        } else if (now >= watch.ends_at) {
+            t.stop(io::tunnel_end::max_duration);
+        }
+    }
 }
 
 void worker::publish_gauges() {
@@ -323,6 +342,7 @@ void worker::schedule_sweep() {
                 f->on_tick(now);
             }
         }
+        check_tunnels(now);
         publish_gauges();
         schedule_sweep();
     });

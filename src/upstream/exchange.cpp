@@ -11,6 +11,7 @@
 
 #include "gatehouse/common/random.hpp"
 #include "gatehouse/http/field_rules.hpp"
+#include "gatehouse/http/websocket.hpp"
 #include "gatehouse/io/buffer_pool.hpp"
 #include "gatehouse/io/deadline.hpp"
 #include "gatehouse/io/send.hpp"
@@ -59,6 +60,10 @@ bool exchange::refuse_body(request_body::status status) {
         refuse(413, "body_too_large", "request body exceeds the limit");
     }
     return status != request_body::status::ok;
+}
+
+asio::awaitable<bool> downstream::upgraded(const http::response_head&, io::stream&, std::span<const char>) {
+    co_return false;
 }
 
 void exchange::refuse_send(const error_code& ec, std::string_view timeout_message) {
@@ -168,6 +173,15 @@ asio::awaitable<void> exchange::run(downstream& down, const request_shape& reque
         if (end == step::go_on) end = send_request_now();
         if (end == step::wait) end = co_await finish_request();
         if (end == step::go_on) end = co_await read_response_head();
+        if (end == step::upgraded) {
+            // The connection carries the new protocol until one side ends it, and is then closed.
+            const auto& in = *in_;
+            const std::span<const char> early(static_cast<const char*>(in.data().data()) + response_.size(),
+                                              in.size() - response_.size());
+            result_.complete = co_await down.upgraded(response_, conn_->stream, early);
+            reusable_ = false;
+            end = step::stop;
+        }
         if (end == step::go_on && start_response_body()) {
             // A small response is usually whole in the buffer: relayed without another frame.
             auto state = relay_buffered();
@@ -479,6 +493,17 @@ asio::awaitable<exchange::step> exchange::read_response_head() {
             in.commit(n);
         }
         if (response_.code() >= 200) break;
+        if (response_.code() == 101 && !request_->websocket_key.empty()) {
+            // Only a 101 that answers this very handshake: an upstream that merely says 101, or
+            // one meant for another request, must not turn the client's connection into a
+            // tunnel the gateway no longer reads requests on.
+            if (!http::accepts_websocket(response_, request_->websocket_key)) {
+                refuse(502, "upstream_bad_response", "the upstream's 101 does not accept the WebSocket handshake");
+                co_return step::stop;
+            }
+            outcome(cluster_health::failure::none);
+            co_return step::upgraded;
+        }
         if (!interim_allowed(++informational)) {
             co_return step::stop;
         }

@@ -1,10 +1,12 @@
-// The upstream response head parser, fed in pieces as reads would deliver it.
+// The upstream response head parser, fed in pieces as reads would deliver it, and the
+// WebSocket 101 check on what it parsed.
 #include <cstdint>
 #include <cstdlib>
 #include <string>
 
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/http/response_head.hpp"
+#include "gatehouse/http/websocket.hpp"
 
 using namespace gatehouse::http;
 
@@ -28,6 +30,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     framing.add(f.name, f.value);
             }
             (void)framing.finish(false, head.version());
+            // A forged 101 must never be taken as accepting the handshake's key.
+            if (accepts_websocket(head, "dGhlIHNhbXBsZSBub25jZQ==") &&
+                head.find("sec-websocket-accept") != std::optional<std::string_view>("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")) {
+                std::abort();
+            }
             return 0;
         }
     }

@@ -215,6 +215,13 @@ struct header_edits {
 
 struct aggregate_config;
 
+// A route's WebSocket upgrades (RFC 6455): the handshake goes upstream like any request, and
+// once the upstream switched protocols the connection carries bytes both ways.
+struct websocket_config {
+    duration idle_timeout = std::chrono::seconds(300);  // no byte either way for this long: closed
+    duration max_duration{0};                           // 0: no limit
+};
+
 struct route_config {
     std::string name;
     match_config match;
@@ -228,8 +235,9 @@ struct route_config {
     header_edits response_headers;
     std::optional<duration> timeout;
     std::optional<std::uint64_t> max_body;
-    std::vector<std::size_t> filters;   // the route's chain: indexes into gateway_config::filters
-    bool retry_non_idempotent = false;  // the upstream's retry policy also covers POST, PATCH, ...
+    std::vector<std::size_t> filters;           // the route's chain: indexes into gateway_config::filters
+    bool retry_non_idempotent = false;          // the upstream's retry policy also covers POST, PATCH, ...
+    std::optional<websocket_config> websocket;  // set: Upgrade: websocket is tunnelled; else refused
 };
 
 struct gateway_config {

@@ -56,6 +56,8 @@ struct request_facts {
     bool trace_here = false;      // TRACE with Max-Forwards: 0: the gateway is its final recipient
     std::optional<std::uint64_t> max_forwards;  // TRACE or OPTIONS with a valid Max-Forwards above 0
     bool drop_underscore_fields = false;        // a field name has '_' and the policy leaves such fields out upstream
+    bool websocket = false;                     // a valid WebSocket opening handshake (RFC 6455 section 4.1)
+    std::string_view websocket_key;             // its Sec-WebSocket-Key (points into the request)
     body_framing framing = body_framing::none;
     std::uint64_t content_length = 0;
     std::pmr::string host;            // normalised, for routing

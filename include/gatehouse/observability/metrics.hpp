@@ -37,6 +37,12 @@ struct route_stats {
     std::array<counter, 5> by_class;                         // 1xx .. 5xx
     std::array<counter, latency_bounds.size() + 1> latency;  // per bucket, not cumulative
     counter latency_sum_us;
+    // WebSocket tunnels: open now (a gauge), closed by how they ended (io::tunnel_end, in its
+    // order), bytes carried each way.
+    counter tunnels_open;
+    std::array<counter, 6> tunnels_closed;
+    counter tunnel_bytes_up;
+    counter tunnel_bytes_down;
 
     // Records one finished request.
     void record(unsigned status, std::chrono::nanoseconds duration);

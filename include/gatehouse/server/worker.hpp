@@ -5,6 +5,7 @@
 // sweep: its event loop then runs without any locks.
 #include <atomic>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -26,6 +27,9 @@
 
 namespace gatehouse::upstream {
 struct exchange_env;
+}
+namespace gatehouse::io {
+class tunnel;
 }
 
 namespace gatehouse::server {
@@ -103,6 +107,19 @@ public:
     // The current HTTP date ("Thu, 26 Nov 2026 11:41:42 GMT"), refreshed by the sweeper.
     std::string_view date() const { return date_; }
 
+    // Tunnels (upgraded connections) the sweep ends: idle for idle_timeout, past ends_at, or
+    // at the drain's deadline.
+    struct tunnel_watch {
+        io::tunnel* tunnel = nullptr;
+        clock::duration idle_timeout{};
+        clock::time_point ends_at = clock::time_point::max();
+    };
+    using tunnel_handle = std::list<tunnel_watch>::iterator;
+    tunnel_handle watch_tunnel(const tunnel_watch& watch) { return tunnels_.insert(tunnels_.end(), watch); }
+    void unwatch_tunnel(tunnel_handle handle) { tunnels_.erase(handle); }
+    // The worker's coarse clock as a reference that stays current (for io::tunnel).
+    const clock::time_point& coarse_now() const { return now_; }
+
     void connection_opened() { connections_.add(1); }
     void connection_closed() { connections_.set(connections_.get() - 1); }
 
@@ -114,6 +131,7 @@ private:
     void install(std::shared_ptr<const snapshot> snap);
     void drain();
     void publish_gauges();
+    void check_tunnels(clock::time_point now);
     void schedule_sweep();
     void refresh_date();
 
@@ -125,6 +143,8 @@ private:
     std::unique_ptr<generation> generation_;
     std::vector<std::unique_ptr<generation>> retired_;  // replaced, still used by requests in flight
     bool draining_ = false;
+    clock::time_point tunnels_end_at_ = clock::time_point::max();  // set by a drain
+    std::list<tunnel_watch> tunnels_;
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
     std::vector<boost::asio::ip::tcp::endpoint> peers_;  // filled by each acceptor's pending accept
     std::unique_ptr<boost::asio::steady_timer> sweep_timer_;

@@ -65,6 +65,12 @@ public:
     // --- the response
     // A 1xx response other than 101. False: the downstream is gone.
     virtual boost::asio::awaitable<bool> interim(const http::response_head& head) = 0;
+    // The upstream switched protocols (a 101 accepting the request's WebSocket key): answer the
+    // client with head, then carry bytes both ways between it and upstream until either side
+    // ends. early: bytes the upstream sent after its head. Returns true if the tunnel ran and
+    // ended without error. Only downstreams that send an upgrade request are asked.
+    virtual boost::asio::awaitable<bool> upgraded(const http::response_head& head, io::stream& upstream,
+                                                  std::span<const char> early);
     // The final response head, body framing decided (none for HEAD, 204 and 304): sets how the
     // body is to be delivered and the bytes that go before it (e.g. the client's head, which
     // must be built before this returns: head's views point into a buffer that moves on).
@@ -90,6 +96,9 @@ struct request_shape {
     bool head_method = false;  // the response has no body
     bool expect_continue = false;
     bool retry_any_method = false;  // the route lets the upstream's retry policy cover non-idempotent methods
+    // A WebSocket upgrade's Sec-WebSocket-Key: a 101 that accepts it hands the connection to
+    // downstream::upgraded. Empty: a 101 is a bad response.
+    std::string_view websocket_key;
 };
 
 // What an exchange borrows from the worker it runs on.
@@ -147,7 +156,8 @@ private:
         wait,          // the rest of the request must be awaited (finish_request)
         stop,          // answered, refused (result_.refusal), or the downstream failed
         resend_fresh,  // a pooled connection died before any response byte: resend on a new one
-        retry          // the try failed in a way the upstream's retry policy retries (already counted)
+        retry,         // the try failed in a way the upstream's retry policy retries (already counted)
+        upgraded       // a 101 accepted the WebSocket upgrade: the connection becomes a tunnel
     };
     enum class retry_reason { connect_failure, reset, timeout, status };
 

@@ -390,3 +390,38 @@ routes:
     EXPECT_TRUE(has_error(bad, "upstreams.users.health_check.expect", "\"7xx\""));
     EXPECT_TRUE(has_error(bad, "upstreams.users.health_check.healthy_after", ""));
 }
+
+TEST(Loader, WebSocketRoutes) {
+    auto r = load(R"(
+upstreams:
+  chat: { endpoints: ["127.0.0.1:1"] }
+routes:
+  - { name: a, match: { prefix: /a }, upstream: chat, websocket: true }
+  - { name: b, match: { prefix: /b }, upstream: chat, websocket: { idle_timeout: 30s, max_duration: 1h } }
+  - { name: c, match: { prefix: /c }, upstream: chat, websocket: false }
+  - { name: d, match: { prefix: /d }, upstream: chat }
+)");
+    ASSERT_TRUE(r.errors.empty()) << r.errors[0].to_string();
+    const auto& routes = r.config->routes;
+    ASSERT_TRUE(routes[0].websocket);
+    EXPECT_EQ(routes[0].websocket->idle_timeout.count(), 300'000);
+    EXPECT_EQ(routes[0].websocket->max_duration.count(), 0);
+    ASSERT_TRUE(routes[1].websocket);
+    EXPECT_EQ(routes[1].websocket->idle_timeout.count(), 30'000);
+    EXPECT_EQ(routes[1].websocket->max_duration.count(), 3'600'000);
+    EXPECT_FALSE(routes[2].websocket);
+    EXPECT_FALSE(routes[3].websocket);
+    auto bad = load(R"(
+upstreams:
+  chat: { endpoints: ["127.0.0.1:1"] }
+routes:
+  - { name: a, upstream: chat, websocket: { idle: 3s } }
+  - { name: b, upstream: chat, websocket: { idle_timeout: 0s } }
+  - name: c
+    aggregate: { backends: [ { name: x, upstream: chat, path: /x } ] }
+    websocket: true
+)");
+    EXPECT_TRUE(has_error(bad, "routes[0].websocket.idle", "unknown key"));
+    EXPECT_TRUE(has_error(bad, "routes[1].websocket.idle_timeout", ""));
+    EXPECT_TRUE(has_error(bad, "routes[2].websocket", "aggregate"));
+}

@@ -10,7 +10,7 @@ namespace {
 struct checked {
     std::optional<local_reply> refusal;
     std::string target, host, path;
-    bool keep_alive = false, idempotent = false, server_options = false, trace_here = false;
+    bool keep_alive = false, idempotent = false, server_options = false, trace_here = false, websocket = false;
     unsigned version = 0;
 };
 
@@ -34,6 +34,7 @@ checked check(std::string_view raw, request_rules rules = {}) {
     out.server_options = facts.server_options;
     out.trace_here = facts.trace_here;
     out.version = facts.version;
+    out.websocket = facts.websocket;
     return out;
 }
 
@@ -88,4 +89,71 @@ TEST(CheckRequest, UnderscoresAndMaxForwardsFollowTheRules) {
     EXPECT_TRUE(check("TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n").trace_here);
     EXPECT_TRUE(check("OPTIONS /x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n").server_options);
     EXPECT_TRUE(check("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n").server_options);
+}
+
+namespace {
+
+std::string websocket_request(const std::string& first_line, const std::string& fields) {
+    return first_line + "\r\nHost: x\r\n" + fields + "\r\n";
+}
+
+const std::string good_upgrade =
+    "Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+}  // namespace
+
+TEST(CheckRequest, AWebSocketHandshakeIsRecognised) {
+    auto c = check(websocket_request("GET /chat HTTP/1.1", good_upgrade));
+    EXPECT_FALSE(c.refusal);
+    EXPECT_TRUE(c.websocket);
+    // Case-insensitive names and tokens, one protocol among several.
+    c = check(websocket_request("GET /chat HTTP/1.1",
+                                "connection: UPGRADE\r\nupgrade: foo/1, WebSocket\r\nsec-websocket-version: 13\r\n"
+                                "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
+    EXPECT_FALSE(c.refusal);
+    EXPECT_TRUE(c.websocket);
+}
+
+TEST(CheckRequest, UpgradesThatAreNotWebSocketHandshakesAreLeftAlone) {
+    // No "upgrade" in Connection, another protocol, or HTTP/1.0 (which cannot upgrade).
+    for (const auto& raw :
+         {websocket_request("GET /chat HTTP/1.1", "Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"),
+          websocket_request("GET /chat HTTP/1.1", "Connection: Upgrade\r\nUpgrade: h2c\r\n"),
+          websocket_request("GET /chat HTTP/1.0", good_upgrade)}) {
+        auto c = check(raw);
+        EXPECT_FALSE(c.refusal) << raw;
+        EXPECT_FALSE(c.websocket) << raw;
+    }
+}
+
+TEST(CheckRequest, BadWebSocketHandshakesAreRefused) {
+    auto c = check(websocket_request("POST /chat HTTP/1.1", good_upgrade));
+    ASSERT_TRUE(c.refusal);
+    EXPECT_EQ(c.refusal->status, 400u);
+    c = check(websocket_request("GET /chat HTTP/1.1", good_upgrade + "Content-Length: 3\r\n"));
+    ASSERT_TRUE(c.refusal);
+    EXPECT_EQ(c.refusal->status, 400u);
+    for (const auto* key : {"", "dGhlIHNhbXBsZSBub25jZQ=", "dGhlIHNhbXBsZSBub25jZR==", "dGhlIHNhbXBsZSBub2!jZQ=="}) {
+        c = check(websocket_request("GET /chat HTTP/1.1",
+                                    "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+                                    "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " +
+                                        std::string(key) + "\r\n"));
+        ASSERT_TRUE(c.refusal) << key;
+        EXPECT_EQ(c.refusal->status, 400u) << key;
+    }
+    // Two keys: which would the upstream answer?
+    c = check(
+        websocket_request("GET /chat HTTP/1.1", good_upgrade + "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\n"));
+    ASSERT_TRUE(c.refusal);
+    EXPECT_EQ(c.refusal->status, 400u);
+    c = check(websocket_request("GET /chat HTTP/1.1",
+                                "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+                                "Sec-WebSocket-Version: 8\r\n"
+                                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
+    ASSERT_TRUE(c.refusal);
+    EXPECT_EQ(c.refusal->status, 426u);
+    ASSERT_FALSE(c.refusal->headers.empty());
+    EXPECT_EQ(c.refusal->headers[0].first, "Sec-WebSocket-Version");
+    EXPECT_EQ(c.refusal->headers[0].second, "13");
 }
