@@ -18,9 +18,14 @@ const std::string peer_script = std::string(SOURCE_DIR) + "/tests/integration/ws
 // The echo server of ws_peer.py.
 class ws_server {
 public:
-    explicit ws_server(temp_dir& dir) {
-        process_ = std::make_unique<process>(std::vector<std::string>{"/usr/bin/python3", peer_script, "server"},
-                                             dir.path() + "/ws-server.log");
+    // tls: the name of a certificate in dir (name.pem, name.key) to serve wss with.
+    explicit ws_server(temp_dir& dir, const std::string& tls = "") {
+        std::vector<std::string> args{"/usr/bin/python3", peer_script, "server"};
+        if (!tls.empty()) {
+            args.push_back(dir.path() + "/" + tls + ".pem");
+            args.push_back(dir.path() + "/" + tls + ".key");
+        }
+        process_ = std::make_unique<process>(args, dir.path() + "/ws-server.log");
         const std::string marker = "listening on 127.0.0.1:";
         auto log = process_->wait_for_log(marker);
         if (!log) throw std::runtime_error("WebSocket server did not start: " + process_->log());
@@ -214,6 +219,26 @@ TEST(WebSocket, TunnelsOverTls) {
     const auto result = ws_client("echo wss://127.0.0.1:" + std::to_string(gw.port()) + "/chat");
     EXPECT_EQ(json_field(result, "echoed"), "true") << result;
     EXPECT_EQ(json_field(result, "close_code"), "1000") << result;
+}
+
+// The upstream side over verified TLS (upstreams.X.tls): the tunnel runs on the pooled
+// connection's TLS stream.
+TEST(WebSocket, TunnelsToATlsUpstream) {
+    REQUIRE_WEBSOCKETS();
+    temp_dir dir;
+    ASSERT_EQ(make_ca(dir, "ca"), "");
+    ASSERT_EQ(make_certificate(dir, "chat", {.subject = "", .sans = "DNS:chat.internal", .ca = "ca"}), "");
+    ws_server upstream(dir, "chat");
+    gateway gw(dir,
+               "server: { listen: \"127.0.0.1:0\", workers: 1 }\nlogging: { level: info }\n"
+               "upstreams:\n  ws:\n    endpoints: [\"127.0.0.1:" +
+                   std::to_string(upstream.port()) + "\"]\n    tls: { server_name: chat.internal, ca_file: " +
+                   dir.path() + "/ca.pem }\nroutes: [ { name: chat, upstream: ws, websocket: true } ]\n");
+    const auto result = ws_client("echo " + url(gw));
+    EXPECT_EQ(json_field(result, "echoed"), "true") << result << gw.proc().log();
+    EXPECT_EQ(json_field(result, "close_code"), "1000") << result;
+    const auto closed = ws_client("server-close " + url(gw));
+    EXPECT_EQ(json_field(closed, "reason"), "bye") << closed;
 }
 
 // What RFC 6455 section 4.1 asks of a handshake, checked before anything goes upstream.

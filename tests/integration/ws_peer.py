@@ -2,8 +2,9 @@
 """WebSocket peers for the integration tests, on Debian's python3-websockets (a real RFC 6455
 implementation, not ours).
 
-  ws_peer.py server                 echo server on 127.0.0.1, prints "listening on 127.0.0.1:PORT";
-                                    "bye" makes it close (1000, "bye"); path /refuse answers 403
+  ws_peer.py server [CERT KEY]      echo server on 127.0.0.1 (over TLS with CERT and KEY), prints
+                                    "listening on 127.0.0.1:PORT"; "bye" makes it close (1000,
+                                    "bye"); path /refuse answers 403
   ws_peer.py echo URL [H: v]        text, 1 MiB binary and 100 KiB text echoed, then a clean close
   ws_peer.py server-close URL       sends "bye", expects the server's close
   ws_peer.py wait-close URL SECS    connects, stays silent, reports when the connection ends
@@ -49,7 +50,7 @@ def headers_from(args):
     return headers
 
 
-async def serve():
+async def serve(cert=None, key=None):
     async def handler(ws, path=None):
         try:
             async for message in ws:
@@ -65,7 +66,11 @@ async def serve():
             return (http.HTTPStatus.FORBIDDEN, [("Content-Type", "text/plain")], b"no websocket here\n")
         return None
 
-    async with ws_serve(handler, "127.0.0.1", 0, max_size=None, process_request=process_request) as server:
+    tls = None
+    if cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
+    async with ws_serve(handler, "127.0.0.1", 0, max_size=None, process_request=process_request, ssl=tls) as server:
         port = server.sockets[0].getsockname()[1]
         print(f"listening on 127.0.0.1:{port}", flush=True)
         await asyncio.Future()
@@ -133,7 +138,7 @@ async def status(url, headers):
 def main():
     mode = sys.argv[1]
     if mode == "server":
-        asyncio.run(serve())
+        asyncio.run(serve(*sys.argv[2:4]))
         return
     url = sys.argv[2]
     if mode == "echo":
