@@ -413,6 +413,31 @@ TEST(CircuitBreaker, MaxRequestsShedsLoadWith503) {
     EXPECT_EQ(r->status, 200);
 }
 
+// One connection to the endpoint: one request has it, one waits for it, and past
+// max_pending: 1 the next is shed at once rather than queued.
+TEST(CircuitBreaker, MaxPendingShedsRequestsWaitingForAConnection) {
+    temp_dir dir;
+    echo_server echo(dir);
+    gateway gw(dir, upstream_config({echo.port()},
+                                    "    pool: { max_connections: 1, max_wait: 5s }\n"
+                                    "    limits: { max_pending: 1 }\n"));
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0}, overflow{0};
+    for (int i = 0; i < 3; ++i) {
+        threads.emplace_back([&] {
+            auto r = request(gw.port(), get_request("/delay/600"));
+            if (!r) return;
+            if (r->status == 200) ++ok;
+            if (r->status == 503 && json_field(r->body, "error") == "upstream_overflow") ++overflow;
+        });
+        peer_pause(100ms);  // in this order: the first holds the connection, the second waits
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(ok, 2);
+    EXPECT_EQ(overflow, 1);
+    EXPECT_EQ(echo.connections() - 1, 1);  // all through the one connection (less /__stats)
+}
+
 namespace {
 
 // Steady load from four clients, each a request at a time on its own keep-alive connection,
