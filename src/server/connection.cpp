@@ -119,6 +119,10 @@ asio::awaitable<bool> client_connection::handshake() {
     if (listener_ >= listen.size() || !listen[listener_].tls) co_return true;
     const auto& tls = *listen[listener_].tls;
     auto context = tls.context;  // alive until the handshake ends (SNI uses it)
+    // The config may be replaced (a reload) and freed while the handshake waits: what is
+    // needed after it is copied now.
+    const auto client_auth = tls.settings.client_auth.mode;
+    const bool forward_client_certificate = tls.settings.client_auth.forward;
     stream_.start_tls(context->initial(), io::stream::tls_role::server);
     // The handshake's flights (and TLS 1.3's tickets after it) are writes already: the first
     // response would otherwise wait behind Nagle's algorithm for their acknowledgement.
@@ -146,10 +150,10 @@ asio::awaitable<bool> client_connection::handshake() {
     stats.ok.add();
     (session.tls13 ? stats.tls13 : stats.tls12).add();
     if (session.resumed) stats.resumed.add();
-    if (tls.settings.client_auth.mode != common::client_auth_mode::none) {
+    if (client_auth != common::client_auth_mode::none) {
         // Read once: every request on the connection, and its log line, names the same holder.
         peer_certificate_ = stream_.verified_peer();
-        forward_client_certificate_ = tls.settings.client_auth.forward;
+        forward_client_certificate_ = forward_client_certificate;
     }
     co_return true;
 }
