@@ -119,6 +119,22 @@ gateway_field_kind gateway_field(std::string_view name) {
     return gateway_field_kind::none;
 }
 
+// The upstream response's fields that go on to the client: not connection-scoped, not
+// X-Request-Id (the gateway's own), not replaced by an edit, and without Content-Length where
+// the status has no body.
+void append_upstream_fields(std::pmr::string& out, const http::response_head& head, const nominated_fields& nominated,
+                            bool drop_length, const config::header_edits& edits,
+                            const filters::head_edits& filter_edits) {
+    for (const auto& field : head.fields()) {
+        const auto name = field.name;
+        if (connection_scoped(field, nominated) || (drop_length && http::iequals(name, "content-length")) ||
+            http::iequals(name, "x-request-id") || edited(edits, filter_edits, name)) {
+            continue;
+        }
+        http::append_field(out, name, field.value);
+    }
+}
+
 }  // namespace
 
 // What the client's fields say about forwarding, collected while they are copied.
@@ -292,27 +308,24 @@ asio::awaitable<bool> relay::interim(const http::response_head& head) {
     co_return !co_await client_.write_to_client(out);
 }
 
-void relay::switching_head(const http::response_head& head, std::pmr::string& out) {
-    rs_.log.status = 101;
+void relay::response_filters(const http::response_head& head) {
+    rs_.log.status = head.code();
     if (!rs_.chain->empty()) {
         response_fields fields(head);
-        filters::response_view view{101, false, &fields};
+        filters::response_view view{head.code(), false, &fields};
         rs_.chain->on_response(rs_.ctx, view);
     }
+}
+
+void relay::switching_head(const http::response_head& head, std::pmr::string& out) {
+    response_filters(head);
     nominated_fields nominated;
     nominated.collect(head);  // Connection names upgrade: accepts_websocket checked it
     const auto& edits = rs_.route->config.response_headers;
     const auto& filter_edits = rs_.ctx.response_edits;
     out.reserve(256);
     http::append_status_line(out, 101, "Switching Protocols");
-    for (const auto& field : head.fields()) {
-        const auto name = field.name;
-        if (connection_scoped(field, nominated) || http::iequals(name, "content-length") ||
-            http::iequals(name, "x-request-id") || edited(edits, filter_edits, name)) {
-            continue;
-        }
-        http::append_field(out, name, field.value);
-    }
+    append_upstream_fields(out, head, nominated, true, edits, filter_edits);
     append_edits(out, edits, filter_edits);
     http::append_field(out, "X-Request-Id", rs_.ctx.request_id);
     out += "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n";
@@ -387,12 +400,7 @@ bool relay::response_head(const http::response_head& head, http::body_framing fr
     const unsigned status = head.code();
     bool add_chunked = false;
     delivery = plan_delivery(framing, add_chunked);
-    rs_.log.status = status;
-    if (!rs_.chain->empty()) {
-        response_fields fields(head);
-        filters::response_view view{status, false, &fields};
-        rs_.chain->on_response(rs_.ctx, view);
-    }
+    response_filters(head);
     nominated_fields nominated;
     if (!nominated.collect(head)) {
         refusal =
@@ -406,14 +414,7 @@ bool relay::response_head(const http::response_head& head, http::body_framing fr
     http::append_status_line(out, status, head.reason().empty() ? http::reason_phrase(status) : head.reason());
     // One pass over the upstream's fields, as for the request head.
     const bool drop_length = status == 204 || (status >= 100 && status < 200);
-    for (const auto& field : head.fields()) {
-        const auto name = field.name;
-        if (connection_scoped(field, nominated) || (drop_length && http::iequals(name, "content-length")) ||
-            http::iequals(name, "x-request-id") || edited(edits, filter_edits, name)) {
-            continue;
-        }
-        http::append_field(out, name, field.value);
-    }
+    append_upstream_fields(out, head, nominated, drop_length, edits, filter_edits);
     if (add_chunked) out += "Transfer-Encoding: chunked\r\n";
     append_edits(out, edits, filter_edits);
     http::append_field(out, "X-Request-Id", rs_.ctx.request_id);

@@ -38,6 +38,8 @@ private:
     struct forwarding;
     void copy_request_fields(std::pmr::string& out, forwarding& fwd);
     void append_gateway_fields(std::string_view endpoint, std::pmr::string& out, forwarding& fwd);
+    // Logs the status and lets the filters see the upstream's response head.
+    void response_filters(const http::response_head& head);
     // The client's 101: the upstream's end-to-end fields, the route's and filters' edits.
     void switching_head(const http::response_head& head, std::pmr::string& out);
     // Chooses how the body reaches the client (its version decides chunked or close-delimited).

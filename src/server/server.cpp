@@ -190,11 +190,8 @@ std::string server::metrics() {
         if (outlier) process_.clusters.push_back({upstreams[u].name, health.ejections_total()});
         for (std::size_t e = 0; e < upstreams[u].endpoints.size(); ++e) {
             const auto& ep = upstreams[u].endpoints[e];
-            process_.endpoints.push_back({upstreams[u].name,
-                                          (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) +
-                                              ":" + std::to_string(ep.port),
-                                          health.failures_of(e).total, health.ejected(e, steady), health.healthy(e),
-                                          outlier, checked});
+            process_.endpoints.push_back({upstreams[u].name, ep.label(), health.failures_of(e).total,
+                                          health.ejected(e, steady), health.healthy(e), outlier, checked});
         }
     }
     return observability::render_prometheus(stats, process_);
@@ -254,10 +251,7 @@ std::string server::upstreams_json() const {
                     addresses.emplace_back(a.address().to_string() + ":" + std::to_string(a.port()));
                 }
             }
-            json::object endpoint{
-                {"endpoint", (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" +
-                                 std::to_string(ep.port)},
-                {"addresses", std::move(addresses)}};
+            json::object endpoint{{"endpoint", ep.label()}, {"addresses", std::move(addresses)}};
             if (health) {
                 // As of the workers' last sweep (about a second).
                 const auto load = health->load_of(e);

@@ -160,14 +160,9 @@ void worker::check_tunnels(clock::time_point now) {
 void worker::publish_gauges() {
     for (std::size_t c = 0; c < generation_->clusters.size(); ++c) {
         auto& cluster = *generation_->clusters[c];
-        std::uint64_t active = 0;
-        std::uint64_t idle = 0;
-        for (std::size_t i = 0; i < cluster.size(); ++i) {
-            idle += cluster.endpoint(i).pool.idle();
-            active += cluster.endpoint(i).pool.total() - cluster.endpoint(i).pool.idle();
-        }
-        generation_->cluster_stats[c]->active.set(active);
-        cluster.report_load();
+        const auto load = cluster.report_load();
+        generation_->cluster_stats[c]->active.set(static_cast<std::uint64_t>(load.active_connections));
+        generation_->cluster_stats[c]->idle.set(static_cast<std::uint64_t>(load.idle_connections));
         for (std::size_t i = 0; i < cluster.size(); ++i) {
             if (auto stray = cluster.endpoint(i).pool.take_stray_closed()) {
                 generation_->cluster_stats[c]
@@ -175,7 +170,6 @@ void worker::publish_gauges() {
                     .add(stray);
             }
         }
-        generation_->cluster_stats[c]->idle.set(idle);
     }
 }
 

@@ -1,7 +1,5 @@
 #include "gatehouse/upstream/cluster.hpp"
 
-#include <algorithm>
-
 namespace gatehouse::upstream {
 
 cluster_state::cluster_state(const config::upstream_config& config, const std::vector<address_list>& addresses,
@@ -9,9 +7,7 @@ cluster_state::cluster_state(const config::upstream_config& config, const std::v
     : config_(&config), health_(std::move(health)), balancer_(config.load_balancing, seed) {
     for (std::size_t i = 0; i < config.endpoints.size(); ++i) {
         const auto& ep = config.endpoints[i];
-        auto label =
-            (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" + std::to_string(ep.port);
-        auto state = std::make_unique<endpoint_state>(ep.host, std::move(label), config.pool);
+        auto state = std::make_unique<endpoint_state>(ep.host, ep.label(), config.pool);
         if (i < addresses.size()) {
             state->addresses = addresses[i];
         }
@@ -20,13 +16,16 @@ cluster_state::cluster_state(const config::upstream_config& config, const std::v
     scratch_.resize(endpoints_.size());
 }
 
-bool cluster_state::mark_usable(std::uint64_t excluded, clock::time_point now) {
+bool cluster_state::any_usable(std::uint64_t excluded, clock::time_point now) {
     const bool checked = (config_->outlier || config_->health_check) && health_;
+    std::size_t usable = 0;
     std::size_t in = 0;
     for (std::size_t i = 0; i < endpoints_.size(); ++i) {
         scratch_[i].active = endpoints_[i]->active;
         scratch_[i].usable = !endpoints_[i]->addresses.empty() && (i >= 64 || !(excluded & (1ull << i)));
-        if (checked && scratch_[i].usable && health_->in(i, now)) ++in;
+        if (!scratch_[i].usable) continue;
+        ++usable;
+        if (checked && health_->in(i, now)) ++in;
     }
     // Enough endpoints in: leave the ejected and unhealthy ones out. Too few (below the panic
     // threshold, as Envoy does): spread over all rather than pile everything onto the last
@@ -35,26 +34,32 @@ bool cluster_state::mark_usable(std::uint64_t excluded, clock::time_point now) {
         for (std::size_t i = 0; i < endpoints_.size(); ++i) {
             if (scratch_[i].usable && !health_->in(i, now)) scratch_[i].usable = false;
         }
+        usable = in;
     }
-    return std::any_of(scratch_.begin(), scratch_.end(), [](const endpoint_load& e) { return e.usable; });
+    return usable > 0;
 }
 
 std::size_t cluster_state::pick(std::uint64_t client_hash, std::uint64_t excluded, clock::time_point now, bool retry) {
-    if (!mark_usable(excluded, now)) return load_balancer::none;
+    if (!any_usable(excluded, now)) return load_balancer::none;
     return balancer_.pick(scratch_, client_hash, retry);
 }
 
-void cluster_state::report_load() {
-    if (!health_) return;
+cluster_health::load cluster_state::report_load() {
+    cluster_health::load total;
     for (std::size_t i = 0; i < endpoints_.size(); ++i) {
         auto& e = *endpoints_[i];
         const auto idle = static_cast<std::int64_t>(e.pool.idle());
         const cluster_health::load now{static_cast<std::int64_t>(e.pool.total()) - idle, idle,
                                        static_cast<std::int64_t>(e.active)};
+        total.active_connections += now.active_connections;
+        total.idle_connections += now.idle_connections;
+        total.requests += now.requests;
+        if (!health_) continue;
         health_->add_load(i, {now.active_connections - e.reported.active_connections,
                               now.idle_connections - e.reported.idle_connections, now.requests - e.reported.requests});
         e.reported = now;
     }
+    return total;
 }
 
 void cluster_state::withdraw_load() {
@@ -64,10 +69,6 @@ void cluster_state::withdraw_load() {
         health_->add_load(i, {-e.reported.active_connections, -e.reported.idle_connections, -e.reported.requests});
         e.reported = {};
     }
-}
-
-bool cluster_state::any_usable(std::uint64_t excluded, clock::time_point now) {
-    return mark_usable(excluded, now);
 }
 
 }  // namespace gatehouse::upstream

@@ -108,7 +108,7 @@ asio::awaitable<void> exchange::run(downstream& down, const request_shape& reque
         }
         slot.health = health;
     }
-    if (!co_await keep_replayable_body()) co_return;
+    if (body_to_keep() && !co_await keep_replayable_body()) co_return;
     for (;;) {
         // Every try sends the whole request: the body is still in the downstream's buffer
         // (a resend or a retry happens only then).
@@ -400,7 +400,7 @@ asio::awaitable<exchange::step> exchange::finish_request() {
     co_return co_await stream_request_body() ? step::go_on : step::stop;
 }
 
-asio::awaitable<bool> exchange::keep_replayable_body() {
+bool exchange::body_to_keep() const {
     // As NGINX's request buffering does, up to retry.max_body: a body that arrives in several
     // reads is kept whole, so that a retry can send it again. Not with Expect: 100-continue,
     // whose point is that the upstream may refuse before the body is sent.
@@ -409,10 +409,15 @@ asio::awaitable<bool> exchange::keep_replayable_body() {
     if (!policy || policy->attempts == 0 || request.framing != http::body_framing::length ||
         request.content_length > policy->max_body || request.expect_continue ||
         (!request.idempotent && !request.retry_any_method)) {
-        co_return true;
+        return false;
     }
+    const auto* body = down_->body_bytes();
+    return body && body->size() < request.content_length;
+}
+
+asio::awaitable<bool> exchange::keep_replayable_body() {
     auto* body = down_->body_bytes();
-    while (body && body->size() < request.content_length) {
+    while (body->size() < request_->content_length) {
         if (auto ec = co_await down_->read_body()) {
             if (ec == asio::error::timed_out) {
                 refuse(408, "request_timeout", "request body not received in time");

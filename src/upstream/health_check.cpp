@@ -29,10 +29,6 @@ struct health_prober::run {
 
 namespace {
 
-std::string endpoint_label(const config::host_port& ep) {
-    return (ep.host.find(':') != std::string::npos ? "[" + ep.host + "]" : ep.host) + ":" + std::to_string(ep.port);
-}
-
 bool expected(const config::health_check_config& check, unsigned status) {
     for (auto [low, high] : check.expect) {
         if (status >= low && status <= high) return true;
@@ -68,7 +64,7 @@ asio::awaitable<bool> probe(const config::upstream_config& up, const config::hos
                           {.server_name = name, .verify_name = tls.settings.verify});
         if (co_await stream->handshake()) co_return false;
     }
-    const auto host = check.host.empty() ? endpoint_label(ep) : check.host;
+    const auto host = check.host.empty() ? ep.label() : check.host;
     const std::string request = "GET " + check.path + " HTTP/1.1\r\nHost: " + host +
                                 "\r\nUser-Agent: gatehouse-health-check\r\nConnection: close\r\n\r\n";
     std::vector<asio::const_buffer> out{asio::buffer(request)};
@@ -111,8 +107,8 @@ asio::awaitable<void> probe_loop(std::shared_ptr<health_prober::run> r, std::siz
                 health.set_healthy(e, true);
                 // Seen down and back up: an ejection from the same outage ends too.
                 const bool was_ejected = health.end_ejection(e, cluster_health::clock::now());
-                spdlog::info("upstream {} endpoint {}: healthy again ({} health checks passed){}", up.name,
-                             endpoint_label(ep), passes, was_ejected ? "; its ejection ends" : "");
+                spdlog::info("upstream {} endpoint {}: healthy again ({} health checks passed){}", up.name, ep.label(),
+                             passes, was_ejected ? "; its ejection ends" : "");
             }
         } else {
             passes = 0;
@@ -120,7 +116,7 @@ asio::awaitable<void> probe_loop(std::shared_ptr<health_prober::run> r, std::siz
                 healthy = false;
                 health.set_healthy(e, false);
                 spdlog::warn("upstream {} endpoint {}: unhealthy ({} health checks failed in a row)", up.name,
-                             endpoint_label(ep), failures);
+                             ep.label(), failures);
             }
         }
         delay = check.interval;

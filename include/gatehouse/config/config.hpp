@@ -25,6 +25,10 @@ struct host_port {
     std::string host;  // name or IP literal (IPv6 without brackets)
     std::uint16_t port = 0;
     bool operator==(const host_port&) const = default;
+    // "host:port", an IPv6 literal in brackets: for logs, labels and Host fields.
+    std::string label() const {
+        return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+    }
 };
 
 // A listener's TLS: certificates (chosen by SNI) and the oldest version accepted. The context

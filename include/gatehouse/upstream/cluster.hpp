@@ -42,7 +42,7 @@ public:
     // ejected (unless so many are that the cluster is in panic: then ejection is ignored).
     // Returns load_balancer::none when no endpoint is usable.
     std::size_t pick(std::uint64_t client_hash, std::uint64_t excluded, clock::time_point now = {}, bool retry = false);
-    // Whether pick would find one, without moving the balancer on.
+    // Whether pick would find one, without moving the balancer on (fills scratch_ for pick).
     bool any_usable(std::uint64_t excluded, clock::time_point now = {});
 
     const config::upstream_config& config() const { return *config_; }
@@ -58,8 +58,9 @@ public:
     cluster_state(const cluster_state&) = delete;
     cluster_state& operator=(const cluster_state&) = delete;
     // Adds the change in this worker's connections and requests per endpoint since the last
-    // report to the shared cluster_health (the worker's sweep calls it).
-    void report_load();
+    // report to the shared cluster_health (the worker's sweep calls it); returns this worker's
+    // totals over the cluster.
+    cluster_health::load report_load();
     // Shared by every worker; null in tests that build a cluster alone.
     cluster_health* health() const { return health_.get(); }
     endpoint_state& endpoint(std::size_t i) { return *endpoints_[i]; }
@@ -72,8 +73,6 @@ public:
 
 private:
     void withdraw_load();
-    // Fills scratch_ with the endpoints pick may choose; false if there are none.
-    bool mark_usable(std::uint64_t excluded, clock::time_point now);
 
     const config::upstream_config* config_;
     std::shared_ptr<cluster_health> health_;

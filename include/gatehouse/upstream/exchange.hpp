@@ -175,7 +175,9 @@ private:
     step request_sent();
     boost::asio::awaitable<step> finish_request();
     boost::asio::awaitable<bool> stream_request_body();
-    // Reads the rest of a body that a retry may have to send again, before the first try.
+    // True when a retry may have to send the body again but not all of it has arrived yet.
+    bool body_to_keep() const;
+    // Reads the rest of such a body before the first try.
     boost::asio::awaitable<bool> keep_replayable_body();
     boost::asio::awaitable<boost::system::error_code> send_rest(std::span<const boost::asio::const_buffer> buffers,
                                                                 std::size_t& sent, clock::time_point deadline);
