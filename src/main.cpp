@@ -11,6 +11,7 @@
 
 #include "gatehouse/admin/probe.hpp"
 #include "gatehouse/config/loader.hpp"
+#include "gatehouse/config/schema.hpp"
 #include "gatehouse/observability/logging.hpp"
 #include "gatehouse/server/server.hpp"
 
@@ -24,6 +25,8 @@ Usage:
   gatehouse --health-check [URL]
                                GET URL (default http://127.0.0.1:9901/healthz), exit 0 on
                                a 2xx answer within 3 s, else 1 (for container health checks)
+  gatehouse --print-schema     print the JSON Schema (draft 2020-12) of the config file, for
+                               editors (yaml-language-server) and linters
   gatehouse --help             show this help
   gatehouse --version          show the version
 
@@ -52,6 +55,12 @@ int main(int argc, char** argv) {
         std::string arg = argv[i];
         if (arg == "--help" || arg == "-h") {
             std::cout << usage;
+            return 0;
+        }
+        if (arg == "--print-schema") {
+            // The same definitions the loader checks keys against (gatehouse/config/schema.hpp).
+            std::cout << gatehouse::config::schema::json_schema(*gatehouse::config::schema::config_schema(),
+                                                                "urn:gatehouse:config");
             return 0;
         }
         if (arg == "--version") {

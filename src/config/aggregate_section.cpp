@@ -157,9 +157,7 @@ void read_shaping(reader& r, const YAML::Node& node, const std::string& path, ag
 
 void read_backend(reader& r, const YAML::Node& node, const std::string& path, const template_checks& checks,
                   const gateway_config& cfg, aggregate_backend& backend) {
-    if (!r.expect_map(node, path,
-                      {"name", "upstream", "method", "path", "headers", "target", "allow", "deny", "rename", "group",
-                       "required", "timeout"})) {
+    if (!r.expect_map(node, path, *aggregate_backend_schema())) {
         return;
     }
     if (auto n = node["upstream"]; n.IsDefined()) {
@@ -258,9 +256,7 @@ void check_known_conflicts(reader& r, const YAML::Node& backends_node, const std
 
 void read_aggregate(reader& r, const YAML::Node& node, const std::string& path, const gateway_config& cfg,
                     route_config& route) {
-    if (!r.expect_map(node, path,
-                      {"timeout", "conflicts", "merge", "max_body", "max_backends", "expose_errors", "forward_headers",
-                       "forward_query", "backends"})) {
+    if (!r.expect_map(node, path, *aggregate_schema())) {
         return;
     }
     auto agg = std::make_shared<aggregate_config>();

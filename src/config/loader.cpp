@@ -47,7 +47,7 @@ std::string checksum_of(std::string_view text) {
 }
 
 void read_logging(reader& r, const YAML::Node& logging, logging_config& out) {
-    if (!r.expect_map(logging, "logging", {"level"})) {
+    if (!r.expect_map(logging, "logging", *logging_schema())) {
         return;
     }
     r.optional_field(
@@ -133,7 +133,7 @@ void read_root(reader& r, const YAML::Node& root, gateway_config& cfg) {
         r.error(root, "", "the config is empty");
         return;
     }
-    if (!r.expect_map(root, "", {"server", "logging", "admin", "filters", "default_filters", "upstreams", "routes"})) {
+    if (!r.expect_map(root, "", *schema::config_schema())) {
         return;
     }
     if (auto server = root["server"]; server.IsDefined()) {
@@ -145,7 +145,7 @@ void read_root(reader& r, const YAML::Node& root, gateway_config& cfg) {
     if (auto admin = root["admin"]; admin.IsDefined()) {
         if (admin.IsNull()) {
             cfg.admin.listen.reset();
-        } else if (r.expect_map(admin, "admin", {"listen", "hosts", "token"})) {
+        } else if (r.expect_map(admin, "admin", *admin_schema())) {
             read_admin(r, admin, cfg.admin);
         }
     }

@@ -24,19 +24,18 @@ void reader::error(const YAML::Node& node, const std::string& path, std::string 
     errors.push_back(std::move(e));
 }
 
-bool reader::expect_map(const YAML::Node& node, const std::string& path,
-                        std::initializer_list<std::string_view> allowed) {
+bool reader::expect_map(const YAML::Node& node, const std::string& path, const schema::node& object) {
     if (!node.IsMap()) {
         error(node, path, "expected a mapping");
         return false;
     }
     for (const auto& item : node) {
         auto key = item.first.Scalar();
-        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+        if (!object.find(key)) {
             std::string list;
-            for (auto a : allowed) {
+            for (const auto& p : object.properties) {
                 list += list.empty() ? "" : ", ";
-                list += a;
+                list += p.key;
             }
             std::string message = "unknown key \"";
             message += key;
@@ -157,7 +156,7 @@ std::optional<bool> reader::boolean(const YAML::Node& node, const std::string& p
 }
 
 void read_header_edits(reader& r, const YAML::Node& node, const std::string& path, header_edits& out) {
-    if (!r.expect_map(node, path, {"set", "add", "remove"})) {
+    if (!r.expect_map(node, path, *header_edits_schema())) {
         return;
     }
     auto read_pairs = [&](std::string_view key, std::vector<std::pair<std::string, std::string>>& target) {

@@ -123,7 +123,7 @@ void read_header_matches(reader& r, const YAML::Node& headers, const std::string
 }
 
 void read_match(reader& r, const YAML::Node& node, const std::string& path, match_config& match) {
-    if (!r.expect_map(node, path, {"host", "hosts", "path", "prefix", "exact", "template", "methods", "headers"})) {
+    if (!r.expect_map(node, path, *match_schema())) {
         return;
     }
     read_host_patterns(r, node, path, match);
@@ -215,7 +215,7 @@ void read_route_filters(reader& r, const YAML::Node& node, const std::string& pa
         append(read_chain(r, node, path, cfg.filters));
         return;
     }
-    if (!r.expect_map(node, path, {"add", "skip", "replace"})) {
+    if (!r.expect_map(node, path, *route_filters_schema())) {
         return;
     }
     if (auto replace = node["replace"]; replace.IsDefined()) {
@@ -289,7 +289,7 @@ void read_websocket(reader& r, const YAML::Node& node, const std::string& path, 
         if (auto on = r.boolean(node, path); on && *on) out.emplace();
         return;
     }
-    if (!r.expect_map(node, path, {"idle_timeout", "max_duration"})) return;
+    if (!r.expect_map(node, path, *websocket_schema())) return;
     websocket_config ws;
     r.optional_field(node, "idle_timeout", path, ws.idle_timeout,
                      [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); });
@@ -301,10 +301,7 @@ void read_websocket(reader& r, const YAML::Node& node, const std::string& path, 
 }  // namespace
 
 void read_route(reader& r, const YAML::Node& node, const std::string& path, route_config& route) {
-    if (!r.expect_map(node, path,
-                      {"name", "match", "upstream", "aggregate", "strip_prefix", "replace_prefix", "host_rewrite",
-                       "request_headers", "response_headers", "timeout", "max_body", "filters", "retry_non_idempotent",
-                       "websocket"})) {
+    if (!r.expect_map(node, path, *route_schema())) {
         return;
     }
     if (auto name = node["name"]; name.IsDefined()) {

@@ -34,7 +34,7 @@ std::optional<host_port> read_listen_address(reader& r, const YAML::Node& n, con
 
 // { mode: none | optional | require, ca_file, forward_header }
 void read_client_auth(reader& r, const YAML::Node& node, const std::string& path, common::tls_client_auth& out) {
-    if (!r.expect_map(node, path, {"mode", "ca_file", "forward_header"})) return;
+    if (!r.expect_map(node, path, *client_auth_schema())) return;
     r.optional_field(node, "mode", path, out.mode, [&](const YAML::Node& n, const std::string& p) {
         return r.one_of<common::client_auth_mode>(n, p, "client_auth mode",
                                                   {{"none", common::client_auth_mode::none},
@@ -55,7 +55,7 @@ void read_client_auth(reader& r, const YAML::Node& node, const std::string& path
 std::shared_ptr<const tls_listener_config> read_listener_tls(reader& r, const YAML::Node& node, const std::string& path,
                                                              const host_port& address) {
     const auto errors_before = r.errors.size();
-    if (!r.expect_map(node, path, {"certificates", "min_version", "client_auth", "session_lifetime"})) return nullptr;
+    if (!r.expect_map(node, path, *listener_tls_schema())) return nullptr;
     auto tls = std::make_shared<tls_listener_config>();
     auto& settings = tls->settings;
     settings.ticket_scope = address.host + ":" + std::to_string(address.port);
@@ -81,7 +81,7 @@ std::shared_ptr<const tls_listener_config> read_listener_tls(reader& r, const YA
     }
     for (std::size_t i = 0; i < certs.size(); ++i) {
         auto ip = reader::index(cp, i);
-        if (!r.expect_map(certs[i], ip, {"cert", "key"})) continue;
+        if (!r.expect_map(certs[i], ip, *certificate_files_schema())) continue;
         common::tls_certificate_files files;
         for (auto [key, target] : {std::pair{"cert", &files.cert}, std::pair{"key", &files.key}}) {
             if (auto n = certs[i][key]; n.IsDefined()) {
@@ -121,7 +121,7 @@ void read_listen(reader& r, const YAML::Node& node, server_config& server) {
             if (auto hp = read_listen_address(r, item, path)) server.listen.push_back({*hp, nullptr, std::nullopt});
             return;
         }
-        if (!r.expect_map(item, path, {"address", "tls", "redirect_to_https"})) return;
+        if (!r.expect_map(item, path, *listener_schema())) return;
         auto address = item["address"];
         if (!address.IsDefined()) {
             r.error(item, path + ".address", "missing required key \"address\"");
@@ -166,7 +166,7 @@ void read_trusted_proxies(reader& r, const YAML::Node& node, server_config& serv
 
 void read_paths(reader& r, const YAML::Node& paths, http::path_options& out) {
     const std::string pp = "server.paths";
-    if (r.expect_map(paths, pp, {"escaped_slashes", "merge_slashes"})) {
+    if (r.expect_map(paths, pp, *paths_schema())) {
         r.optional_field(
             paths, "escaped_slashes", pp, out.escaped_slashes, [&](const YAML::Node& n, const std::string& p) {
                 return r.one_of<http::escaped_slash_action>(n, p, "escaped slash action",
@@ -181,9 +181,7 @@ void read_paths(reader& r, const YAML::Node& paths, http::path_options& out) {
 
 void read_limits(reader& r, const YAML::Node& limits, limits_config& l) {
     const std::string lp = "server.limits";
-    if (r.expect_map(
-            limits, lp,
-            {"max_request_line", "max_header_bytes", "max_header_count", "max_body", "max_response_header_bytes"})) {
+    if (r.expect_map(limits, lp, *limits_schema())) {
         auto size = [&](const YAML::Node& n, const std::string& p) { return r.size(n, p); };
         r.optional_field(limits, "max_request_line", lp, l.max_request_line, size);
         r.optional_field(limits, "max_header_bytes", lp, l.max_header_bytes, size);
@@ -205,7 +203,7 @@ void read_limits(reader& r, const YAML::Node& limits, limits_config& l) {
 
 void read_timeouts(reader& r, const YAML::Node& timeouts, timeouts_config& t) {
     const std::string tp = "server.timeouts";
-    if (r.expect_map(timeouts, tp, {"header", "idle", "read", "body", "send", "request", "handshake"})) {
+    if (r.expect_map(timeouts, tp, *timeouts_schema())) {
         auto time = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p); };
         r.optional_field(timeouts, "header", tp, t.header, time);
         r.optional_field(timeouts, "idle", tp, t.idle, time);
@@ -257,9 +255,7 @@ void read_admin(reader& r, const YAML::Node& admin, admin_config& out) {
 
 void read_server(reader& r, const YAML::Node& node, server_config& server) {
     const std::string path = "server";
-    if (!r.expect_map(node, path,
-                      {"listen", "workers", "max_connections", "limits", "timeouts", "drain_timeout",
-                       "headers_with_underscores", "paths", "trusted_proxies"})) {
+    if (!r.expect_map(node, path, *server_schema())) {
         return;
     }
     r.optional_field(node, "workers", path, server.workers,
@@ -287,7 +283,7 @@ void read_server(reader& r, const YAML::Node& node, server_config& server) {
 std::shared_ptr<const upstream_tls_config> read_upstream_tls(reader& r, const YAML::Node& node,
                                                              const std::string& path) {
     const auto errors_before = r.errors.size();
-    if (!r.expect_map(node, path, {"server_name", "ca_file", "client_cert", "verify"})) return nullptr;
+    if (!r.expect_map(node, path, *upstream_tls_schema())) return nullptr;
     auto tls = std::make_shared<upstream_tls_config>();
     auto& s = tls->settings;
     if (auto n = node["server_name"]; n.IsDefined()) {
@@ -303,7 +299,7 @@ std::shared_ptr<const upstream_tls_config> read_upstream_tls(reader& r, const YA
     }
     if (auto n = node["client_cert"]; n.IsDefined()) {
         const auto cp = path + ".client_cert";
-        if (r.expect_map(n, cp, {"cert", "key"})) {
+        if (r.expect_map(n, cp, *certificate_files_schema())) {
             common::tls_certificate_files files;
             for (auto [key, target] : {std::pair{"cert", &files.cert}, std::pair{"key", &files.key}}) {
                 if (auto k = n[key]; k.IsDefined()) {
@@ -331,7 +327,7 @@ std::shared_ptr<const upstream_tls_config> read_upstream_tls(reader& r, const YA
 
 // { attempts, on, per_try_timeout, backoff: { base, max }, budget, max_body }
 std::optional<retry_config> read_retry(reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"attempts", "on", "per_try_timeout", "backoff", "budget", "max_body"})) {
+    if (!r.expect_map(node, path, *retry_schema())) {
         return std::nullopt;
     }
     retry_config retry;
@@ -360,7 +356,7 @@ std::optional<retry_config> read_retry(reader& r, const YAML::Node& node, const 
     r.optional_field(node, "per_try_timeout", path, retry.per_try_timeout, time);
     if (auto backoff = node["backoff"]; backoff.IsDefined()) {
         const auto bp = path + ".backoff";
-        if (r.expect_map(backoff, bp, {"base", "max"})) {
+        if (r.expect_map(backoff, bp, *retry_backoff_schema())) {
             auto maybe_zero = [&](const YAML::Node& n, const std::string& p) { return r.time(n, p, true); };
             r.optional_field(backoff, "base", bp, retry.backoff_base, maybe_zero);
             r.optional_field(backoff, "max", bp, retry.backoff_max, maybe_zero);
@@ -388,8 +384,7 @@ std::optional<retry_config> read_retry(reader& r, const YAML::Node& node, const 
 
 // { path, host, interval, timeout, healthy_after, unhealthy_after, expect: [200-399, 404] }
 std::optional<health_check_config> read_health_check(reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path,
-                      {"path", "host", "interval", "timeout", "healthy_after", "unhealthy_after", "expect"})) {
+    if (!r.expect_map(node, path, *health_check_schema())) {
         return std::nullopt;
     }
     health_check_config check;
@@ -444,9 +439,7 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
     if (!valid_token(name)) {
         r.error(key, path, "invalid upstream name (use letters, digits, '-', '_' or '.')");
     }
-    if (!r.expect_map(node, path,
-                      {"endpoints", "load_balancing", "connect_timeout", "dns_refresh", "retries", "pool", "tls",
-                       "retry", "outlier", "limits", "panic_threshold", "health_check"})) {
+    if (!r.expect_map(node, path, *upstream_schema())) {
         return;
     }
     auto endpoints = node["endpoints"];
@@ -482,7 +475,7 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
                      [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 0, 10); });
     if (auto pool = node["pool"]; pool.IsDefined()) {
         auto pp = path + ".pool";
-        if (r.expect_map(pool, pp, {"max_connections", "max_idle", "idle_timeout", "max_wait", "max_waiters"})) {
+        if (r.expect_map(pool, pp, *pool_schema())) {
             auto count = [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 1'000'000); };
             r.optional_field(pool, "max_connections", pp, up.pool.max_connections, count);
             r.optional_field(pool, "max_idle", pp, up.pool.max_idle, [&](const YAML::Node& n, const std::string& p) {
@@ -500,8 +493,7 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
     if (auto retry = node["retry"]; retry.IsDefined()) up.retry = read_retry(r, retry, path + ".retry");
     if (auto outlier = node["outlier"]; outlier.IsDefined()) {
         const auto op = path + ".outlier";
-        if (r.expect_map(outlier, op,
-                         {"consecutive_failures", "base_ejection", "max_ejection", "max_ejected_percent"})) {
+        if (r.expect_map(outlier, op, *outlier_schema())) {
             outlier_config o;
             r.optional_field(outlier, "consecutive_failures", op, o.consecutive_failures,
                              [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 1000); });
@@ -519,7 +511,7 @@ void read_upstream(reader& r, const std::string& name, const YAML::Node& key, co
         up.health_check = read_health_check(r, check, path + ".health_check");
     if (auto limits = node["limits"]; limits.IsDefined()) {
         const auto lp = path + ".limits";
-        if (r.expect_map(limits, lp, {"max_requests", "max_pending"})) {
+        if (r.expect_map(limits, lp, *upstream_limits_schema())) {
             auto count = [&](const YAML::Node& n, const std::string& p) { return r.unsigned_int(n, p, 1, 10'000'000); };
             r.optional_field(limits, "max_requests", lp, up.limits.max_requests, count);
             r.optional_field(limits, "max_pending", lp, up.limits.max_pending, count);

@@ -15,16 +15,16 @@ namespace gatehouse::filters {
 
 namespace {
 constexpr filter_type types[] = {
-    {"request_id", &request_id::parse},
-    {"headers", &headers::parse},
-    {"access_log", &access_log::parse},
-    {"respond", &respond::parse},
-    {"api_key", &api_key::parse},
-    {"ip_filter", &ip_filter::parse},
-    {"cors", &cors::parse},
-    {"rate_limit", &rate_limit::parse},
-    {"jwt", &jwt::parse},
-    {"mtls", &mtls::parse},
+    {"request_id", &request_id::parse, &request_id::schema},
+    {"headers", &headers::parse, &headers::schema},
+    {"access_log", &access_log::parse, &access_log::schema},
+    {"respond", &respond::parse, &respond::schema},
+    {"api_key", &api_key::parse, &api_key::schema},
+    {"ip_filter", &ip_filter::parse, &ip_filter::schema},
+    {"cors", &cors::parse, &cors::schema},
+    {"rate_limit", &rate_limit::parse, &rate_limit::schema},
+    {"jwt", &jwt::parse, &jwt::schema},
+    {"mtls", &mtls::parse, &mtls::schema},
 };
 }  // namespace
 

@@ -14,6 +14,7 @@
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/config/env.hpp"
 #include "gatehouse/config/loader.hpp"
+#include "gatehouse/config/schema.hpp"
 
 namespace gatehouse::config {
 
@@ -29,8 +30,9 @@ public:
     // Records an error at node's position.
     void error(const YAML::Node& node, const std::string& path, std::string message);
 
-    // Reports keys of a mapping that are not in allowed. Returns false if node is not a mapping.
-    bool expect_map(const YAML::Node& node, const std::string& path, std::initializer_list<std::string_view> allowed);
+    // Reports keys of a mapping that are not properties of object (its schema, which
+    // --print-schema publishes). Returns false if node is not a mapping.
+    bool expect_map(const YAML::Node& node, const std::string& path, const schema::node& object);
 
     static std::string join(const std::string& path, std::string_view key) {
         return path.empty() ? std::string(key) : path + "." + std::string(key);
@@ -91,5 +93,6 @@ private:
 // Reads a { set: {Name: value}, add: {...}, remove: [Name] } block (route header edits, the
 // headers filter): names must be tokens, values free of control characters.
 void read_header_edits(reader& r, const YAML::Node& node, const std::string& path, header_edits& out);
+schema::ref header_edits_schema();
 
 }  // namespace gatehouse::config

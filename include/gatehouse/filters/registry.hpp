@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "gatehouse/config/schema.hpp"
 #include "gatehouse/filters/factory.hpp"
 
 namespace YAML {
@@ -25,6 +26,7 @@ using parse_function = std::shared_ptr<const filter_factory> (*)(config::reader&
 struct filter_type {
     std::string_view name;
     parse_function parse;
+    config::schema::ref (*schema)();  // the keys parse accepts, "type" included
 };
 
 // Every filter type the gateway knows.

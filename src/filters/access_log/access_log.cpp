@@ -400,8 +400,21 @@ std::shared_ptr<const filter_factory> make_factory(settings s) {
     return std::make_shared<access_log_factory>(std::move(s), std::move(logger));
 }
 
+config::schema::ref schema() {
+    namespace sc = config::schema;
+    static const auto s =
+        sc::object("filter_access_log", "One JSON line per request, written by a thread of its own",
+                   {{"type", sc::constant("access_log"), {}, true},
+                    {"output", sc::string(), "stdout (default), stderr or a file path"},
+                    {"fields", sc::strings(), "which fields, in this order (default all)"},
+                    {"buffer", sc::size(), "each worker's batch of lines (default 64KiB)"},
+                    {"flush", sc::duration(), "batches are handed over at least this often (default 1s)"},
+                    {"on_overflow", sc::words({"drop", "block"}), "when the writer cannot keep up (default drop)"}});
+    return s;
+}
+
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "output", "fields", "buffer", "flush", "on_overflow"})) {
+    if (!r.expect_map(node, path, *schema())) {
         return nullptr;
     }
     auto before = r.errors.size();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gatehouse/config/config.hpp"
+#include "gatehouse/config/schema.hpp"
 #include "gatehouse/filters/factory.hpp"
 
 namespace YAML {
@@ -57,6 +58,8 @@ struct settings {
 void format_line(const settings& s, const request_context& ctx, const exchange_log& log, std::string& out);
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
+// The keys parse accepts, with their types (--print-schema).
+config::schema::ref schema();
 std::shared_ptr<const filter_factory> make_factory(settings s);
 
 }  // namespace gatehouse::filters::access_log

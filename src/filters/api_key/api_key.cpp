@@ -226,6 +226,14 @@ bool valid_consumer(std::string_view name) {
     return !name.empty() && name.size() <= 128 && http::valid_token(name);
 }
 
+config::schema::ref key_entry_schema() {
+    namespace sc = config::schema;
+    static const auto s = sc::object("api_key_entry", "A consumer and its key",
+                                     {{"consumer", sc::string(), "the consumer's name", true},
+                                      {"key", sc::string(), "at least 8 characters; use ${ENV}", true}});
+    return s;
+}
+
 using key_entries = std::vector<std::pair<std::string, std::string>>;  // consumer, key
 
 // A list of { consumer, key }, from the config or from keys_file.
@@ -237,7 +245,7 @@ void read_entries(config::reader& r, const YAML::Node& list, const std::string& 
     }
     for (std::size_t i = 0; i < list.size(); ++i) {
         auto ip = config::reader::index(p, i);
-        if (!r.expect_map(list[i], ip, {"consumer", "key"})) continue;
+        if (!r.expect_map(list[i], ip, *key_entry_schema())) continue;
         auto consumer =
             list[i]["consumer"].IsDefined() ? r.string(list[i]["consumer"], ip + ".consumer") : std::nullopt;
         auto key = list[i]["key"].IsDefined() ? r.string(list[i]["key"], ip + ".key") : std::nullopt;
@@ -300,10 +308,24 @@ void read_keys_env(config::reader& r, const YAML::Node& n, const std::string& wh
 
 }  // namespace
 
+config::schema::ref schema() {
+    namespace sc = config::schema;
+    static const auto s = sc::object(
+        "filter_api_key", "Requires a known API key; names the consumer",
+        {{"type", sc::constant("api_key"), {}, true},
+         {"header", sc::any_of({sc::string(), sc::null()}), "the field holding the key (default X-Api-Key; ~: none)"},
+         {"query", sc::string(), "also accept the key in this query parameter"},
+         {"keys", sc::list(key_entry_schema()), "consumers and their keys"},
+         {"keys_file", sc::string(), "a YAML file with such a list"},
+         {"keys_env", sc::string(), "an environment variable holding consumer:key,consumer:key"},
+         {"allow", sc::strings(), "consumers allowed through this instance (default all)"},
+         {"strip", sc::boolean(), "remove the key before forwarding (default true)"},
+         {"consumer_header", sc::string(), "send the consumer's name upstream in this field"}});
+    return s;
+}
+
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(
-            node, path,
-            {"type", "header", "query", "keys", "keys_file", "keys_env", "allow", "strip", "consumer_header"})) {
+    if (!r.expect_map(node, path, *schema())) {
         return nullptr;
     }
     auto before = r.errors.size();

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "gatehouse/config/schema.hpp"
 #include "gatehouse/filters/factory.hpp"
 
 namespace YAML {
@@ -43,5 +44,7 @@ bool parse_key_list(std::string_view text, std::vector<std::pair<std::string, st
 std::string strip_query_parameter(std::string_view target, std::string_view name);
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
+// The keys parse accepts, with their types (--print-schema).
+config::schema::ref schema();
 
 }  // namespace gatehouse::filters::api_key

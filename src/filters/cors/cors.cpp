@@ -208,10 +208,22 @@ private:
 
 }  // namespace
 
+config::schema::ref schema() {
+    namespace sc = config::schema;
+    static const auto s =
+        sc::object("filter_cors", "Answers CORS preflights and adds CORS fields to responses",
+                   {{"type", sc::constant("cors"), {}, true},
+                    {"allow_origins", sc::strings(), "exact origins, https://*.example.com wildcards, or *", true},
+                    {"allow_methods", sc::strings(), "methods a preflight may ask for (default GET, HEAD, POST)"},
+                    {"allow_headers", sc::strings(), "request headers a preflight may ask for (default: those asked)"},
+                    {"expose_headers", sc::strings(), "response headers scripts may read"},
+                    {"allow_credentials", sc::boolean(), "send Access-Control-Allow-Credentials: true (default false)"},
+                    {"max_age", sc::duration(), "how long browsers may cache a preflight"}});
+    return s;
+}
+
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path,
-                      {"type", "allow_origins", "allow_methods", "allow_headers", "expose_headers", "allow_credentials",
-                       "max_age"})) {
+    if (!r.expect_map(node, path, *schema())) {
         return nullptr;
     }
     auto before = r.errors.size();

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gatehouse/config/config.hpp"
+#include "gatehouse/config/schema.hpp"
 #include "gatehouse/filters/factory.hpp"
 
 namespace YAML {
@@ -44,5 +45,7 @@ struct settings {
 };
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
+// The keys parse accepts, with their types (--print-schema).
+config::schema::ref schema();
 
 }  // namespace gatehouse::filters::cors

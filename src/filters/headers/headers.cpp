@@ -259,8 +259,17 @@ void read_list(config::reader& r, const YAML::Node& node, const std::string& pat
 
 }  // namespace
 
+config::schema::ref schema() {
+    namespace sc = config::schema;
+    static const auto s = sc::object("filter_headers", "Edits header fields; values may hold %{variables}",
+                                     {{"type", sc::constant("headers"), {}, true},
+                                      {"request", config::header_edits_schema(), "edits to the request sent upstream"},
+                                      {"response", config::header_edits_schema(), "edits to the response sent back"}});
+    return s;
+}
+
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "request", "response"})) {
+    if (!r.expect_map(node, path, *schema())) {
         return nullptr;
     }
     auto before = r.errors.size();

@@ -72,8 +72,18 @@ private:
 
 }  // namespace
 
+config::schema::ref schema() {
+    namespace sc = config::schema;
+    static const auto s = sc::object("filter_ip_filter", "Allows or denies client addresses",
+                                     {{"type", sc::constant("ip_filter"), {}, true},
+                                      {"allow", sc::strings(), "networks allowed; every other address gets 403"},
+                                      {"deny", sc::strings(), "networks refused with 403; checked before allow"},
+                                      {"trusted_proxies", sc::strings(), "peers whose X-Forwarded-For is believed"}});
+    return s;
+}
+
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "allow", "deny", "trusted_proxies"})) {
+    if (!r.expect_map(node, path, *schema())) {
         return nullptr;
     }
     auto before = r.errors.size();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gatehouse/common/ip_network.hpp"
+#include "gatehouse/config/schema.hpp"
 #include "gatehouse/filters/factory.hpp"
 
 namespace YAML {
@@ -35,5 +36,7 @@ struct settings {
 std::string effective_client(const settings& s, std::string_view peer, std::string_view forwarded_for);
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
+// The keys parse accepts, with their types (--print-schema).
+config::schema::ref schema();
 
 }  // namespace gatehouse::filters::ip_filter

@@ -25,10 +25,34 @@ std::optional<std::string> read_whole_file(const std::string& path) {
     return buffer.str();
 }
 
+namespace sc = config::schema;
+
+sc::ref key_schema() {
+    static const auto s =
+        sc::object("jwt_key", "A key tokens are verified with: a secret (HS*) or a public key (RS*, PS*, ES*, EdDSA)",
+                   {{"kid", sc::string(), "the kid tokens name it by"},
+                    {"alg", sc::string(), "HS256, RS256, ES256, EdDSA, ...", true},
+                    {"secret", sc::string(), "HMAC secret, at least 32 bytes; use ${ENV}"},
+                    {"pem", sc::string(), "a PEM public key or certificate"},
+                    {"pem_file", sc::string(), "a file holding one"}});
+    return s;
+}
+
+sc::ref jwks_schema() {
+    static const auto s =
+        sc::object("jwt_jwks", "Keys fetched from the identity provider",
+                   {{"url", sc::string(), "https:// URL of the JWKS", true},
+                    {"ca_file", sc::string(), "CAs to trust instead of the system's"},
+                    {"cache_duration", sc::duration(), "freshness without Cache-Control max-age (default 10m)"},
+                    {"refetch_interval", sc::duration(), "an unknown kid refetches at most this often (default 30s)"},
+                    {"timeout", sc::duration(), "for one whole fetch (default 5s)"}});
+    return s;
+}
+
 // One entry of keys: a secret for an HS algorithm, a PEM public key for the others.
 void read_key(config::reader& r, const YAML::Node& entry, const std::string& kp,
               std::vector<std::shared_ptr<key>>& out) {
-    if (!r.expect_map(entry, kp, {"kid", "alg", "secret", "pem", "pem_file"})) return;
+    if (!r.expect_map(entry, kp, *key_schema())) return;
     std::string kid;
     if (auto n = entry["kid"]; n.IsDefined()) kid = r.string(n, kp + ".kid").value_or("");
     auto alg_node = entry["alg"];
@@ -121,7 +145,7 @@ void read_jwks_file(config::reader& r, const YAML::Node& n, const std::string& w
 }
 
 void read_jwks_source(config::reader& r, const YAML::Node& n, const std::string& jp, std::optional<jwks_source>& out) {
-    if (r.expect_map(n, jp, {"url", "ca_file", "cache_duration", "refetch_interval", "timeout"})) {
+    if (r.expect_map(n, jp, *jwks_schema())) {
         jwks_source src;
         if (auto u = n["url"]; !u.IsDefined()) {
             r.error(n, jp + ".url", "missing required key \"url\" (https://.../jwks.json)");
@@ -179,11 +203,28 @@ void read_claims_to_headers(config::reader& r, const YAML::Node& n, const std::s
 
 }  // namespace
 
+config::schema::ref schema() {
+    static const auto s =
+        sc::object("filter_jwt", "Requires a valid JSON Web Token (Authorization: Bearer)",
+                   {{"type", sc::constant("jwt"), {}, true},
+                    {"keys", sc::list(key_schema()), {}},
+                    {"jwks_file", sc::string(), "a JWKS document on disk"},
+                    {"jwks", jwks_schema(), {}},
+                    {"issuer", sc::strings(), "iss must be one of these"},
+                    {"audience", sc::strings(), "aud must contain one of these"},
+                    {"leeway", sc::duration(), "clock skew allowed for exp and nbf (default 30s)"},
+                    {"required_claims", sc::strings(), "claims that must be present"},
+                    {"claims_to_headers", sc::map(sc::string()), "claim: Header-Name, sent upstream"},
+                    {"consumer_claim", sc::string(), "the claim that names the consumer, e.g. sub"},
+                    {"strip_authorization", sc::boolean(), "do not forward the token (default false)"},
+                    {"max_token_bytes", sc::size(), "longer tokens are refused unparsed (default 8KiB)"},
+                    {"cache_size", sc::integer(0, 1'000'000), "verified tokens each worker remembers (default 4096)"},
+                    {"require_exp", sc::boolean(), "refuse tokens without exp (default true)"}});
+    return s;
+}
+
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path,
-                      {"type", "keys", "jwks_file", "jwks", "issuer", "audience", "leeway", "required_claims",
-                       "claims_to_headers", "consumer_claim", "strip_authorization", "max_token_bytes", "cache_size",
-                       "require_exp"})) {
+    if (!r.expect_map(node, path, *schema())) {
         return nullptr;
     }
     auto before = r.errors.size();

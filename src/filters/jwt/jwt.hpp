@@ -16,6 +16,7 @@
 
 #include "gatehouse/common/openssl.hpp"
 #include "gatehouse/config/config.hpp"
+#include "gatehouse/config/schema.hpp"
 #include "gatehouse/filters/factory.hpp"
 #include "jwks_fetcher.hpp"
 namespace boost::json {
@@ -121,6 +122,8 @@ verdict verify_token(const settings& s, std::string_view token,
                      const std::vector<std::shared_ptr<key>>* keys = nullptr);
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
+// The keys parse accepts, with their types (--print-schema).
+config::schema::ref schema();
 // The factory for checked settings (config.cpp parses, jwt.cpp holds the filter).
 std::shared_ptr<const filter_factory> make_factory(settings s);
 

@@ -90,8 +90,21 @@ private:
 
 }  // namespace
 
+config::schema::ref schema() {
+    namespace sc = config::schema;
+    static const auto s =
+        sc::object("filter_mtls", "Requires a verified client certificate, optionally from a list",
+                   {{"type", sc::constant("mtls"), {}, true},
+                    {"subjects", sc::strings(), "allowed subjects, as RFC 2253 writes them"},
+                    {"sans", sc::strings(), "allowed subjectAltName values"},
+                    {"consumer", sc::words({"common_name", "subject", "san", "fingerprint"}),
+                     "what names the consumer (default common_name)"},
+                    {"consumer_header", sc::string(), "send the consumer's name upstream in this field"}});
+    return s;
+}
+
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "subjects", "sans", "consumer", "consumer_header"})) return nullptr;
+    if (!r.expect_map(node, path, *schema())) return nullptr;
     const auto before = r.errors.size();
     settings s;
     if (auto n = node["subjects"]; n.IsDefined()) {

@@ -8,10 +8,35 @@ namespace gatehouse::filters::rate_limit {
 
 namespace {
 
+namespace sc = config::schema;
+
+sc::ref redis_schema() {
+    static const auto s = sc::object(
+        "rate_limit_redis", "The Redis server that holds the buckets",
+        {{"address", sc::string(), "host:port", true},
+         {"username", sc::string(), "for AUTH (Redis 6 ACL users)"},
+         {"password", sc::string(), "for AUTH; use ${ENV}"},
+         {"database", sc::integer(0, 10'000), "SELECTed on every connection (default 0)"},
+         {"connections", sc::integer(1, 64), "per worker, pipelined (default 2)"},
+         {"timeout", sc::duration(), "per command (default 100ms)"},
+         {"connect_timeout", sc::duration(), "default 1s"},
+         {"max_backoff", sc::duration(), "reconnect attempts back off up to this (default 5s)"},
+         {"key_prefix", sc::string(), "default gatehouse:rl:"},
+         {"log_interval", sc::duration(), "one warning per interval while Redis cannot answer (default 10s)"}});
+    return s;
+}
+
+sc::ref limit_schema() {
+    static const auto s = sc::object("rate_limit_limit", "rate requests per per, burst at once",
+                                     {{"name", sc::string(), "names the limit in headers and Redis keys"},
+                                      {"rate", sc::integer(1, 1'000'000'000), {}, true},
+                                      {"per", sc::duration(), {}, true},
+                                      {"burst", sc::integer(1, 1'000'000'000), "default rate"}});
+    return s;
+}
+
 void parse_redis(config::reader& r, const YAML::Node& node, const std::string& path, redis_settings& out) {
-    if (!r.expect_map(node, path,
-                      {"address", "username", "password", "database", "connections", "timeout", "connect_timeout",
-                       "max_backoff", "key_prefix", "log_interval"})) {
+    if (!r.expect_map(node, path, *redis_schema())) {
         return;
     }
     auto& c = out.connection;
@@ -66,7 +91,7 @@ void read_key(config::reader& r, const YAML::Node& n, const std::string& where,
 
 // One entry of limits (index i, for its default name).
 void read_limit(config::reader& r, const YAML::Node& entry, const std::string& lp, std::size_t i, settings& s) {
-    if (!r.expect_map(entry, lp, {"name", "rate", "per", "burst"})) return;
+    if (!r.expect_map(entry, lp, *limit_schema())) return;
     limit l;
     l.name = "limit" + std::to_string(i + 1);
     if (auto n = entry["name"]; n.IsDefined()) {
@@ -112,9 +137,22 @@ void read_limits(config::reader& r, const YAML::Node& node, const std::string& p
 
 }  // namespace
 
+config::schema::ref schema() {
+    static const auto s = sc::object(
+        "filter_rate_limit", "Token buckets per client, consumer, route or header",
+        {{"type", sc::constant("rate_limit"), {}, true},
+         {"key", sc::strings(), "client_ip (default), consumer, route, header:NAME"},
+         {"limits", sc::list(limit_schema()), "1 to 8 limits", true},
+         {"backend", sc::words({"local", "redis"}), "default local"},
+         {"max_keys", sc::integer(16, 100'000'000), "the local table's size (default 100000)"},
+         {"headers", sc::boolean(), "send RateLimit-Policy and RateLimit (default true)"},
+         {"redis", redis_schema(), {}},
+         {"on_backend_error", sc::words({"allow", "deny", "local"}), "while Redis cannot answer (default local)"}});
+    return s;
+}
+
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path,
-                      {"type", "key", "limits", "backend", "max_keys", "headers", "redis", "on_backend_error"})) {
+    if (!r.expect_map(node, path, *schema())) {
         return nullptr;
     }
     auto before = r.errors.size();

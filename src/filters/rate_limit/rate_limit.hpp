@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gatehouse/config/config.hpp"
+#include "gatehouse/config/schema.hpp"
 #include "gatehouse/filters/factory.hpp"
 #include "gatehouse/redis/client.hpp"
 
@@ -97,6 +98,8 @@ private:
 };
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
+// The keys parse accepts, with their types (--print-schema).
+config::schema::ref schema();
 // The factory for checked settings (config.cpp parses, rate_limit.cpp holds the filter).
 std::shared_ptr<const filter_factory> make_factory(settings s);
 

@@ -141,8 +141,21 @@ std::shared_ptr<const filter_factory> make_factory(settings s) {
     return std::make_shared<request_id_factory>(std::move(s));
 }
 
+config::schema::ref schema() {
+    namespace sc = config::schema;
+    static const auto s = sc::object(
+        "filter_request_id", "Gives every request an id (and a trace context) sent upstream and logged",
+        {{"type", sc::constant("request_id"), {}, true},
+         {"header", sc::string(), "the field the id is read from and forwarded in (default X-Request-Id)"},
+         {"trust_incoming", sc::boolean(), "keep a valid id sent by the client (default true)"},
+         {"trace_context", sc::boolean(), "continue or start a W3C traceparent (default true)"},
+         {"sample", sc::boolean(), "the sampled flag of traces the gateway starts (default true)"},
+         {"response_header", sc::boolean(), "with a custom header, echo the id to the client (default true)"}});
+    return s;
+}
+
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "header", "trust_incoming", "trace_context", "sample", "response_header"})) {
+    if (!r.expect_map(node, path, *schema())) {
         return nullptr;
     }
     auto before = r.errors.size();

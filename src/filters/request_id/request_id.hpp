@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "gatehouse/config/schema.hpp"
 #include "gatehouse/filters/factory.hpp"
 
 namespace YAML {
@@ -28,6 +29,8 @@ struct settings {
 bool parse_traceparent(std::string_view value, std::string_view& trace_id, std::string_view& flags);
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
+// The keys parse accepts, with their types (--print-schema).
+config::schema::ref schema();
 std::shared_ptr<const filter_factory> make_factory(settings s);
 
 }  // namespace gatehouse::filters::request_id

@@ -39,8 +39,19 @@ private:
 
 }  // namespace
 
+config::schema::ref schema() {
+    namespace sc = config::schema;
+    static const auto s =
+        sc::object("filter_respond", "Answers the request itself with a JSON error",
+                   {{"type", sc::constant("respond"), {}, true},
+                    {"status", sc::integer(200, 599), "default 403"},
+                    {"error", sc::string(), "the JSON error code, also the reason in logs (default forbidden)"},
+                    {"message", sc::string(), "the JSON message"}});
+    return s;
+}
+
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path) {
-    if (!r.expect_map(node, path, {"type", "status", "error", "message"})) {
+    if (!r.expect_map(node, path, *schema())) {
         return nullptr;
     }
     auto before = r.errors.size();

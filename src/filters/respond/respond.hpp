@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "gatehouse/config/schema.hpp"
 #include "gatehouse/filters/factory.hpp"
 
 namespace YAML {
@@ -23,5 +24,7 @@ struct settings {
 };
 
 std::shared_ptr<const filter_factory> parse(config::reader& r, const YAML::Node& node, const std::string& path);
+// The keys parse accepts, with their types (--print-schema).
+config::schema::ref schema();
 
 }  // namespace gatehouse::filters::respond
