@@ -7,12 +7,16 @@
 #include <iostream>
 #include <string>
 
+#include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
 #include "gatehouse/admin/probe.hpp"
+#include "gatehouse/common/ip_network.hpp"
 #include "gatehouse/config/loader.hpp"
 #include "gatehouse/config/schema.hpp"
 #include "gatehouse/observability/logging.hpp"
+#include "gatehouse/router/route_table.hpp"
+#include "gatehouse/server/explain.hpp"
 #include "gatehouse/server/server.hpp"
 
 namespace {
@@ -25,6 +29,10 @@ Usage:
   gatehouse --health-check [URL]
                                GET URL (default http://127.0.0.1:9901/healthz), exit 0 on
                                a 2xx answer within 3 s, else 1 (for container health checks)
+  gatehouse explain --config FILE 'GET https://api.example.com/users/42' [-H 'Name: value']...
+                   [--client-ip ADDRESS] [--json]
+                               where would this request go, and why: the normalised path,
+                               each route tried, each filter's decision, the upstream request
   gatehouse --print-schema     print the JSON Schema (draft 2020-12) of the config file, for
                                editors (yaml-language-server) and linters
   gatehouse --help             show this help
@@ -46,9 +54,65 @@ int print_errors(const std::vector<gatehouse::config::config_error>& errors) {
     return 1;
 }
 
+// gatehouse explain --config FILE 'GET https://host/path' [-H 'Name: value']... [--client-ip A] [--json]
+int explain_command(int argc, char** argv) {
+    std::string config_path;
+    std::optional<gatehouse::server::explain_input> input;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string client_ip = "127.0.0.1";
+    bool as_json = false;
+    for (int i = 2; i < argc; ++i) {
+        std::string arg = argv[i];
+        if ((arg == "--config" || arg == "-c") && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if ((arg == "-H" || arg == "--header") && i + 1 < argc) {
+            std::pair<std::string, std::string> field;
+            if (!gatehouse::server::parse_explain_header(argv[++i], field)) {
+                std::cerr << "gatehouse explain: invalid header \"" << argv[i] << "\" (expected 'Name: value')\n";
+                return 2;
+            }
+            headers.push_back(std::move(field));
+        } else if (arg == "--client-ip" && i + 1 < argc) {
+            client_ip = argv[++i];
+            if (!gatehouse::common::parse_address(client_ip)) {
+                std::cerr << "gatehouse explain: --client-ip needs an IP address\n";
+                return 2;
+            }
+        } else if (arg == "--json") {
+            as_json = true;
+        } else if (!arg.starts_with("-") && !input) {
+            std::string error;
+            input = gatehouse::server::parse_explain_line(arg, error);
+            if (!input) {
+                std::cerr << "gatehouse explain: " << error << '\n';
+                return 2;
+            }
+        } else {
+            std::cerr << "gatehouse explain: unknown or incomplete argument \"" << arg << "\"\n\n" << usage;
+            return 2;
+        }
+    }
+    if (config_path.empty() || !input) {
+        std::cerr << "gatehouse explain: --config FILE and a request ('GET https://host/path') are required\n\n"
+                  << usage;
+        return 2;
+    }
+    input->headers = std::move(headers);
+    input->client_ip = client_ip;
+    auto loaded = gatehouse::config::load_config_file(config_path, gatehouse::config::process_env());
+    if (!loaded.errors.empty()) return print_errors(loaded.errors);
+    auto routes = gatehouse::router::route_table::compile(*loaded.config);
+    auto result = gatehouse::server::explain(*loaded.config, *routes, *input);
+    // Values taken from the environment stay out of the answer, as on /config.
+    std::cout << gatehouse::server::redact(
+        as_json ? boost::json::serialize(result) + "\n" : gatehouse::server::explain_text(result), *loaded.config);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc > 1 && std::string_view(argv[1]) == "explain") return explain_command(argc, argv);
     std::string config_path;
     bool validate_only = false;
     for (int i = 1; i < argc; ++i) {

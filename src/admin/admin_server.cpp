@@ -180,12 +180,18 @@ struct admin_server::impl {
             if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
             return make_response(200, "application/json", h.upstreams(), v, keep);
         }
+        if (target == "/explain" && h.explain) {
+            if (auto r = only(http::verb::post, "POST")) return *r;
+            auto [status, body] = h.explain(req.body());
+            return make_response(status, "application/json", std::move(body), v, keep);
+        }
         if (target == "/reload") {
             if (auto r = only(http::verb::post, "POST")) return *r;
             auto outcome = h.reload();
             return make_response(outcome.ok ? 200 : 400, "application/json", std::move(outcome.json), v, keep);
         }
-        return json_error(404, "not_found", "admin pages: /healthz /readyz /metrics /config /upstreams POST /reload");
+        return json_error(404, "not_found",
+                          "admin pages: /healthz /readyz /metrics /config /upstreams POST /explain POST /reload");
     }
 
     asio::awaitable<void> serve(tcp::socket socket) {

@@ -11,6 +11,8 @@
 #include "gatehouse/io/send.hpp"
 #include "gatehouse/io/tunnel.hpp"
 #include "gatehouse/server/worker.hpp"
+#include "head_fields.hpp"
+#include "upstream_head.hpp"
 
 namespace gatehouse::server {
 
@@ -19,105 +21,6 @@ namespace beast = boost::beast;
 using boost::system::error_code;
 
 namespace {
-
-// Connection-nominated fields (RFC 9110 section 7.6.1), collected once per message from every
-// Connection line as views into the message: then one comparison per nominated name for each
-// field. Framing and Host are never removed this way: the gateway sets them itself.
-class nominated_fields {
-public:
-    // False when the message names more than max_connection_tokens (the caller refuses it).
-    bool collect(const http::fields& all) {
-        for (auto [it, end] = all.equal_range(beast::http::field::connection); it != end; ++it) add(it->value());
-        return !overflow_;
-    }
-    bool collect(const http::response_head& head) {
-        for (const auto& field : head.fields()) {
-            if (http::iequals(field.name, "connection")) add(field.value);
-        }
-        return !overflow_;
-    }
-    bool contains(std::string_view name) const {
-        for (std::size_t i = 0; i < count_; ++i) {
-            if (http::iequals(names_[i], name)) return true;
-        }
-        return false;
-    }
-
-private:
-    void add(std::string_view value) {
-        http::for_each_list_token(value, [&](std::string_view token) {
-            if (http::iequals(token, "close") || http::iequals(token, "keep-alive") || http::iequals(token, "host") ||
-                http::iequals(token, "content-length")) {
-                return;
-            }
-            if (count_ == names_.size()) {
-                overflow_ = true;
-                return;
-            }
-            names_[count_++] = token;
-        });
-    }
-
-    std::array<std::string_view, http::max_connection_tokens> names_;
-    std::size_t count_ = 0;
-    bool overflow_ = false;
-};
-
-// True for a field that describes this connection only: hop-by-hop, or named in Connection.
-bool connection_scoped(const http::fields::value_type& field, const nominated_fields& nominated) {
-    return http::is_hop_by_hop(field.name()) || nominated.contains(field.name_string());
-}
-bool connection_scoped(const http::field_line& field, const nominated_fields& nominated) {
-    return http::is_hop_by_hop_name(field.name) || nominated.contains(field.name);
-}
-
-// True if the route's edits remove or replace the field called name.
-bool edited(const config::header_edits& edits, std::string_view name) {
-    for (const auto& removed : edits.remove) {
-        if (http::iequals(removed, name)) return true;
-    }
-    for (const auto& [set_name, value] : edits.set) {
-        if (http::iequals(set_name, name)) return true;
-    }
-    return false;
-}
-
-// The route's set and add fields, then the filters' (which win over the route's for a name
-// both set), after the message's own.
-template <typename String>
-void append_edits(String& out, const config::header_edits& edits, const filters::head_edits& filter_edits) {
-    for (const auto& [name, value] : edits.set) {
-        if (!filter_edits.replaces(name)) http::append_field(out, name, value);
-    }
-    for (const auto& [name, value] : edits.add) {
-        if (!filter_edits.replaces(name)) http::append_field(out, name, value);
-    }
-    filter_edits.for_each_field(
-        [&](std::string_view name, std::string_view value) { http::append_field(out, name, value); });
-}
-
-// True if the message's own field called name gives way to an edit.
-bool edited(const config::header_edits& edits, const filters::head_edits& filter_edits, std::string_view name) {
-    return edited(edits, name) || (!filter_edits.empty() && filter_edits.replaces(name));
-}
-
-// Request fields the gateway writes itself, or that say who the client is and so must not
-// come from the client: an upstream that believes a client's Forwarded or X-Real-IP would log,
-// authorise or rate-limit by an address the client chose (Beast has no enum for them).
-enum class gateway_field_kind { none, forwarded_for, other_gateway, client_certificate };
-gateway_field_kind gateway_field(std::string_view name) {
-    if (name.size() < 9 || (name[0] != 'x' && name[0] != 'X' && name[0] != 'f' && name[0] != 'F')) {
-        return gateway_field_kind::none;
-    }
-    if (http::iequals(name, "x-forwarded-for")) return gateway_field_kind::forwarded_for;
-    if (http::iequals(name, "x-forwarded-client-cert")) return gateway_field_kind::client_certificate;
-    if (http::iequals(name, "x-forwarded-proto") || http::iequals(name, "x-forwarded-host") ||
-        http::iequals(name, "x-request-id") || http::iequals(name, "forwarded") || http::iequals(name, "x-real-ip") ||
-        http::iequals(name, "x-forwarded-port") || http::iequals(name, "x-forwarded-prefix")) {
-        return gateway_field_kind::other_gateway;
-    }
-    return gateway_field_kind::none;
-}
 
 // The upstream response's fields that go on to the client: not connection-scoped, not
 // X-Request-Id (the gateway's own), not replaced by an edit, and without Content-Length where
@@ -137,127 +40,34 @@ void append_upstream_fields(std::pmr::string& out, const http::response_head& he
 
 }  // namespace
 
-// What the client's fields say about forwarding, collected while they are copied.
-struct relay::forwarding {
-    explicit forwarding(const std::pmr::polymorphic_allocator<char>& allocator) : forwarded_for(allocator) {}
-    std::pmr::string forwarded_for;  // X-Forwarded-For lines, joined
-    bool proxy_proto = false;        // a trusted proxy's X-Forwarded-Proto / -Host is passed on
-    bool proxy_host = false;
-};
-
 relay::relay(client_connection& connection, request_state& rs)
     : client_(connection), rs_(rs), client_head_(rs.allocator) {}
 
 void relay::request_head(std::string_view endpoint, std::pmr::string& out) {
     rs_.chain->on_upstream_request(rs_.ctx, endpoint);
     const auto& req = rs_.parser.get();
-    const auto& route = rs_.route->config;
-    std::string_view target =
-        rs_.ctx.upstream_target ? std::string_view(*rs_.ctx.upstream_target) : std::string_view(rs_.target);
-    std::pmr::string rewritten(rs_.allocator);
-    if (route.strip_prefix && target.starts_with(*route.strip_prefix)) {
-        rewritten = route.replace_prefix.value_or("");
-        rewritten += target.substr(route.strip_prefix->size());
-        if (rewritten.empty() || rewritten.front() != '/') {
-            rewritten.insert(rewritten.begin(), '/');
-        }
-        target = rewritten;
-    }
-    out.reserve(512);
-    http::append_request_line(out, req.method_string(), target);
-    forwarding fwd(rs_.allocator);
-    copy_request_fields(out, fwd);
-    append_gateway_fields(endpoint, out, fwd);
-}
-
-// One pass over the client's fields: keep what is end-to-end, collect X-Forwarded-For, leave
-// out what the gateway or the route sets itself (no edits of Beast's field tree).
-void relay::copy_request_fields(std::pmr::string& out, forwarding& fwd) {
-    const auto& req = rs_.parser.get();
-    const auto& route = rs_.route->config;
-    const auto& edits = route.request_headers;
-    const auto& filter_edits = rs_.ctx.upstream_edits;
-    nominated_fields nominated;
-    nominated.collect(req);  // within the cap: check_request refused more
-    const auto& identity = rs_.gen->snap->config->identity_fields;
-    for (const auto& field : req) {
-        auto id = field.name();
-        auto name = field.name_string();
-        if (connection_scoped(field, nominated) || id == beast::http::field::expect ||
-            id == beast::http::field::content_length ||
-            (id == beast::http::field::host && (route.host_rewrite || rs_.forwarded_host.empty()))) {
-            continue;  // Expect: 100-continue is answered by the gateway; framing is set below
-        }
-        switch (gateway_field(name)) {
-            case gateway_field_kind::forwarded_for:
-                if (!fwd.forwarded_for.empty()) fwd.forwarded_for += ", ";
-                fwd.forwarded_for += field.value();
-                continue;
-            case gateway_field_kind::other_gateway:
-                // A trusted proxy describes its own client; anyone else's description is dropped.
-                if (!rs_.from_trusted_proxy || http::iequals(name, "x-request-id")) continue;
-                fwd.proxy_proto = fwd.proxy_proto || http::iequals(name, "x-forwarded-proto");
-                fwd.proxy_host = fwd.proxy_host || http::iequals(name, "x-forwarded-host");
-                break;
-            case gateway_field_kind::client_certificate:
-                continue;  // only the gateway vouches for a client certificate, even behind a proxy
-            case gateway_field_kind::none:
-                break;
-        }
-        if (edited(edits, filter_edits, name) ||
-            (rs_.drop_underscore_fields && name.find('_') != std::string_view::npos) ||
-            (!identity.empty() && std::any_of(identity.begin(), identity.end(),
-                                              [&](const std::string& n) { return http::iequals(n, name); }))) {
-            continue;
-        }
-        if (rs_.max_forwards && id == beast::http::field::max_forwards) {
-            out += "Max-Forwards: ";  // one hop less (RFC 9110 section 7.6.2)
-            http::append_number(out, *rs_.max_forwards - 1);
-            out += "\r\n";
-            continue;
-        }
-        http::append_field(out, name, field.value());
-    }
-}
-
-void relay::append_gateway_fields(std::string_view endpoint, std::pmr::string& out, forwarding& fwd) {
-    const auto& route = rs_.route->config;
-    const auto& edits = route.request_headers;
-    const auto& filter_edits = rs_.ctx.upstream_edits;
-    // An HTTP/1.1 request must name a host (RFC 9112 section 3.2): when the client named none
-    // (HTTP/1.0 without Host, or an empty Host), the upstream gets the endpoint's own authority.
-    if (!edited(edits, filter_edits, "Host")) {
-        if (route.host_rewrite) {
-            http::append_field(out, "Host", *route.host_rewrite);
-        } else if (rs_.forwarded_host.empty()) {
-            http::append_field(out, "Host", endpoint);
-        }
-    }
-    if (rs_.framing == http::body_framing::length) {
-        out += "Content-Length: ";
-        http::append_number(out, rs_.content_length);
-        out += "\r\n";
-    } else if (rs_.framing == http::body_framing::chunked) {
-        out += "Transfer-Encoding: chunked\r\n";
-    }
-    if (rs_.websocket) out += "Connection: upgrade\r\nUpgrade: websocket\r\n";
-    auto& xff = fwd.forwarded_for;
-    if (!xff.empty()) xff += ", ";
-    xff += client_.client_ip_;
-    if (!edited(edits, filter_edits, "X-Forwarded-For")) http::append_field(out, "X-Forwarded-For", xff);
-    if (!fwd.proxy_proto && !edited(edits, filter_edits, "X-Forwarded-Proto")) {
-        http::append_field(out, "X-Forwarded-Proto", client_.scheme());
-    }
-    if (!fwd.proxy_host && !rs_.forwarded_host.empty() && !edited(edits, filter_edits, "X-Forwarded-Host")) {
-        http::append_field(out, "X-Forwarded-Host", rs_.forwarded_host);
-    }
-    if (!edited(edits, filter_edits, "X-Request-Id")) http::append_field(out, "X-Request-Id", rs_.ctx.request_id);
-    if (client_.forward_client_certificate_ && client_.peer_certificate_ &&
-        !edited(edits, filter_edits, "X-Forwarded-Client-Cert")) {
-        http::append_field(out, "X-Forwarded-Client-Cert", client_.peer_certificate_->forwarded);
-    }
-    append_edits(out, edits, filter_edits);
-    out += "\r\n";
+    const upstream_head_input in{
+        .method = req.method_string(),
+        .target = rs_.ctx.upstream_target ? std::string_view(*rs_.ctx.upstream_target) : std::string_view(rs_.target),
+        .fields = req,
+        .route = rs_.route->config,
+        .filter_edits = rs_.ctx.upstream_edits,
+        .identity_fields = rs_.gen->snap->config->identity_fields,
+        .client_ip = client_.client_ip_,
+        .scheme = client_.scheme(),
+        .forwarded_host = rs_.forwarded_host,
+        .request_id = rs_.ctx.request_id,
+        .client_certificate = client_.forward_client_certificate_ && client_.peer_certificate_
+                                  ? std::string_view(client_.peer_certificate_->forwarded)
+                                  : std::string_view(),
+        .from_trusted_proxy = rs_.from_trusted_proxy,
+        .drop_underscore_fields = rs_.drop_underscore_fields,
+        .websocket = rs_.websocket,
+        .framing = rs_.framing,
+        .content_length = rs_.content_length,
+        .max_forwards = rs_.max_forwards,
+    };
+    write_upstream_request_head(in, endpoint, out);
 }
 
 // The head depends on the endpoint when filters see each try, or when Host falls back to the

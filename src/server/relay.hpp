@@ -34,10 +34,6 @@ public:
     bool keep_client() const { return keep_client_; }
 
 private:
-    // Parts of request_head: the client's fields that go on, then the gateway's own.
-    struct forwarding;
-    void copy_request_fields(std::pmr::string& out, forwarding& fwd);
-    void append_gateway_fields(std::string_view endpoint, std::pmr::string& out, forwarding& fwd);
     // Logs the status and lets the filters see the upstream's response head.
     void response_filters(const http::response_head& head);
     // The client's 101: the upstream's end-to-end fields, the route's and filters' edits.

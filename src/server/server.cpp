@@ -18,6 +18,7 @@
 #include "gatehouse/filters/log_files.hpp"
 #include "gatehouse/http/local_reply.hpp"
 #include "gatehouse/observability/logging.hpp"
+#include "gatehouse/server/explain.hpp"
 #include "gatehouse/server/worker.hpp"
 #include "gatehouse/upstream/dns.hpp"
 
@@ -126,6 +127,9 @@ void server::start() {
         h.config = [this] { return admin::config_to_json(*snapshot_->config, process_.config_checksum); };
         h.upstreams = [this] { return upstreams_json(); };
         h.reload = [this] { return reload(); };
+        h.explain = [this](std::string_view body) {
+            return explain_json(*snapshot_->config, *snapshot_->routes, body);
+        };
         h.settings = [this]() -> const config::admin_config& { return snapshot_->config->admin; };
         admin_ = std::make_unique<admin::admin_server>(control_, std::move(h));
         auto address = admin_->listen(*config.admin.listen);

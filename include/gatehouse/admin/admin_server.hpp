@@ -1,6 +1,6 @@
 #pragma once
 // The admin listener (its own address, loopback by default): /healthz, /readyz, /metrics,
-// /config and POST /reload. It runs on the control thread, never on a worker.
+// /config, /upstreams, POST /explain and POST /reload. It runs on the control thread, never on a worker.
 #include <functional>
 #include <memory>
 #include <optional>
@@ -21,11 +21,14 @@ struct reload_outcome {
 
 // What the admin pages show and do; all called on the control thread.
 struct handlers {
-    std::function<bool()> ready;                            // false while draining
-    std::function<std::string()> metrics;                   // Prometheus text
-    std::function<std::string()> config;                    // the running config as JSON, secrets redacted
-    std::function<std::string()> upstreams;                 // clusters and endpoints: health, load, failures
-    std::function<reload_outcome()> reload;                 // reload the config file
+    std::function<bool()> ready;             // false while draining
+    std::function<std::string()> metrics;    // Prometheus text
+    std::function<std::string()> config;     // the running config as JSON, secrets redacted
+    std::function<std::string()> upstreams;  // clusters and endpoints: health, load, failures
+    std::function<reload_outcome()> reload;  // reload the config file
+    // POST /explain: the request described by body (JSON) through the running config; the
+    // status (200, or 400 for a body it cannot read) and the JSON answer.
+    std::function<std::pair<unsigned, std::string>(std::string_view body)> explain;
     std::function<const config::admin_config&()> settings;  // hosts and token of the running config
 };
 

@@ -35,6 +35,12 @@ public:
     // header, claims): the gateway removes client-sent copies from every request, on every
     // route, so that a route without this filter cannot be used to forge them.
     virtual std::vector<std::string> identity_fields() const { return {}; }
+    // For `gatehouse explain` and the admin POST /explain: true if a fresh instance's
+    // on_request has no effect beyond the request (no token spent, no fetch started, no line
+    // logged), so explain runs the filter itself on the described request and shows its
+    // decision. Otherwise explain shows offline_note(): what the filter does at request time.
+    virtual bool runs_offline() const { return false; }
+    virtual std::string offline_note() const { return "decided at request time"; }
 };
 
 }  // namespace gatehouse::filters

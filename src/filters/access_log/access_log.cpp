@@ -254,6 +254,10 @@ public:
         return std::make_unique<access_log_filter>(settings_, logger_, w);
     }
 
+    std::string offline_note() const override {
+        return "writes one line to " + settings_.output + " when the request ends";
+    }
+
     boost::json::object describe() const override {
         boost::json::array fields;
         for (auto f : settings_.fields) {

@@ -195,6 +195,7 @@ public:
                                          : std::vector<std::string>{};
     }
 
+    bool runs_offline() const override { return true; }
     boost::json::object describe() const override {
         boost::json::array consumers;
         std::set<std::string> seen;

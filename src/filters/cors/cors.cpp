@@ -184,6 +184,7 @@ class cors_factory final : public filter_factory {
 public:
     explicit cors_factory(settings s) : settings_(std::move(s)) {}
     std::unique_ptr<filter> create(worker_services&) const override { return std::make_unique<cors_filter>(settings_); }
+    bool runs_offline() const override { return true; }
     boost::json::object describe() const override {
         auto list = [](const std::vector<std::string>& l) {
             boost::json::array a;

@@ -202,6 +202,7 @@ public:
     std::unique_ptr<filter> create(worker_services&) const override {
         return std::make_unique<headers_filter>(settings_);
     }
+    bool runs_offline() const override { return true; }
     boost::json::object describe() const override {
         return {{"type", "headers"},
                 {"request", describe_list(settings_.request)},

@@ -54,6 +54,7 @@ class ip_filter_factory final : public filter_factory {
 public:
     explicit ip_filter_factory(settings s) : settings_(std::move(s)) {}
     std::unique_ptr<filter> create(worker_services&) const override { return std::make_unique<ip_filter>(settings_); }
+    bool runs_offline() const override { return true; }
     boost::json::object describe() const override {
         auto list = [](const std::vector<network>& l) {
             boost::json::array a;

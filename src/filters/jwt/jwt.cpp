@@ -151,6 +151,12 @@ public:
         if (fetcher_) fetcher_->start();
         return std::make_unique<jwt_filter>(settings_, fetcher_, w);
     }
+    // With a JWKS URL, a token naming an unknown kid would start a fetch.
+    bool runs_offline() const override { return !settings_.jwks; }
+    std::string offline_note() const override {
+        return "verifies the Bearer token with keys fetched from the JWKS URL (not run here: an unknown kid would "
+               "start a fetch)";
+    }
     std::vector<std::string> identity_fields() const override {
         std::vector<std::string> names;
         for (const auto& [claim, header] : settings_.claims_to_headers) names.push_back(header);

@@ -72,6 +72,7 @@ public:
         return settings_.consumer_header ? std::vector<std::string>{*settings_.consumer_header}
                                          : std::vector<std::string>{};
     }
+    bool runs_offline() const override { return true; }
     boost::json::object describe() const override {
         static constexpr const char* sources[] = {"common_name", "subject", "san", "fingerprint"};
         boost::json::array subjects(settings_.subjects.begin(), settings_.subjects.end());

@@ -270,6 +270,19 @@ public:
         return std::make_unique<rate_limit_filter>(settings_, table_, w);
     }
 
+    std::string offline_note() const override {
+        std::string note = "counts the request against";
+        for (const auto& l : settings_.limits) {
+            const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(l.per).count();
+            note += " " + l.name + " (" + std::to_string(l.rate) + " per " +
+                    (ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms") + ", burst " +
+                    std::to_string(l.burst) + ")";
+        }
+        note += settings_.backend == backend_kind::redis ? " in Redis" : " in this gateway's table";
+        note += "; answers 429 once spent (not run here: it would spend a token)";
+        return note;
+    }
+
     boost::json::object describe() const override {
         boost::json::array limits;
         for (const auto& l : settings_.limits) {

@@ -106,6 +106,7 @@ public:
         return std::make_unique<request_id_filter>(settings_, seed);
     }
 
+    bool runs_offline() const override { return true; }
     boost::json::object describe() const override {
         return {{"type", "request_id"},
                 {"header", settings_.header},

@@ -26,6 +26,7 @@ public:
     std::unique_ptr<filter> create(worker_services&) const override {
         return std::make_unique<respond_filter>(settings_);
     }
+    bool runs_offline() const override { return true; }
     boost::json::object describe() const override {
         return {{"type", "respond"},
                 {"status", settings_.status},
