@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include "gatehouse/admin/dashboard_page.hpp"
 #include "gatehouse/http/field_rules.hpp"
 #include "gatehouse/upstream/dns.hpp"
 
@@ -92,6 +93,11 @@ admin_refusal check_admin_request(const admin_request& req, const config::admin_
     }
     if (req.host && !host_allowed(*req.host, settings)) {
         return admin_refusal::host_not_allowed;
+    }
+    // The dashboard's page holds no data (it fetches /dashboard.json, which needs the token) and
+    // a browser cannot send a bearer token when it opens an address: it asks for the token.
+    if ((req.path == "/" || req.path == "/index.html") && !req.state_changing) {
+        return admin_refusal::none;
     }
     if (!settings.token.empty() && !token_matches(req.authorization, settings.token)) {
         return admin_refusal::unauthorized;
@@ -180,6 +186,21 @@ struct admin_server::impl {
             if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
             return make_response(200, "application/json", h.upstreams(), v, keep);
         }
+        if (target == "/" || target == "/index.html") {
+            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
+            auto res = make_response(200, "text/html; charset=utf-8", std::string(dashboard_page()), v, keep);
+            // Its own inline script and style only; data from this origin; never in a frame.
+            res.set("Content-Security-Policy",
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+                    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+            res.set("X-Frame-Options", "DENY");
+            res.set("Referrer-Policy", "no-referrer");
+            return res;
+        }
+        if (target == "/dashboard.json" && h.dashboard) {
+            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
+            return make_response(200, "application/json", h.dashboard(), v, keep);
+        }
         if (target == "/explain" && h.explain) {
             if (auto r = only(http::verb::post, "POST")) return *r;
             auto [status, body] = h.explain(req.body());
@@ -191,7 +212,8 @@ struct admin_server::impl {
             return make_response(outcome.ok ? 200 : 400, "application/json", std::move(outcome.json), v, keep);
         }
         return json_error(404, "not_found",
-                          "admin pages: /healthz /readyz /metrics /config /upstreams POST /explain POST /reload");
+                          "admin pages: / (dashboard) /dashboard.json /healthz /readyz /metrics /config /upstreams "
+                          "POST /explain POST /reload");
     }
 
     asio::awaitable<void> serve(tcp::socket socket) {

@@ -21,6 +21,7 @@
 #include "gatehouse/server/explain.hpp"
 #include "gatehouse/server/worker.hpp"
 #include "gatehouse/upstream/dns.hpp"
+#include "utc_time.hpp"
 
 namespace gatehouse::server {
 
@@ -130,6 +131,7 @@ void server::start() {
         h.explain = [this](std::string_view body) {
             return explain_json(*snapshot_->config, *snapshot_->routes, body);
         };
+        h.dashboard = [this] { return dashboard_json(); };
         h.settings = [this]() -> const config::admin_config& { return snapshot_->config->admin; };
         admin_ = std::make_unique<admin::admin_server>(control_, std::move(h));
         auto address = admin_->listen(*config.admin.listen);
@@ -144,6 +146,8 @@ void server::start() {
     resolver_ = std::make_unique<tcp::resolver>(control_);
     start_dns();
     start_health_checks();
+    traffic_timer_ = std::make_unique<asio::steady_timer>(control_);
+    sample_traffic();
 }
 
 void server::start_dns() {
@@ -200,20 +204,6 @@ std::string server::metrics() {
     }
     return observability::render_prometheus(stats, process_);
 }
-
-namespace {
-
-// "2026-12-05T12:50:01Z"
-std::string utc_time(std::chrono::system_clock::time_point t) {
-    const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&seconds, &tm);
-    char text[32];
-    const auto n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return {text, n};
-}
-
-}  // namespace
 
 std::string server::upstreams_json() const {
     namespace json = boost::json;
@@ -329,8 +319,11 @@ admin::reload_outcome server::reload() {
     auto loaded = config::load_config_file(config_path_, config::process_env());
     if (!loaded.errors.empty()) {
         ++process_.reloads_failed;
+        last_refused_at_ = std::chrono::system_clock::now();
+        last_refused_errors_.clear();
         std::string errors;
         for (const auto& e : loaded.errors) {
+            last_refused_errors_.push_back(e.to_string());
             spdlog::error("reload rejected: {}", e.to_string());
             errors += errors.empty() ? "\"" : ",\"";
             http::append_json_escaped(errors, e.to_string());
@@ -367,6 +360,7 @@ admin::reload_outcome server::reload() {
     observability::set_log_level(snap->config->logging.level);
     start_dns();
     ++process_.reloads_ok;
+    config_installed_at_ = std::chrono::system_clock::now();
     spdlog::info("config reloaded from {} (checksum {}, {} routes)", config_path_, process_.config_checksum,
                  snap->config->routes.size());
     outcome.ok = true;

@@ -337,13 +337,21 @@ TEST(Outlier, AnEndpointFailingInARowIsEjectedAndTheOthersCarryOn) {
     auto metrics = wait_for_metrics(gw.admin_port(), {"gatehouse_upstream_ejections_total{upstream=\"app\"} 1"});
     EXPECT_NE(metrics.find("gatehouse_upstream_endpoint_ejected{upstream=\"app\"," + ep + "} 1"), std::string::npos)
         << metrics;
-    // /upstreams says which endpoint is out, until when and why.
-    auto page = request(gw.admin_port(), "GET /upstreams HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    // /upstreams says which endpoint is out, until when and why. Connection counts are the
+    // workers' as of their last sweep (about a second): wait for the one after the ejection.
+    std::optional<response> page;
+    std::string entry;
+    const auto bad_endpoint = "\"endpoint\":\"127.0.0.1:" + std::to_string(unavailable.server.port()) + "\"";
+    eventually([&] {
+        page = request(gw.admin_port(), "GET /upstreams HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        if (!page) return false;
+        const auto at = page->body.find(bad_endpoint);
+        entry = at == std::string::npos ? "" : page->body.substr(at, page->body.find("\"endpoint\":", at + 1) - at);
+        return entry.find("\"connections\":{\"active\":0,\"idle\":0}") != std::string::npos;
+    });
     ASSERT_TRUE(page);
     EXPECT_EQ(page->status, 200);
-    const auto bad = page->body.find("\"endpoint\":\"127.0.0.1:" + std::to_string(unavailable.server.port()) + "\"");
-    ASSERT_NE(bad, std::string::npos) << page->body;
-    const auto entry = page->body.substr(bad, page->body.find("\"endpoint\":", bad + 1) - bad);
+    ASSERT_FALSE(entry.empty()) << page->body;
     EXPECT_NE(entry.find("\"ejected\":true"), std::string::npos) << entry;
     EXPECT_NE(entry.find("\"ejected_until\":\"20"), std::string::npos) << entry;
     EXPECT_NE(entry.find("\"ejected_because\":\"3 failures in a row\""), std::string::npos) << entry;

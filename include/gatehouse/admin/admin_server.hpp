@@ -29,6 +29,7 @@ struct handlers {
     // POST /explain: the request described by body (JSON) through the running config; the
     // status (200, or 400 for a body it cannot read) and the JSON answer.
     std::function<std::pair<unsigned, std::string>(std::string_view body)> explain;
+    std::function<std::string()> dashboard;                 // the dashboard's data: routes, traffic, upstreams, reloads
     std::function<const config::admin_config&()> settings;  // hosts and token of the running config
 };
 

@@ -12,6 +12,7 @@
 #include "gatehouse/admin/admin_server.hpp"
 #include "gatehouse/config/config.hpp"
 #include "gatehouse/observability/prometheus.hpp"
+#include "gatehouse/observability/traffic_window.hpp"
 #include "gatehouse/server/snapshot.hpp"
 #include "gatehouse/upstream/health_check.hpp"
 
@@ -52,6 +53,9 @@ private:
     std::string metrics();
     // The admin /upstreams page: every cluster and endpoint with health, load and failures.
     std::string upstreams_json() const;
+    // dashboard.cpp: every 2 s, the routes' counters into traffic_; the admin /dashboard.json.
+    void sample_traffic();
+    std::string dashboard_json() const;
 
     std::string config_path_;
     std::shared_ptr<const snapshot> snapshot_;
@@ -66,6 +70,13 @@ private:
     upstream::resolved_addresses addresses_;           // control thread's latest view
     observability::process_metrics process_;
     bool draining_ = false;
+    observability::traffic_window traffic_;
+    std::unique_ptr<boost::asio::steady_timer> traffic_timer_;
+    // What the dashboard tells of reloads: when the running config was installed, and the
+    // last reload that was refused with its errors.
+    std::chrono::system_clock::time_point config_installed_at_ = std::chrono::system_clock::now();
+    std::chrono::system_clock::time_point last_refused_at_{};
+    std::vector<std::string> last_refused_errors_;
 };
 
 }  // namespace gatehouse::server
