@@ -89,6 +89,19 @@ void walk(const YAML::Node& node, const sc::node& type, const std::string& path,
     }
 }
 
+// The node at location in doc (a clone of the one walk() saw).
+YAML::Node node_at(YAML::Node doc, const std::vector<step>& location) {
+    YAML::Node at = doc;
+    for (const auto& s : location) {
+        if (const auto* key = std::get_if<std::string>(&s)) {
+            at.reset(at[*key]);
+        } else {
+            at.reset(at[std::get<std::size_t>(s)]);
+        }
+    }
+    return at;
+}
+
 YAML::Node fixture() {
     return YAML::LoadFile(std::string(SOURCE_DIR) + "/tests/unit/config/data/every_section.yaml");
 }
@@ -119,14 +132,7 @@ TEST(ConfigSchema, LoaderReadsEveryKeyOfTheSchema) {
     for (const auto& site : sites) {
         for (const auto& p : site.object->properties) {
             auto copy = YAML::Clone(doc);
-            YAML::Node at = copy;
-            for (const auto& s : site.location) {
-                if (const auto* key = std::get_if<std::string>(&s)) {
-                    at.reset(at[*key]);
-                } else {
-                    at.reset(at[std::get<std::size_t>(s)]);
-                }
-            }
+            auto at = node_at(copy, site.location);
             at[p.key] = YAML::Clone(probe);
             YAML::Emitter out;
             out << copy;
@@ -156,14 +162,7 @@ TEST(ConfigSchema, LoaderRefusesKeysTheSchemaLacks) {
     walk(doc, *sc::config_schema(), "", {}, sites);
     for (const auto& site : sites) {
         auto copy = YAML::Clone(doc);
-        YAML::Node at = copy;
-        for (const auto& s : site.location) {
-            if (const auto* key = std::get_if<std::string>(&s)) {
-                at.reset(at[*key]);
-            } else {
-                at.reset(at[std::get<std::size_t>(s)]);
-            }
-        }
+        auto at = node_at(copy, site.location);
         at["not_a_key"] = "x";
         YAML::Emitter out;
         out << copy;
