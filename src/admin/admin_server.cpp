@@ -94,11 +94,6 @@ admin_refusal check_admin_request(const admin_request& req, const config::admin_
     if (req.host && !host_allowed(*req.host, settings)) {
         return admin_refusal::host_not_allowed;
     }
-    // The dashboard's page holds no data (it fetches /dashboard.json, which needs the token) and
-    // a browser cannot send a bearer token when it opens an address: it asks for the token.
-    if ((req.path == "/" || req.path == "/index.html") && !req.state_changing) {
-        return admin_refusal::none;
-    }
     if (!settings.token.empty() && !token_matches(req.authorization, settings.token)) {
         return admin_refusal::unauthorized;
     }
@@ -152,6 +147,17 @@ struct admin_server::impl {
         if (req.count(http::field::host) > 1 || req.count(http::field::authorization) > 1) {
             return json_error(400, "bad_request", "repeated Host or Authorization field");
         }
+        const bool page = target == "/" || target == "/index.html";
+        auto dashboard = [&](unsigned status) {
+            auto res = make_response(status, "text/html; charset=utf-8", std::string(dashboard_page()), v, keep);
+            // Its own inline script and style only; data from this origin; never in a frame.
+            res.set("Content-Security-Policy",
+                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+                    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+            res.set("X-Frame-Options", "DENY");
+            res.set("Referrer-Policy", "no-referrer");
+            return res;
+        };
         switch (check_admin_request(facts, h.settings())) {
             case admin_refusal::none:
                 break;
@@ -160,7 +166,12 @@ struct admin_server::impl {
             case admin_refusal::cross_site:
                 return json_error(403, "cross_site_request", "admin changes are not accepted from web pages");
             case admin_refusal::unauthorized: {
-                auto res = json_error(401, "unauthorized", "send Authorization: Bearer <admin.token>");
+                // A browser cannot send a bearer token when it opens an address: the dashboard's
+                // page (which holds no data) comes with the 401 and asks for the token, which its
+                // requests for /dashboard.json then carry.
+                auto res = page && !facts.state_changing
+                               ? dashboard(401)
+                               : json_error(401, "unauthorized", "send Authorization: Bearer <admin.token>");
                 res.set(http::field::www_authenticate, "Bearer realm=\"gatehouse-admin\"");
                 return res;
             }
@@ -186,16 +197,9 @@ struct admin_server::impl {
             if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
             return make_response(200, "application/json", h.upstreams(), v, keep);
         }
-        if (target == "/" || target == "/index.html") {
+        if (page) {
             if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
-            auto res = make_response(200, "text/html; charset=utf-8", std::string(dashboard_page()), v, keep);
-            // Its own inline script and style only; data from this origin; never in a frame.
-            res.set("Content-Security-Policy",
-                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
-                    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
-            res.set("X-Frame-Options", "DENY");
-            res.set("Referrer-Policy", "no-referrer");
-            return res;
+            return dashboard(200);
         }
         if (target == "/dashboard.json" && h.dashboard) {
             if (auto r = only(http::verb::get, "GET, HEAD")) return *r;

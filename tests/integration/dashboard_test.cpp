@@ -67,14 +67,21 @@ TEST(Dashboard, ShowsWhatMetricsCountsInARealBrowser) {
     for (int i = 0; i < 7; ++i) ASSERT_EQ(request(gw.port(), get_request("/users/status/503"))->status, 503);
     for (int i = 0; i < 4; ++i) ASSERT_EQ(request(gw.port(), get_request("/partner/x"))->status, 401);
 
-    // The page holds no data: without the token its script asks for one, and /dashboard.json refuses.
+    // Behind the token: without it the data is refused, and the page comes with a 401 (a browser
+    // shows it; its script asks for the token, or takes #token=, and sends it for the data).
     auto anonymous = request(gw.admin_port(), "GET /dashboard.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     ASSERT_TRUE(anonymous);
     EXPECT_EQ(anonymous->status, 401);
     auto page = request(gw.admin_port(), "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     ASSERT_TRUE(page);
-    EXPECT_EQ(page->status, 200);
+    EXPECT_EQ(page->status, 401);
+    EXPECT_NE(page->body.find("<title>gatehouse</title>"), std::string::npos);
+    EXPECT_EQ(page->body.find("users"), std::string::npos);  // no data in the page itself
     EXPECT_NE(page->header("content-security-policy").find("frame-ancestors 'none'"), std::string::npos);
+    auto with_token = request(gw.admin_port(), "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
+                                                   token + "\r\n\r\n");
+    ASSERT_TRUE(with_token);
+    EXPECT_EQ(with_token->status, 200);
     auto rebound = request(gw.admin_port(), "GET / HTTP/1.1\r\nHost: attacker.example\r\n\r\n");
     ASSERT_TRUE(rebound);
     EXPECT_EQ(rebound->status, 403);  // DNS rebinding: the page is not served to another name
