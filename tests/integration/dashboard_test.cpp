@@ -51,21 +51,34 @@ TEST(Dashboard, ShowsWhatMetricsCountsInARealBrowser) {
     if (chromium().empty()) GTEST_SKIP() << "chromium is not installed (scripts/install-deps test installs it)";
     temp_dir dir;
     echo_server echo(dir);
+    const auto echo_address = "127.0.0.1:" + std::to_string(echo.port());
+    const auto nobody = "127.0.0.1:" + std::to_string(free_port());
     gateway gw(dir,
                "server:\n  listen: \"127.0.0.1:0\"\n  workers: 2\n"
                "admin: { listen: \"127.0.0.1:0\", token: \"" +
                    token +
                    "\" }\n"
                    "filters:\n  keys: { type: api_key, keys: [{ consumer: acme, key: acme-key-0001 }] }\n"
-                   "upstreams:\n  app: { endpoints: [\"127.0.0.1:" +
-                   std::to_string(echo.port()) +
+                   "upstreams:\n"
+                   "  app: { endpoints: [\"" +
+                   echo_address +
                    "\"] }\n"
+                   "  gone:\n    endpoints: [\"" +
+                   nobody + "\", \"" + echo_address +
+                   "\"]\n"
+                   "    retries: 0\n    outlier: { consecutive_failures: 2, base_ejection: 60s }\n"
                    "routes:\n"
                    "  - { name: users, match: { prefix: /users }, upstream: app }\n"
-                   "  - { name: partner, match: { prefix: /partner }, upstream: app, filters: [keys] }\n");
+                   "  - { name: partner, match: { prefix: /partner }, upstream: app, filters: [keys] }\n"
+                   "  - { name: flaky, match: { prefix: /flaky }, upstream: gone }\n");
     for (int i = 0; i < 25; ++i) ASSERT_EQ(request(gw.port(), get_request("/users/" + std::to_string(i)))->status, 200);
     for (int i = 0; i < 7; ++i) ASSERT_EQ(request(gw.port(), get_request("/users/status/503"))->status, 503);
     for (int i = 0; i < 4; ++i) ASSERT_EQ(request(gw.port(), get_request("/partner/x"))->status, 401);
+    // Half the tries of "gone" find nothing listening: two in a row eject that endpoint.
+    ASSERT_TRUE(eventually([&] {
+        request(gw.port(), get_request("/flaky"));
+        return gw.proc().log().find("ejected for 60 s") != std::string::npos;
+    }));
 
     // Behind the token: without it the data is refused, and the page comes with a 401 (a browser
     // shows it; its script asks for the token, or takes #token=, and sends it for the data).
@@ -78,8 +91,8 @@ TEST(Dashboard, ShowsWhatMetricsCountsInARealBrowser) {
     EXPECT_NE(page->body.find("<title>gatehouse</title>"), std::string::npos);
     EXPECT_EQ(page->body.find("users"), std::string::npos);  // no data in the page itself
     EXPECT_NE(page->header("content-security-policy").find("frame-ancestors 'none'"), std::string::npos);
-    auto with_token = request(gw.admin_port(), "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
-                                                   token + "\r\n\r\n");
+    auto with_token =
+        request(gw.admin_port(), "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\n\r\n");
     ASSERT_TRUE(with_token);
     EXPECT_EQ(with_token->status, 200);
     auto rebound = request(gw.admin_port(), "GET / HTTP/1.1\r\nHost: attacker.example\r\n\r\n");
@@ -117,7 +130,12 @@ TEST(Dashboard, ShowsWhatMetricsCountsInARealBrowser) {
     ASSERT_TRUE(std::regex_search(dom, m, rejection)) << dom.substr(0, 3000);
     EXPECT_EQ(m[1].str(), std::to_string(metric(
                               metrics, "gatehouse_filter_rejections_total{filter=\"keys\",reason=\"missing_key\"}")));
-    EXPECT_NE(dom.find("127.0.0.1:" + std::to_string(echo.port())), std::string::npos);  // the upstream's endpoint
+    EXPECT_NE(dom.find(echo_address), std::string::npos);  // the upstream's endpoint
+    // The ejected endpoint shows as such, the other one of its upstream as up.
+    std::regex gone_rows("<tr data-upstream=\"gone\">.*?</tr><tr data-upstream=\"gone\">.*?</tr>");
+    ASSERT_TRUE(std::regex_search(dom, m, gone_rows)) << dom.substr(0, 4000);
+    EXPECT_NE(m[0].str().find(">ejected until "), std::string::npos) << m[0].str();
+    EXPECT_NE(m[0].str().find(">up<"), std::string::npos) << m[0].str();
 
     // The screenshot docs/operations.md shows (copied from the build directory by hand).
     const std::string shot = std::string(BUILD_DIR) + "/dashboard.png";
