@@ -144,6 +144,8 @@ private:
 // Reads one request head (and a Content-Length body) from fd; empty string on EOF/timeout.
 std::string recv_request(int fd, raw_upstream* record_into = nullptr);
 void send_all(int fd, const std::string& data);
+// recv(2) that reads again after EINTR (see harness.cpp).
+ssize_t recv_retrying(int fd, void* buf, std::size_t size, int flags);
 
 struct response {
     int status = 0;

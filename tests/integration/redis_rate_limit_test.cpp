@@ -60,14 +60,14 @@ public:
         if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
             send_all(fd, inline_command + "\r\n");
             char c;
-            while (::recv(fd, &c, 1, 0) == 1 && c != '\n') {
+            while (recv_retrying(fd, &c, 1, 0) == 1 && c != '\n') {
                 if (c != '\r') line += c;
             }
             if (line.starts_with("$") && line != "$-1") {
                 std::string text(std::stoul(line.substr(1)), '\0');
                 std::size_t got = 0;
                 while (got < text.size()) {
-                    auto n = ::recv(fd, text.data() + got, text.size() - got, 0);
+                    auto n = recv_retrying(fd, text.data() + got, text.size() - got, 0);
                     if (n <= 0) break;
                     got += static_cast<std::size_t>(n);
                 }

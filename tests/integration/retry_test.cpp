@@ -468,6 +468,9 @@ struct steady_load {
                     } else {
                         ++errors;
                         last_error = now;
+                        if (first_error.empty()) {
+                            first_error = r ? std::to_string(r->status) + " " + r->body : "no response";
+                        }
                         if (!r || r->header("connection") == "close") conn = std::make_unique<client>(port);
                     }
                 }
@@ -491,6 +494,7 @@ struct steady_load {
     std::map<std::string, int> served_by;
     std::chrono::steady_clock::duration slowest{};
     std::chrono::steady_clock::time_point last_error{};
+    std::string first_error;
     std::vector<std::thread> threads;
 };
 
@@ -533,7 +537,7 @@ TEST(Resilience, AnEndpointKilledUnderLoadCostsClientsNoErrorAndRejoinsWhenBack)
                 load.errors
                     ? (", last " + std::to_string(ms_between(killed, load.last_error)) + " ms after the kill").c_str()
                     : "");
-    EXPECT_EQ(load.errors, 0);
+    EXPECT_EQ(load.errors, 0) << load.first_error << "\n" << gw.proc().log();
     EXPECT_GT(load.ok, 100);
     EXPECT_GT(load.served("first"), back);  // rejoined
     EXPECT_GE(back, served_while_down);
@@ -593,7 +597,7 @@ TEST(Resilience, AHungEndpointIsEjectedByTimeoutsAndThePerTryTimeoutBoundsLatenc
     hung.proc().signal(SIGCONT);
     std::printf("hang test: %d answers, %d errors, slowest %lld ms\n", load.ok, load.errors,
                 static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(load.slowest).count()));
-    EXPECT_EQ(load.errors, 0);
+    EXPECT_EQ(load.errors, 0) << load.first_error << "\n" << gw.proc().log();
     EXPECT_GT(load.ok, 50);
     // Without the per-try timeout a try at the hung endpoint would wait the route's 30 s.
     EXPECT_LT(load.slowest, 5s);
