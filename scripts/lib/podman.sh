@@ -30,3 +30,17 @@ podman_base_image() {
   tar -C "$rootfs" -c . | podman import - "$image" >/dev/null 2>&1
   rm -rf "$rootfs"
 }
+
+# podman_build_trixie_test_image: docker/Dockerfile.trixie-test as localhost/gatehouse-trixie-test
+# (cached layers make a second call quick).
+podman_build_trixie_test_image() {
+  local build_log
+  build_log=$(mktemp)
+  if ! podman build --pull=never -q -t localhost/gatehouse-trixie-test -f docker/Dockerfile.trixie-test docker \
+      >"$build_log" 2>&1; then
+    tail -n 40 "$build_log" >&2
+    rm -f "$build_log"
+    return 1
+  fi
+  rm -f "$build_log"
+}
