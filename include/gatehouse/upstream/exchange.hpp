@@ -166,7 +166,11 @@ private:
     // steps (connect, a write the socket did not take at once, a streamed request body, a body
     // that needs more reads) are coroutines of their own, so the common path neither makes
     // their frames nor keeps their state in its own.
+    void begin_try();
     endpoint_state* choose_endpoint(std::size_t& index);
+    boost::asio::awaitable<connection_pool::acquired> wait_for_connection(endpoint_state& endpoint);
+    boost::asio::awaitable<step> carry_upgraded();
+    bool resend_on_fresh_connection();
     boost::asio::awaitable<bool> connect(endpoint_state& endpoint, std::size_t index);
     // A TLS upstream's handshake on the new connection, under the connect timeout; failure: why.
     boost::asio::awaitable<boost::system::error_code> handshake(endpoint_state& endpoint, std::string& failure);
