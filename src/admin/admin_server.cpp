@@ -42,6 +42,23 @@ http::response<http::string_body> make_response(unsigned status, std::string_vie
     return res;
 }
 
+http::response<http::string_body> json_error(unsigned status, std::string_view error, std::string_view message,
+                                             unsigned version, bool keep_alive) {
+    std::string body = "{\"error\":\"" + std::string(error) + "\",\"message\":\"" + std::string(message) + "\"}\n";
+    return make_response(status, "application/json", std::move(body), version, keep_alive);
+}
+
+http::response<http::string_body> dashboard_response(unsigned status, unsigned version, bool keep_alive) {
+    auto res = make_response(status, "text/html; charset=utf-8", std::string(dashboard_page()), version, keep_alive);
+    // Its own inline script and style only; data from this origin; never in a frame.
+    res.set("Content-Security-Policy",
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+    res.set("X-Frame-Options", "DENY");
+    res.set("Referrer-Policy", "no-referrer");
+    return res;
+}
+
 using gatehouse::http::iequals;
 using gatehouse::http::trim_whitespace;
 
@@ -119,19 +136,6 @@ struct admin_server::impl {
         target = target.substr(0, target.find('?'));
         const bool keep = req.keep_alive();
         const auto v = req.version();
-        auto json_error = [&](unsigned status, std::string_view error, std::string_view message) {
-            std::string body =
-                "{\"error\":\"" + std::string(error) + "\",\"message\":\"" + std::string(message) + "\"}\n";
-            return make_response(status, "application/json", std::move(body), v, keep);
-        };
-        auto only = [&](http::verb verb, std::string_view allow) -> std::optional<http::response<http::string_body>> {
-            if (req.method() == verb || (verb == http::verb::get && req.method() == http::verb::head)) {
-                return std::nullopt;
-            }
-            auto res = json_error(405, "method_not_allowed", "use " + std::string(allow));
-            res.set(http::field::allow, allow);
-            return res;
-        };
         auto field = [&](http::field name) -> std::optional<std::string_view> {
             auto it = req.find(name);
             return it == req.end() ? std::nullopt : std::optional<std::string_view>(it->value());
@@ -145,66 +149,62 @@ struct admin_server::impl {
             fetch_site == req.end() ? std::nullopt : std::optional<std::string_view>(fetch_site->value()),
             field(http::field::authorization)};
         if (req.count(http::field::host) > 1 || req.count(http::field::authorization) > 1) {
-            return json_error(400, "bad_request", "repeated Host or Authorization field");
+            return json_error(400, "bad_request", "repeated Host or Authorization field", v, keep);
         }
         const bool page = target == "/" || target == "/index.html";
-        auto dashboard = [&](unsigned status) {
-            auto res = make_response(status, "text/html; charset=utf-8", std::string(dashboard_page()), v, keep);
-            // Its own inline script and style only; data from this origin; never in a frame.
-            res.set("Content-Security-Policy",
-                    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
-                    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
-            res.set("X-Frame-Options", "DENY");
-            res.set("Referrer-Policy", "no-referrer");
-            return res;
-        };
         switch (check_admin_request(facts, h.settings())) {
             case admin_refusal::none:
                 break;
             case admin_refusal::host_not_allowed:
-                return json_error(403, "host_not_allowed", "this Host is not an admin address (see admin.hosts)");
+                return json_error(403, "host_not_allowed", "this Host is not an admin address (see admin.hosts)", v,
+                                  keep);
             case admin_refusal::cross_site:
-                return json_error(403, "cross_site_request", "admin changes are not accepted from web pages");
+                return json_error(403, "cross_site_request", "admin changes are not accepted from web pages", v, keep);
             case admin_refusal::unauthorized: {
                 // A browser cannot send a bearer token when it opens an address: the dashboard's
                 // page (which holds no data) comes with the 401 and asks for the token, which its
                 // requests for /dashboard.json then carry.
                 auto res = page && !facts.state_changing
-                               ? dashboard(401)
-                               : json_error(401, "unauthorized", "send Authorization: Bearer <admin.token>");
+                               ? dashboard_response(401, v, keep)
+                               : json_error(401, "unauthorized", "send Authorization: Bearer <admin.token>", v, keep);
                 res.set(http::field::www_authenticate, "Bearer realm=\"gatehouse-admin\"");
                 return res;
             }
         }
-        if (target == "/healthz") {
+        return serve_page(req, target, page);
+    }
+
+    // An admitted request: the page it names, or 404/405.
+    http::response<http::string_body> serve_page(const http::request<http::string_body>& req, std::string_view target,
+                                                 bool page) {
+        const bool keep = req.keep_alive();
+        const auto v = req.version();
+        auto only = [&](http::verb verb, std::string_view allow) -> std::optional<http::response<http::string_body>> {
+            if (req.method() == verb || (verb == http::verb::get && req.method() == http::verb::head)) {
+                return std::nullopt;
+            }
+            auto res = json_error(405, "method_not_allowed", "use " + std::string(allow), v, keep);
+            res.set(http::field::allow, allow);
+            return res;
+        };
+        auto get_page = [&](std::string_view type, std::string body) {
             if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
-            return make_response(200, "text/plain", "ok\n", v, keep);
-        }
+            return make_response(200, type, std::move(body), v, keep);
+        };
+        if (target == "/healthz") return get_page("text/plain", "ok\n");
         if (target == "/readyz") {
             if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
             bool ready = h.ready();
             return make_response(ready ? 200 : 503, "text/plain", ready ? "ready\n" : "draining\n", v, keep);
         }
-        if (target == "/metrics") {
-            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
-            return make_response(200, "text/plain; version=0.0.4; charset=utf-8", h.metrics(), v, keep);
-        }
-        if (target == "/config") {
-            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
-            return make_response(200, "application/json", h.config(), v, keep);
-        }
-        if (target == "/upstreams" && h.upstreams) {
-            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
-            return make_response(200, "application/json", h.upstreams(), v, keep);
-        }
+        if (target == "/metrics") return get_page("text/plain; version=0.0.4; charset=utf-8", h.metrics());
+        if (target == "/config") return get_page("application/json", h.config());
+        if (target == "/upstreams" && h.upstreams) return get_page("application/json", h.upstreams());
         if (page) {
             if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
-            return dashboard(200);
+            return dashboard_response(200, v, keep);
         }
-        if (target == "/dashboard.json" && h.dashboard) {
-            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
-            return make_response(200, "application/json", h.dashboard(), v, keep);
-        }
+        if (target == "/dashboard.json" && h.dashboard) return get_page("application/json", h.dashboard());
         if (target == "/explain" && h.explain) {
             if (auto r = only(http::verb::post, "POST")) return *r;
             auto [status, body] = h.explain(req.body());
@@ -217,7 +217,8 @@ struct admin_server::impl {
         }
         return json_error(404, "not_found",
                           "admin pages: / (dashboard) /dashboard.json /healthz /readyz /metrics /config /upstreams "
-                          "POST /explain POST /reload");
+                          "POST /explain POST /reload",
+                          v, keep);
     }
 
     asio::awaitable<void> serve(tcp::socket socket) {

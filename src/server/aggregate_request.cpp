@@ -98,18 +98,12 @@ asio::awaitable<std::optional<http::local_reply>> client_connection::read_whole_
     co_return std::nullopt;
 }
 
-asio::awaitable<client_connection::next_step> client_connection::aggregate(request_state& rs) {
-    const auto& config = *rs.gen->snap->config;
+// Fields every backend call carries: forwarding, the route's and the filters' edits, and the
+// client fields listed in forward_headers.
+std::string client_connection::backend_fields(request_state& rs) const {
     const auto& route = rs.route->config;
     const auto& agg = *route.aggregate;
     const auto& req = rs.parser.get();
-
-    std::string body;
-    if (auto refusal = co_await read_whole_body(rs, body)) {
-        co_return co_await reply(rs, *refusal, true);
-    }
-
-    // Fields every call carries: forwarding, the route's and the filters' edits, listed client fields.
     std::string common;
     std::string xff;
     for (auto [it, end] = req.equal_range("x-forwarded-for"); it != end; ++it) {
@@ -133,7 +127,7 @@ asio::awaitable<client_connection::next_step> client_connection::aggregate(reque
         !set_or_removed(edits, filter_edits, "X-Forwarded-Client-Cert")) {
         http::append_field(common, "X-Forwarded-Client-Cert", peer_certificate_->forwarded);
     }
-    const auto& identity = config.identity_fields;
+    const auto& identity = rs.gen->snap->config->identity_fields;
     for (const auto& field : req) {
         auto name = field.name_string();
         if (!named_in(agg.forward_headers, name) || named_in(identity, name) ||
@@ -152,7 +146,20 @@ asio::awaitable<client_connection::next_step> client_connection::aggregate(reque
     filter_edits.for_each_field([&](std::string_view name, std::string_view value) {
         if (!trace_field(name)) http::append_field(common, name, value);
     });
+    return common;
+}
 
+asio::awaitable<client_connection::next_step> client_connection::aggregate(request_state& rs) {
+    const auto& config = *rs.gen->snap->config;
+    const auto& route = rs.route->config;
+    const auto& agg = *route.aggregate;
+    const auto& req = rs.parser.get();
+
+    std::string body;
+    if (auto refusal = co_await read_whole_body(rs, body)) {
+        co_return co_await reply(rs, *refusal, true);
+    }
+    const auto common = backend_fields(rs);
     const auto query = forwarded_query(rs.target, agg.forward_query);
     std::vector<std::pair<std::string_view, std::string_view>> params;
     if (route.match.path_kind == config::path_match_kind::templated) {
@@ -162,7 +169,7 @@ asio::awaitable<client_connection::next_step> client_connection::aggregate(reque
     aggregate::client_request request{
         rs.ctx.request_id,
         rs.ctx.trace_id,
-        trace_flags(filter_edits),
+        trace_flags(rs.ctx.upstream_edits),
         common,
         query,
         params,
@@ -197,12 +204,19 @@ asio::awaitable<client_connection::next_step> client_connection::aggregate(reque
     if (result.error) {
         co_return co_await reply(rs, *result.error, false);
     }
+    const bool close = !rs.keep_alive || worker_.draining();
+    auto out = merged_answer(rs, result, close);
+    rs.response_started = true;
+    auto ec = co_await write_to_client(out);
+    co_return (ec || close) ? next_step::close : next_step::keep_alive;
+}
 
-    // The merged answer, with the route's and the filters' response edits.
+// The merged answer, with the route's and the filters' response edits.
+std::string client_connection::merged_answer(request_state& rs, const aggregate::fan_out_result& result, bool close) {
+    const auto& route = rs.route->config;
     rs.log.status = 200;
     filters::response_view view{200, true, nullptr};
     if (rs.chain) rs.chain->on_response(rs.ctx, view);
-    const bool close = !rs.keep_alive || worker_.draining();
     std::string out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n";
     if (!result.missing.empty()) {
         http::append_field(out, "Gatehouse-Aggregate", aggregate::partial_field_value(result.missing));
@@ -224,9 +238,7 @@ asio::awaitable<client_connection::next_step> client_connection::aggregate(reque
     out += close ? "\r\nConnection: close\r\n\r\n"
                  : (rs.version == 10 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n");
     if (!rs.head_method) out += result.body;
-    rs.response_started = true;
-    auto ec = co_await write_to_client(out);
-    co_return (ec || close) ? next_step::close : next_step::keep_alive;
+    return out;
 }
 
 }  // namespace gatehouse::server

@@ -205,6 +205,48 @@ std::string server::metrics() {
     return observability::render_prometheus(stats, process_);
 }
 
+namespace {
+
+// One endpoint of /upstreams: addresses, load and failures as of the workers' last sweep,
+// health check and ejection state.
+boost::json::object endpoint_json(const config::upstream_config& up, std::size_t e,
+                                  const upstream::cluster_health* health, boost::json::array addresses) {
+    namespace json = boost::json;
+    const auto now = std::chrono::steady_clock::now();
+    const auto wall = std::chrono::system_clock::now();
+    json::object endpoint{{"endpoint", up.endpoints[e].label()}, {"addresses", std::move(addresses)}};
+    if (health) {
+        // As of the workers' last sweep (about a second).
+        const auto load = health->load_of(e);
+        endpoint["connections"] = json::object{{"active", load.active_connections}, {"idle", load.idle_connections}};
+        endpoint["in_flight"] = load.requests;
+        const auto failures = health->failures_of(e);
+        json::object failed{{"total", failures.total}};
+        if (failures.total > 0) {
+            failed["last"] = upstream::cluster_health::name_of(failures.last);
+            failed["last_at"] = utc_time(failures.last_at);
+        }
+        endpoint["failures"] = std::move(failed);
+    }
+    if (up.health_check && health) endpoint["healthy"] = health->healthy(e);
+    if (up.outlier && health) {
+        const auto ejection = health->ejection_of(e);
+        const bool out = ejection.until > now;
+        endpoint["ejected"] = out;
+        if (out) {
+            endpoint["ejected_until"] =
+                utc_time(wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(ejection.until - now));
+            endpoint["ejected_for_s"] = std::chrono::duration_cast<std::chrono::seconds>(ejection.until - now).count();
+            endpoint["ejected_because"] = std::to_string(up.outlier->consecutive_failures) + " failures in a row";
+        }
+        endpoint["ejections_in_a_row"] = ejection.times;
+        endpoint["consecutive_failures"] = health->consecutive_failures(e);
+    }
+    return endpoint;
+}
+
+}  // namespace
+
 std::string server::upstreams_json() const {
     namespace json = boost::json;
     // Every worker's counters for each cluster, summed.
@@ -227,8 +269,6 @@ std::string server::upstreams_json() const {
             }
         });
     }
-    const auto now = std::chrono::steady_clock::now();
-    const auto wall = std::chrono::system_clock::now();
     json::array clusters;
     const auto& upstreams = snapshot_->config->upstreams;
     for (std::size_t u = 0; u < upstreams.size(); ++u) {
@@ -238,45 +278,14 @@ std::string server::upstreams_json() const {
         std::int64_t cluster_in_flight = 0;
         json::array endpoints;
         for (std::size_t e = 0; e < up.endpoints.size(); ++e) {
-            const auto& ep = up.endpoints[e];
             json::array addresses;
             if (u < addresses_.size() && e < addresses_[u].size()) {
                 for (const auto& a : addresses_[u][e]) {
                     addresses.emplace_back(a.address().to_string() + ":" + std::to_string(a.port()));
                 }
             }
-            json::object endpoint{{"endpoint", ep.label()}, {"addresses", std::move(addresses)}};
-            if (health) {
-                // As of the workers' last sweep (about a second).
-                const auto load = health->load_of(e);
-                endpoint["connections"] =
-                    json::object{{"active", load.active_connections}, {"idle", load.idle_connections}};
-                endpoint["in_flight"] = load.requests;
-                cluster_in_flight += load.requests;
-                const auto failures = health->failures_of(e);
-                json::object failed{{"total", failures.total}};
-                if (failures.total > 0) {
-                    failed["last"] = upstream::cluster_health::name_of(failures.last);
-                    failed["last_at"] = utc_time(failures.last_at);
-                }
-                endpoint["failures"] = std::move(failed);
-            }
-            if (up.health_check && health) endpoint["healthy"] = health->healthy(e);
-            if (up.outlier && health) {
-                const auto ejection = health->ejection_of(e);
-                const bool out = ejection.until > now;
-                endpoint["ejected"] = out;
-                if (out) {
-                    endpoint["ejected_until"] = utc_time(
-                        wall + std::chrono::duration_cast<std::chrono::system_clock::duration>(ejection.until - now));
-                    endpoint["ejected_for_s"] =
-                        std::chrono::duration_cast<std::chrono::seconds>(ejection.until - now).count();
-                    endpoint["ejected_because"] =
-                        std::to_string(up.outlier->consecutive_failures) + " failures in a row";
-                }
-                endpoint["ejections_in_a_row"] = ejection.times;
-                endpoint["consecutive_failures"] = health->consecutive_failures(e);
-            }
+            auto endpoint = endpoint_json(up, e, health, std::move(addresses));
+            if (health) cluster_in_flight += health->load_of(e).requests;
             endpoints.push_back(std::move(endpoint));
         }
         json::object errors;

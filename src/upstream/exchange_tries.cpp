@@ -1,8 +1,6 @@
 // The tries of an exchange: which endpoint each goes to, connecting (and the TLS handshake),
 // how a try's end counts for the endpoint's health, and whether a failed try is tried again
 // (the retry policy, its budget and backoff).
-#include "gatehouse/upstream/exchange.hpp"
-
 #include <algorithm>
 #include <charconv>
 
@@ -15,6 +13,7 @@
 #include "gatehouse/io/send.hpp"
 #include "gatehouse/observability/metrics.hpp"
 #include "gatehouse/upstream/cluster.hpp"
+#include "gatehouse/upstream/exchange.hpp"
 
 namespace gatehouse::upstream {
 

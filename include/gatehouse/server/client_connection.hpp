@@ -21,6 +21,10 @@
 #include "gatehouse/io/deadline.hpp"
 #include "gatehouse/io/stream.hpp"
 
+namespace gatehouse::aggregate {
+struct fan_out_result;
+}
+
 namespace gatehouse::server {
 
 using clock = std::chrono::steady_clock;
@@ -67,6 +71,8 @@ private:
     // Reads a Content-Length request body whole into out (an aggregate's backends may send it);
     // a reply when it cannot be read.
     boost::asio::awaitable<std::optional<http::local_reply>> read_whole_body(request_state& rs, std::string& out);
+    std::string backend_fields(request_state& rs) const;
+    std::string merged_answer(request_state& rs, const aggregate::fan_out_result& result, bool close);
     boost::asio::awaitable<next_step> reply(request_state& rs, const http::local_reply& reply, bool close);
     // A 200 the gateway answers itself: fields (each ending in CRLF), then body.
     boost::asio::awaitable<next_step> answer_ok(request_state& rs, std::string_view fields, std::string_view body);

@@ -305,96 +305,110 @@ void reopen_log_files() {
 
 namespace gatehouse::filters::access_log {
 
+namespace {
+
+void append_tries(std::string& out, const exchange_log& log) {
+    append_number(out, log.tries);
+    if (log.tries > 1) {  // the endpoints, when there was more than one try
+        out += ",\"tried\":[";
+        for (std::size_t i = 0; i < log.tried.size(); ++i) {
+            if (i) out += ',';
+            append_string(out, log.tried[i]);
+        }
+        out += ']';
+    }
+}
+
+void append_certificate(std::string& out, const common::peer_certificate& certificate) {
+    out += "{\"subject\":";
+    append_string(out, certificate.subject);
+    out += ",\"sans\":";
+    append_string(out, certificate.sans_text);
+    out += ",\"fingerprint\":";
+    append_string(out, certificate.fingerprint);
+    out += '}';
+}
+
+void append_value(field f, const request_context& ctx, const exchange_log& log, std::string& out) {
+    switch (f) {
+        case field::time:
+            append_time(out, log.start);
+            break;
+        case field::request_id:
+            append_string(out, ctx.request_id);
+            break;
+        case field::trace_id:
+            append_string(out, ctx.trace_id);
+            break;
+        case field::client:
+            append_string(out, ctx.client_ip);
+            break;
+        case field::method:
+            append_string(out, ctx.method);
+            break;
+        case field::path:
+            append_string(out, ctx.path);
+            break;
+        case field::route:
+            append_string(out, ctx.route_name);
+            break;
+        case field::upstream:
+            append_string(out, log.upstream);
+            break;
+        case field::tries:
+            append_tries(out, log);
+            break;
+        case field::status:
+            append_number(out, log.status);
+            break;
+        case field::bytes_in:
+            append_number(out, log.bytes_in);
+            break;
+        case field::bytes_out:
+            append_number(out, log.bytes_out);
+            break;
+        case field::duration_ms:
+            append_millis(out, log.duration);
+            break;
+        case field::upstream_duration_ms:
+            if (log.upstream_duration) {
+                append_millis(out, *log.upstream_duration);
+            } else {
+                out += "null";
+            }
+            break;
+        case field::filter:
+            append_string(out, ctx.answered_by);
+            break;
+        case field::reason:
+            append_string(out, !ctx.answer_reason.empty() ? std::string_view(ctx.answer_reason) : log.error);
+            break;
+        case field::consumer:
+            append_string(out, ctx.consumer);
+            break;
+        case field::tls_client:
+            append_certificate(out, *ctx.client_certificate);
+            break;
+        case field::backends:
+            append_backends(out, log.backends);
+            break;
+    }
+}
+
+}  // namespace
+
 void format_line(const settings& s, const request_context& ctx, const exchange_log& log, std::string& out) {
     out += '{';
     bool first = true;
     for (auto f : s.fields) {
         if (f == field::backends && log.backends.empty()) continue;
         if (f == field::tls_client && !ctx.client_certificate) continue;
-        if (!first) {
-            out += ',';
-        }
+        if (!first) out += ',';
         first = false;
         out += '"';
         out += name_of(f);
         out += "\":";
-        switch (f) {
-            case field::time:
-                append_time(out, log.start);
-                break;
-            case field::request_id:
-                append_string(out, ctx.request_id);
-                break;
-            case field::trace_id:
-                append_string(out, ctx.trace_id);
-                break;
-            case field::client:
-                append_string(out, ctx.client_ip);
-                break;
-            case field::method:
-                append_string(out, ctx.method);
-                break;
-            case field::path:
-                append_string(out, ctx.path);
-                break;
-            case field::route:
-                append_string(out, ctx.route_name);
-                break;
-            case field::upstream:
-                append_string(out, log.upstream);
-                break;
-            case field::tries:
-                append_number(out, log.tries);
-                if (log.tries > 1) {  // the endpoints, when there was more than one try
-                    out += ",\"tried\":[";
-                    for (std::size_t i = 0; i < log.tried.size(); ++i) {
-                        if (i) out += ',';
-                        append_string(out, log.tried[i]);
-                    }
-                    out += ']';
-                }
-                break;
-            case field::status:
-                append_number(out, log.status);
-                break;
-            case field::bytes_in:
-                append_number(out, log.bytes_in);
-                break;
-            case field::bytes_out:
-                append_number(out, log.bytes_out);
-                break;
-            case field::duration_ms:
-                append_millis(out, log.duration);
-                break;
-            case field::upstream_duration_ms:
-                if (log.upstream_duration) {
-                    append_millis(out, *log.upstream_duration);
-                } else {
-                    out += "null";
-                }
-                break;
-            case field::filter:
-                append_string(out, ctx.answered_by);
-                break;
-            case field::reason:
-                append_string(out, !ctx.answer_reason.empty() ? std::string_view(ctx.answer_reason) : log.error);
-                break;
-            case field::consumer:
-                append_string(out, ctx.consumer);
-                break;
-            case field::tls_client:
-                out += "{\"subject\":";
-                append_string(out, ctx.client_certificate->subject);
-                out += ",\"sans\":";
-                append_string(out, ctx.client_certificate->sans_text);
-                out += ",\"fingerprint\":";
-                append_string(out, ctx.client_certificate->fingerprint);
-                out += '}';
-                break;
-            case field::backends:
-                append_backends(out, log.backends);
-                break;
-        }
+        append_value(f, ctx, log, out);
     }
     out += "}\n";
 }
