@@ -23,7 +23,6 @@ namespace gatehouse::admin {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 using asio::ip::tcp;
 
 namespace {
@@ -31,24 +30,25 @@ namespace {
 constexpr auto admin_timeout = std::chrono::seconds(30);
 constexpr std::size_t admin_body_limit = 64 * 1024;
 
-http::response<http::string_body> make_response(unsigned status, std::string_view type, std::string body,
-                                                unsigned version, bool keep_alive) {
-    http::response<http::string_body> res{static_cast<http::status>(status), version};
-    res.set(http::field::content_type, type);
-    res.set(http::field::cache_control, "no-store");
+beast::http::response<beast::http::string_body> make_response(unsigned status, std::string_view type, std::string body,
+                                                              unsigned version, bool keep_alive) {
+    beast::http::response<beast::http::string_body> res{static_cast<beast::http::status>(status), version};
+    res.set(beast::http::field::content_type, type);
+    res.set(beast::http::field::cache_control, "no-store");
     res.body() = std::move(body);
     res.keep_alive(keep_alive);
     res.prepare_payload();
     return res;
 }
 
-http::response<http::string_body> json_error(unsigned status, std::string_view error, std::string_view message,
-                                             unsigned version, bool keep_alive) {
+beast::http::response<beast::http::string_body> json_error(unsigned status, std::string_view error,
+                                                           std::string_view message, unsigned version,
+                                                           bool keep_alive) {
     std::string body = "{\"error\":\"" + std::string(error) + "\",\"message\":\"" + std::string(message) + "\"}\n";
     return make_response(status, "application/json", std::move(body), version, keep_alive);
 }
 
-http::response<http::string_body> dashboard_response(unsigned status, unsigned version, bool keep_alive) {
+beast::http::response<beast::http::string_body> dashboard_response(unsigned status, unsigned version, bool keep_alive) {
     auto res = make_response(status, "text/html; charset=utf-8", std::string(dashboard_page()), version, keep_alive);
     // Its own inline script and style only; data from this origin; never in a frame.
     res.set("Content-Security-Policy",
@@ -131,24 +131,24 @@ struct admin_server::impl {
     handlers h;
     std::unique_ptr<tcp::acceptor> acceptor;
 
-    http::response<http::string_body> handle(const http::request<http::string_body>& req) {
+    beast::http::response<beast::http::string_body> handle(const beast::http::request<beast::http::string_body>& req) {
         auto target = std::string_view(req.target());
         target = target.substr(0, target.find('?'));
         const bool keep = req.keep_alive();
         const auto v = req.version();
-        auto field = [&](http::field name) -> std::optional<std::string_view> {
+        auto field = [&](beast::http::field name) -> std::optional<std::string_view> {
             auto it = req.find(name);
             return it == req.end() ? std::nullopt : std::optional<std::string_view>(it->value());
         };
         auto fetch_site = req.find("sec-fetch-site");
         admin_request facts{
             target,
-            req.method() != http::verb::get && req.method() != http::verb::head,
-            field(http::field::host),
-            field(http::field::origin),
+            req.method() != beast::http::verb::get && req.method() != beast::http::verb::head,
+            field(beast::http::field::host),
+            field(beast::http::field::origin),
             fetch_site == req.end() ? std::nullopt : std::optional<std::string_view>(fetch_site->value()),
-            field(http::field::authorization)};
-        if (req.count(http::field::host) > 1 || req.count(http::field::authorization) > 1) {
+            field(beast::http::field::authorization)};
+        if (req.count(beast::http::field::host) > 1 || req.count(beast::http::field::authorization) > 1) {
             return json_error(400, "bad_request", "repeated Host or Authorization field", v, keep);
         }
         const bool page = target == "/" || target == "/index.html";
@@ -167,7 +167,7 @@ struct admin_server::impl {
                 auto res = page && !facts.state_changing
                                ? dashboard_response(401, v, keep)
                                : json_error(401, "unauthorized", "send Authorization: Bearer <admin.token>", v, keep);
-                res.set(http::field::www_authenticate, "Bearer realm=\"gatehouse-admin\"");
+                res.set(beast::http::field::www_authenticate, "Bearer realm=\"gatehouse-admin\"");
                 return res;
             }
         }
@@ -175,25 +175,26 @@ struct admin_server::impl {
     }
 
     // An admitted request: the page it names, or 404/405.
-    http::response<http::string_body> serve_page(const http::request<http::string_body>& req, std::string_view target,
-                                                 bool page) {
+    beast::http::response<beast::http::string_body> serve_page(
+        const beast::http::request<beast::http::string_body>& req, std::string_view target, bool page) {
         const bool keep = req.keep_alive();
         const auto v = req.version();
-        auto only = [&](http::verb verb, std::string_view allow) -> std::optional<http::response<http::string_body>> {
-            if (req.method() == verb || (verb == http::verb::get && req.method() == http::verb::head)) {
+        auto only = [&](beast::http::verb verb,
+                        std::string_view allow) -> std::optional<beast::http::response<beast::http::string_body>> {
+            if (req.method() == verb || (verb == beast::http::verb::get && req.method() == beast::http::verb::head)) {
                 return std::nullopt;
             }
             auto res = json_error(405, "method_not_allowed", "use " + std::string(allow), v, keep);
-            res.set(http::field::allow, allow);
+            res.set(beast::http::field::allow, allow);
             return res;
         };
         auto get_page = [&](std::string_view type, std::string body) {
-            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
+            if (auto r = only(beast::http::verb::get, "GET, HEAD")) return *r;
             return make_response(200, type, std::move(body), v, keep);
         };
         if (target == "/healthz") return get_page("text/plain", "ok\n");
         if (target == "/readyz") {
-            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
+            if (auto r = only(beast::http::verb::get, "GET, HEAD")) return *r;
             bool ready = h.ready();
             return make_response(ready ? 200 : 503, "text/plain", ready ? "ready\n" : "draining\n", v, keep);
         }
@@ -201,17 +202,17 @@ struct admin_server::impl {
         if (target == "/config") return get_page("application/json", h.config());
         if (target == "/upstreams" && h.upstreams) return get_page("application/json", h.upstreams());
         if (page) {
-            if (auto r = only(http::verb::get, "GET, HEAD")) return *r;
+            if (auto r = only(beast::http::verb::get, "GET, HEAD")) return *r;
             return dashboard_response(200, v, keep);
         }
         if (target == "/dashboard.json" && h.dashboard) return get_page("application/json", h.dashboard());
         if (target == "/explain" && h.explain) {
-            if (auto r = only(http::verb::post, "POST")) return *r;
+            if (auto r = only(beast::http::verb::post, "POST")) return *r;
             auto [status, body] = h.explain(req.body());
             return make_response(status, "application/json", std::move(body), v, keep);
         }
         if (target == "/reload") {
-            if (auto r = only(http::verb::post, "POST")) return *r;
+            if (auto r = only(beast::http::verb::post, "POST")) return *r;
             auto outcome = h.reload();
             return make_response(outcome.ok ? 200 : 400, "application/json", std::move(outcome.json), v, keep);
         }
@@ -225,23 +226,24 @@ struct admin_server::impl {
         beast::tcp_stream stream(std::move(socket));
         beast::flat_buffer buffer;
         for (;;) {
-            http::request_parser<http::string_body> parser;
+            beast::http::request_parser<beast::http::string_body> parser;
             parser.body_limit(admin_body_limit);
             parser.header_limit(16 * 1024);
             stream.expires_after(admin_timeout);
-            auto [ec, n] = co_await http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
+            auto [ec, n] =
+                co_await beast::http::async_read(stream, buffer, parser, asio::as_tuple(asio::use_awaitable));
             if (ec) {
-                if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted) {
+                if (ec != beast::http::error::end_of_stream && ec != asio::error::operation_aborted) {
                     spdlog::debug("admin: read failed: {}", ec.message());
                 }
                 break;
             }
             auto res = handle(parser.get());
-            if (parser.get().method() == http::verb::head) {
+            if (parser.get().method() == beast::http::verb::head) {
                 res.body().clear();  // Content-Length stays that of the GET
             }
             stream.expires_after(admin_timeout);
-            auto [wec, wn] = co_await http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
+            auto [wec, wn] = co_await beast::http::async_write(stream, res, asio::as_tuple(asio::use_awaitable));
             if (wec || !res.keep_alive()) {
                 break;
             }

@@ -15,7 +15,6 @@ namespace gatehouse::admin {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 
 int probe(std::string_view url, std::chrono::milliseconds timeout, std::string& error) {
     auto parsed = boost::urls::parse_uri(url);
@@ -33,10 +32,10 @@ int probe(std::string_view url, std::chrono::milliseconds timeout, std::string& 
     asio::io_context io;
     beast::tcp_stream stream(io);
     beast::flat_buffer buffer;
-    http::request<http::empty_body> req{http::verb::get, target, 11};
-    req.set(http::field::host, parsed->encoded_host_and_port());
-    req.set(http::field::connection, "close");
-    http::response<http::string_body> res;
+    beast::http::request<beast::http::empty_body> req{beast::http::verb::get, target, 11};
+    req.set(beast::http::field::host, parsed->encoded_host_and_port());
+    req.set(beast::http::field::connection, "close");
+    beast::http::response<beast::http::string_body> res;
     beast::error_code failure;
     asio::ip::tcp::resolver resolver(io);
     resolver.async_resolve(host, port, [&](beast::error_code ec, const asio::ip::tcp::resolver::results_type& results) {
@@ -50,12 +49,12 @@ int probe(std::string_view url, std::chrono::milliseconds timeout, std::string& 
                 failure = ec;
                 return;
             }
-            http::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
+            beast::http::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
                 if (ec) {
                     failure = ec;
                     return;
                 }
-                http::async_read(stream, buffer, res, [&](beast::error_code ec, std::size_t) { failure = ec; });
+                beast::http::async_read(stream, buffer, res, [&](beast::error_code ec, std::size_t) { failure = ec; });
             });
         });
     });

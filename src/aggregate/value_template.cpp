@@ -2,9 +2,13 @@
 
 #include <utility>
 
+#include "gatehouse/common/hex.hpp"
+
 namespace gatehouse::aggregate {
 
 namespace {
+
+using common::hex_value;
 
 bool unreserved(unsigned char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
@@ -16,13 +20,6 @@ void append_escape(std::string& out, unsigned char c) {
     out += '%';
     out += hex[c >> 4];
     out += hex[c & 15];
-}
-
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
 }
 
 bool valid_name(std::string_view name) {

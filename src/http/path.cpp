@@ -2,16 +2,13 @@
 
 #include <cstring>
 
+#include "gatehouse/common/hex.hpp"
+
 namespace gatehouse::http {
 
 namespace {
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
+using common::hex_value;
 
 char upper_hex(char c) {
     return (c >= 'a' && c <= 'f') ? static_cast<char>(c - 'a' + 'A') : c;

@@ -23,7 +23,6 @@ namespace gatehouse::filters::jwt {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 namespace json = boost::json;
 using tcp = asio::ip::tcp;
 constexpr auto use_nothrow = asio::as_tuple(asio::use_awaitable);
@@ -228,22 +227,22 @@ asio::awaitable<fetch_result> fetch_once(const jwks_source& src, asio::ssl::cont
         out.error = "TLS handshake: " + (hec == beast::error::timeout ? std::string("timed out") : hec.message());
         co_return out;
     }
-    http::request<http::empty_body> req{http::verb::get, src.target, 11};
-    req.set(http::field::host, src.port == "443" ? src.host : src.host + ":" + src.port);
-    req.set(http::field::user_agent, "gatehouse-jwks");
-    req.set(http::field::accept, "application/json, application/jwk-set+json");
-    req.set(http::field::connection, "close");
-    auto [wec, wn] = co_await http::async_write(stream, req, use_nothrow);
+    beast::http::request<beast::http::empty_body> req{beast::http::verb::get, src.target, 11};
+    req.set(beast::http::field::host, src.port == "443" ? src.host : src.host + ":" + src.port);
+    req.set(beast::http::field::user_agent, "gatehouse-jwks");
+    req.set(beast::http::field::accept, "application/json, application/jwk-set+json");
+    req.set(beast::http::field::connection, "close");
+    auto [wec, wn] = co_await beast::http::async_write(stream, req, use_nothrow);
     if (wec) {
         out.error = "write: " + wec.message();
         co_return out;
     }
     beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
+    beast::http::response_parser<beast::http::string_body> parser;
     parser.body_limit(src.max_bytes);
     parser.header_limit(16 * 1024);
-    auto [ric, rn] = co_await http::async_read(stream, buffer, parser, use_nothrow);
-    if (ric && !(ric == http::error::end_of_stream && parser.is_done())) {
+    auto [ric, rn] = co_await beast::http::async_read(stream, buffer, parser, use_nothrow);
+    if (ric && !(ric == beast::http::error::end_of_stream && parser.is_done())) {
         out.error = "response: " + (ric == beast::error::timeout ? std::string("timed out") : ric.message());
         co_return out;
     }
@@ -252,7 +251,7 @@ asio::awaitable<fetch_result> fetch_once(const jwks_source& src, asio::ssl::cont
         out.error = "HTTP " + std::to_string(res.result_int());
         co_return out;
     }
-    out.max_age = cache_control_max_age(res[http::field::cache_control]);
+    out.max_age = cache_control_max_age(res[beast::http::field::cache_control]);
     out.keys = parse_jwks(res.body(), out.error, out.skipped);
     // The server said close; no TLS close_notify exchange (it could wait on a slow peer).
     co_return out;

@@ -19,14 +19,14 @@ namespace {
 
 using test_support::map_fields;
 
-struct fixture {
+struct filter_fixture {
     std::pmr::monotonic_buffer_resource arena;
     request_context ctx{&arena};
     map_fields fields;
     boost::asio::io_context io;
     worker_services services{io, 0};
 
-    fixture() {
+    filter_fixture() {
         ctx.method = "GET";
         ctx.target = "/users/7?x=1";
         ctx.path = "/users/7";
@@ -112,7 +112,7 @@ TEST(Traceparent, ParsesValidAndRejectsInvalid) {
 }
 
 TEST(RequestIdFilter, ContinuesAValidTraceWithANewSpan) {
-    fixture f;
+    filter_fixture f;
     f.fields.values["traceparent"] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     auto p = parse_filter("type: request_id");
     ASSERT_TRUE(p.factory);
@@ -129,7 +129,7 @@ TEST(RequestIdFilter, ContinuesAValidTraceWithANewSpan) {
 
 TEST(RequestIdFilter, StartsATraceWhenAbsentOrInvalid) {
     for (bool send_invalid : {false, true}) {
-        fixture f;
+        filter_fixture f;
         if (send_invalid) f.fields.values["traceparent"] = "00-zz-yy-01";
         auto p = parse_filter("type: request_id\nsample: false");
         auto filter = p.factory->create(f.services);
@@ -145,7 +145,7 @@ TEST(RequestIdFilter, StartsATraceWhenAbsentOrInvalid) {
 }
 
 TEST(RequestIdFilter, OwnHeaderAndUntrustedIds) {
-    fixture f;
+    filter_fixture f;
     f.fields.values["x-correlation-id"] = "abc-123";
     auto p = parse_filter("type: request_id\nheader: X-Correlation-Id\ntrace_context: false");
     auto filter = p.factory->create(f.services);
@@ -157,7 +157,7 @@ TEST(RequestIdFilter, OwnHeaderAndUntrustedIds) {
     filter->on_response(f.ctx, response);
     EXPECT_EQ(fields_of(f.ctx.response_edits)["X-Correlation-Id"], "abc-123");
 
-    fixture g;
+    filter_fixture g;
     g.fields.values["x-request-id"] = "client-chosen";
     auto untrusted = parse_filter("type: request_id\ntrust_incoming: false");
     untrusted.factory->create(g.services)->on_request(g.ctx);
@@ -174,7 +174,7 @@ TEST(RequestIdFilter, ConfigErrors) {
 }
 
 TEST(HeadersFilter, RendersRequestValuesIntoEdits) {
-    fixture f;
+    filter_fixture f;
     f.fields.values["user-agent"] = "curl/8";
     auto p = parse_filter(R"(
 type: headers
@@ -217,7 +217,7 @@ request:
 }
 
 TEST(AccessLog, FormatsOneJsonLineWithTheChosenFields) {
-    fixture f;
+    filter_fixture f;
     f.ctx.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     f.ctx.answered_by = "auth";
     f.ctx.answer_reason = "missing_key";

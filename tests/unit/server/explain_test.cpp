@@ -50,11 +50,11 @@ routes:
         - { name: b, upstream: other, path: /b, required: false }
 )";
 
-struct fixture {
+struct explain_fixture {
     config::gateway_config config;
     std::shared_ptr<const router::route_table> routes;
 
-    fixture() {
+    explain_fixture() {
         auto env = [](const std::string& name) -> std::optional<std::string> {
             if (name == "SECRET") return std::string("s3cret-value");
             return std::nullopt;
@@ -94,7 +94,7 @@ bool has_line(const std::vector<std::string>& lines, std::string_view line) {
 }
 
 TEST(Explain, NormalisesThePathAndSaysWhyEachRouteWasOrWasNotChosen) {
-    fixture f;
+    explain_fixture f;
     auto r = f.run("GET https://api.example.com/api/./users/%34%32");
     EXPECT_EQ(r.at("checks").at("path").as_string(), "/api/users/42");
     EXPECT_EQ(r.at("routing").at("route").as_string(), "users");
@@ -114,7 +114,7 @@ TEST(Explain, NormalisesThePathAndSaysWhyEachRouteWasOrWasNotChosen) {
 }
 
 TEST(Explain, UpstreamHeadIsTheOneTheRelayWrites) {
-    fixture f;
+    explain_fixture f;
     auto r = f.run("GET https://api.example.com/api/users/42?x=1", {{"X-Debug", "1"},
                                                                     {"X-Forwarded-For", "6.6.6.6"},
                                                                     {"Connection", "X-Hop"},
@@ -135,7 +135,7 @@ TEST(Explain, UpstreamHeadIsTheOneTheRelayWrites) {
 }
 
 TEST(Explain, RunsFiltersThatCanDecideOfflineAndDescribesTheOthers) {
-    fixture f;
+    explain_fixture f;
     auto outside = f.run("GET http://h/admin", {}, "192.168.1.5");
     EXPECT_EQ(outside.at("filters").at(0).at("decision").as_string(), "answers");
     EXPECT_EQ(outside.at("outcome").at("reply").at("status").to_number<int>(), 403);
@@ -164,7 +164,7 @@ TEST(Explain, RunsFiltersThatCanDecideOfflineAndDescribesTheOthers) {
 }
 
 TEST(Explain, RefusalsBeforeRoutingAndWithoutRoute) {
-    fixture f;
+    explain_fixture f;
     auto bad = f.run("GET http://h/a/%00");
     EXPECT_FALSE(bad.at("checks").at("ok").as_bool());
     EXPECT_EQ(bad.at("outcome").at("reply").at("status").to_number<int>(), 400);
@@ -181,7 +181,7 @@ TEST(Explain, RefusalsBeforeRoutingAndWithoutRoute) {
 }
 
 TEST(Explain, AdminBodyAndSecrets) {
-    fixture f;
+    explain_fixture f;
     auto [status, body] = explain_json(
         f.config, *f.routes, R"({"request":"GET https://api.example.com/api/users/7","headers":{"X-A":"1"}})");
     EXPECT_EQ(status, 200u);
