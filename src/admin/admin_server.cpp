@@ -27,12 +27,16 @@ using asio::ip::tcp;
 
 namespace {
 
+// The admin listener reads whole small requests and answers whole pages.
+using page_request = beast::http::request<beast::http::string_body>;
+using page_response = beast::http::response<beast::http::string_body>;
+
 constexpr auto admin_timeout = std::chrono::seconds(30);
 constexpr std::size_t admin_body_limit = 64 * 1024;
 
-beast::http::response<beast::http::string_body> make_response(unsigned status, std::string_view type, std::string body,
-                                                              unsigned version, bool keep_alive) {
-    beast::http::response<beast::http::string_body> res{static_cast<beast::http::status>(status), version};
+page_response make_response(unsigned status, std::string_view type, std::string body, unsigned version,
+                            bool keep_alive) {
+    page_response res{static_cast<beast::http::status>(status), version};
     res.set(beast::http::field::content_type, type);
     res.set(beast::http::field::cache_control, "no-store");
     res.body() = std::move(body);
@@ -41,14 +45,13 @@ beast::http::response<beast::http::string_body> make_response(unsigned status, s
     return res;
 }
 
-beast::http::response<beast::http::string_body> json_error(unsigned status, std::string_view error,
-                                                           std::string_view message, unsigned version,
-                                                           bool keep_alive) {
+page_response json_error(unsigned status, std::string_view error, std::string_view message, unsigned version,
+                         bool keep_alive) {
     std::string body = "{\"error\":\"" + std::string(error) + "\",\"message\":\"" + std::string(message) + "\"}\n";
     return make_response(status, "application/json", std::move(body), version, keep_alive);
 }
 
-beast::http::response<beast::http::string_body> dashboard_response(unsigned status, unsigned version, bool keep_alive) {
+page_response dashboard_response(unsigned status, unsigned version, bool keep_alive) {
     auto res = make_response(status, "text/html; charset=utf-8", std::string(dashboard_page()), version, keep_alive);
     // Its own inline script and style only; data from this origin; never in a frame.
     res.set("Content-Security-Policy",
@@ -131,7 +134,7 @@ struct admin_server::impl {
     handlers h;
     std::unique_ptr<tcp::acceptor> acceptor;
 
-    beast::http::response<beast::http::string_body> handle(const beast::http::request<beast::http::string_body>& req) {
+    page_response handle(const page_request& req) {
         auto target = std::string_view(req.target());
         target = target.substr(0, target.find('?'));
         const bool keep = req.keep_alive();
@@ -175,12 +178,10 @@ struct admin_server::impl {
     }
 
     // An admitted request: the page it names, or 404/405.
-    beast::http::response<beast::http::string_body> serve_page(
-        const beast::http::request<beast::http::string_body>& req, std::string_view target, bool page) {
+    page_response serve_page(const page_request& req, std::string_view target, bool page) {
         const bool keep = req.keep_alive();
         const auto v = req.version();
-        auto only = [&](beast::http::verb verb,
-                        std::string_view allow) -> std::optional<beast::http::response<beast::http::string_body>> {
+        auto only = [&](beast::http::verb verb, std::string_view allow) -> std::optional<page_response> {
             if (req.method() == verb || (verb == beast::http::verb::get && req.method() == beast::http::verb::head)) {
                 return std::nullopt;
             }
